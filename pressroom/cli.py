@@ -1,0 +1,242 @@
+"""The ``pressroom`` command line: thin commands over the functions the worker and web use.
+
+Exit codes: 0 success, 1 the job ran and failed, 2 bad usage or bad config. Errors are one
+sentence on stderr; ``--debug`` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pressroom import __version__
+from pressroom.config import default_config_path
+from pressroom.errors import PressroomError, UsageError
+from pressroom.wiring import Runtime, load_runtime
+
+__all__ = ["main"]
+
+log = logging.getLogger("pressroom")
+Handler = Callable[[argparse.Namespace], int]
+
+
+# ---------------------------------------------------------------- foundation commands
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented pressroom.toml into DIR and create the store."""
+    from pressroom.setup import init_project
+
+    init_project(Path(args.dir), force=args.force, out=print)
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate the configuration; the problems are raised as ConfigError (exit 2)."""
+    runtime = _runtime(args)
+    settings = runtime.settings
+    print(
+        f"{settings.source}: OK ({len(settings.sections)} sections, "
+        f"{len(settings.schedules)} schedules, store {settings.store.url.split(':')[0]})"
+    )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Load articles from JSON Lines; report bad rows by line; exit 1 if any was bad."""
+    from pressroom.importer import import_file
+
+    runtime = _runtime(args)
+    report = import_file(runtime, args.file, out=print, batch_size=args.batch_size)
+    print(report.summary())
+    return 1 if report.bad else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Make a demo site in DIR and run everything pressroom does on it."""
+    from pressroom.demo import run_demo
+
+    return run_demo(Path(args.dir), out=print)
+
+
+# ---------------------------------------------------------------- feeds (issue 3)
+
+
+def cmd_feeds_build(args: argparse.Namespace) -> int:
+    """Write the feeds that changed."""
+    raise UsageError("`feeds build` is not available in this build yet")
+
+
+# ---------------------------------------------------------------- digest (issue 4)
+
+
+def cmd_digest_preview(args: argparse.Namespace) -> int:
+    """Render a digest without sending or recording anything."""
+    raise UsageError("`digest preview` is not available in this build yet")
+
+
+def cmd_digest_send(args: argparse.Namespace) -> int:
+    """Select, render and deliver a digest (resuming an interrupted one)."""
+    raise UsageError("`digest send` is not available in this build yet")
+
+
+def cmd_subscribers(args: argparse.Namespace) -> int:
+    """Manage subscribers (add, remove, list, import, export)."""
+    raise UsageError("`subscribers` is not available in this build yet")
+
+
+# ---------------------------------------------------------------- worker (issue 5)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the scheduled worker in the foreground."""
+    raise UsageError("`run` is not available in this build yet")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Show the last runs, the next fire times and delivery counts."""
+    raise UsageError("`status` is not available in this build yet")
+
+
+# ---------------------------------------------------------------- web (issue 6)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the feeds, subscribe, confirm, unsubscribe and preferences pages."""
+    raise UsageError("`serve` is not available in this build yet")
+
+
+# ---------------------------------------------------------------- parser and main
+
+
+def _runtime(args: argparse.Namespace) -> Runtime:
+    runtime = load_runtime(Path(args.config))
+    args.runtime = runtime
+    return runtime
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    parser = argparse.ArgumentParser(
+        prog="pressroom",
+        description="Publish a news site's articles as RSS/Atom/JSON feeds and e-mail digests.",
+    )
+    parser.add_argument("--version", action="version", version=f"pressroom {__version__}")
+    parser.add_argument(
+        "--config",
+        default=str(default_config_path()),
+        help="the config file (default: $PRESSROOM_CONFIG or ./pressroom.toml)",
+    )
+    parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, handler: Handler, help_text: str, sub: object = commands
+    ) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)  # type: ignore[attr-defined]
+        cmd.set_defaults(handler=handler)
+        return cmd  # type: ignore[no-any-return]
+
+    demo = add("demo", cmd_demo, "make a demo site and run everything pressroom does on it")
+    demo.add_argument("dir", nargs="?", default="pressroom-demo", help="default ./pressroom-demo")
+
+    init = add("init", cmd_init, "write a commented pressroom.toml and create the store")
+    init.add_argument("dir", nargs="?", default=".", help="where to write it (default .)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing config")
+
+    config = add("config", _group_help, "work with the configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    add("check", cmd_config_check, "validate the config (exit 2 naming each bad field)", config_sub)
+
+    imp = add("import", cmd_import, "load articles from JSON Lines (upsert by url)")
+    imp.add_argument("file", help="a .jsonl file, or - for standard input")
+    imp.add_argument("--batch-size", type=int, default=2000, help="rows per commit")
+
+    feeds = add("feeds", _group_help, "build the feed files")
+    feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    build = add("build", cmd_feeds_build, "(re)write the feeds that changed", feeds_sub)
+    build.add_argument("--force", action="store_true", help="rewrite every feed")
+
+    digest = add("digest", _group_help, "preview or send the e-mail digest")
+    digest_sub = digest.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
+    preview = add("preview", cmd_digest_preview, "render without sending or recording", digest_sub)
+    preview.add_argument("--schedule", help="a digest schedule name (default: the first)")
+    preview.add_argument("--subscriber", help="render as this subscriber would get it")
+    preview.add_argument("--out", help="write the HTML part to this file")
+    send = add("send", cmd_digest_send, "select, render and deliver a digest", digest_sub)
+    send.add_argument("--schedule", help="a digest schedule name (default: the first)")
+    send.add_argument("--dry-run", action="store_true", help="select and render, send nothing")
+    send.add_argument("--to", help="send one test copy to this address and record nothing")
+
+    subs = add("subscribers", _group_help, "manage subscribers")
+    subs_sub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")
+    s_add = add("add", cmd_subscribers, "add (or update) an active subscriber", subs_sub)
+    s_add.add_argument("email")
+    s_add.add_argument("--name", default="")
+    s_add.add_argument("--sections", default="", help="slugs or names, comma separated")
+    s_add.add_argument("--frequency", choices=["daily", "weekly"], default="daily")
+    s_remove = add("remove", cmd_subscribers, "unsubscribe an address", subs_sub)
+    s_remove.add_argument("email")
+    s_list = add("list", cmd_subscribers, "list subscribers", subs_sub)
+    s_list.add_argument("--status", choices=["pending", "active", "unsubscribed", "bounced"])
+    s_import = add("import", cmd_subscribers, "import subscribers from CSV", subs_sub)
+    s_import.add_argument("file", help="CSV with email,name,sections,frequency,status")
+    s_export = add("export", cmd_subscribers, "export subscribers as CSV", subs_sub)
+    s_export.add_argument("file", nargs="?", default="-", help="default: standard output")
+
+    run = add("run", cmd_run, "run the scheduled worker in the foreground")
+    run.add_argument("--once", action="store_true", help="run every configured job once, exit")
+    run.add_argument("--log-format", choices=["text", "json"], default="text")
+
+    serve = add("serve", cmd_serve, "run the web app")
+    serve.add_argument("--host", help="override [web] host")
+    serve.add_argument("--port", type=int, help="override [web] port")
+
+    status = add("status", cmd_status, "last runs, next fire times, delivery counts")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _group_help(args: argparse.Namespace) -> int:
+    raise UsageError("choose an action; see --help")
+
+
+def _setup_logging(debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    if not debug:
+        for noisy in ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.debug)
+    try:
+        return int(args.handler(args))
+    except PressroomError as exc:
+        print(f"pressroom: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("pressroom: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or os.environ.get("PRESSROOM_DEBUG"):
+            raise
+        print(
+            f"pressroom: internal error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        runtime = getattr(args, "runtime", None)
+        if runtime is not None:
+            runtime.close()

@@ -1,0 +1,23 @@
+"""Time: one injectable clock, and conversions between UTC and the site's zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+
+__all__ = ["Clock", "as_utc", "system_clock"]
+
+Clock = Callable[[], datetime]
+"""A callable returning the current time, timezone-aware, in UTC."""
+
+
+def system_clock() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime, naive_zone: tzinfo) -> datetime:
+    """Return ``value`` in UTC; a naive ``value`` is read as a time in ``naive_zone``."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=naive_zone)
+    return value.astimezone(UTC)

@@ -1,0 +1,430 @@
+"""Settings: ``pressroom.toml`` plus ``PRESSROOM_*`` environment overrides, validated once.
+
+Precedence, highest first: keyword arguments, the environment (``PRESSROOM_`` prefix,
+``__`` between nested keys: ``PRESSROOM_MAIL__SMTP__PORT=2525``), the TOML file, the
+defaults below. Relative paths in the file are relative to the file's folder. Secrets are
+:class:`~pydantic.SecretStr` and never printed.
+
+Use :func:`load_settings`; it raises :class:`~pressroom.errors.ConfigError` with one line
+per problem (``pressroom.toml: mail.smtp.port: reason``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pressroom.errors import ConfigError
+from pressroom.models import Frequency
+
+__all__ = [
+    "DEFAULT_CONFIG_NAME",
+    "DigestSettings",
+    "FeedsSettings",
+    "MailSettings",
+    "ScheduleSettings",
+    "SectionSettings",
+    "Settings",
+    "SiteSettings",
+    "SmtpSettings",
+    "StoreSettings",
+    "WebSettings",
+    "default_config_path",
+    "load_settings",
+]
+
+DEFAULT_CONFIG_NAME = "pressroom.toml"
+ENV_PREFIX = "PRESSROOM_"
+
+
+class _Strict(BaseModel):
+    """Base of every settings table: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    return value if value.endswith("/") else value + "/"
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+        ) from None
+    return value
+
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _parse_duration(value: object) -> object:
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"must be seconds or a duration like '30m' or '6h', got {value!r}")
+        return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    return value
+
+
+class SiteSettings(_Strict):
+    """``[site]``: the news site being published."""
+
+    name: str = Field("pressroom", min_length=1)
+    base_url: str = "https://www.example.com/"
+    language: str = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    postal_address: str = ""
+
+    _check_url = field_validator("base_url")(_check_http_url)
+    _check_tz = field_validator("timezone")(_check_zone)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The site's time zone, for dates people read and for naive input times."""
+        return ZoneInfo(self.timezone)
+
+
+class StoreSettings(_Strict):
+    """``[store]``: where articles and pressroom's own tables live."""
+
+    url: str = "sqlite:///pressroom.db"
+
+    @field_validator("url")
+    @classmethod
+    def _check_store_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError(
+                f"must start with sqlite:/// or postgresql+psycopg://, got {value.split(':')[0]!r}"
+            )
+        return value
+
+
+class SectionSettings(_Strict):
+    """One ``[[sections]]`` entry."""
+
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
+    name: str = Field(min_length=1)
+    weight: float = 0.0
+
+
+class FeedsSettings(_Strict):
+    """``[feeds]``: the feed files."""
+
+    output_dir: Path = Path("public")
+    formats: list[Literal["rss", "atom", "json"]] = ["rss", "atom", "json"]
+    items: int = Field(50, ge=1, le=1000)
+    content: Literal["full", "summary"] = "full"
+    summary_chars: int = Field(120, ge=20, le=2000)
+    public_url: str | None = None
+    websub_hub: str | None = None
+    ttl: int = Field(60, ge=1)
+
+    _check_urls = field_validator("public_url", "websub_hub")(
+        lambda v: None if v is None else _check_http_url(v)
+    )
+
+
+class ViewTier(_Strict):
+    """Articles with at least ``min_views`` views get ``bonus`` (the highest tier wins)."""
+
+    min_views: int = Field(ge=0)
+    bonus: float
+
+
+class DigestSettings(_Strict):
+    """``[digest]``: what counts as important, and the digest mail."""
+
+    threshold: float = 5.0
+    headline_bonus: float = 4.0
+    recommended_bonus: float = 2.0
+    view_tiers: list[ViewTier] = [
+        ViewTier(min_views=1000, bonus=1.0),
+        ViewTier(min_views=5000, bonus=2.0),
+        ViewTier(min_views=20000, bonus=3.0),
+    ]
+    max_items: int = Field(20, ge=1, le=200)
+    subject: str = "{{ site }} · {{ period }} 要闻 {{ count }} 篇"
+    templates_dir: Path | None = None
+
+
+class SmtpSettings(_Strict):
+    """``[mail.smtp]``: the SMTP relay used by the ``smtp`` transport."""
+
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    connections: int = Field(4, ge=1, le=64)
+    rate: float = Field(0.0, ge=0, description="messages per second, 0 = unlimited")
+    timeout: float = Field(30.0, gt=0)
+    retries: int = Field(3, ge=0, le=20)
+
+
+class DkimSettings(_Strict):
+    """``[mail.dkim]``: sign messages when a key is configured."""
+
+    domain: str
+    selector: str
+    key_file: Path
+
+
+class MailSettings(_Strict):
+    """``[mail]``: how digests leave."""
+
+    transport: Literal["file", "smtp"] = "file"
+    outbox: Path = Path("outbox")
+    from_address: str = "newsletter@example.com"
+    from_name: str | None = None
+    reply_to: str | None = None
+    unsubscribe_mailto: str | None = None
+    bounce_after: int = Field(1, ge=1)
+    smtp: SmtpSettings = SmtpSettings()
+    dkim: DkimSettings | None = None
+
+    @field_validator("from_address", "reply_to", "unsubscribe_mailto")
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError(f"not an e-mail address: {value!r}")
+        return value
+
+
+class ScheduleSettings(_Strict):
+    """One ``[[schedules]]`` entry: a job on a cron schedule."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    job: Literal["feeds", "digest"]
+    cron: str
+    timezone: str | None = None
+    frequency: Frequency | None = None
+    misfire_grace: int = Field(6 * 3600, ge=0)
+
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
+    _duration = field_validator("misfire_grace", mode="before")(_parse_duration)
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"bad cron expression {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _digest_needs_frequency(self) -> ScheduleSettings:
+        if self.job == "digest" and self.frequency is None:
+            object.__setattr__(self, "frequency", Frequency.DAILY)
+        return self
+
+
+class WebSettings(_Strict):
+    """``[web]``: the web app (feeds, subscribe, unsubscribe, preferences)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = "http://127.0.0.1:8080/"
+    secret: SecretStr | None = None
+    subscribe_per_minute: int = Field(5, ge=1)
+    confirm_max_age: int = Field(7 * 86400, ge=60)
+
+    _check_url = field_validator("public_url")(_check_http_url)
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (pressroom init generates one)")
+        return value
+
+
+class Settings(BaseSettings):
+    """The whole validated configuration; build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    site: SiteSettings = SiteSettings()
+    store: StoreSettings = StoreSettings()
+    sections: list[SectionSettings] = []
+    feeds: FeedsSettings = FeedsSettings()
+    digest: DigestSettings = DigestSettings()
+    mail: MailSettings = MailSettings()
+    schedules: list[ScheduleSettings] = []
+    web: WebSettings = WebSettings()
+
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("sections", "schedules")
+    @classmethod
+    def _unique_names(cls, entries: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for entry in entries:
+            name = entry.slug if isinstance(entry, SectionSettings) else entry.name
+            if name in seen:
+                raise ValueError(f"{name!r} is used twice")
+            seen.add(name)
+        return entries
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths are resolved against (the config file's folder)."""
+        return self._base_dir
+
+    @property
+    def source(self) -> Path | None:
+        """The config file these settings came from, if any."""
+        return self._source
+
+    def path(self, value: Path) -> Path:
+        """Resolve a configured path against :attr:`base_dir`."""
+        return value if value.is_absolute() else (self._base_dir / value)
+
+    @cached_property
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path made absolute."""
+        url = self.store.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            return prefix + str(self.path(Path(url[len(prefix) :])))
+        return url
+
+    @property
+    def feeds_public_url(self) -> str:
+        """Where the feed files are served (``[feeds] public_url``, else ``[web] public_url``)."""
+        return self.feeds.public_url or self.web.public_url
+
+    @property
+    def section_weights(self) -> dict[str, float]:
+        """Section slug to its importance weight."""
+        return {s.slug: s.weight for s in self.sections}
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """A settings source over an already-parsed TOML document."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def default_config_path() -> Path:
+    """``$PRESSROOM_CONFIG`` if set, else ``./pressroom.toml``."""
+    return Path(os.environ.get("PRESSROOM_CONFIG") or DEFAULT_CONFIG_NAME)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse ``path``; raise ConfigError naming the line and column of a syntax error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{path}: config file not found (create one with `pressroom init`)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read config file: {exc}"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: {_describe_toml_error(exc)}"]) from None
+
+
+def _describe_toml_error(exc: tomllib.TOMLDecodeError) -> str:
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    reason = re.sub(r"\s*\(at line.*\)", "", str(exc))
+    if match:
+        return f"line {match.group(1)}, column {match.group(2)}: TOML syntax error: {reason}"
+    return f"TOML syntax error: {reason}"
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read, merge and validate the configuration.
+
+    Args:
+        path: the TOML file; ``None`` means defaults and environment only.
+        overrides: values that win over everything (used by tests and ``demo``).
+
+    Raises:
+        ConfigError: the file is missing or unreadable, or any value is invalid.
+    """
+    data = read_toml(path) if path is not None else {}
+
+    class _Bound(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _DictSource(settings_cls, data)
+
+    label = str(path) if path is not None else "environment"
+    try:
+        bound = _Bound(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(label, exc)) from None
+    settings = Settings.model_construct(**dict(bound))
+    settings._base_dir = (path.parent if path is not None else Path.cwd()).resolve()
+    settings._source = path
+    return settings
+
+
+def _describe_validation(label: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        field = _field_path(error["loc"])
+        reason = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        reason = reason.removeprefix("Value error, ")
+        env_name = ENV_PREFIX + "__".join(str(p) for p in error["loc"]).upper()
+        where = f"{label} (from ${env_name})" if env_name in os.environ else label
+        lines.append(f"{where}: {field or '(top level)'}: {reason}")
+    return lines
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part not in ("function-after[_check_http_url(), str]",):
+            out += f".{part}" if out else str(part)
+    return out

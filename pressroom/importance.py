@@ -1,0 +1,41 @@
+"""The importance rule, shared by the digest and the ``important/`` feed.
+
+score = the section's weight + a bonus for priority (headline or recommended) + the
+bonus of the highest view tier reached. An article is important when score >= threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pressroom.config import DigestSettings
+from pressroom.models import Article, Priority
+
+__all__ = ["is_important", "score"]
+
+
+def score(article: Article, section_weights: Mapping[str, float], rules: DigestSettings) -> float:
+    """Return ``article``'s importance score under ``rules``.
+
+    Args:
+        article: the article to score.
+        section_weights: section slug to weight (unknown sections weigh 0).
+        rules: the ``[digest]`` settings holding bonuses and view tiers.
+    """
+    total = section_weights.get(article.section, 0.0)
+    if article.priority == Priority.HEADLINE:
+        total += rules.headline_bonus
+    elif article.priority == Priority.RECOMMENDED:
+        total += rules.recommended_bonus
+    tier_bonus = 0.0
+    for tier in rules.view_tiers:
+        if article.views >= tier.min_views:
+            tier_bonus = max(tier_bonus, tier.bonus)
+    return total + tier_bonus
+
+
+def is_important(
+    article: Article, section_weights: Mapping[str, float], rules: DigestSettings
+) -> bool:
+    """True when ``article`` scores at least ``rules.threshold``."""
+    return score(article, section_weights, rules) >= rules.threshold

@@ -1,0 +1,113 @@
+"""Plain typed values shared by every part of pressroom.
+
+They carry no behaviour beyond small derived properties; the store creates them, the
+feeds, the mailer and the web read them. All datetimes are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum, StrEnum
+
+__all__ = [
+    "Article",
+    "ArticleStatus",
+    "Frequency",
+    "Priority",
+    "Section",
+    "Subscriber",
+    "SubscriberStatus",
+    "split_credits",
+]
+
+
+class Priority(IntEnum):
+    """An article's editorial priority."""
+
+    NORMAL = 0
+    RECOMMENDED = 1  # 推荐
+    HEADLINE = 2  # 头条
+
+
+class ArticleStatus(StrEnum):
+    """Whether an article is visible."""
+
+    PUBLISHED = "published"
+    DRAFT = "draft"
+    DELETED = "deleted"
+
+
+class SubscriberStatus(StrEnum):
+    """Where a subscriber stands; only ``active`` ones get digests."""
+
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class Frequency(StrEnum):
+    """How often a subscriber wants a digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A section of the site (栏目)."""
+
+    slug: str
+    name: str
+    weight: float = 0.0
+    position: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One article as the store holds it."""
+
+    id: int
+    url: str
+    section: str
+    title: str
+    summary: str
+    body_html: str
+    authors: str
+    image_url: str | None
+    published_at: datetime
+    updated_at: datetime
+    views: int = 0
+    priority: Priority = Priority.NORMAL
+    status: ArticleStatus = ArticleStatus.PUBLISHED
+
+    @property
+    def author_names(self) -> tuple[str, ...]:
+        """The credits line split into its entries (``文字:岳小乔`` ...)."""
+        return split_credits(self.authors)
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A mailing-list subscriber; ``sections`` empty means every section."""
+
+    id: int
+    email: str
+    name: str
+    status: SubscriberStatus
+    frequency: Frequency
+    sections: tuple[str, ...] = field(default_factory=tuple)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    bounces: int = 0
+
+
+_CREDIT_SEPARATORS = re.compile(r"[;；,，、\n]+")
+
+
+def split_credits(credits: str) -> tuple[str, ...]:
+    """Split a credits line such as ``文字:岳小乔;视频:王靖远`` into its entries."""
+    text = credits.strip().strip("()（）")
+    return tuple(part.strip() for part in _CREDIT_SEPARATORS.split(text) if part.strip())

@@ -1,0 +1,190 @@
+"""Reading and writing the article store (``sections`` and ``articles``).
+
+Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transaction
+(see :meth:`pressroom.store.engine.Store.read` / ``write``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pressroom.models import Article, ArticleStatus, Priority, Section
+from pressroom.store.schema import articles, sections
+
+__all__ = [
+    "ARTICLE_FIELDS",
+    "UpsertCounts",
+    "count_articles",
+    "list_sections",
+    "newest_articles",
+    "published_between",
+    "row_to_article",
+    "sync_sections",
+    "upsert_articles",
+]
+
+ARTICLE_FIELDS = (
+    "url",
+    "section",
+    "title",
+    "summary",
+    "body_html",
+    "authors",
+    "image_url",
+    "published_at",
+    "updated_at",
+    "views",
+    "priority",
+    "status",
+)
+_COMPARED = tuple(f for f in ARTICLE_FIELDS if f != "updated_at")
+
+
+def row_to_article(row: Row[Any]) -> Article:
+    """Build an :class:`Article` from a row of ``articles``."""
+    m = row._mapping
+    return Article(
+        id=m["id"],
+        url=m["url"],
+        section=m["section"],
+        title=m["title"],
+        summary=m["summary"],
+        body_html=m["body_html"],
+        authors=m["authors"],
+        image_url=m["image_url"],
+        published_at=m["published_at"],
+        updated_at=m["updated_at"],
+        views=m["views"],
+        priority=Priority(m["priority"]),
+        status=ArticleStatus(m["status"]),
+    )
+
+
+def list_sections(conn: Connection) -> list[Section]:
+    """Every section, in site order."""
+    rows = conn.execute(select(sections).order_by(sections.c.position, sections.c.slug))
+    return [Section(r.slug, r.name, r.weight, r.position) for r in rows]
+
+
+def sync_sections(conn: Connection, wanted: Sequence[Section]) -> None:
+    """Make ``sections`` hold ``wanted`` (insert or update; sections not listed are kept)."""
+    existing = {s.slug: s for s in list_sections(conn)}
+    for position, section in enumerate(wanted):
+        values = {"name": section.name, "weight": section.weight, "position": position}
+        current = existing.get(section.slug)
+        if current is None:
+            conn.execute(sections.insert().values(slug=section.slug, **values))
+        elif (current.name, current.weight, current.position) != tuple(values.values()):
+            conn.execute(sections.update().where(sections.c.slug == section.slug).values(values))
+
+
+def newest_articles(
+    conn: Connection, section: str | None, limit: int, now: datetime
+) -> list[Article]:
+    """The newest ``limit`` published articles (of one section, or all), newest first.
+
+    Future-dated, draft and deleted articles are left out. An index scan on
+    ``(section, published_at)`` or ``(published_at)`` at any store size.
+    """
+    query = (
+        select(articles)
+        .where(articles.c.published_at <= now, articles.c.status == ArticleStatus.PUBLISHED.value)
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+        .limit(limit)
+    )
+    if section is not None:
+        query = query.where(articles.c.section == section)
+    return [row_to_article(r) for r in conn.execute(query)]
+
+
+def published_between(
+    conn: Connection, start: datetime, end: datetime, *, min_priority: int = 0
+) -> list[Article]:
+    """Published articles with ``start < published_at <= end``, newest first."""
+    query = (
+        select(articles)
+        .where(
+            articles.c.published_at > start,
+            articles.c.published_at <= end,
+            articles.c.status == ArticleStatus.PUBLISHED.value,
+        )
+        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
+    )
+    if min_priority:
+        query = query.where(articles.c.priority >= min_priority)
+    return [row_to_article(r) for r in conn.execute(query)]
+
+
+def count_articles(conn: Connection) -> int:
+    """How many rows ``articles`` holds (any status)."""
+    return int(conn.execute(select(func.count()).select_from(articles)).scalar_one())
+
+
+@dataclass(slots=True)
+class UpsertCounts:
+    """What an upsert did."""
+
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        """Add ``other``'s counts into these."""
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def upsert_articles(
+    conn: Connection, rows: Iterable[dict[str, Any]], now: datetime
+) -> UpsertCounts:
+    """Insert new articles and update changed ones, matched by ``url``.
+
+    Each row has :data:`ARTICLE_FIELDS`; ``updated_at`` may be None, meaning "now if the
+    article changed, else keep it" (so re-importing the same file changes nothing).
+    A later row with the same url in one batch wins.
+    """
+    by_url = {row["url"]: row for row in rows}
+    counts = UpsertCounts()
+    if not by_url:
+        return counts
+    found = conn.execute(
+        select(articles.c.id, *[articles.c[f] for f in ARTICLE_FIELDS]).where(
+            articles.c.url.in_(list(by_url))
+        )
+    )
+    existing = {r.url: r._mapping for r in found}
+    changed: list[dict[str, Any]] = []
+    for url, row in by_url.items():
+        old = existing.get(url)
+        if old is None:
+            counts.inserted += 1
+            changed.append({**row, "updated_at": row["updated_at"] or row["published_at"]})
+        elif _differs(old, row):
+            counts.updated += 1
+            changed.append({**row, "updated_at": row["updated_at"] or now})
+        else:
+            counts.unchanged += 1
+    if changed:
+        conn.execute(_upsert_statement(conn), changed)
+    return counts
+
+
+def _differs(old: Any, new: dict[str, Any]) -> bool:
+    if any(old[f] != new[f] for f in _COMPARED):
+        return True
+    return new["updated_at"] is not None and new["updated_at"] != old["updated_at"]
+
+
+def _upsert_statement(conn: Connection) -> Any:
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(articles)
+    return insert.on_conflict_do_update(
+        index_elements=[articles.c.url],
+        set_={f: insert.excluded[f] for f in ARTICLE_FIELDS if f != "url"},
+    )

@@ -1,0 +1,207 @@
+"""The store's tables, as SQLAlchemy Core metadata (the migrations create them).
+
+``sections`` and ``articles`` are the article store, which pressroom only reads in
+production (an operator may point it at a view over a CMS); ``import`` and ``demo``
+write them. Every other table is pressroom's own.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "UTCDateTime",
+    "articles",
+    "deliveries",
+    "digests",
+    "feed_state",
+    "job_runs",
+    "leases",
+    "metadata",
+    "sections",
+    "subscribers",
+    "workers",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores naive UTC text, which sorts
+    correctly. Naive values are refused: callers convert at the edge.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} reached the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+sections = Table(
+    "sections",
+    metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("weight", Float, nullable=False, server_default="0"),
+    Column("position", Integer, nullable=False, server_default="0"),
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("section", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("body_html", Text, nullable=False, server_default=""),
+    Column("authors", Text, nullable=False, server_default=""),
+    Column("image_url", Text),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("views", Integer, nullable=False, server_default="0"),
+    Column("priority", SmallInteger, nullable=False, server_default="0"),
+    Column("status", String(16), nullable=False, server_default="published"),
+    # "newest N of a section" and "published in a window" must be index scans at any
+    # size; the partial index keeps "important" candidates (priority > 0) cheap.
+    Index("ix_articles_section_published", "section", "published_at"),
+    Index("ix_articles_published", "published_at"),
+    Index(
+        "ix_articles_priority_published",
+        "published_at",
+        sqlite_where=text("priority > 0"),
+        postgresql_where=text("priority > 0"),
+    ),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("sections", Text, nullable=False, server_default=""),  # slugs joined by ","
+    Column("frequency", String(16), nullable=False, server_default="daily"),
+    Column("bounces", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Index("ix_subscribers_status_frequency", "status", "frequency"),
+)
+
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("schedule", String(64), nullable=False),
+    Column("period", String(32), nullable=False),  # "2026-11-29" (daily), "2026-W48" (weekly)
+    Column("frequency", String(16), nullable=False),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("window_end", UTCDateTime, nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime),
+    Column("summary", Text, nullable=False, server_default=""),
+    UniqueConstraint("schedule", "period"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("digest_id", Integer, ForeignKey("digests.id"), nullable=False),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("message_id", Text),
+    Column("claimed_by", String(128)),
+    Column("claimed_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("digest_id", "subscriber_id"),
+    Index("ix_deliveries_digest_status", "digest_id", "status"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job", String(16), nullable=False),
+    Column("schedule", String(64), nullable=False, server_default=""),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("outcome", String(16), nullable=False, server_default="running"),
+    Column("summary", Text, nullable=False, server_default=""),
+    Column("error", Text),
+    Column("worker", String(128), nullable=False, server_default=""),
+    Index("ix_job_runs_job_started", "job", "started_at"),
+)
+
+feed_state = Table(
+    "feed_state",
+    metadata,
+    Column("name", String(128), primary_key=True),  # "all", "important", a section slug
+    Column("fingerprint", String(128), nullable=False),
+    Column("newest_at", UTCDateTime),
+    Column("built_at", UTCDateTime, nullable=False),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(128), primary_key=True),  # host:pid:start
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,93 @@
+"""Shared fixtures: stores on SQLite and PostgreSQL, settings in a temp dir, a fixed clock."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from pressroom.config import Settings, load_settings
+from pressroom.store.engine import Store, open_store
+
+PG_ENV = "PRESSROOM_TEST_PG_URL"
+FIXED_NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's PRESSROOM_* settings (but keep the PG test URL)."""
+    for name in list(os.environ):
+        if name.startswith("PRESSROOM_") and name != PG_ENV:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> str:
+    """The PostgreSQL URL from $PRESSROOM_TEST_PG_URL, or skip."""
+    url = os.environ.get(PG_ENV)
+    if not url:
+        pytest.skip(f"PostgreSQL tests need ${PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_base_url: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_base_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in pg_base_url else "?"
+    yield f"{pg_base_url}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL on each backend (the contract suites run on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An opened, migrated store on each backend."""
+    opened = open_store(store_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """An opened, migrated SQLite store (for tests that need only one backend)."""
+    opened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write a pressroom.toml with the given text into tmp_path and return its path."""
+
+    def _write(body: str, name: str = "pressroom.toml") -> Path:
+        path = tmp_path / name
+        path.write_text(body, encoding="utf-8")
+        return path
+
+    return _write
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings rooted in tmp_path (store, public/ and outbox/ live there)."""
+    path = tmp_path / "pressroom.toml"
+    path.write_text('[web]\nsecret = "test-secret-0123456789"\n', encoding="utf-8")
+    return load_settings(path)
