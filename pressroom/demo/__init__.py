@@ -1,0 +1,5 @@
+"""``pressroom demo``: a whole site on embedded defaults, and the corpus it is built from."""
+
+from pressroom.demo.corpus import demo_articles, demo_sections, demo_subscribers
+
+__all__ = ["demo_articles", "demo_sections", "demo_subscribers"]
