@@ -1,0 +1,193 @@
+"""The ``subscribers`` table: who gets digests, of which sections, how often.
+
+Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transaction.
+Addresses reaching these functions are already normalised
+(:func:`pressroom.addresses.normalise_email`). ``sections`` is stored as slugs joined by
+``","``; empty means every section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pressroom.models import Frequency, Subscriber, SubscriberStatus
+from pressroom.store.schema import subscribers
+
+__all__ = [
+    "active_subscribers",
+    "count_by_status",
+    "find_subscriber",
+    "get_subscriber",
+    "join_sections",
+    "list_subscribers",
+    "record_bounce",
+    "row_to_subscriber",
+    "save_subscriber",
+    "set_preferences",
+    "set_status",
+    "split_sections",
+]
+
+
+def join_sections(sections: Sequence[str]) -> str:
+    """The column value for ``sections``: unique slugs in order, joined by ``","``."""
+    seen: dict[str, None] = {}
+    for slug in sections:
+        if slug.strip():
+            seen.setdefault(slug.strip(), None)
+    return ",".join(seen)
+
+
+def split_sections(value: str) -> tuple[str, ...]:
+    """The slugs held in a ``sections`` column value (empty tuple = every section)."""
+    return tuple(part for part in value.split(",") if part)
+
+
+def row_to_subscriber(row: Row[Any]) -> Subscriber:
+    """Build a :class:`Subscriber` from a row of ``subscribers``."""
+    m = row._mapping
+    return Subscriber(
+        id=m["id"],
+        email=m["email"],
+        name=m["name"],
+        status=SubscriberStatus(m["status"]),
+        frequency=Frequency(m["frequency"]),
+        sections=split_sections(m["sections"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        bounces=m["bounces"],
+    )
+
+
+def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
+    """The subscriber with ``subscriber_id``, or None."""
+    row = conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+    return None if row is None else row_to_subscriber(row)
+
+
+def find_subscriber(conn: Connection, email: str) -> Subscriber | None:
+    """The subscriber with the (normalised) address ``email``, or None."""
+    row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+    return None if row is None else row_to_subscriber(row)
+
+
+def save_subscriber(
+    conn: Connection,
+    *,
+    email: str,
+    name: str,
+    sections: Sequence[str],
+    frequency: Frequency,
+    status: SubscriberStatus,
+    now: datetime,
+) -> Subscriber:
+    """Insert the subscriber ``email``, or update it when the address exists (upsert).
+
+    Becoming ``active`` stamps ``confirmed_at`` (once); a changed address row keeps its id,
+    ``created_at`` and bounce count, except that re-activating resets the bounces.
+    """
+    values: dict[str, Any] = {
+        "email": email,
+        "name": name,
+        "sections": join_sections(sections),
+        "frequency": Frequency(frequency).value,
+        "status": SubscriberStatus(status).value,
+        "updated_at": now,
+    }
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(subscribers)
+    update = {key: insert.excluded[key] for key in values if key != "email"}
+    if status == SubscriberStatus.ACTIVE:
+        update["confirmed_at"] = func.coalesce(
+            subscribers.c.confirmed_at, insert.excluded.confirmed_at
+        )
+        update["bounces"] = 0
+    confirmed = now if status == SubscriberStatus.ACTIVE else None
+    statement = insert.values(created_at=now, confirmed_at=confirmed, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=[subscribers.c.email], set_=update))
+    saved = find_subscriber(conn, email)
+    assert saved is not None  # just written in this transaction
+    return saved
+
+
+def set_status(
+    conn: Connection, subscriber_id: int, status: SubscriberStatus, now: datetime
+) -> None:
+    """Change a subscriber's status (``active`` also stamps ``confirmed_at`` once)."""
+    values: dict[str, Any] = {"status": SubscriberStatus(status).value, "updated_at": now}
+    if status == SubscriberStatus.ACTIVE:
+        values["confirmed_at"] = func.coalesce(subscribers.c.confirmed_at, now)
+        values["bounces"] = 0
+    conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(values))
+
+
+def set_preferences(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    sections: Sequence[str],
+    frequency: Frequency,
+    now: datetime,
+) -> None:
+    """Change which sections (empty = all) and how often a subscriber gets digests."""
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id)
+        .values(
+            sections=join_sections(sections),
+            frequency=Frequency(frequency).value,
+            updated_at=now,
+        )
+    )
+
+
+def active_subscribers(conn: Connection, frequency: Frequency) -> list[Subscriber]:
+    """Every active subscriber who wants digests at ``frequency``, by id."""
+    query = (
+        select(subscribers)
+        .where(
+            subscribers.c.status == SubscriberStatus.ACTIVE.value,
+            subscribers.c.frequency == Frequency(frequency).value,
+        )
+        .order_by(subscribers.c.id)
+    )
+    return [row_to_subscriber(r) for r in conn.execute(query)]
+
+
+def list_subscribers(conn: Connection, status: SubscriberStatus | None = None) -> list[Subscriber]:
+    """Every subscriber (or those with ``status``), ordered by address."""
+    query = select(subscribers).order_by(subscribers.c.email)
+    if status is not None:
+        query = query.where(subscribers.c.status == SubscriberStatus(status).value)
+    return [row_to_subscriber(r) for r in conn.execute(query)]
+
+
+def count_by_status(conn: Connection) -> dict[str, int]:
+    """How many subscribers have each status (statuses with none are left out)."""
+    query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+    return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+def record_bounce(conn: Connection, subscriber_id: int, bounce_after: int, now: datetime) -> None:
+    """Count one permanent failure; mark the subscriber bounced at ``bounce_after`` of them.
+
+    The increment happens in SQL, so concurrent senders never lose a count.
+    """
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id)
+        .values(bounces=subscribers.c.bounces + 1, updated_at=now)
+    )
+    conn.execute(
+        subscribers.update()
+        .where(
+            subscribers.c.id == subscriber_id,
+            subscribers.c.bounces >= bounce_after,
+            subscribers.c.status != SubscriberStatus.UNSUBSCRIBED.value,
+        )
+        .values(status=SubscriberStatus.BOUNCED.value)
+    )
