@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pressroom import __version__
 from pressroom.config import default_config_path
-from pressroom.errors import PressroomError, UsageError
+from pressroom.errors import ConfigError, PressroomError, UsageError
 from pressroom.wiring import Runtime, load_runtime
 
 __all__ = ["main"]
@@ -31,7 +31,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Write a commented pressroom.toml into DIR and create the store."""
     from pressroom.setup import init_project
 
-    init_project(Path(args.dir), force=args.force, out=print)
+    init_project(Path(args.dir), force=args.force, out=print).close()
     return 0
 
 
@@ -51,8 +51,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     from pressroom.importer import import_file
 
     runtime = _runtime(args)
-    report = import_file(runtime, args.file, out=print, batch_size=args.batch_size)
-    print(report.summary())
+    report = import_file(
+        runtime.store,
+        args.file,
+        zone=runtime.settings.site.tz,
+        clock=runtime.clock,
+        batch_size=args.batch_size,
+        report_bad=lambda line: print(line, file=sys.stderr),
+    )
+    print(f"imported {report.summary()}")
     return 1 if report.bad else 0
 
 
@@ -221,6 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.debug)
     try:
         return int(args.handler(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return exc.exit_code
     except PressroomError as exc:
         print(f"pressroom: error: {exc}", file=sys.stderr)
         return exc.exit_code

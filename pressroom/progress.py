@@ -86,5 +86,5 @@ def progress(
         return
     plain = _LogProgress(label, total, unit)
     yield plain
-    if enabled and plain.done:
+    if enabled and plain.done and time.monotonic() - plain.started >= _LOG_EVERY_S:
         plain.report()
