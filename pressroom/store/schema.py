@@ -144,6 +144,7 @@ digests = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("completed_at", UTCDateTime),
     Column("summary", Text, nullable=False, server_default=""),
+    Column("article_ids", Text, nullable=False, server_default=""),  # frozen selection (0002)
     UniqueConstraint("schedule", "period"),
 )
 
