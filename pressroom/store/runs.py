@@ -1,0 +1,252 @@
+"""The worker's tables: ``job_runs``, ``leases`` and ``workers`` (plus digest read-outs).
+
+Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transaction. The
+lease functions are single statements, so they are atomic on PostgreSQL under READ
+COMMITTED (a concurrent UPDATE of the same row waits and re-checks its WHERE clause) and
+on SQLite inside :meth:`~pressroom.store.engine.Store.write` (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pressroom.store.schema import deliveries, digests, job_runs, leases, workers
+
+__all__ = [
+    "DigestRow",
+    "JobRunRow",
+    "WorkerRow",
+    "acquire_lease",
+    "delivery_counts",
+    "digest_done_since",
+    "finish_run",
+    "last_run",
+    "latest_digest",
+    "lease_holder",
+    "live_workers",
+    "prune_workers",
+    "release_lease",
+    "remove_worker",
+    "run_started_since",
+    "start_run",
+    "touch_worker",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunRow:
+    """One row of ``job_runs``."""
+
+    id: int
+    job: str
+    schedule: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    summary: str
+    error: str | None
+    worker: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """One row of ``workers``: a worker process and its last heartbeat."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    """The columns of ``digests`` that ``status`` shows."""
+
+    id: int
+    schedule: str
+    period: str
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    summary: str
+
+
+# ---------------------------------------------------------------- job runs
+
+
+def start_run(
+    conn: Connection, *, job: str, schedule: str, started_at: datetime, worker: str
+) -> int:
+    """Record a run that has started (outcome ``running``); return its id."""
+    result = conn.execute(
+        insert(job_runs)
+        .values(job=job, schedule=schedule, started_at=started_at, outcome="running", worker=worker)
+        .returning(job_runs.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def finish_run(
+    conn: Connection,
+    run_id: int,
+    *,
+    finished_at: datetime,
+    outcome: str,
+    summary: str,
+    error: str | None = None,
+) -> None:
+    """Record how run ``run_id`` ended."""
+    conn.execute(
+        update(job_runs)
+        .where(job_runs.c.id == run_id)
+        .values(finished_at=finished_at, outcome=outcome, summary=summary, error=error)
+    )
+
+
+def last_run(conn: Connection, schedule: str, *, finished: bool = False) -> JobRunRow | None:
+    """The newest run of ``schedule`` (only finished ones when ``finished``), or None."""
+    query = select(job_runs).where(job_runs.c.schedule == schedule)
+    if finished:
+        query = query.where(job_runs.c.finished_at.is_not(None))
+    row = conn.execute(query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1))
+    found = row.first()
+    return None if found is None else JobRunRow(**found._mapping)
+
+
+def run_started_since(conn: Connection, schedule: str, since: datetime) -> bool:
+    """True if a run of ``schedule`` that did not fail or skip started at or after ``since``."""
+    query = select(func.count()).where(
+        job_runs.c.schedule == schedule,
+        job_runs.c.started_at >= since,
+        job_runs.c.outcome.in_(("ok", "running")),
+    )
+    return bool(conn.execute(query).scalar_one())
+
+
+# ---------------------------------------------------------------- leases
+
+
+def _insert_ignore(conn: Connection, values: dict[str, Any]) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(leases).values(**values).on_conflict_do_nothing()
+
+
+def acquire_lease(
+    conn: Connection, name: str, holder: str, *, now: datetime, ttl: timedelta
+) -> bool:
+    """Take (or renew) lease ``name`` for ``holder`` until ``now + ttl``.
+
+    Succeeds when nobody holds it, when its holder's lease expired, or when ``holder``
+    already holds it. Returns whether ``holder`` holds it now.
+    """
+    expires = now + ttl
+    conn.execute(_insert_ignore(conn, {"name": name, "holder": holder, "expires_at": expires}))
+    result = conn.execute(
+        update(leases)
+        .where(
+            leases.c.name == name,
+            or_(leases.c.holder == holder, leases.c.expires_at <= now),
+        )
+        .values(holder=holder, expires_at=expires)
+        .returning(leases.c.holder)
+    )
+    return result.first() is not None
+
+
+def release_lease(conn: Connection, name: str, holder: str) -> None:
+    """Give lease ``name`` back, if ``holder`` still holds it."""
+    conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
+
+
+def lease_holder(conn: Connection, name: str, *, now: datetime) -> str | None:
+    """Who holds lease ``name`` at ``now`` (None when free or expired)."""
+    query = select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > now)
+    return conn.execute(query).scalar()
+
+
+# ---------------------------------------------------------------- workers
+
+
+def touch_worker(
+    conn: Connection, worker_id: str, *, host: str, pid: int, started_at: datetime, now: datetime
+) -> None:
+    """Write the heartbeat of worker ``worker_id`` (insert on first call)."""
+    changed = conn.execute(
+        update(workers).where(workers.c.id == worker_id).values(seen_at=now)
+    ).rowcount
+    if not changed:
+        conn.execute(
+            insert(workers).values(
+                id=worker_id, host=host, pid=pid, started_at=started_at, seen_at=now
+            )
+        )
+
+
+def remove_worker(conn: Connection, worker_id: str) -> None:
+    """Forget worker ``worker_id`` (it stopped cleanly)."""
+    conn.execute(delete(workers).where(workers.c.id == worker_id))
+
+
+def prune_workers(conn: Connection, *, older_than: datetime) -> int:
+    """Forget workers not seen since ``older_than``; returns how many."""
+    return int(conn.execute(delete(workers).where(workers.c.seen_at < older_than)).rowcount)
+
+
+def live_workers(conn: Connection, *, now: datetime, max_age: timedelta) -> list[WorkerRow]:
+    """Workers whose heartbeat is at most ``max_age`` old, newest first."""
+    query = (
+        select(workers).where(workers.c.seen_at >= now - max_age).order_by(workers.c.seen_at.desc())
+    )
+    return [WorkerRow(**row._mapping) for row in conn.execute(query)]
+
+
+# ---------------------------------------------------------------- digests (read-only)
+
+
+def digest_done_since(conn: Connection, schedule: str, since: datetime) -> bool:
+    """True if a digest run of ``schedule`` created at or after ``since`` is completed."""
+    query = select(func.count()).where(
+        and_(
+            digests.c.schedule == schedule,
+            digests.c.created_at >= since,
+            digests.c.status == "completed",
+        )
+    )
+    return bool(conn.execute(query).scalar_one())
+
+
+def latest_digest(conn: Connection, schedule: str) -> DigestRow | None:
+    """The newest digest run of ``schedule``, or None."""
+    query = (
+        select(
+            digests.c.id,
+            digests.c.schedule,
+            digests.c.period,
+            digests.c.status,
+            digests.c.created_at,
+            digests.c.completed_at,
+            digests.c.summary,
+        )
+        .where(digests.c.schedule == schedule)
+        .order_by(digests.c.created_at.desc(), digests.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else DigestRow(**row._mapping)
+
+
+def delivery_counts(conn: Connection, digest_id: int) -> dict[str, int]:
+    """Deliveries of digest ``digest_id`` by status (only statuses that occur)."""
+    query = (
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.digest_id == digest_id)
+        .group_by(deliveries.c.status)
+        .order_by(deliveries.c.status)
+    )
+    return {status: int(count) for status, count in conn.execute(query)}
