@@ -1,0 +1,129 @@
+"""The Starlette app: routes, limits and error pages (SPEC §8).
+
+| route | does |
+|---|---|
+| ``GET /`` | the feed index (``index.html``) with the subscribe form |
+| ``GET /subscribe``, ``POST /subscribe`` | double opt-in subscribe (rate-limited) |
+| ``GET /confirm/<token>`` | activate a pending subscriber |
+| ``GET /unsubscribe/<token>`` | a page with one button (changes nothing) |
+| ``POST /unsubscribe/<token>`` | unsubscribe at once (RFC 8058 one-click) |
+| ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
+| ``GET /healthz`` | store and worker heartbeat |
+| ``GET /<path>`` | the feed files of the output directory |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from pressroom.clock import Clock, system_clock
+from pressroom.config import Settings
+from pressroom.errors import ConfigError
+from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.store.engine import Store
+from pressroom.web.common import message
+from pressroom.web.context import SendMail, WebContext
+from pressroom.web.health import healthz
+from pressroom.web.routes_feeds import feed_file, index_page
+from pressroom.web.routes_manage import (
+    preferences_page,
+    preferences_post,
+    unsubscribe_page,
+    unsubscribe_post,
+)
+from pressroom.web.routes_subscribe import confirm_page, subscribe_page, subscribe_post
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]
+
+MAX_BODY_BYTES = 64 * 1024
+"""No form of ours is bigger; a larger body is refused before it is read."""
+
+Endpoint = Callable[[WebContext, Request], Awaitable[Response]]
+
+
+def _default_sender(settings: Settings) -> SendMail:
+    async def send(msg: OutgoingMessage) -> None:
+        from pressroom.mailer.single import send_one
+
+        await send_one(settings, msg)
+
+    return send
+
+
+def _routes(ctx: WebContext) -> list[Route]:
+    def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
+        return Route(path, partial(endpoint, ctx), methods=methods, name=endpoint.__name__)
+
+    return [
+        route("/", index_page, ["GET", "HEAD"]),
+        route("/healthz", healthz, ["GET", "HEAD"]),
+        route("/subscribe", subscribe_page, ["GET", "HEAD"]),
+        route("/subscribe", subscribe_post, ["POST"]),
+        route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
+        route("/unsubscribe/{token}", unsubscribe_page, ["GET", "HEAD"]),
+        route("/unsubscribe/{token}", unsubscribe_post, ["POST"]),
+        route("/preferences/{token}", preferences_page, ["GET", "HEAD"]),
+        route("/preferences/{token}", preferences_post, ["POST"]),
+        route("/{path:path}", feed_file, ["GET", "HEAD"]),
+    ]
+
+
+def _error_pages(ctx: WebContext) -> dict[int, Callable[[Request, Exception], Response]]:
+    def not_found(request: Request, exc: Exception) -> Response:
+        return message(ctx, "找不到页面", "找不到这个页面。", 404)
+
+    def not_allowed(request: Request, exc: Exception) -> Response:
+        return message(ctx, "不支持的请求", "这个地址不接受这种请求。", 405)
+
+    def too_large(request: Request, exc: Exception) -> Response:
+        return message(ctx, "内容太大", "提交的内容太大。", 413)
+
+    return {404: not_found, 405: not_allowed, 413: too_large}
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    clock: Clock = system_clock,
+    *,
+    send: SendMail | None = None,
+) -> Starlette:
+    """Build the web app over ``store``.
+
+    Args:
+        settings: validated settings; ``[web] secret`` signs the links.
+        store: an opened store (the subscribers and sections tables).
+        clock: the time source (tests inject a fixed one).
+        send: hands a confirmation mail to the transport; default
+            :func:`pressroom.mailer.single.send_one` with ``settings``.
+
+    Raises:
+        ConfigError: ``web.secret`` is not set.
+    """
+    if settings.web.secret is None:
+        raise ConfigError(
+            [
+                "web.secret: must be set to sign subscribe and unsubscribe links "
+                "(set PRESSROOM_WEB__SECRET or [web] secret; `pressroom init` generates one)"
+            ]
+        )
+    ctx = WebContext.build(
+        settings,
+        store,
+        clock,
+        settings.web.secret.get_secret_value(),
+        send or _default_sender(settings),
+    )
+    app = Starlette(
+        routes=_routes(ctx),
+        exception_handlers=_error_pages(ctx),
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.ctx = ctx
+    return app

@@ -1,0 +1,71 @@
+"""What every request handler shares: settings, store, clock, pages, limits and the mailer."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pressroom.clock import Clock
+from pressroom.config import Settings
+from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.store.engine import Store
+from pressroom.tokens import make_token
+from pressroom.web.files import FeedFiles
+from pressroom.web.pages import Pages
+from pressroom.web.ratelimit import RateLimiter
+
+__all__ = ["SendMail", "WebContext"]
+
+SendMail = Callable[[OutgoingMessage], Awaitable[None]]
+"""Hands one message to the configured transport (``pressroom.mailer.single.send_one``)."""
+
+ADDRESS_MAILS_PER_HOUR = 3
+"""Confirmation or notice mails one address gets per hour, whoever asks (anti mail-bombing)."""
+
+TOKEN_REQUESTS_PER_MINUTE = 60
+"""Requests with a link token one client may make a minute (slows token guessing)."""
+
+
+@dataclass
+class WebContext:
+    """The app's shared state; one per :func:`pressroom.web.create_app` call."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    secret: str
+    pages: Pages
+    files: FeedFiles
+    send: SendMail
+    subscribe_limit: RateLimiter
+    address_limit: RateLimiter
+    token_limit: RateLimiter
+
+    @classmethod
+    def build(
+        cls, settings: Settings, store: Store, clock: Clock, secret: str, send: SendMail
+    ) -> WebContext:
+        """Wire the pieces from settings."""
+        per_minute = settings.web.subscribe_per_minute
+        return cls(
+            settings=settings,
+            store=store,
+            clock=clock,
+            secret=secret,
+            pages=Pages(settings),
+            files=FeedFiles(settings.path(settings.feeds.output_dir)),
+            send=send,
+            subscribe_limit=RateLimiter(per_minute, burst=per_minute),
+            address_limit=RateLimiter(ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR),
+            token_limit=RateLimiter(TOKEN_REQUESTS_PER_MINUTE),
+        )
+
+    @property
+    def public_url(self) -> str:
+        """The app's public base URL, ending in ``/``."""
+        return self.settings.web.public_url
+
+    def link(self, purpose: str, subscriber_id: int) -> str:
+        """A signed link: ``<public_url><purpose>/<token>`` (the shape mails also use)."""
+        token = make_token(self.secret, purpose, subscriber_id, self.clock())
+        return f"{self.public_url}{purpose}/{token}"

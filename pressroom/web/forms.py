@@ -1,0 +1,106 @@
+"""Reading and checking the posted forms; problems come back as one sentence for the page."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+
+from pressroom.addresses import InvalidAddress, normalise_email
+from pressroom.models import Frequency
+from pressroom.web.subscriptions import SubscribeForm
+
+__all__ = [
+    "FormError",
+    "RawSubscribe",
+    "parse_choices",
+    "parse_subscribe",
+    "read_form",
+]
+
+MAX_NAME_CHARS = 100
+MAX_EMAIL_CHARS = 320
+MAX_FIELDS = 200
+
+
+class FormError(ValueError):
+    """A posted form cannot be used; the message is shown to the visitor (zh-CN)."""
+
+
+@dataclass
+class RawSubscribe:
+    """What the visitor typed, kept to fill the form in again after an error."""
+
+    email: str = ""
+    name: str = ""
+    frequency: str = Frequency.DAILY.value
+    sections: list[str] = field(default_factory=list)
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form; a body that is not a form raises :class:`FormError`."""
+    try:
+        return await request.form(max_files=0, max_fields=MAX_FIELDS)
+    except Exception as exc:  # multipart errors come in several types
+        raise FormError("提交的表单无法读取,请重新填写。") from exc
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _clean_name(text: str) -> str:
+    cleaned = "".join(" " if ord(ch) < 0x20 or ch == "\x7f" else ch for ch in text)
+    return " ".join(cleaned.split())[:MAX_NAME_CHARS]
+
+
+def raw_subscribe(form: FormData) -> RawSubscribe:
+    """The subscribe form's fields as typed (for re-display)."""
+    return RawSubscribe(
+        email=_text(form, "email").strip()[:MAX_EMAIL_CHARS],
+        name=_clean_name(_text(form, "name")),
+        frequency=_text(form, "frequency") or Frequency.DAILY.value,
+        sections=[v for v in form.getlist("sections") if isinstance(v, str)],
+    )
+
+
+def parse_choices(
+    form: FormData, known_sections: Collection[str], *, default_frequency: str | None
+) -> tuple[tuple[str, ...], Frequency]:
+    """Sections (known slugs only, none = all) and frequency from a posted form."""
+    sections = tuple(dict.fromkeys(v for v in form.getlist("sections") if isinstance(v, str)))
+    unknown = [slug for slug in sections if slug not in known_sections]
+    if unknown:
+        raise FormError(f"没有这个栏目:{unknown[0][:40]}。")
+    chosen = _text(form, "frequency") or default_frequency
+    if not chosen:
+        raise FormError("请选择接收频率。")
+    try:
+        frequency = Frequency(chosen)
+    except ValueError:
+        raise FormError("接收频率只能是每日或每周。") from None
+    return sections, frequency
+
+
+def parse_subscribe(form: FormData, known_sections: Collection[str]) -> SubscribeForm:
+    """Validate the subscribe form.
+
+    Raises:
+        FormError: the address is missing or invalid, or a choice is unknown.
+    """
+    raw = raw_subscribe(form)
+    if not raw.email:
+        raise FormError("请填写电子邮箱。")
+    if len(_text(form, "email")) > MAX_EMAIL_CHARS:
+        raise FormError("电子邮箱太长。")
+    try:
+        email = normalise_email(raw.email)
+    except InvalidAddress:
+        raise FormError("电子邮箱格式不正确,请检查后再试。") from None
+    sections, frequency = parse_choices(
+        form, known_sections, default_frequency=Frequency.DAILY.value
+    )
+    return SubscribeForm(email=email, name=raw.name, sections=sections, frequency=frequency)

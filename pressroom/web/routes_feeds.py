@@ -1,0 +1,91 @@
+"""``GET /`` and ``GET /<path>``: the built feed files, with the subscribe form on the index.
+
+The index page the feed builder wrote gets the subscribe form inserted where it has the
+marker ``<!-- pressroom:subscribe -->`` (else before ``</body>``); its ETag is computed on
+the bytes actually sent, so 304s stay correct when sections change.
+"""
+
+from __future__ import annotations
+
+import re
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pressroom.web.common import base_path, message, sections
+from pressroom.web.context import WebContext
+from pressroom.web.files import FeedFile, file_response, make_feed_file
+from pressroom.web.forms import RawSubscribe
+
+__all__ = ["MARKER", "feed_file", "index_page", "insert_form"]
+
+MARKER = b"<!-- pressroom:subscribe -->"
+_BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+_HAS_FORM = re.compile(rb"<form[^>]+action=\"[^\"]*subscribe\"", re.IGNORECASE)
+
+
+def _cache_seconds(ctx: WebContext) -> int:
+    # Readers poll on the feed's <ttl> (minutes); revalidating sooner costs a 304.
+    return min(ctx.settings.feeds.ttl * 60, 300)
+
+
+def insert_form(page: bytes, form_html: bytes) -> bytes:
+    """``page`` with ``form_html`` at the marker, else before the last ``</body>``."""
+    if MARKER in page:
+        return page.replace(MARKER, form_html, 1)
+    if _HAS_FORM.search(page):
+        return page  # the builder already put a subscribe form there
+    ends = list(_BODY_END.finditer(page))
+    if not ends:
+        return page + form_html
+    cut = ends[-1].start()
+    return page[:cut] + form_html + page[cut:]
+
+
+async def _form_html(ctx: WebContext) -> bytes:
+    html = ctx.pages.env.get_template("web/_subscribe_inject.html").render(
+        {
+            **ctx.pages.common,
+            "form": RawSubscribe(),
+            "error": None,
+            "sections": await sections(ctx),
+            "action_url": f"{base_path(ctx)}subscribe",
+        }
+    )
+    return html.encode("utf-8")
+
+
+async def index_page(ctx: WebContext, request: Request) -> Response:
+    """``GET /``: the feed index with the subscribe form, or the form alone before a build."""
+    target = ctx.files.locate("index.html")
+    loaded = ctx.files.load(target) if target is not None else None
+    if loaded is None:
+        return ctx.pages.render(
+            "subscribe",
+            title=ctx.settings.site.name,
+            form=RawSubscribe(),
+            error=None,
+            sections=await sections(ctx),
+            action_url=f"{base_path(ctx)}subscribe",
+            feeds_missing=True,
+        )
+    body = insert_form(loaded.body, await _form_html(ctx))
+    page = make_feed_file(body, loaded.media_type, loaded.modified.timestamp())
+    response = file_response(page, request.headers, _cache_seconds(ctx))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+async def feed_file(ctx: WebContext, request: Request) -> Response:
+    """``GET /<path>``: one file of the output directory, or 404."""
+    target = ctx.files.locate(str(request.path_params.get("path", "")))
+    loaded: FeedFile | None = ctx.files.load(target) if target is not None else None
+    if loaded is None:
+        return message(
+            ctx, "找不到页面", "找不到这个页面。", 404, link=(base_path(ctx), "返回首页")
+        )
+    response = file_response(loaded, request.headers, _cache_seconds(ctx))
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not loaded.media_type.startswith("text/html"):
+        response.headers["Access-Control-Allow-Origin"] = "*"  # web-based readers fetch feeds
+    return response
