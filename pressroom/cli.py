@@ -100,13 +100,31 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the scheduled worker in the foreground."""
-    raise UsageError("`run` is not available in this build yet")
+    """Run the scheduled worker in the foreground (``--once``: every job once, then exit)."""
+    from pressroom.worker import run_once, run_worker
+    from pressroom.worker.logs import configure_logging
+
+    configure_logging(args.log_format)
+    runtime = _runtime(args)
+    if args.once:
+        results = run_once(runtime.settings, runtime.store, runtime.clock)
+        return 1 if any(r.failed for r in results) else 0
+    return run_worker(runtime.settings, runtime.store, runtime.clock)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Show the last runs, the next fire times and delivery counts."""
-    raise UsageError("`status` is not available in this build yet")
+    """Show the last runs, the next fire times and delivery counts; exit 1 if a run failed."""
+    import json
+
+    from pressroom.worker.status import collect_status
+
+    runtime = _runtime(args)
+    report = collect_status(runtime.settings, runtime.store, runtime.clock())
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 1 if report.failed else 0
 
 
 # ---------------------------------------------------------------- web (issue 6)

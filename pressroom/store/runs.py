@@ -25,6 +25,7 @@ __all__ = [
     "delivery_counts",
     "digest_done_since",
     "finish_run",
+    "last_job_run",
     "last_run",
     "latest_digest",
     "lease_holder",
@@ -116,6 +117,16 @@ def last_run(conn: Connection, schedule: str, *, finished: bool = False) -> JobR
         query = query.where(job_runs.c.finished_at.is_not(None))
     row = conn.execute(query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1))
     found = row.first()
+    return None if found is None else JobRunRow(**found._mapping)
+
+
+def last_job_run(conn: Connection, job: str, *, outcome: str | None = None) -> JobRunRow | None:
+    """The newest run of any schedule of ``job`` (with ``outcome`` if given), or None."""
+    query = select(job_runs).where(job_runs.c.job == job)
+    if outcome is not None:
+        query = query.where(job_runs.c.outcome == outcome)
+    order = (job_runs.c.started_at.desc(), job_runs.c.id.desc())
+    found = conn.execute(query.order_by(*order).limit(1)).first()
     return None if found is None else JobRunRow(**found._mapping)
 
 

@@ -1,0 +1,266 @@
+"""The two jobs (feeds, digest): each run recorded in ``job_runs`` and logged in one line.
+
+The job functions are injected (:class:`Jobs`), so tests can run the worker on fakes; the
+defaults are :func:`pressroom.feeds.build_feeds` and
+:func:`pressroom.mailer.service.send_digest`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from pressroom.clock import Clock
+from pressroom.config import ScheduleSettings, Settings
+from pressroom.store import runs
+from pressroom.store.engine import Store
+from pressroom.worker.lease import FEEDS_LEASE, Lease
+
+__all__ = ["BuildFeeds", "JobResult", "JobRunner", "Jobs", "SendDigest", "default_jobs"]
+
+log = logging.getLogger("pressroom.worker")
+T = TypeVar("T")
+
+
+class Report(Protocol):
+    """What a job function returns: something that sums itself up in one line."""
+
+    def summary(self) -> str:
+        """One line: what was done, with counts."""
+        ...
+
+
+class DigestResult(Report, Protocol):
+    """A digest report also says whether every delivery ended well."""
+
+    @property
+    def ok(self) -> bool:
+        """False when a delivery failed or the run could not finish."""
+        ...
+
+
+class BuildFeeds(Protocol):
+    """The signature of :func:`pressroom.feeds.build_feeds`."""
+
+    def __call__(
+        self, settings: Settings, store: Store, *, now: datetime, force: bool = False
+    ) -> Report: ...
+
+
+class SendDigest(Protocol):
+    """The signature of :func:`pressroom.mailer.service.send_digest` as the worker calls it."""
+
+    async def __call__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock,
+        *,
+        schedule: str,
+        at: datetime,
+        show_progress: bool = ...,
+        stop: asyncio.Event | None = ...,
+    ) -> DigestResult: ...
+
+
+@dataclass(frozen=True)
+class Jobs:
+    """The functions the worker runs."""
+
+    build_feeds: BuildFeeds
+    send_digest: SendDigest
+
+
+def default_jobs() -> Jobs:
+    """The real feeds build and digest service."""
+    from pressroom.feeds import build_feeds
+    from pressroom.mailer.service import send_digest
+
+    return Jobs(build_feeds=build_feeds, send_digest=send_digest)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """How one run of a scheduled job ended."""
+
+    job: str
+    schedule: str
+    at: datetime
+    started_at: datetime
+    finished_at: datetime
+    outcome: str  # ok | failed | skipped | stopped
+    summary: str
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        """How long the run took."""
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def failed(self) -> bool:
+        """True when the job ran and failed."""
+        return self.outcome == "failed"
+
+    @property
+    def ok(self) -> bool:
+        """True when the job did its work (``ok``) or had none to do here (``skipped``)."""
+        return self.outcome in ("ok", "skipped")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The result as JSON-ready values (times in ISO 8601 UTC)."""
+        return {
+            "job": self.job,
+            "schedule": self.schedule,
+            "at": self.at.isoformat(),
+            "started": self.started_at.isoformat(),
+            "finished": self.finished_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "outcome": self.outcome,
+            "summary": self.summary,
+            "error": self.error,
+        }
+
+
+@dataclass
+class JobRunner:
+    """Runs one job of a schedule: records it, keeps feeds single, logs one line."""
+
+    settings: Settings
+    store: Store
+    clock: Clock
+    worker_id: str
+    jobs: Jobs
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    show_progress: bool = False
+
+    async def run(self, schedule: ScheduleSettings, at: datetime) -> JobResult:
+        """Run ``schedule``'s job for the fire time ``at``; never raises for a job failure."""
+        started = self.clock()
+        run_id = await _in_thread(_start, self.store, schedule, started, self.worker_id)
+        outcome, summary, error = await self._outcome(schedule, at)
+        result = JobResult(
+            schedule.job, schedule.name, at, started, self.clock(), outcome, summary, error
+        )
+        await _in_thread(_finish, self.store, run_id, result)
+        log_result(result, self.worker_id)
+        return result
+
+    async def _outcome(
+        self, schedule: ScheduleSettings, at: datetime
+    ) -> tuple[str, str, str | None]:
+        try:
+            if schedule.job == "feeds":
+                return await self._feeds()
+            return await self._digest(schedule, at)
+        except Exception as exc:  # the job boundary: record, log, keep the worker alive
+            log.debug("job %s failed", schedule.name, exc_info=True)
+            return "failed", "", _one_line(exc)
+
+    async def _feeds(self) -> tuple[str, str, str | None]:
+        lease = Lease(self.store, FEEDS_LEASE, self.worker_id, self.clock)
+        async with lease:
+            if not lease.held:
+                return "skipped", f"another worker is building the feeds ({lease.other})", None
+            now = self.clock()
+            report = await _in_thread(
+                lambda: self.jobs.build_feeds(self.settings, self.store, now=now)
+            )
+        return "ok", report.summary(), None
+
+    async def _digest(
+        self, schedule: ScheduleSettings, at: datetime
+    ) -> tuple[str, str, str | None]:
+        report = await self.jobs.send_digest(
+            self.settings,
+            self.store,
+            self.clock,
+            schedule=schedule.name,
+            at=at,
+            show_progress=self.show_progress,
+            stop=self.stop,
+        )
+        if report.ok:
+            return "ok", report.summary(), None
+        if self.stop.is_set():
+            return "stopped", report.summary(), "stopped by a signal before every delivery"
+        return "failed", report.summary(), "some deliveries failed"
+
+
+def _start(store: Store, schedule: ScheduleSettings, started: datetime, worker: str) -> int:
+    with store.write() as conn:
+        return runs.start_run(
+            conn, job=schedule.job, schedule=schedule.name, started_at=started, worker=worker
+        )
+
+
+def _finish(store: Store, run_id: int, result: JobResult) -> None:
+    with store.write() as conn:
+        runs.finish_run(
+            conn,
+            run_id,
+            finished_at=result.finished_at,
+            outcome=result.outcome,
+            summary=result.summary,
+            error=result.error,
+        )
+
+
+def log_result(result: JobResult, worker_id: str) -> None:
+    """The one log line of a run: start, outcome, counts (the summary), duration."""
+    level = logging.ERROR if result.failed else logging.INFO
+    extra = {"job_run": {**result.as_dict(), "worker": worker_id}}
+    error = f" ({result.error})" if result.error else ""
+    log.log(
+        level,
+        "%s job %s %s in %.2fs, started %s: %s%s",
+        result.job,
+        result.schedule,
+        result.outcome,
+        result.seconds,
+        result.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        result.summary or "-",
+        error,
+        extra=extra,
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func`` in a daemon thread, so a hard exit never waits for it.
+
+    A daemon thread (unlike :func:`asyncio.to_thread`'s pool) does not hold the process
+    at exit; feed files are written by rename, so stopping one mid-way leaves no half file.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def target() -> None:
+        try:
+            value = func(*args)
+        except BaseException as exc:  # handed to the awaiting task, which re-raises it
+            loop.call_soon_threadsafe(_set_exception, future, exc)
+        else:
+            loop.call_soon_threadsafe(_set_result, future, value)
+
+    threading.Thread(target=target, name="pressroom-job", daemon=True).start()
+    return await future
+
+
+def _set_result(future: asyncio.Future[T], value: T) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -1,0 +1,151 @@
+"""Keeping a job single across processes: a lease row with an expiry, and the heartbeat.
+
+A lease is a row in ``leases`` (name, holder, expires_at). The holder renews it every
+third of its time to live while the work runs and deletes it when done; a holder that
+dies stops renewing, so its lease expires and another worker can take over. This works
+the same on SQLite and PostgreSQL (see :mod:`pressroom.store.runs` for why the statements
+are atomic), without keeping a connection open for the whole job as an advisory lock would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+from types import TracebackType
+
+from pressroom.clock import Clock
+from pressroom.store import runs
+from pressroom.store.engine import Store
+
+__all__ = [
+    "FEEDS_LEASE",
+    "HEARTBEAT_EVERY",
+    "LEASE_TTL",
+    "WORKER_ALIVE_FOR",
+    "Heartbeat",
+    "Lease",
+    "new_worker_id",
+]
+
+log = logging.getLogger("pressroom.worker")
+
+FEEDS_LEASE = "feeds"
+LEASE_TTL = timedelta(minutes=2)
+HEARTBEAT_EVERY = timedelta(seconds=15)
+WORKER_ALIVE_FOR = HEARTBEAT_EVERY * 4
+"""A worker whose heartbeat is older than this is taken for dead by ``status``."""
+
+
+def new_worker_id(started_at: datetime) -> str:
+    """``host:pid:start``, unique per worker process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(started_at.timestamp())}"
+
+
+class Lease:
+    """``async with Lease(...) as lease:`` then ``lease.held`` says whether we got it.
+
+    While held, a task renews it every ``ttl / 3``; on exit it is released.
+    """
+
+    def __init__(
+        self, store: Store, name: str, holder: str, clock: Clock, ttl: timedelta = LEASE_TTL
+    ) -> None:
+        self.store, self.name, self.holder, self.clock, self.ttl = store, name, holder, clock, ttl
+        self.held = False
+        self.other: str | None = None
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Lease:
+        self.held = await asyncio.to_thread(self._acquire)
+        if self.held:
+            self._renewer = asyncio.create_task(self._renew_forever())
+        else:
+            self.other = await asyncio.to_thread(self._holder)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+        if self.held:
+            await asyncio.to_thread(self._release)
+            self.held = False
+
+    def _acquire(self) -> bool:
+        with self.store.write() as conn:
+            return runs.acquire_lease(conn, self.name, self.holder, now=self.clock(), ttl=self.ttl)
+
+    def _holder(self) -> str | None:
+        with self.store.read() as conn:
+            return runs.lease_holder(conn, self.name, now=self.clock())
+
+    def _release(self) -> None:
+        with self.store.write() as conn:
+            runs.release_lease(conn, self.name, self.holder)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
+            try:
+                renewed = await asyncio.to_thread(self._acquire)
+            except Exception as exc:  # a store hiccup: try again at the next beat
+                log.warning("could not renew the %s lease: %s", self.name, exc)
+                continue
+            if not renewed:
+                log.error("lost the %s lease to another worker", self.name)
+                return
+
+
+class Heartbeat:
+    """Writes this worker's row in ``workers`` every :data:`HEARTBEAT_EVERY`."""
+
+    def __init__(self, store: Store, worker_id: str, clock: Clock) -> None:
+        self.store, self.worker_id, self.clock = store, worker_id, clock
+        self.started_at = clock()
+        self._task: asyncio.Task[None] | None = None
+
+    def beat(self) -> None:
+        """Write the heartbeat once (and forget workers silent for a day)."""
+        now = self.clock()
+        with self.store.write() as conn:
+            runs.touch_worker(
+                conn,
+                self.worker_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=self.started_at,
+                now=now,
+            )
+            runs.prune_workers(conn, older_than=now - timedelta(days=1))
+
+    async def start(self) -> None:
+        """Beat now, then keep beating in the background."""
+        await asyncio.to_thread(self.beat)
+        self._task = asyncio.create_task(self._beat_forever())
+
+    async def stop(self) -> None:
+        """Stop beating and remove this worker's row (it is no longer alive)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self._remove)
+
+    def _remove(self) -> None:
+        with self.store.write() as conn:
+            runs.remove_worker(conn, self.worker_id)
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+            try:
+                await asyncio.to_thread(self.beat)
+            except Exception as exc:  # a store hiccup must not stop the worker
+                log.warning("could not write the heartbeat: %s", exc)

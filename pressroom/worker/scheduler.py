@@ -1,0 +1,284 @@
+"""``pressroom run``: APScheduler jobs from config, start-up catch-up, graceful stop.
+
+Jobs come from ``[[schedules]]`` on every start (an in-memory job store: nothing pickled
+survives a restart, so a changed config is always the truth). Missed runs after downtime
+are not APScheduler's business (it cannot know about them): :func:`plan_startup` decides,
+per schedule, whether the most recent missed period runs once now or is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from pressroom.clock import Clock, system_clock
+from pressroom.config import ScheduleSettings, Settings
+from pressroom.models import Frequency
+from pressroom.store import runs
+from pressroom.store.engine import Store
+from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
+from pressroom.worker.lease import Heartbeat, new_worker_id
+from pressroom.worker.triggers import latest_fire_time, make_trigger, schedule_zone
+
+__all__ = [
+    "DEFAULT_SCHEDULES",
+    "STOP_TIMEOUT",
+    "StartupDecision",
+    "Worker",
+    "effective_schedules",
+    "fire_time_for",
+    "plan_startup",
+    "run_once",
+    "run_worker",
+]
+
+log = logging.getLogger("pressroom.worker")
+
+STOP_TIMEOUT = 60.0
+"""Seconds a stopping worker waits for running jobs (a digest's in-flight messages)."""
+
+DEFAULT_SCHEDULES = (
+    ScheduleSettings(name="feeds", job="feeds", cron="*/15 * * * *"),
+    ScheduleSettings(name="daily", job="digest", cron="0 7 * * *", frequency=Frequency.DAILY),
+)
+"""Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
+
+TriggerFactory = Callable[[Settings, ScheduleSettings], Any]
+
+
+def effective_schedules(settings: Settings) -> list[ScheduleSettings]:
+    """The configured schedules (feeds jobs first), or :data:`DEFAULT_SCHEDULES`."""
+    schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
+    return sorted(schedules, key=lambda s: s.job != "feeds")
+
+
+def fire_time_for(settings: Settings, schedule: ScheduleSettings, now: datetime) -> datetime:
+    """The fire time a run starting at ``now`` serves: the latest one at or before ``now``.
+
+    A run that APScheduler started late (inside the grace period) or a catch-up run still
+    belongs to the period of that fire time; with no fire time in the last year, ``now``.
+    """
+    trigger = make_trigger(settings, schedule)
+    grace = timedelta(seconds=schedule.misfire_grace)
+    return latest_fire_time(trigger, now, within=grace) or now
+
+
+@dataclass(frozen=True)
+class StartupDecision:
+    """What start-up does about one schedule's most recent fire time."""
+
+    schedule: ScheduleSettings
+    fire_time: datetime | None
+    action: Literal["run", "skip", "none"]
+    reason: str
+
+
+def plan_startup(settings: Settings, store: Store, now: datetime) -> list[StartupDecision]:
+    """Per schedule: run its most recent missed period once, skip it, or nothing to do.
+
+    A period counts as done when a digest run of the schedule created since its fire time
+    is completed (feeds: a run started since then). A missed one runs if ``now`` is within
+    the schedule's ``misfire_grace`` of its fire time; older ones are skipped: the digest
+    watermark carries their articles into the next digest, so nothing is lost and there
+    is never a backlog of several digests.
+    """
+    return [_decide(settings, store, schedule, now) for schedule in effective_schedules(settings)]
+
+
+def _decide(
+    settings: Settings, store: Store, schedule: ScheduleSettings, now: datetime
+) -> StartupDecision:
+    grace = timedelta(seconds=schedule.misfire_grace)
+    fire = latest_fire_time(make_trigger(settings, schedule), now, within=grace)
+    if fire is None:
+        return StartupDecision(schedule, None, "none", "no fire time in the last year")
+    with store.read() as conn:
+        if schedule.job == "digest":
+            done = runs.digest_done_since(conn, schedule.name, fire)
+        else:
+            done = runs.run_started_since(conn, schedule.name, fire)
+    local = _local(settings, schedule, fire)
+    if done:
+        return StartupDecision(schedule, fire, "none", f"the run of {local} is done")
+    late = now - fire
+    if late <= grace:
+        return StartupDecision(schedule, fire, "run", f"missed {local}, {_ago(late)} ago")
+    carry = (
+        "the watermark carries its articles into the next digest"
+        if schedule.job == "digest"
+        else "the next build catches up"
+    )
+    reason = f"missed {local}, {_ago(late)} ago, beyond its grace of {_ago(grace)}; {carry}"
+    return StartupDecision(schedule, fire, "skip", reason)
+
+
+def _local(settings: Settings, schedule: ScheduleSettings, moment: datetime) -> str:
+    return moment.astimezone(schedule_zone(settings, schedule)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+class Worker:
+    """The long-running worker: a scheduler, a heartbeat and signal handling."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Clock = system_clock,
+        jobs: Jobs | None = None,
+        *,
+        stop_timeout: float = STOP_TIMEOUT,
+        trigger_factory: TriggerFactory = make_trigger,
+    ) -> None:
+        self.settings, self.store, self.clock = settings, store, clock
+        self.worker_id = new_worker_id(clock())
+        self.stop_timeout = stop_timeout
+        self.trigger_factory = trigger_factory
+        self.runner = JobRunner(settings, store, clock, self.worker_id, jobs or default_jobs())
+        self.results: list[JobResult] = []
+        self._schedules = {s.name: s for s in effective_schedules(settings)}
+        self._running: set[asyncio.Task[Any]] = set()
+        self._stop_requested = asyncio.Event()
+        self._stopping = False
+
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if jobs outlived the timeout."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig)
+        heartbeat = Heartbeat(self.store, self.worker_id, self.clock)
+        await heartbeat.start()
+        scheduler = self._start_scheduler()
+        try:
+            await self._stop_requested.wait()
+            scheduler.pause()  # no new runs; running ones finish below
+            clean = await self._drain()
+        finally:
+            scheduler.shutdown(wait=False)
+            await asyncio.sleep(0)  # let the scheduler's shutdown callback run
+            await heartbeat.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("worker %s stopped%s", self.worker_id, "" if clean else " (jobs cut short)")
+        return 0 if clean else 1
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        """First call: stop cleanly (a running digest finishes its in-flight messages).
+
+        Second call: exit at once (``128 + signum``); feed files are written by rename,
+        so even this leaves no half-written file.
+        """
+        if self._stopping:
+            log.warning("second signal: exiting now")
+            logging.shutdown()
+            os._exit(128 + signum)
+        self._stopping = True
+        log.info("stopping: no new runs; waiting for %d running job(s)", len(self._running))
+        self.runner.stop.set()
+        self._stop_requested.set()
+
+    def _start_scheduler(self) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        for schedule in self._schedules.values():
+            scheduler.add_job(
+                self._job,
+                self.trigger_factory(self.settings, schedule),
+                args=[schedule.name],
+                id=schedule.name,
+                name=f"{schedule.job}:{schedule.name}",
+                coalesce=True,
+                max_instances=1,
+                # APScheduler drops a run that starts later than this; 0 would drop all.
+                misfire_grace_time=max(schedule.misfire_grace, 1),
+            )
+        scheduler.start()
+        for decision in plan_startup(self.settings, self.store, self.clock()):
+            self._apply(scheduler, decision)
+        return scheduler
+
+    def _apply(self, scheduler: AsyncIOScheduler, decision: StartupDecision) -> None:
+        name = decision.schedule.name
+        if decision.action == "run":
+            log.info("schedule %s: %s: running it now", name, decision.reason)
+            scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+        elif decision.action == "skip":
+            log.warning("schedule %s: skipped: %s", name, decision.reason)
+        job = scheduler.get_job(name)
+        log.info(
+            "schedule %s (%s, %s): next run %s",
+            name,
+            decision.schedule.job,
+            decision.schedule.cron,
+            job.next_run_time if job else "none",
+        )
+
+    async def _job(self, name: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            schedule = self._schedules[name]
+            at = fire_time_for(self.settings, schedule, self.clock())
+            self.results.append(await self.runner.run(schedule, at))
+        except Exception as exc:  # the store failed while recording: log, keep running
+            log.error("schedule %s could not run: %s", name, exc)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _drain(self) -> bool:
+        tasks = set(self._running)
+        if not tasks:
+            return True
+        _done, pending = await asyncio.wait(tasks, timeout=self.stop_timeout)
+        if pending:
+            log.error(
+                "%d job(s) still running after %.0fs; exiting", len(pending), self.stop_timeout
+            )
+        return not pending
+
+
+def run_worker(settings: Settings, store: Store, clock: Clock = system_clock) -> int:
+    """Run the worker in the foreground until a signal; returns the exit code."""
+    return asyncio.run(Worker(settings, store, clock).serve())
+
+
+def run_once(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    show_progress: bool = True,
+    jobs: Jobs | None = None,
+) -> list[JobResult]:
+    """Run every schedule's job once (feeds first), each recorded in ``job_runs``.
+
+    Each run serves its schedule's most recent fire time, so a digest that already went
+    out for that period sends nothing new (system cron can call this every few minutes).
+    No grace check: the operator asked for the run.
+    """
+    return asyncio.run(_run_once(settings, store, clock, show_progress, jobs or default_jobs()))
+
+
+async def _run_once(
+    settings: Settings, store: Store, clock: Clock, show_progress: bool, jobs: Jobs
+) -> list[JobResult]:
+    runner = JobRunner(settings, store, clock, new_worker_id(clock()), jobs)
+    runner.show_progress = show_progress
+    results = []
+    for schedule in effective_schedules(settings):
+        at = latest_fire_time(make_trigger(settings, schedule), clock()) or clock()
+        results.append(await runner.run(schedule, at))
+    return results
