@@ -1,0 +1,66 @@
+"""``pressroom demo``: make a whole site on embedded defaults and run every job on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pressroom.config import DEFAULT_CONFIG_NAME, load_settings
+from pressroom.demo.corpus import load_demo
+from pressroom.errors import UsageError
+from pressroom.setup import render_example_config
+from pressroom.store.articles import count_articles
+from pressroom.wiring import Runtime
+
+__all__ = ["run_demo"]
+
+
+def run_demo(directory: Path, *, out: Callable[[str], None], show_progress: bool = True) -> int:
+    """Create (or reuse) the demo site in ``directory``, run every job once, say where it is.
+
+    Returns the exit code: 0, or 1 when a job failed.
+    """
+    config = directory / DEFAULT_CONFIG_NAME
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        if not config.exists():
+            config.write_text(render_example_config(), encoding="utf-8")
+            out(f"wrote the config           {config}")
+        else:
+            out(f"kept the config            {config}")
+    except OSError as exc:
+        raise UsageError(f"cannot write the demo into {directory}: {exc.strerror}") from None
+    runtime = Runtime(load_settings(config))
+    try:
+        return _run(runtime, out, show_progress)
+    finally:
+        runtime.close()
+
+
+def _run(runtime: Runtime, out: Callable[[str], None], show_progress: bool) -> int:
+    from pressroom.worker import run_once
+
+    settings, store = runtime.settings, runtime.store
+    with store.read() as conn:
+        fresh = count_articles(conn) == 0
+    if fresh:
+        counts = load_demo(store, runtime.clock())
+        out(f"loaded the demo corpus     {counts.inserted} articles, 22 sections, 5 subscribers")
+    else:
+        out("kept the demo store        (delete it to start over)")
+    results = run_once(settings, store, runtime.clock, show_progress=show_progress)
+    for result in results:
+        out(f"ran {result.schedule:<22} {result.summary}")
+    public = settings.path(settings.feeds.output_dir)
+    outbox = settings.path(settings.mail.outbox)
+    out("")
+    out(f"store        {settings.store_url.removeprefix('sqlite:///')}")
+    out(f"feeds        {public}/  ({len(list(public.glob('*/rss.xml')))} feeds per format)")
+    out(f"feed index   {public / 'index.html'}")
+    out(f"OPML         {public / 'feeds.opml'}")
+    out(f"outbox       {outbox}/  ({len(list(outbox.glob('*.eml')))} messages)")
+    out("")
+    out("next:  pressroom --config " + str(settings.source) + " serve      (feeds and pages)")
+    out("       pressroom --config " + str(settings.source) + " status")
+    out("       newsboat -u <(echo file://" + str(public / "all" / "rss.xml") + ")")
+    return 1 if any(result.failed for result in results) else 0
