@@ -1,0 +1,9 @@
+"""Feeds: per-section RSS 2.0, Atom 1.0 and JSON Feed 1.1, OPML and an index page.
+
+:func:`build_feeds` is the one entry point (the CLI, the worker and ``demo`` call it).
+"""
+
+from pressroom.feeds.report import FeedBuildReport
+from pressroom.feeds.run import build_feeds
+
+__all__ = ["FeedBuildReport", "build_feeds"]

@@ -1,0 +1,105 @@
+"""RSS 2.0 and Atom 1.0 through feedgen: the only module that imports it.
+
+feedgen's getter/setter objects stay in here; callers pass typed
+:class:`~pressroom.feeds.items.FeedMeta` / :class:`~pressroom.feeds.items.FeedItem` values
+and get bytes back. Its known traps, and what this adapter does about them:
+
+- Atom entry links lose ``rel``/``type``/``length`` (lkiesow/python-feedgen#135): no Atom
+  enclosures; the image goes in ``media:thumbnail`` and the content instead.
+- ``type='CDATA'`` is invalid in Atom: content and summary are ``type="html"`` (escaped).
+- Control characters fail only at serialisation: items arrive already cleaned.
+- The RSS channel ``<link>`` is the *last* link added: the self link goes first.
+- ``media:thumbnail`` needs ``group=None`` or it lands in an empty ``media:group``.
+- The syndication extension writes an invalid ``sy:UpdatePeriod``: not loaded; ``<ttl>``.
+- New entries are prepended by default: entries are appended in order (newest first).
+- A feed's and an entry's updated default to "now": both are always set from the items.
+- RSS ``<author>`` must be an e-mail address: names go in ``dc:creator``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feedgen.feed import FeedGenerator
+from lxml import etree  # type: ignore[import-untyped]
+
+from pressroom.feeds.items import FeedItem, FeedMeta
+
+__all__ = ["render_atom", "render_rss"]
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+def render_rss(meta: FeedMeta, items: list[FeedItem]) -> bytes:
+    """The RSS 2.0 document of ``meta`` and ``items`` (UTF-8 bytes)."""
+    generator = _generator(meta, items, "rss")
+    root, _doc = generator._create_rss()
+    if meta.websub_hub:
+        channel = root.find("channel")
+        hub = etree.Element(f"{{{ATOM_NS}}}link", href=meta.websub_hub, rel="hub")
+        # right after the atom:link rel="self" feedgen wrote
+        self_link = channel.find(f"{{{ATOM_NS}}}link")
+        channel.insert(channel.index(self_link) + 1, hub)
+    return _serialise(root)
+
+
+def render_atom(meta: FeedMeta, items: list[FeedItem]) -> bytes:
+    """The Atom 1.0 document of ``meta`` and ``items`` (UTF-8 bytes)."""
+    root, _doc = _generator(meta, items, "atom")._create_atom()
+    return _serialise(root)
+
+
+def _serialise(root: Any) -> bytes:
+    return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True))
+
+
+def _generator(meta: FeedMeta, items: list[FeedItem], fmt: str) -> Any:
+    fg = FeedGenerator()
+    fg.load_extension("media", atom=True, rss=True)
+    if fmt == "rss":
+        fg.load_extension("dc", atom=False, rss=True)
+    fg.id(meta.self_urls.get(fmt) or meta.home_url)
+    fg.title(meta.title)
+    fg.description(meta.description)
+    fg.subtitle(meta.description)
+    fg.author(name=meta.site_name, uri=meta.home_url)
+    fg.link(href=meta.self_urls[fmt], rel="self", type=_MEDIA_TYPES[fmt])
+    if fmt == "atom" and meta.websub_hub:
+        fg.link(href=meta.websub_hub, rel="hub")
+    fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: the RSS <link>
+    fg.language(meta.language)
+    fg.generator(meta.generator, uri=meta.generator_uri)
+    fg.updated(meta.updated)
+    if fmt == "rss":
+        fg.ttl(meta.ttl)
+    for item in items:
+        _add_entry(fg, item, fmt)
+    return fg
+
+
+_MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+
+
+def _add_entry(fg: Any, item: FeedItem, fmt: str) -> None:
+    entry = fg.add_entry(order="append")
+    entry.guid(item.id, permalink=item.id == item.link)
+    entry.title(item.title)
+    entry.link(href=item.link, rel="alternate", type="text/html")
+    entry.published(item.published)
+    entry.updated(item.updated)
+    entry.category(term=item.category, label=item.category)
+    if fmt == "atom":
+        for name in item.authors:
+            entry.author(name=name)
+        entry.summary(item.summary or item.title, type="text")
+        if item.content_html:
+            entry.content(item.content_html, type="html")
+    else:
+        entry.dc.dc_creator(list(item.authors))
+        entry.description(item.summary or item.title)
+        if item.content_html:
+            entry.content(item.content_html)
+        if item.image_url:
+            entry.enclosure(item.image_url, "0", item.image_type or "image/jpeg")
+    if item.image_url:
+        entry.media.thumbnail(url=item.image_url, group=None)

@@ -1,0 +1,183 @@
+"""Turning a stored article into a safe :class:`~pressroom.feeds.items.FeedItem`.
+
+Bad articles never break a feed: characters XML cannot carry are removed, a missing title
+is taken from the summary (or the article is skipped), the body goes through an nh3
+allowlist that repairs broken markup and drops scripts, iframes, event handlers and
+``javascript:`` URLs, and every URL is made absolute against the site's base URL. Each
+repair or skip is logged with the article's URL.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import mimetypes
+import re
+import unicodedata
+from urllib.parse import urljoin, urlsplit
+
+import nh3
+
+from pressroom.config import Settings
+from pressroom.feeds.items import FeedItem
+from pressroom.models import Article, split_credits
+
+__all__ = [
+    "ALLOWED_TAGS",
+    "absolute_url",
+    "clean_text",
+    "cut_summary",
+    "plain_text",
+    "prepare_item",
+    "sanitize_html",
+]
+
+log = logging.getLogger("pressroom.feeds")
+
+ALLOWED_TAGS = frozenset(
+    {"a", "abbr", "b", "blockquote", "br", "caption", "cite", "code", "dd", "del", "div"}
+    | {"dl", "dt", "em", "figcaption", "figure", "h2", "h3", "h4", "h5", "h6", "hr", "i"}
+    | {"img", "ins", "li", "mark", "ol", "p", "pre", "q", "s", "small", "span", "strong"}
+    | {"sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"}
+)
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "abbr": {"title"},
+    "q": {"cite"},
+    "blockquote": {"cite"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+
+# XML 1.0 forbids C0 controls except tab/newline/CR, lone surrogates and U+FFFE/U+FFFF;
+# C1 controls and DEL are legal but invisible trouble in readers, so they go too.
+_INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACES = re.compile(r"\s+")
+_TITLE_FROM_SUMMARY_CHARS = 40
+_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
+
+
+def clean_text(value: str) -> str:
+    """``value`` without the characters XML cannot carry (controls, lone surrogates)."""
+    return _INVALID_CHARS.sub("", value)
+
+
+def plain_text(fragment: str) -> str:
+    """The visible text of an HTML fragment, whitespace collapsed, entities decoded."""
+    text = nh3.clean(clean_text(fragment), tags=set(), clean_content_tags={"script", "style"})
+    return clean_text(_SPACES.sub(" ", html.unescape(text)).strip())
+
+
+def cut_summary(text: str, chars: int) -> str:
+    """``text`` cut to at most ``chars`` characters, ending with … when cut.
+
+    Cuts on characters (CJK has no spaces between words), never between a base
+    character and its combining marks or inside an emoji joiner sequence, and backs up
+    to a space when that keeps a Latin word whole without losing much.
+    """
+    if len(text) <= chars:
+        return text
+    end = chars - 1
+    while end > 0 and (unicodedata.combining(text[end]) or text[end] in _JOINERS):
+        end -= 1
+    while end > 0 and text[end - 1] in _JOINERS:
+        end -= 1
+    space = text.rfind(" ", max(0, end - 15), end + 1)
+    if space > 0 and text[end].isascii() and text[end].isalnum():
+        end = space
+    return text[:end].rstrip() + "…"
+
+
+def absolute_url(url: str, base_url: str) -> str | None:
+    """``url`` made absolute against ``base_url``; None unless the result is http(s)."""
+    joined = urljoin(base_url, clean_text(url).strip())
+    parts = urlsplit(joined)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return joined
+
+
+def sanitize_html(fragment: str, base_url: str) -> str:
+    """``fragment`` through the allowlist, markup repaired, every URL absolute.
+
+    Scripts, styles, iframes, forms, event handlers and non-http(s)/mailto URLs are
+    removed; relative ``href``/``src`` values are resolved against ``base_url``.
+    """
+    cleaned = nh3.clean(
+        clean_text(fragment),
+        tags=set(ALLOWED_TAGS),
+        clean_content_tags={"script", "style", "iframe", "object", "template", "noscript"},
+        attributes=_ATTRIBUTES,
+        url_schemes=_URL_SCHEMES,
+        url_relative=("rewrite_with_base", base_url),
+        link_rel="noopener noreferrer",
+    )
+    # html5ever turns some numeric references (&#1;) into raw controls: remove them again.
+    return clean_text(cleaned).strip()
+
+
+def _image_type(url: str) -> str:
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
+def _title(article: Article, summary: str) -> str | None:
+    title = _SPACES.sub(" ", clean_text(article.title)).strip()
+    if title:
+        if title != article.title.strip():
+            log.info("%s: removed control characters from the title", article.url)
+        return title
+    if not summary:
+        log.warning("%s: skipped: no title and no text to make one from", article.url)
+        return None
+    log.warning("%s: the title was empty; used the start of the summary", article.url)
+    return cut_summary(summary, _TITLE_FROM_SUMMARY_CHARS)
+
+
+def _summary(article: Article, chars: int) -> str:
+    source = plain_text(article.summary) or plain_text(article.body_html)
+    return cut_summary(source, chars)
+
+
+def _content(article: Article, settings: Settings) -> str | None:
+    if settings.feeds.content != "full" or not article.body_html.strip():
+        return None
+    content = sanitize_html(article.body_html, settings.site.base_url)
+    return content or None
+
+
+def prepare_item(article: Article, settings: Settings, section_name: str) -> FeedItem | None:
+    """``article`` as a clean feed entry, or None (logged) when it cannot be one.
+
+    Args:
+        article: a published article from the store.
+        settings: the site (base URL, name) and feed (content, summary length) settings.
+        section_name: the display name of the article's section, used as its category.
+    """
+    link = absolute_url(article.url, settings.site.base_url)
+    if link is None:
+        log.warning("%s: skipped: the URL is not an http(s) address", article.url)
+        return None
+    summary = _summary(article, settings.feeds.summary_chars)
+    title = _title(article, summary)
+    if title is None:
+        return None
+    image = absolute_url(article.image_url, settings.site.base_url) if article.image_url else None
+    if article.image_url and image is None:
+        log.warning("%s: dropped the image URL %r", article.url, article.image_url)
+    authors = split_credits(clean_text(article.authors)) or (clean_text(settings.site.name),)
+    return FeedItem(
+        id=link,
+        link=link,
+        title=title,
+        published=article.published_at,
+        updated=max(article.updated_at, article.published_at),
+        authors=authors,
+        category=clean_text(section_name),
+        summary=summary,
+        content_html=_content(article, settings),
+        image_url=image,
+        image_type=_image_type(image) if image else None,
+    )

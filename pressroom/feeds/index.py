@@ -1,0 +1,85 @@
+"""``index.html``: a page in the site's language listing every feed and how to subscribe.
+
+Dates are shown in the site's time zone; the page holds no "now", so it only changes
+when a feed does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
+
+__all__ = ["IndexRow", "render_index"]
+
+_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+_MEDIA_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One feed on the page: its header and its newest entry."""
+
+    meta: FeedMeta
+    newest: FeedItem | None
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("pressroom", "templates"),
+        autoescape=select_autoescape(["html", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _local(value: datetime, zone: ZoneInfo) -> str:
+    local = value.astimezone(zone)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_index(
+    site_name: str, language: str, zone: ZoneInfo, rows: list[IndexRow], formats: list[str]
+) -> bytes:
+    """The index page (UTF-8 bytes) for ``rows``, with links to the ``formats`` given."""
+    context_rows = [
+        {
+            "meta": row.meta,
+            "newest": row.newest,
+            "newest_iso": _iso(row.newest.published) if row.newest else "",
+            "newest_local": _local(row.newest.published, zone) if row.newest else "",
+            "files": {fmt: f"{row.meta.name}/{FORMAT_FILES[fmt]}" for fmt in FORMAT_FILES},
+        }
+        for row in rows
+    ]
+    updated = max((row.meta.updated for row in rows), default=datetime(1970, 1, 1, tzinfo=UTC))
+    page = (
+        _environment()
+        .get_template("feeds/index.html")
+        .render(
+            site_name=site_name,
+            language=language,
+            rows=context_rows,
+            formats=formats,
+            labels=_LABELS,
+            media_types=_MEDIA_TYPES,
+            opml_href="feeds.opml",
+            updated_iso=_iso(updated),
+            updated_local=_local(updated, zone),
+        )
+    )
+    return page.encode("utf-8")

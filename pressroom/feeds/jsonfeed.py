@@ -1,0 +1,50 @@
+"""JSON Feed 1.1 (https://jsonfeed.org/version/1.1) from the prepared items."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pressroom.feeds.items import FeedItem, FeedMeta
+
+__all__ = ["JSON_FEED_VERSION", "render_json"]
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _item(item: FeedItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": item.id, "url": item.link, "title": item.title}
+    if item.content_html:
+        out["content_html"] = item.content_html
+    else:
+        out["content_text"] = item.summary or item.title
+    out["summary"] = item.summary
+    if item.image_url:
+        out["image"] = item.image_url
+    out["date_published"] = _rfc3339(item.published)
+    out["date_modified"] = _rfc3339(item.updated)
+    out["authors"] = [{"name": name} for name in item.authors]
+    out["tags"] = [item.category]
+    return out
+
+
+def render_json(meta: FeedMeta, items: list[FeedItem]) -> bytes:
+    """The JSON Feed 1.1 document of ``meta`` and ``items`` (UTF-8 bytes, stable order)."""
+    feed: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": meta.title,
+        "home_page_url": meta.home_url,
+        "feed_url": meta.self_urls["json"],
+        "description": meta.description,
+        "language": meta.language,
+        "authors": [{"name": meta.site_name, "url": meta.home_url}],
+    }
+    if meta.websub_hub:
+        feed["hubs"] = [{"type": "WebSub", "url": meta.websub_hub}]
+    feed["items"] = [_item(item) for item in items]
+    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")

@@ -1,0 +1,79 @@
+"""Change-aware, atomic writes of the feed files.
+
+A file whose bytes would not change is not touched (same bytes, same mtime, so ETag and
+Last-Modified hold and readers get 304). A changed file is written to a temporary file in
+the same folder, flushed to disk and renamed over the old one, so a reader sees either the
+old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from pressroom.feeds.items import FORMAT_FILES
+
+__all__ = ["FEED_FILE_NAMES", "remove_feed_dir", "same_bytes", "write_if_changed"]
+
+FEED_FILE_NAMES = frozenset(FORMAT_FILES.values())
+
+
+def same_bytes(path: Path, data: bytes) -> bool:
+    """True when ``path`` exists and holds exactly ``data``."""
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def write_if_changed(path: Path, data: bytes, *, durable: bool = True) -> bool:
+    """Write ``data`` to ``path`` atomically unless it already holds those bytes.
+
+    Args:
+        path: the file to (re)write; its folder is created when missing.
+        data: the new content.
+        durable: fsync the temporary file before the rename (survives a power cut).
+
+    Returns:
+        True when the file was written, False when it was kept as it was.
+    """
+    if same_bytes(path, data):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            if durable:
+                os.fsync(tmp.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return True
+
+
+def remove_feed_dir(folder: Path) -> list[str]:
+    """Remove a feed folder that holds only feed files; return the names removed.
+
+    A folder holding anything else (an operator's own file) keeps that file and the
+    folder; only pressroom's ``rss.xml``, ``atom.xml`` and ``feed.json`` go.
+    """
+    if not folder.is_dir():
+        return []
+    removed = []
+    for child in sorted(folder.iterdir()):
+        if child.name in FEED_FILE_NAMES and child.is_file():
+            child.unlink()
+            removed.append(child.name)
+    if not any(folder.iterdir()):
+        shutil.rmtree(folder)
+    return removed

@@ -1,0 +1,308 @@
+"""``build_feeds``: publish every feed that changed, keep the rest, remove the stale.
+
+One read transaction plans the build: the newest ``(id, updated_at, published_at)`` rows
+of each feed are hashed with the settings into a fingerprint and compared with
+``feed_state``; only feeds whose fingerprint moved (or whose files are missing) are
+rendered, from one batched query for their articles. feedgen and lxml are imported only
+when there is an RSS/Atom feed to render. Within one process, a SQLite store whose data
+version has not moved since a build that changed nothing is not queried at all
+(:mod:`pressroom.feeds.fastpath`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from pressroom.config import Settings
+from pressroom.feeds import fastpath
+from pressroom.feeds.content import prepare_item
+from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
+from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_changed
+from pressroom.feeds.queries import (
+    FeedKeys,
+    articles_by_ids,
+    load_fingerprints,
+    newest_keys,
+    next_visible_at,
+    save_fingerprints,
+)
+from pressroom.feeds.report import FeedBuildReport
+from pressroom.feeds.site_files import SITE_FILES, write_site_files
+from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs, section_weights, settings_key
+from pressroom.importance import is_important
+from pressroom.models import Article, Section
+from pressroom.store.articles import list_sections
+from pressroom.store.engine import Store
+
+__all__ = ["build_feeds"]
+
+log = logging.getLogger("pressroom.feeds")
+
+
+@dataclass
+class _Feed:
+    spec: FeedSpec
+    keys: FeedKeys
+    fingerprint: str
+    changed: bool = False
+    failed: bool = False
+    meta: FeedMeta | None = None
+    items: list[FeedItem] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    sections: list[Section]
+    feeds: list[_Feed]
+    previous: dict[str, str]
+    next_visible: datetime | None
+    articles: dict[int, Article] = field(default_factory=dict)
+
+
+def build_feeds(
+    settings: Settings, store: Store, *, now: datetime, force: bool = False
+) -> FeedBuildReport:
+    """Write every feed whose content changed into ``[feeds] output_dir``.
+
+    Args:
+        settings: validated settings (site, feeds, digest rules for ``important``).
+        store: the article store; ``feed_state`` records what was published.
+        now: the current time (UTC); articles dated later are left out until then.
+        force: render and compare every feed even when its fingerprint is unchanged
+            (files whose bytes are the same are still not rewritten).
+
+    Returns:
+        The files written, kept and removed. A feed that fails is logged and listed in
+        ``failed``; its old files stay and the other feeds are still built.
+    """
+    started = time.perf_counter()
+    out = settings.path(settings.feeds.output_dir).resolve()
+    key = settings_key(settings, out)
+    version = fastpath.data_version(store)
+    report = FeedBuildReport(output_dir=str(out))
+    memo = None if force or version is None else fastpath.recall(store, out)
+    if memo is not None and _memo_holds(memo, version, key, now, out):
+        report.kept, report.feeds = sorted(memo.files), memo.feed_count
+    else:
+        outcome = _build(settings, store, now, force, out, report)
+        _update_memo(store, out, version, key, now, report, outcome)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _memo_holds(
+    memo: fastpath.Memo, version: int | None, key: str, now: datetime, out: Path
+) -> bool:
+    if memo.data_version != version or memo.settings_key != key or now < memo.built_for:
+        return False
+    if memo.next_visible_at is not None and now >= memo.next_visible_at:
+        return False
+    return fastpath.file_stamps(out, sorted(memo.files)) == memo.files
+
+
+@dataclass
+class _Outcome:
+    """What the memo needs from a build: did it write the store, what did it publish."""
+
+    wrote_state: bool
+    next_visible: datetime | None
+    files: list[str]
+
+
+def _build(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    force: bool,
+    out: Path,
+    report: FeedBuildReport,
+) -> _Outcome:
+    formats: list[str] = list(dict.fromkeys(settings.feeds.formats))
+    with store.read() as conn:
+        plan = _plan(conn, settings, now, settings_key(settings, out))
+        for feed in plan.feeds:
+            feed.changed = bool(feed.keys) and (force or _stale(feed, plan.previous, out, formats))
+        plan.articles = articles_by_ids(conn, _ids_to_load(plan.feeds))
+    prepare = _preparer(settings, plan, report)
+    for feed in plan.feeds:
+        _prepare(feed, prepare, settings, plan)
+    published = [f for f in plan.feeds if f.meta is not None]
+    for feed in published:
+        if feed.changed:
+            _publish(feed, out, formats, report)
+        else:
+            report.kept += [f"{feed.spec.name}/{FORMAT_FILES[fmt]}" for fmt in formats]
+    _remove_stale(out, published, plan.previous, formats, report)
+    rows = [(f.meta, f.items[0] if f.items else None) for f in published if f.meta]
+    anything = force or bool(report.written or report.removed)
+    write_site_files(settings, out, rows, formats, report, force=anything)
+    report.feeds = len(published)
+    wrote = _save_state(store, plan, published, now)
+    files = [f"{f.spec.name}/{FORMAT_FILES[fmt]}" for f in published for fmt in formats]
+    return _Outcome(wrote, plan.next_visible, [*files, *SITE_FILES])
+
+
+def _plan(conn: Connection, settings: Settings, now: datetime, key: str) -> _Plan:
+    sections = list_sections(conn) or [
+        Section(s.slug, s.name, s.weight, i) for i, s in enumerate(settings.sections)
+    ]
+    section_text = repr([(s.slug, s.name, s.weight) for s in sections])
+    feeds = []
+    for spec in feed_specs(settings, sections):
+        keys = newest_keys(conn, spec.where, settings.feeds.items, now)
+        raw = f"{key}\n{section_text}\n{spec.name}\n{spec.section_name}\n{keys!r}"
+        feeds.append(_Feed(spec, keys, hashlib.sha256(raw.encode()).hexdigest()))
+    return _Plan(sections, feeds, load_fingerprints(conn), next_visible_at(conn, now))
+
+
+def _stale(feed: _Feed, previous: dict[str, str], out: Path, formats: list[str]) -> bool:
+    if previous.get(feed.spec.name) != feed.fingerprint:
+        return True
+    folder = out / feed.spec.name
+    return not all((folder / FORMAT_FILES[fmt]).is_file() for fmt in formats)
+
+
+def _ids_to_load(feeds: list[_Feed]) -> set[int]:
+    """Every article of a changed feed; the newest of a kept one (for the index page)."""
+    ids: set[int] = set()
+    for feed in feeds:
+        ids.update(k[0] for k in (feed.keys if feed.changed else feed.keys[:1]))
+    return ids
+
+
+def _preparer(
+    settings: Settings, plan: _Plan, report: FeedBuildReport
+) -> Callable[[int], FeedItem | None]:
+    """Prepare each article once, however many feeds it is in; count the skipped."""
+    names = {s.slug: s.name for s in plan.sections}
+    cache: dict[int, FeedItem | None] = {}
+
+    def prepare(article_id: int) -> FeedItem | None:
+        if article_id not in cache:
+            article = plan.articles[article_id]
+            item = prepare_item(article, settings, names.get(article.section, article.section))
+            cache[article_id] = item
+            report.skipped_articles += item is None
+        return cache[article_id]
+
+    return prepare
+
+
+def _prepare(
+    feed: _Feed, prepare: Callable[[int], FeedItem | None], settings: Settings, plan: _Plan
+) -> None:
+    if not feed.keys:
+        return
+    weights = section_weights(settings, plan.sections)
+    seen: set[str] = set()
+    for article_id, _updated, _published in feed.keys if feed.changed else feed.keys[:1]:
+        article = plan.articles.get(article_id)
+        if article is None:
+            continue
+        if feed.spec.important_only and not is_important(article, weights, settings.digest):
+            continue
+        item = prepare(article_id)
+        if item is None:
+            continue
+        if item.id in seen:
+            log.warning(
+                "%s: left out of %s: a duplicate of an entry above", article.url, feed.spec.name
+            )
+            continue
+        seen.add(item.id)
+        feed.items.append(item)
+    if feed.changed and not feed.items:
+        log.warning("%s: not published: none of its articles could be used", feed.spec.name)
+        return
+    updated = max(max(u, p) for _i, u, p in feed.keys)
+    feed.meta = feed_meta(feed.spec, settings, updated)
+
+
+def _render(fmt: str, meta: FeedMeta, items: list[FeedItem]) -> bytes:
+    if fmt == "json":
+        from pressroom.feeds.jsonfeed import render_json
+
+        return render_json(meta, items)
+    from pressroom.feeds.build import render_atom, render_rss  # feedgen + lxml: ~130 ms
+
+    return render_rss(meta, items) if fmt == "rss" else render_atom(meta, items)
+
+
+def _publish(feed: _Feed, out: Path, formats: list[str], report: FeedBuildReport) -> None:
+    assert feed.meta is not None
+    name = feed.spec.name
+    try:
+        documents = {fmt: _render(fmt, feed.meta, feed.items) for fmt in formats}
+        for fmt, data in documents.items():
+            path = f"{name}/{FORMAT_FILES[fmt]}"
+            (report.written if write_if_changed(out / path, data) else report.kept).append(path)
+    except Exception as exc:  # one feed never breaks the others
+        log.exception("feed %s could not be built", name)
+        report.failed.append(f"{name}: {type(exc).__name__}: {exc}")
+        feed.failed = True
+
+
+def _remove_stale(
+    out: Path,
+    published: list[_Feed],
+    previous: dict[str, str],
+    formats: list[str],
+    report: FeedBuildReport,
+) -> None:
+    keep = {f.spec.name for f in published}
+    on_disk = {d.name for d in out.iterdir() if _is_feed_dir(d)} if out.is_dir() else set()
+    for name in sorted((set(previous) | on_disk) - keep):
+        report.removed += [f"{name}/{file}" for file in remove_feed_dir(out / name)]
+    unwanted = [file for fmt, file in FORMAT_FILES.items() if fmt not in formats]
+    for name in sorted(keep):
+        for file in unwanted:
+            if (out / name / file).is_file():
+                (out / name / file).unlink()
+                report.removed.append(f"{name}/{file}")
+
+
+def _is_feed_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / file).is_file() for file in FEED_FILE_NAMES)
+
+
+def _save_state(store: Store, plan: _Plan, published: list[_Feed], now: datetime) -> bool:
+    changed = {
+        f.spec.name: (f.fingerprint, f.meta.updated if f.meta else None)
+        for f in published
+        if not f.failed and plan.previous.get(f.spec.name) != f.fingerprint
+    }
+    names = {f.spec.name for f in published}
+    removed = [name for name in plan.previous if name not in names]
+    if not changed and not removed:
+        return False
+    with store.write() as conn:
+        save_fingerprints(conn, changed, removed, now)
+    return True
+
+
+def _update_memo(
+    store: Store,
+    out: Path,
+    version: int | None,
+    key: str,
+    now: datetime,
+    report: FeedBuildReport,
+    outcome: _Outcome,
+) -> None:
+    if version is None or outcome.wrote_state or report.failed:
+        fastpath.forget(store, out)
+        return
+    stamps = fastpath.file_stamps(out, sorted(outcome.files))
+    if stamps is None:
+        fastpath.forget(store, out)
+        return
+    memo = fastpath.Memo(version, key, outcome.next_visible, stamps, report.feeds, now)
+    fastpath.remember(store, out, memo)

@@ -1,0 +1,52 @@
+"""The two files beside the feed folders: ``feeds.opml`` and ``index.html``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pressroom.config import Settings
+from pressroom.feeds.items import FeedItem, FeedMeta
+from pressroom.feeds.publish import write_if_changed
+from pressroom.feeds.report import FeedBuildReport
+
+__all__ = ["INDEX_FILE", "OPML_FILE", "SITE_FILES", "write_site_files"]
+
+INDEX_FILE = "index.html"
+OPML_FILE = "feeds.opml"
+SITE_FILES = (OPML_FILE, INDEX_FILE)
+
+
+def write_site_files(
+    settings: Settings,
+    out: Path,
+    rows: list[tuple[FeedMeta, FeedItem | None]],
+    formats: list[str],
+    report: FeedBuildReport,
+    *,
+    force: bool,
+) -> None:
+    """Render and write the OPML file and the index page when a feed changed.
+
+    Args:
+        settings: the site name, language and time zone.
+        out: the output folder.
+        rows: each published feed's header and newest entry, in display order.
+        formats: the configured formats (links and the OPML ``xmlUrl``).
+        report: receives the paths written or kept.
+        force: render even when both files exist (a feed changed or was removed).
+    """
+    if not force and all((out / name).is_file() for name in SITE_FILES):
+        report.kept += list(SITE_FILES)
+        return
+    from pressroom.feeds.index import IndexRow, render_index
+    from pressroom.feeds.opml import render_opml
+
+    site = settings.site
+    documents = {
+        OPML_FILE: render_opml(f"{site.name} · 订阅源", [meta for meta, _ in rows], formats),
+        INDEX_FILE: render_index(
+            site.name, site.language, site.tz, [IndexRow(m, n) for m, n in rows], formats
+        ),
+    }
+    for name, data in documents.items():
+        (report.written if write_if_changed(out / name, data) else report.kept).append(name)
