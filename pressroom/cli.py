@@ -74,8 +74,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds_build(args: argparse.Namespace) -> int:
-    """Write the feeds that changed."""
-    raise UsageError("`feeds build` is not available in this build yet")
+    """Write the feeds that changed; print what was written, kept and removed."""
+    from pressroom.feeds import build_feeds
+
+    runtime = _runtime(args)
+    report = build_feeds(runtime.settings, runtime.store, now=runtime.clock(), force=args.force)
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else 1
 
 
 # ---------------------------------------------------------------- digest (issue 4)
