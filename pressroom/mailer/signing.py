@@ -1,0 +1,59 @@
+"""Optional DKIM signing (dkimpy) of composed messages, when ``[mail.dkim]`` is set.
+
+Signing costs an RSA operation per message (about a millisecond); at volume it is faster
+to let the MTA sign. The signature covers the headers RFC 8058 section 4 asks for
+(List-Unsubscribe and List-Unsubscribe-Post) besides the usual ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dkim
+
+from pressroom.config import Settings
+from pressroom.errors import ConfigError, DeliveryError
+
+__all__ = ["SIGNED_HEADERS", "Signer", "make_signer"]
+
+SIGNED_HEADERS = (
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"list-id",
+    b"list-unsubscribe",
+    b"list-unsubscribe-post",
+    b"mime-version",
+    b"content-type",
+)
+
+Signer = Callable[[bytes], bytes]
+"""Takes a whole message and returns it with a DKIM-Signature header in front."""
+
+
+def make_signer(settings: Settings) -> Signer | None:
+    """A signer for ``[mail.dkim]``, or None when DKIM is not configured.
+
+    Raises:
+        ConfigError: the key file cannot be read.
+    """
+    config = settings.mail.dkim
+    if config is None:
+        return None
+    key_path = settings.path(config.key_file)
+    try:
+        key = key_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"mail.dkim.key_file: cannot read {key_path}: {exc.strerror}"]) from exc
+    selector, domain = config.selector.encode("ascii"), config.domain.encode("ascii")
+
+    def sign(data: bytes) -> bytes:
+        try:
+            header = dkim.sign(data, selector, domain, key, include_headers=list(SIGNED_HEADERS))
+        except dkim.DKIMException as exc:
+            raise DeliveryError(f"DKIM signing with {key_path} failed: {exc}") from exc
+        return bytes(header) + data
+
+    return sign

@@ -1,0 +1,109 @@
+"""Bytes on the wire: RFC 2047 encoded words, header folding and body line limits.
+
+Kept apart from composition so every rule cites its RFC in one place:
+- RFC 5322 2.1.1: lines end in CRLF and hold at most 998 bytes (we keep well under).
+- RFC 2047: non-ASCII header text as ``=?utf-8?b?...?=`` words of at most 75 characters.
+- RFC 6532 / 6531: an address's local part may be UTF-8 (the transport needs SMTPUTF8).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+
+__all__ = [
+    "BODY_LINE_LIMIT",
+    "encode_phrase",
+    "encode_words",
+    "fold_body",
+    "format_address",
+    "one_line",
+]
+
+BODY_LINE_LIMIT = 760
+"""Body lines are folded at this many bytes, leaving room for values filled in later."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+")
+_WORD_BYTES = 45  # 45 bytes -> 60 base64 chars; with "=?utf-8?b?" and "?=" 72 <= 75
+
+
+def one_line(text: str) -> str:
+    """``text`` with every control character (CR, LF, NUL, ...) turned into one space.
+
+    This is what keeps an article title or a subscriber name from adding a header.
+    """
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def encode_words(text: str) -> str:
+    """RFC 2047 encoded words for ``text`` (already one line), folded with CRLF SP."""
+    words: list[str] = []
+    chunk = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk.decode("utf-8"))
+            chunk = b""
+        chunk += encoded
+    if chunk or not words:
+        words.append(chunk.decode("utf-8"))
+    return "\r\n ".join(
+        "=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words
+    )
+
+
+def encode_phrase(text: str) -> str:
+    """A display name for an address header: plain when it is a safe atom phrase."""
+    clean = one_line(text)
+    if _ATOM_PHRASE.fullmatch(clean) and len(clean) < 60:
+        return clean
+    return encode_words(clean)
+
+
+def format_address(name: str, address: str) -> str:
+    """``Name <address>`` with the name encoded, or the bare address when no name."""
+    phrase = encode_phrase(name) if one_line(name) else ""
+    return f"{phrase} <{address}>" if phrase else address
+
+
+def fold_body(text: str, limit: int = BODY_LINE_LIMIT) -> bytes:
+    """``text`` as UTF-8 with CRLF line ends and no line longer than ``limit`` bytes.
+
+    A long line is broken, in order of preference: at a space inside an HTML tag (between
+    attributes: invisible), after a tag's ``>``, at any space, else between characters.
+    """
+    out: list[bytes] = []
+    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        encoded = line.encode("utf-8")
+        while len(encoded) > limit:
+            cut = _break_at(encoded, limit)
+            out.append(encoded[:cut].rstrip(b" "))
+            encoded = encoded[cut:]
+        out.append(encoded)
+    return b"\r\n".join(out)
+
+
+def _break_at(line: bytes, limit: int) -> int:
+    window = line[:limit]
+    inside_tag = _last_space_inside_tag(window)
+    if inside_tag > limit // 4:
+        return inside_tag
+    tag_end = window.rfind(b">") + 1
+    if tag_end > limit // 4:
+        return tag_end
+    space = window.rfind(b" ")
+    if space > limit // 4:
+        return space + 1
+    cut = limit
+    while cut > 0 and (line[cut] & 0xC0) == 0x80:  # never split a UTF-8 sequence
+        cut -= 1
+    return cut
+
+
+def _last_space_inside_tag(window: bytes) -> int:
+    depth_open = window.rfind(b"<")
+    if depth_open < window.rfind(b">"):
+        return -1
+    space = window.rfind(b" ", depth_open)
+    return space + 1 if space > depth_open else -1
