@@ -65,7 +65,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Make a demo site in DIR and run everything pressroom does on it."""
-    from pressroom.demo import run_demo
+    from pressroom.demo.run import run_demo
 
     return run_demo(Path(args.dir), out=print)
 
@@ -89,17 +89,93 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
 
 def cmd_digest_preview(args: argparse.Namespace) -> int:
     """Render a digest without sending or recording anything."""
-    raise UsageError("`digest preview` is not available in this build yet")
+    from pressroom.mailer.preview import preview_digest
+
+    runtime = _runtime(args)
+    settings = runtime.settings
+    shown = preview_digest(
+        settings, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
+    )
+    window = f"{shown.window_start:%Y-%m-%d %H:%M} .. {shown.window_end:%Y-%m-%d %H:%M} UTC"
+    if not shown:
+        print(f"digest {shown.key}: no important article for {shown.recipient} in {window}")
+        print("nobody with these sections would get a mail")
+        return 0
+    out = Path(args.out) if args.out else settings.base_dir / "digest-preview.html"
+    out.write_text(shown.html, encoding="utf-8")
+    print(f"digest {shown.key} for {shown.recipient}: {shown.articles} articles ({window})")
+    print(f"Subject: {shown.subject}")
+    print(f"HTML ({len(shown.html.encode('utf-8')) // 1024} KB): {out}")
+    print()
+    print(shown.text, end="")
+    return 0
 
 
 def cmd_digest_send(args: argparse.Namespace) -> int:
     """Select, render and deliver a digest (resuming an interrupted one)."""
-    raise UsageError("`digest send` is not available in this build yet")
+    from pressroom.mailer.service import send_digest_blocking
+
+    runtime = _runtime(args)
+    report = send_digest_blocking(
+        runtime.settings,
+        runtime.store,
+        runtime.clock,
+        schedule=args.schedule,
+        dry_run=args.dry_run,
+        to=args.to,
+        show_progress=True,
+    )
+    print(report.summary())
+    return 0 if report.ok else 1
 
 
 def cmd_subscribers(args: argparse.Namespace) -> int:
     """Manage subscribers (add, remove, list, import, export)."""
-    raise UsageError("`subscribers` is not available in this build yet")
+    from pressroom.mailer import subscribers_csv as roster
+    from pressroom.models import SubscriberStatus
+    from pressroom.store.articles import list_sections
+    from pressroom.store.subscribers import list_subscribers
+
+    runtime = _runtime(args)
+    store, now, action = runtime.store, runtime.clock(), args.subscribers_command
+    if action == "add":
+        saved, new = roster.add_subscriber(
+            store, args.email, name=args.name, sections=args.sections,
+            frequency=args.frequency, now=now,
+        )  # fmt: skip
+        chosen = ",".join(saved.sections) or "all sections"
+        print(f"{'added' if new else 'updated'} {saved.email} ({saved.frequency}, {chosen})")
+        return 0
+    if action == "remove":
+        gone = roster.remove_subscriber(store, args.email, now)
+        print(f"unsubscribed {gone.email}")
+        return 0
+    if action == "list":
+        status = SubscriberStatus(args.status) if args.status else None
+        with store.read() as conn:
+            found = list_subscribers(conn, status)
+        for s in found:
+            sections = ",".join(s.sections) or "*"
+            print(f"{s.email}\t{s.name}\t{s.status}\t{s.frequency}\t{sections}")
+        print(f"{len(found)} subscribers", file=sys.stderr)
+        return 0
+    if action == "import":
+        with store.read() as conn:
+            sections = list_sections(conn)
+        try:
+            with open(args.file, encoding="utf-8-sig", newline="") as stream:
+                report = roster.import_subscribers(store, stream, sections, now, out=print)
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
+        print(report.summary())
+        return 1 if report.bad else 0
+    if args.file == "-":
+        roster.export_subscribers(store, sys.stdout)
+        return 0
+    with open(args.file, "w", encoding="utf-8", newline="") as stream:
+        count = roster.export_subscribers(store, stream)
+    print(f"exported {count} subscribers to {args.file}", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------- worker (issue 5)

@@ -143,3 +143,12 @@ def test_config_check_command(write_config, capsys: pytest.CaptureFixture[str]) 
     err = capsys.readouterr().err
     assert f"{bad}: mail.smtp.port:" in err and f"{bad}: web.secret:" in err
     assert "short" not in err and "Traceback" not in err
+
+
+def test_the_example_in_the_repository_is_current() -> None:
+    """examples/pressroom.toml is what `pressroom init` writes, with a placeholder secret."""
+    import re
+
+    repo_example = Path(__file__).parents[1] / "examples" / "pressroom.toml"
+    fresh = re.sub(r'^secret = ".*"$', "", render_example_config(), flags=re.M)
+    assert re.sub(r'^secret = ".*"$', "", repo_example.read_text("utf-8"), flags=re.M) == fresh
