@@ -1,0 +1,375 @@
+"""Delivering a digest run through the ledger: claim, send, record, resume.
+
+:func:`deliver` runs one task per transport connection. Each message follows the same
+order, so the store always knows which messages may be at the server:
+
+1. a batch of queued rows is claimed (``claimed_by`` = this sender);
+2. the row is marked ``sending`` and that write is committed *before* the transport
+   sees the message;
+3. after the server's final 250 the row is marked ``sent`` (or failed, uncertain).
+
+Writes are group-committed: one transaction carries every connection's pending marks,
+and the ``sent`` of one message travels with the ``sending`` of the next, so each
+connection has at most one ``sending`` row at any moment. If the process dies, the
+next sender (see :mod:`pressroom.store.deliveries`) unclaims its queued rows and puts its
+``sending`` rows back in the queue: only those, at most one per connection, can reach a
+person twice, and nobody is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from pressroom.clock import Clock
+from pressroom.config import Settings
+from pressroom.errors import DeliveryError
+from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.mailer.transport import (
+    PermanentFailure,
+    ServerUnavailable,
+    TemporaryFailure,
+    Transport,
+    UncertainDelivery,
+)
+from pressroom.models import Subscriber, SubscriberStatus
+from pressroom.progress import Progress, progress
+from pressroom.store import deliveries as ledger
+from pressroom.store.deliveries import Outcome
+from pressroom.store.engine import Store
+
+__all__ = ["DEFAULT_LEASE", "DeliveryReport", "deliver", "local_worker_id"]
+
+log = logging.getLogger("pressroom.mailer.send")
+
+DEFAULT_LEASE = timedelta(minutes=5)
+"""A sender that has not renewed its claims for this long is presumed dead."""
+
+_T = TypeVar("_T")
+_Item = tuple[int, Subscriber | None]
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver` call did (rows this sender finished)."""
+
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> None:
+        """Add one finished delivery with ``status`` (sent, failed, uncertain, skipped)."""
+        if status in ("sent", "failed", "uncertain", "skipped"):
+            setattr(self, status, getattr(self, status) + 1)
+
+    @property
+    def rate(self) -> float:
+        """Messages sent per second."""
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def local_worker_id() -> str:
+    """An id for this process as a sender: ``host:pid:start`` (dead ones are spotted)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def _is_dead_here(worker_id: str) -> bool:
+    """True when ``worker_id`` names a process on this host that no longer runs."""
+    parts = worker_id.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class _Ledger:
+    """Group-commits outcomes: callers submit, one writer task commits what is pending."""
+
+    def __init__(self, store: Store, digest_id: int, worker_id: str, clock: Clock,
+                 bounce_after: int, lease: timedelta) -> None:  # fmt: skip
+        self.store, self.digest_id, self.worker_id = store, digest_id, worker_id
+        self.clock, self.bounce_after = clock, bounce_after
+        self.refresh_every = max(lease.total_seconds() / 4, 0.05)
+        self._pending: list[tuple[Outcome, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def submit(self, outcome: Outcome) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((outcome, future))
+        self._wake.set()
+        return future
+
+    async def write(self, outcome: Outcome) -> None:
+        """Submit ``outcome`` and wait until it is committed."""
+        await self.submit(outcome)
+
+    async def close(self) -> None:
+        """Commit everything pending and stop the writer."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    def flush_now(self) -> None:
+        """Commit what is pending, synchronously (used when cancelled)."""
+        batch, self._pending = self._pending, []
+        if batch:
+            self._commit([o for o, _ in batch])
+
+    async def _run(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.refresh_every)
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            refresh = time.monotonic() - last_refresh >= self.refresh_every
+            if batch or refresh:
+                await self._commit_batch(batch, refresh)
+                last_refresh = time.monotonic() if refresh else last_refresh
+            if self._closing and not self._pending:
+                return
+
+    async def _commit_batch(
+        self, batch: list[tuple[Outcome, asyncio.Future[None]]], refresh: bool
+    ) -> None:
+        try:
+            await asyncio.to_thread(self._commit, [o for o, _ in batch], refresh)
+        except Exception as exc:  # every waiter must hear about it
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not batch:
+                raise
+            return
+        for _, future in batch:
+            if not future.done():
+                future.set_result(None)
+
+    def _commit(self, outcomes: list[Outcome], refresh: bool = False) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            if outcomes:
+                ledger.apply_outcomes(conn, outcomes, now, bounce_after=self.bounce_after)
+            if refresh:
+                ledger.refresh_claims(conn, self.digest_id, self.worker_id, now)
+
+
+@dataclass
+class _Run:
+    """The shared state of one :func:`deliver` call."""
+
+    store: Store
+    digest_id: int
+    compose: Callable[[Subscriber], OutgoingMessage]
+    transport: Transport
+    clock: Clock
+    worker_id: str
+    lease: timedelta
+    batch_size: int
+    stop: asyncio.Event
+    ledger: _Ledger
+    report: DeliveryReport
+    bar: Progress | None = None
+    unavailable: ServerUnavailable | None = None
+
+    async def db(self, fn: Callable[..., _T], *args: Any) -> _T:
+        def call() -> _T:
+            with self.store.write() as conn:
+                return fn(conn, *args)
+
+        return await asyncio.to_thread(call)
+
+    def finish(self, item: _Item, status: str, error: str | None = None, *,
+               bounce: bool = False) -> None:  # fmt: skip
+        delivery_id, subscriber = item
+        sid = subscriber.id if subscriber else 0
+        self.ledger.submit(Outcome(delivery_id, sid, status, error, bounce=bounce))
+        if status != "queued":
+            self.report.count(status)
+            if self.bar is not None:
+                self.bar.advance(1)
+
+    async def recover(self, *, mine: bool) -> int:
+        """Release rows of dead senders (and, at start, rows an earlier run of ours left)."""
+        held = await self.db(ledger.claimers, self.digest_id)
+        dead = [c.worker_id for c in held if _is_dead_here(c.worker_id)]
+        if mine:
+            dead.append(self.worker_id)
+        others = [c for c in held if c.worker_id != self.worker_id]
+        if not dead and not any(c.claimed_at < self.clock() - self.lease for c in others):
+            return 0
+        return await self.db(
+            partial(ledger.recover, keep=self.worker_id),
+            self.digest_id,
+            dead,
+            self.clock(),
+            self.lease,
+        )
+
+    async def feed(self, queue: asyncio.Queue[_Item | None], workers: int) -> None:
+        try:
+            while not self.stop.is_set():
+                batch = await self.db(
+                    ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
+                )
+                if not batch and not await self.recover(mine=False):
+                    break
+                for item in batch:
+                    await queue.put(item)
+        finally:
+            for _ in range(workers):
+                await queue.put(None)
+
+    async def work(self, queue: asyncio.Queue[_Item | None]) -> None:
+        while (item := await queue.get()) is not None:
+            if self.stop.is_set():
+                self.finish(item, "queued", None)
+                continue
+            await self.one(item)
+
+    async def one(self, item: _Item) -> None:
+        delivery_id, subscriber = item
+        if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+            why = "gone" if subscriber is None else subscriber.status.value
+            self.finish(item, "skipped", f"skipped: the subscriber is {why}")
+            return
+        try:
+            msg = self.compose(subscriber)
+        except Exception as exc:  # one bad subscriber must not stop the run
+            log.warning("cannot compose the digest for %s: %s", subscriber.email, exc)
+            self.finish(item, "failed", f"compose: {exc}")
+            return
+        await self.ledger.write(
+            Outcome(delivery_id, subscriber.id, "sending", message_id=msg.message_id)
+        )
+        await self.hand_over(item, msg)
+
+    async def hand_over(self, item: _Item, msg: OutgoingMessage) -> None:
+        try:
+            await self.transport.send(msg)
+        except ServerUnavailable as exc:
+            self.unavailable = self.unavailable or exc
+            self.stop.set()
+            self.finish(item, "queued", str(exc))
+        except PermanentFailure as exc:
+            self.finish(item, "failed", str(exc), bounce=exc.bounce)
+        except UncertainDelivery as exc:
+            self.finish(item, "uncertain", str(exc))
+        except (TemporaryFailure, DeliveryError) as exc:
+            self.finish(item, "failed", str(exc))
+        except Exception as exc:  # the transport broke mid-message: it may have gone out
+            log.exception("unexpected error sending to %s", msg.recipient)
+            self.finish(item, "uncertain", f"unexpected error: {exc!r}")
+        else:
+            self.finish(item, "sent")
+
+
+async def deliver(
+    store: Store,
+    digest_id: int,
+    compose: Callable[[Subscriber], OutgoingMessage],
+    transport: Transport,
+    *,
+    settings: Settings,
+    clock: Clock,
+    worker_id: str,
+    show_progress: bool = True,
+    stop: asyncio.Event | None = None,
+    batch_size: int = 200,
+    lease: timedelta = DEFAULT_LEASE,
+) -> DeliveryReport:
+    """Send every queued delivery of ``digest_id``; safe to run again, or in parallel.
+
+    Args:
+        store: the store holding the ``deliveries`` rows (queued by the caller).
+        compose: builds one subscriber's message (called once per delivery attempt).
+        transport: an *entered* transport; ``transport.concurrency`` tasks share it.
+        settings: for ``[mail] bounce_after``.
+        clock: stamps ``claimed_at`` / ``sent_at``.
+        worker_id: this sender's id, unique per process (see :func:`local_worker_id`).
+        show_progress: a progress bar on a terminal, log lines elsewhere.
+        stop: when set, in-flight messages finish, nothing more is claimed, and the
+            rows claimed but not started go back to the queue.
+        batch_size: rows claimed per transaction.
+        lease: how long a silent sender keeps its claims before others take them.
+
+    Raises:
+        ServerUnavailable: the SMTP server could not be reached; the rows not sent stay
+            queued and a later call resumes them.
+    """
+    started = time.monotonic()
+    workers = max(1, int(getattr(transport, "concurrency", 1)))
+    writer = _Ledger(store, digest_id, worker_id, clock, settings.mail.bounce_after, lease)
+    run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
+               max(batch_size, workers), stop or asyncio.Event(), writer,
+               DeliveryReport())  # fmt: skip
+    await run.recover(mine=True)
+    total = await run.db(ledger.unfinished, digest_id)
+    writer.start()
+    try:
+        with progress("delivering", total=total, unit="mails", enabled=show_progress) as bar:
+            run.bar = bar
+            await _run_tasks(run, workers)
+    finally:
+        await _wind_down(run)
+    run.report.seconds = time.monotonic() - started
+    if run.unavailable is not None:
+        left = await run.db(ledger.unfinished, digest_id)
+        raise ServerUnavailable(f"{run.unavailable}; {left} deliveries stay queued for a resume")
+    return run.report
+
+
+async def _run_tasks(run: _Run, workers: int) -> None:
+    queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=run.batch_size)
+    tasks = [asyncio.create_task(run.work(queue)) for _ in range(workers)]
+    tasks.append(asyncio.create_task(run.feed(queue, workers)))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _wind_down(run: _Run) -> None:
+    """Commit what is pending, then give back any row still held (claimed or sending)."""
+    try:
+        await asyncio.shield(run.ledger.close())
+    except asyncio.CancelledError:
+        run.ledger.flush_now()
+        _release_now(run)
+        raise
+    except Exception:
+        _release_now(run)
+        raise
+    await run.db(ledger.release, run.digest_id, run.worker_id, "requeued: the sender stopped")
+
+
+def _release_now(run: _Run) -> None:
+    with run.store.write() as conn:
+        ledger.release(conn, run.digest_id, run.worker_id, "requeued: the sender stopped")

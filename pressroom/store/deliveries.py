@@ -1,0 +1,306 @@
+"""The delivery ledger: one ``deliveries`` row per (digest, subscriber).
+
+A row's life: ``queued`` -> (claimed by a sender: ``claimed_by`` set, still queued) ->
+``sending`` (written *before* the message goes to the transport) -> ``sent`` (written
+after the server's final 250) or ``failed`` / ``uncertain`` / ``skipped``.
+
+Senders claim batches: on PostgreSQL with ``SELECT ... FOR UPDATE SKIP LOCKED`` so several
+processes split a run without waiting on each other; on SQLite inside the store's
+``BEGIN IMMEDIATE`` write transaction, with ``UPDATE ... RETURNING``.
+
+Recovery (see :func:`recover`): when a claimer is gone (its process is dead, or its claim
+was not refreshed for a lease period), its ``queued`` rows are simply unclaimed, and its
+``sending`` rows go back to ``queued``. Those are the messages that were in flight at the
+crash (at most one per connection): they may reach a person twice, which is the one
+duplicate the contract allows; nobody is ever skipped.
+
+Functions take a :class:`~sqlalchemy.Connection`; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pressroom.models import Subscriber
+from pressroom.store.schema import deliveries, subscribers
+from pressroom.store.subscribers import record_bounce, row_to_subscriber
+
+__all__ = [
+    "FINISHED",
+    "STATUSES",
+    "UNFINISHED",
+    "Claimer",
+    "Outcome",
+    "apply_outcomes",
+    "claim",
+    "claimers",
+    "counts",
+    "enqueue",
+    "recover",
+    "refresh_claims",
+    "release",
+    "unfinished",
+]
+
+STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "skipped")
+UNFINISHED = ("queued", "sending")
+FINISHED = ("sent", "failed", "uncertain", "skipped")
+_CHUNK = 1000
+
+
+def enqueue(conn: Connection, digest_id: int, subscriber_ids: Iterable[int]) -> int:
+    """Queue a delivery of ``digest_id`` to each subscriber; return how many rows were added.
+
+    Rows that already exist for a (digest, subscriber) are left untouched, so calling
+    this again for a resumed run changes nothing.
+    """
+    before = _count(conn, digest_id)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(deliveries).on_conflict_do_nothing(
+        index_elements=["digest_id", "subscriber_id"]
+    )
+    chunk: list[dict[str, Any]] = []
+    for subscriber_id in subscriber_ids:
+        chunk.append({"digest_id": digest_id, "subscriber_id": subscriber_id, "status": "queued"})
+        if len(chunk) >= _CHUNK:
+            conn.execute(statement, chunk)
+            chunk = []
+    if chunk:
+        conn.execute(statement, chunk)
+    return _count(conn, digest_id) - before
+
+
+def _count(conn: Connection, digest_id: int) -> int:
+    query = select(func.count()).select_from(deliveries).where(deliveries.c.digest_id == digest_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def counts(conn: Connection, digest_id: int) -> dict[str, int]:
+    """Rows of ``digest_id`` per status; every status in :data:`STATUSES` is a key."""
+    query = (
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.digest_id == digest_id)
+        .group_by(deliveries.c.status)
+    )
+    result = dict.fromkeys(STATUSES, 0)
+    for status, number in conn.execute(query):
+        result[status] = int(number)
+    return result
+
+
+def unfinished(conn: Connection, digest_id: int) -> int:
+    """How many deliveries of ``digest_id`` are not recorded yet (queued + sending)."""
+    query = (
+        select(func.count())
+        .select_from(deliveries)
+        .where(deliveries.c.digest_id == digest_id, deliveries.c.status.in_(UNFINISHED))
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def claim(
+    conn: Connection, digest_id: int, worker_id: str, now: datetime, limit: int
+) -> list[tuple[int, Subscriber | None]]:
+    """Claim up to ``limit`` unclaimed queued deliveries for ``worker_id``.
+
+    Returns (delivery id, subscriber) pairs in id order; the subscriber is None when its
+    row is gone. The rows stay ``queued`` (nothing was sent yet) with ``claimed_by`` set.
+    """
+    candidates = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.digest_id == digest_id,
+            deliveries.c.status == "queued",
+            deliveries.c.claimed_by.is_(None),
+        )
+        .order_by(deliveries.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id.in_(candidates.scalar_subquery()))
+        .values(claimed_by=worker_id, claimed_at=now)
+        .returning(deliveries.c.id, deliveries.c.subscriber_id)
+    )
+    pairs = sorted((int(row[0]), int(row[1])) for row in conn.execute(statement))
+    if not pairs:
+        return []
+    people = _subscribers(conn, [sid for _, sid in pairs])
+    return [(delivery_id, people.get(sid)) for delivery_id, sid in pairs]
+
+
+def _subscribers(conn: Connection, ids: Sequence[int]) -> dict[int, Subscriber]:
+    rows = conn.execute(select(subscribers).where(subscribers.c.id.in_(ids)))
+    return {row.id: row_to_subscriber(row) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one delivery, to be written by :func:`apply_outcomes`.
+
+    ``status`` is ``sending`` (about to be handed over; ``message_id`` set), one of
+    :data:`FINISHED`, or ``queued`` (hand the row back: nothing was sent).
+    ``bounce`` counts a bounce for the subscriber (a 5xx about the recipient).
+    """
+
+    delivery_id: int
+    subscriber_id: int
+    status: str
+    error: str | None = None
+    message_id: str | None = None
+    bounce: bool = False
+
+
+def apply_outcomes(
+    conn: Connection, outcomes: Sequence[Outcome], now: datetime, *, bounce_after: int
+) -> None:
+    """Write ``outcomes`` in order, a few statements per kind (one group commit)."""
+    for group in _in_order_groups(outcomes):
+        kind = group[0].status
+        if kind == "sending":
+            _mark_sending(conn, group)
+        elif kind == "queued":
+            _mark_requeued(conn, group)
+        else:
+            _mark_finished(conn, group, now)
+    for outcome in outcomes:
+        if outcome.bounce:
+            record_bounce(conn, outcome.subscriber_id, bounce_after, now)
+
+
+def _in_order_groups(outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
+    """Runs of consecutive outcomes with the same status (order between rows matters)."""
+    groups: list[list[Outcome]] = []
+    for outcome in outcomes:
+        if groups and groups[-1][0].status == outcome.status:
+            groups[-1].append(outcome)
+        else:
+            groups.append([outcome])
+    return groups
+
+
+_BY_ID = deliveries.c.id == bindparam("b_id")
+
+
+def _mark_sending(conn: Connection, group: Sequence[Outcome]) -> None:
+    statement = (
+        update(deliveries)
+        .where(_BY_ID)
+        .values(
+            status="sending",
+            attempts=deliveries.c.attempts + 1,
+            message_id=bindparam("b_message_id"),
+        )
+    )
+    params = [{"b_id": o.delivery_id, "b_message_id": o.message_id} for o in group]
+    conn.execute(statement, params)
+
+
+def _mark_finished(conn: Connection, group: Sequence[Outcome], now: datetime) -> None:
+    statement = (
+        update(deliveries)
+        .where(_BY_ID)
+        .values(status=bindparam("b_status"), last_error=bindparam("b_error"))
+    )
+    if group[0].status == "sent":
+        statement = statement.values(sent_at=now)
+    params = [{"b_id": o.delivery_id, "b_status": o.status, "b_error": o.error} for o in group]
+    conn.execute(statement, params)
+
+
+def _mark_requeued(conn: Connection, group: Sequence[Outcome]) -> None:
+    statement = (
+        update(deliveries)
+        .where(_BY_ID)
+        .values(status="queued", claimed_by=None, claimed_at=None, last_error=bindparam("b_error"))
+    )
+    conn.execute(statement, [{"b_id": o.delivery_id, "b_error": o.error} for o in group])
+
+
+def refresh_claims(conn: Connection, digest_id: int, worker_id: str, now: datetime) -> None:
+    """Renew the claim time of every unfinished row ``worker_id`` holds (its heartbeat)."""
+    conn.execute(update(deliveries).where(_held_by(digest_id, worker_id)).values(claimed_at=now))
+
+
+def _held_by(digest_id: int, worker_id: str) -> Any:
+    return and_(
+        deliveries.c.digest_id == digest_id,
+        deliveries.c.claimed_by == worker_id,
+        deliveries.c.status.in_(UNFINISHED),
+    )
+
+
+def release(conn: Connection, digest_id: int, worker_id: str, reason: str) -> int:
+    """Give back every unfinished row ``worker_id`` holds; return how many.
+
+    Claimed rows are unclaimed; ``sending`` rows (possibly in flight) go back to
+    ``queued`` with ``reason`` as their last error (see the module's recovery rule).
+    """
+    held = _held_by(digest_id, worker_id)
+    requeued = conn.execute(
+        update(deliveries)
+        .where(held, deliveries.c.status == "sending")
+        .values(status="queued", last_error=reason)
+    ).rowcount
+    unclaimed = conn.execute(
+        update(deliveries).where(held).values(claimed_by=None, claimed_at=None)
+    ).rowcount
+    return max(int(requeued or 0), int(unclaimed or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimer:
+    """A sender holding unfinished rows of a digest, and its newest claim time."""
+
+    worker_id: str
+    claimed_at: datetime
+
+
+def claimers(conn: Connection, digest_id: int) -> list[Claimer]:
+    """Every sender holding unfinished rows of ``digest_id``."""
+    query = (
+        select(deliveries.c.claimed_by, func.max(deliveries.c.claimed_at))
+        .where(
+            deliveries.c.digest_id == digest_id,
+            deliveries.c.status.in_(UNFINISHED),
+            deliveries.c.claimed_by.is_not(None),
+        )
+        .group_by(deliveries.c.claimed_by)
+    )
+    return [Claimer(str(w), at) for w, at in conn.execute(query)]
+
+
+def recover(
+    conn: Connection,
+    digest_id: int,
+    dead: Iterable[str],
+    now: datetime,
+    lease: timedelta,
+    *,
+    keep: str | None = None,
+) -> int:
+    """Release the rows of senders that are gone; return how many rows came back.
+
+    A sender is gone when its id is in ``dead`` (the caller knows its process ended) or
+    its newest claim is older than ``lease`` (it stopped refreshing). ``keep`` (the
+    caller's own id) is never judged by the lease.
+    """
+    gone = set(dead)
+    gone.update(
+        c.worker_id
+        for c in claimers(conn, digest_id)
+        if c.claimed_at < now - lease and c.worker_id != keep
+    )
+    total = 0
+    for worker_id in sorted(gone):
+        total += release(
+            conn, digest_id, worker_id, f"requeued: sender {worker_id} stopped while sending"
+        )
+    return total
