@@ -1,0 +1,276 @@
+"""Unsubscribe (page and RFC 8058 one-click) and preferences (form-token protected)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from starlette.testclient import TestClient
+from webkit import SECRET, FakeClock
+
+from pressroom.models import Frequency, Subscriber, SubscriberStatus
+from pressroom.store.engine import Store
+from pressroom.store.subscribers import get_subscriber, save_subscriber
+from pressroom.tokens import make_token
+
+ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def active(web_store: Store, clock: FakeClock) -> Subscriber:
+    with web_store.write() as conn:
+        return save_subscriber(
+            conn,
+            email="reader@example.com",
+            name="读者",
+            sections=["guoji"],
+            frequency=Frequency.DAILY,
+            status=SubscriberStatus.ACTIVE,
+            now=clock(),
+        )
+
+
+def reload(store: Store, subscriber: Subscriber) -> Subscriber:
+    with store.read() as conn:
+        found = get_subscriber(conn, subscriber.id)
+    assert found is not None
+    return found
+
+
+def token(purpose: str, subscriber: Subscriber, clock: FakeClock) -> str:
+    return make_token(SECRET, purpose, subscriber.id, clock())
+
+
+def test_get_unsubscribe_shows_a_button_and_changes_nothing(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/unsubscribe/{token('unsubscribe', active, clock)}"
+    for _ in range(3):  # link scanners and previewers fetch GET links, repeatedly
+        page = client.get(url)
+        assert page.status_code == 200
+        assert "确认退订" in page.text
+        assert f'action="{url}"' in page.text
+    assert client.head(url).status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.ACTIVE
+
+
+def test_one_click_post_unsubscribes_at_once_and_is_idempotent(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/unsubscribe/{token('unsubscribe', active, clock)}"
+    client.cookies.clear()
+    first = client.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    assert first.status_code == 200
+    assert "已退订" in first.text
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+    assert "set-cookie" not in first.headers
+    second = client.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    assert second.status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+    page = client.get(url)  # after unsubscribing, the GET page says so
+    assert page.status_code == 200 and "已退订" in page.text
+
+
+def test_one_click_from_a_foreign_origin_still_works(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/unsubscribe/{token('unsubscribe', active, clock)}"
+    headers = {**ONE_CLICK, "Origin": "https://mail.example.net", "Sec-Fetch-Site": "cross-site"}
+    response = client.post(url, content=b"List-Unsubscribe=One-Click", headers=headers)
+    assert response.status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+
+
+def test_the_page_button_unsubscribes(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/unsubscribe/{token('unsubscribe', active, clock)}"
+    page = client.get(url)
+    form_token = re.search(r'name="form_token" value="(\w+)"', page.text)
+    assert form_token
+    response = client.post(url, data={"form_token": form_token.group(1)})
+    assert response.status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_forged_unsubscribe_tokens_are_400_and_change_nothing(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock, method: str
+) -> None:
+    good = token("unsubscribe", active, clock)
+    payload, signature = good.split(".")
+    other_id = make_token(SECRET, "unsubscribe", active.id + 1, clock()).split(".")[0]
+    forged = [
+        f"{payload}.{signature[::-1]}",
+        f"{other_id}.{signature}",  # someone else's id with this signature
+        make_token("a-different-secret-123456", "unsubscribe", active.id, clock()),
+        token("confirm", active, clock),
+        token("preferences", active, clock),
+        "x.y",
+        payload,
+    ]
+    for bad in forged:
+        response = client.request(
+            method, f"/unsubscribe/{bad}", content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK
+        )
+        assert response.status_code == 400, bad
+    assert reload(web_store, active).status == SubscriberStatus.ACTIVE
+
+
+def test_preferences_page_shows_current_choices(
+    client: TestClient, active: Subscriber, clock: FakeClock
+) -> None:
+    page = client.get(f"/preferences/{token('preferences', active, clock)}")
+    assert page.status_code == 200
+    assert "reader@example.com" in page.text
+    assert re.search(r'value="guoji" checked', page.text)
+    assert not re.search(r'value="keji" checked', page.text)
+    assert re.search(r'value="daily" checked', page.text)
+    assert page.headers["cache-control"] == "no-store"
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+
+
+def _form_token(client: TestClient, url: str) -> str:
+    match = re.search(r'name="form_token" value="(\w+)"', client.get(url).text)
+    assert match
+    return match.group(1)
+
+
+def test_preferences_are_saved(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/preferences/{token('preferences', active, clock)}"
+    data = {
+        "form_token": _form_token(client, url),
+        "sections": ["keji", "shizheng"],
+        "frequency": "weekly",
+        "action": "save",
+    }
+    response = client.post(url, data=data, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{url}?saved=1"
+    after = reload(web_store, active)
+    assert after.sections == ("keji", "shizheng")
+    assert after.frequency == Frequency.WEEKLY
+    assert after.status == SubscriberStatus.ACTIVE
+    shown = client.get(response.headers["location"])
+    assert "已保存" in shown.text
+    data["sections"] = []
+    client.post(url, data=data)
+    assert reload(web_store, active).sections == ()  # none chosen = every section
+
+
+def test_preferences_unsubscribe_button(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/preferences/{token('preferences', active, clock)}"
+    data = {"form_token": _form_token(client, url), "action": "unsubscribe"}
+    response = client.post(url, data=data)
+    assert response.status_code == 200 and "已退订" in response.text
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+    page = client.get(url)
+    assert "重新订阅" in page.text and "退订</button>" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "headers"),
+    [
+        ({}, {}),  # no form token
+        ({"form_token": "0" * 32}, {}),  # a wrong one
+        ("valid", {"Origin": "https://evil.example"}),
+        ("valid", {"Sec-Fetch-Site": "cross-site"}),
+    ],
+)
+def test_cross_site_preferences_posts_are_refused(
+    client: TestClient,
+    web_store: Store,
+    active: Subscriber,
+    clock: FakeClock,
+    extra: object,
+    headers: dict[str, str],
+) -> None:
+    url = f"/preferences/{token('preferences', active, clock)}"
+    data: dict[str, object] = {"sections": ["keji"], "frequency": "weekly", "action": "save"}
+    if extra == "valid":
+        data["form_token"] = _form_token(client, url)
+    else:
+        data.update(extra)  # type: ignore[call-overload]
+    response = client.post(url, data=data, headers=headers)  # type: ignore[arg-type]
+    assert response.status_code == 403
+    assert reload(web_store, active) == active
+    data["action"] = "unsubscribe"
+    assert client.post(url, data=data, headers=headers).status_code == 403  # type: ignore[arg-type]
+    assert reload(web_store, active).status == SubscriberStatus.ACTIVE
+
+
+def test_form_token_of_another_subscriber_does_not_pass(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    with web_store.write() as conn:
+        other = save_subscriber(
+            conn,
+            email="other@example.com",
+            name="",
+            sections=[],
+            frequency=Frequency.DAILY,
+            status=SubscriberStatus.ACTIVE,
+            now=clock(),
+        )
+    mine = _form_token(client, f"/preferences/{token('preferences', other, clock)}")
+    url = f"/preferences/{token('preferences', active, clock)}"
+    response = client.post(url, data={"form_token": mine, "frequency": "weekly"})
+    assert response.status_code == 403
+    assert reload(web_store, active) == active
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"sections": ["nope"], "frequency": "daily"}, "没有这个栏目"),
+        ({"frequency": "monthly"}, "每日或每周"),
+        ({"sections": ["keji"]}, "请选择接收频率"),
+    ],
+)
+def test_bad_preferences_are_400_and_change_nothing(
+    client: TestClient,
+    web_store: Store,
+    active: Subscriber,
+    clock: FakeClock,
+    data: dict[str, object],
+    problem: str,
+) -> None:
+    url = f"/preferences/{token('preferences', active, clock)}"
+    posted = {**data, "form_token": _form_token(client, url), "action": "save"}
+    response = client.post(url, data=posted)  # type: ignore[arg-type]
+    assert response.status_code == 400
+    assert problem in response.text
+    assert reload(web_store, active) == active
+
+
+def test_bad_preferences_tokens_are_400(
+    client: TestClient, active: Subscriber, clock: FakeClock
+) -> None:
+    for bad in ("nonsense", token("unsubscribe", active, clock), token("confirm", active, clock)):
+        assert client.get(f"/preferences/{bad}").status_code == 400
+        assert client.post(f"/preferences/{bad}", data={"frequency": "weekly"}).status_code == 400
+
+
+def test_preferences_links_do_not_expire(
+    client: TestClient, active: Subscriber, clock: FakeClock
+) -> None:
+    url = f"/preferences/{token('preferences', active, clock)}"
+    clock.advance(days=400)
+    assert client.get(url).status_code == 200
+
+
+def test_token_guessing_is_rate_limited(client: TestClient) -> None:
+    codes = [client.get(f"/unsubscribe/guess{i}.x").status_code for i in range(70)]
+    assert codes[:60] == [400] * 60
+    assert codes[-1] == 429
+
+
+def test_wrong_methods_are_405(client: TestClient, active: Subscriber, clock: FakeClock) -> None:
+    assert client.put(f"/unsubscribe/{token('unsubscribe', active, clock)}").status_code == 405
+    assert client.delete("/subscribe").status_code == 405
+    assert client.post("/all/rss.xml").status_code == 405

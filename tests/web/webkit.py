@@ -1,0 +1,147 @@
+"""Web test helpers: settings, tiny feed files, a movable clock, an outbox, a live server."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import uvicorn
+
+from pressroom.config import Settings, load_settings
+from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.models import Section
+
+NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+SECRET = "web-test-secret-0123456789"
+SECTIONS = [
+    Section("shizheng", "时政"),
+    Section("guoji", "国际"),
+    Section("keji", "科技"),
+]
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>测试 · 全部文章</title><link>https://www.example.com/</link>
+<description>全部文章</description><language>zh-CN</language>
+<item><title>第一条新闻:坚决打赢疫情防控阻击战</title><link>https://www.example.com/a/1.html</link>
+<guid isPermaLink="false">tag:example.com,2020:1</guid>
+<pubDate>Fri, 31 Jan 2020 14:51:00 +0000</pubDate>
+<description>摘要一</description></item>
+<item><title>第二条新闻</title><link>https://www.example.com/a/2.html</link>
+<guid isPermaLink="false">tag:example.com,2020:2</guid>
+<pubDate>Fri, 31 Jan 2020 12:00:00 +0000</pubDate>
+<description>摘要二</description></item>
+</channel></rss>
+"""
+INDEX = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>订阅源</title></head>
+<body><h1>订阅源</h1><ul><li><a href="all/rss.xml">全部文章 RSS</a></li></ul></body></html>
+"""
+
+
+@dataclass
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    now: datetime = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Outbox:
+    """Captures the mails the app sends (in-process tests)."""
+
+    messages: list[OutgoingMessage] = field(default_factory=list)
+
+    async def send(self, msg: OutgoingMessage) -> None:
+        self.messages.append(msg)
+
+    def parsed(self, index: int = -1) -> EmailMessage:
+        parsed = message_from_bytes(self.messages[index].data, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+    def link(self, index: int = -1) -> str:
+        return mail_link(self.messages[index].data)
+
+
+def mail_link(data: bytes) -> str:
+    """The first confirm/preferences link in a mail's plain-text part."""
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text_part = parsed.get_body(("plain",))
+    assert text_part is not None
+    match = re.search(r"https?://\S+/(?:confirm|preferences)/[\w.-]+", text_part.get_content())
+    assert match, "no link in the mail"
+    return match.group(0)
+
+
+def write_feeds(root: Path, *, index: str = INDEX) -> None:
+    """A tiny output directory: one RSS feed, an OPML file, an index page."""
+    (root / "all").mkdir(parents=True, exist_ok=True)
+    (root / "all" / "rss.xml").write_text(RSS, encoding="utf-8")
+    (root / "all" / "atom.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"/>\n',
+        encoding="utf-8",
+    )
+    (root / "all" / "feed.json").write_text('{"version": "https://jsonfeed.org/version/1.1"}\n')
+    (root / "feeds.opml").write_text('<?xml version="1.0"?><opml version="2.0"/>\n')
+    (root / "index.html").write_text(index, encoding="utf-8")
+
+
+def make_settings(
+    tmp_path: Path, public_url: str = "http://testserver/", **web: object
+) -> Settings:
+    """Settings rooted in ``tmp_path`` with a secret and the given public URL."""
+    extra = "".join(f"{key} = {value!r}\n" for key, value in web.items())
+    config = tmp_path / "pressroom.toml"
+    config.write_text(
+        f'[site]\nname = "测试新闻"\n[store]\nurl = "sqlite:///store.db"\n'
+        f'[feeds]\noutput_dir = "public"\n[mail]\noutbox = "outbox"\n'
+        f'from_address = "news@example.com"\nfrom_name = "测试新闻"\n'
+        f'[web]\nsecret = "{SECRET}"\npublic_url = "{public_url}"\n{extra}',
+        encoding="utf-8",
+    )
+    return load_settings(config)
+
+
+class LiveServer:
+    """uvicorn serving an app on a socket bound to 127.0.0.1 port 0, in a thread."""
+
+    def __init__(self, app_factory: Callable[[str], object]) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/"
+        config = uvicorn.Config(
+            app_factory(self.url), log_level="warning", lifespan="off", access_log=False
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
