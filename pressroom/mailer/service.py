@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
@@ -30,7 +32,7 @@ from pressroom.store.digests import (
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_subscribers
 
-__all__ = ["DigestReport", "send_digest"]
+__all__ = ["DigestReport", "make_composer", "send_digest", "send_digest_blocking"]
 
 log = logging.getLogger("pressroom.digest")
 
@@ -73,6 +75,11 @@ class DigestReport:
             return (
                 f"digest {self.key} (dry run): {self.articles} articles, "
                 f"{self.recipients} subscribers would get a mail; nothing sent or recorded"
+            )
+        if not self.created and self.completed and not (self.sent or self.failed):
+            return (
+                f"digest {self.key}: already completed ({self.recipients} recipients, "
+                f"{self.articles} articles); nothing new to send this period"
             )
         state = "completed" if self.completed else f"open, {self.remaining} left"
         rate = self.sent / self.seconds if self.seconds > 0 else 0.0
@@ -215,7 +222,7 @@ def _finish(store: Store, digest: Digest, report: DigestReport, clock: Clock) ->
             summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
             complete_digest(conn, digest.id, clock(), summary or "nobody to send to")
         report.completed = report.remaining == 0 and digest.status is not DigestStatus.FAILED
-    log.info("%s", report.summary())
+    log.debug("%s", report.summary())
     return report
 
 
@@ -234,3 +241,32 @@ def _dry_run(
     report.recipients = len(recipients)
     report.completed = plan.existing is not None and plan.existing.status != DigestStatus.OPEN
     return report
+
+
+def send_digest_blocking(
+    settings: Settings, store: Store, clock: Clock, **options: Any
+) -> DigestReport:
+    """Run :func:`send_digest` to the end, for a command line.
+
+    The first SIGINT or SIGTERM sets ``stop`` (messages in flight finish, the run stays
+    open for a resume); a second one interrupts at once.
+    """
+
+    async def main() -> DigestReport:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def first_signal(signum: int) -> None:
+            log.warning("stopping after the messages in flight (again to abort)")
+            stop.set()
+            loop.remove_signal_handler(signum)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, first_signal, signum)
+        try:
+            return await send_digest(settings, store, clock, stop=stop, **options)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+    return asyncio.run(main())
