@@ -130,7 +130,8 @@ def _build(
         plan = _plan(conn, settings, now, settings_key(settings, out))
         for feed in plan.feeds:
             feed.changed = bool(feed.keys) and (force or _stale(feed, plan.previous, out, formats))
-        plan.articles = articles_by_ids(conn, _ids_to_load(plan.feeds))
+        site_files = force or _site_files_stale(plan, out)
+        plan.articles = articles_by_ids(conn, _ids_to_load(plan.feeds, newest=site_files))
     prepare = _preparer(settings, plan, report)
     for feed in plan.feeds:
         _prepare(feed, prepare, settings, plan)
@@ -142,7 +143,7 @@ def _build(
             report.kept += [f"{feed.spec.name}/{FORMAT_FILES[fmt]}" for fmt in formats]
     _remove_stale(out, published, plan.previous, formats, report)
     rows = [(f.meta, f.items[0] if f.items else None) for f in published if f.meta]
-    anything = force or bool(report.written or report.removed)
+    anything = site_files or bool(report.written or report.removed)
     write_site_files(settings, out, rows, formats, report, force=anything)
     report.feeds = len(published)
     wrote = _save_state(store, plan, published, now)
@@ -170,11 +171,20 @@ def _stale(feed: _Feed, previous: dict[str, str], out: Path, formats: list[str])
     return not all((folder / FORMAT_FILES[fmt]).is_file() for fmt in formats)
 
 
-def _ids_to_load(feeds: list[_Feed]) -> set[int]:
-    """Every article of a changed feed; the newest of a kept one (for the index page)."""
+def _site_files_stale(plan: _Plan, out: Path) -> bool:
+    """Must the OPML file and the index page be rendered (a feed changed, came or went)?"""
+    present = {f.spec.name for f in plan.feeds if f.keys}
+    if any(f.changed for f in plan.feeds) or set(plan.previous) - present:
+        return True
+    return not all((out / name).is_file() for name in SITE_FILES) or bool(_feed_dirs(out) - present)
+
+
+def _ids_to_load(feeds: list[_Feed], *, newest: bool) -> set[int]:
+    """Every article of a changed feed; with ``newest``, also the newest of a kept one
+    (the index page shows it)."""
     ids: set[int] = set()
     for feed in feeds:
-        ids.update(k[0] for k in (feed.keys if feed.changed else feed.keys[:1]))
+        ids.update(k[0] for k in (feed.keys if feed.changed else feed.keys[: 1 if newest else 0]))
     return ids
 
 
@@ -258,8 +268,7 @@ def _remove_stale(
     report: FeedBuildReport,
 ) -> None:
     keep = {f.spec.name for f in published}
-    on_disk = {d.name for d in out.iterdir() if _is_feed_dir(d)} if out.is_dir() else set()
-    for name in sorted((set(previous) | on_disk) - keep):
+    for name in sorted((set(previous) | _feed_dirs(out)) - keep):
         report.removed += [f"{name}/{file}" for file in remove_feed_dir(out / name)]
     unwanted = [file for fmt, file in FORMAT_FILES.items() if fmt not in formats]
     for name in sorted(keep):
@@ -269,8 +278,15 @@ def _remove_stale(
                 report.removed.append(f"{name}/{file}")
 
 
-def _is_feed_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / file).is_file() for file in FEED_FILE_NAMES)
+def _feed_dirs(out: Path) -> set[str]:
+    """Folders of ``out`` that hold feed files (ours, from this or an earlier build)."""
+    if not out.is_dir():
+        return set()
+    return {
+        d.name
+        for d in out.iterdir()
+        if d.is_dir() and any((d / file).is_file() for file in FEED_FILE_NAMES)
+    }
 
 
 def _save_state(store: Store, plan: _Plan, published: list[_Feed], now: datetime) -> bool:

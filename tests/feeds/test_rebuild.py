@@ -1,0 +1,229 @@
+"""Change-aware publishing: what a rebuild writes, keeps and removes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from feedkit import NOW, feed_files, load_rows, make_settings, parse_feed, row
+from sqlalchemy import event, select, update
+
+from pressroom.config import Settings
+from pressroom.feeds import build_feeds, fastpath
+from pressroom.store.engine import Store
+from pressroom.store.schema import articles, feed_state
+
+
+def _rows() -> list[dict[str, object]]:
+    """Three 社会 and two 体育 articles; the second is a headline with many views."""
+    rows = [row(n, "shehui") for n in range(1, 4)] + [row(n, "tiyu") for n in range(4, 6)]
+    rows[1].update(priority=2, views=6000)
+    return rows
+
+
+def _out(settings: Settings) -> Path:
+    return settings.path(settings.feeds.output_dir)
+
+
+def _count_queries(store: Store) -> list[str]:
+    seen: list[str] = []
+
+    @event.listens_for(store.engine, "before_cursor_execute")
+    def _record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    return seen
+
+
+def test_first_build_writes_feeds_opml_and_index(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert report.ok and report.feeds == 4
+    names = sorted({path.split("/")[0] for path in report.written if "/" in path})
+    assert names == ["all", "important", "shehui", "tiyu"]
+    important = parse_feed(_out(feed_settings) / "important" / "rss.xml").entries
+    assert [e.link for e in important] == ["https://news.example.cn/shehui/2.html"]
+    assert "feeds.opml" in report.written and "index.html" in report.written
+    assert report.summary().startswith(f"feeds: {len(report.written)} written, 0 kept")
+
+
+def test_a_no_change_rebuild_writes_nothing(store: Store, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    load_rows(store, _rows())
+    build_feeds(settings, store, now=NOW)
+    before = feed_files(_out(settings))
+    fastpath.forget(store, _out(settings).resolve())  # as a new process would
+    again = build_feeds(settings, store, now=NOW + timedelta(minutes=5))
+    assert again.written == [] and again.removed == []
+    assert sorted(again.kept) == sorted(before)
+    assert feed_files(_out(settings)) == before
+    assert "kept    " in "\n".join(again.lines())
+
+
+def test_the_fingerprint_path_costs_a_constant_number_of_queries(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, [row(n, "shehui") for n in range(1, 40)])
+    build_feeds(feed_settings, small_store, now=NOW)
+    fastpath.forget(small_store, _out(feed_settings).resolve())
+    statements = _count_queries(small_store)
+    build_feeds(feed_settings, small_store, now=NOW)
+    few = len(statements)
+    load_rows(small_store, [row(n, "tiyu") for n in range(40, 140)])
+    build_feeds(feed_settings, small_store, now=NOW)
+    fastpath.forget(small_store, _out(feed_settings).resolve())
+    statements.clear()
+    build_feeds(feed_settings, small_store, now=NOW)
+    assert len(statements) == few <= 10  # the same few queries, whatever the store holds
+    assert not any(
+        s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")) for s in statements
+    )
+
+
+def test_the_in_process_fast_path_queries_nothing(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    build_feeds(feed_settings, small_store, now=NOW)  # no writes: leaves the memo
+    statements = _count_queries(small_store)
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert statements == []
+    assert report.written == [] and len(report.kept) == 4 * 3 + 2
+
+
+def test_the_fast_path_notices_a_commit_from_this_process(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    build_feeds(feed_settings, small_store, now=NOW)
+    load_rows(small_store, [row(0, "tiyu", title="刚刚发布")])
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert "tiyu/rss.xml" in report.written and "all/atom.xml" in report.written
+    assert "shehui/rss.xml" in report.kept
+    assert parse_feed(_out(feed_settings) / "tiyu" / "rss.xml").entries[0].title == "刚刚发布"
+
+
+def test_a_future_article_appears_when_its_time_comes(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, [*_rows(), row(-2, "shehui", title="未来的新闻")])
+    build_feeds(feed_settings, small_store, now=NOW)
+    build_feeds(feed_settings, small_store, now=NOW)
+    titles = [e.title for e in parse_feed(_out(feed_settings) / "all" / "rss.xml").entries]
+    assert "未来的新闻" not in titles
+    report = build_feeds(feed_settings, small_store, now=NOW + timedelta(hours=3))
+    assert "shehui/rss.xml" in report.written
+    titles = [e.title for e in parse_feed(_out(feed_settings) / "all" / "rss.xml").entries]
+    assert titles[0] == "未来的新闻"
+
+
+def test_drafts_and_deleted_articles_are_left_out(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, [*_rows(), row(6, "shehui", status="draft"), row(7, status="deleted")])
+    build_feeds(feed_settings, small_store, now=NOW)
+    links = [e.link for e in parse_feed(_out(feed_settings) / "all" / "atom.xml").entries]
+    assert len(links) == 5 and not any(link.endswith(("/6.html", "/7.html")) for link in links)
+
+
+def test_editing_an_article_rewrites_its_feeds_and_keeps_its_id(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    load_rows(store, _rows())
+    build_feeds(settings, store, now=NOW)
+    before = parse_feed(_out(settings) / "tiyu" / "atom.xml").entries[0].id
+    load_rows(store, [row(4, "tiyu", title="改过的标题", updated_at=NOW)])
+    report = build_feeds(settings, store, now=NOW)
+    assert sorted(p for p in report.written if p.startswith("tiyu/")) == [
+        "tiyu/atom.xml",
+        "tiyu/feed.json",
+        "tiyu/rss.xml",
+    ]
+    assert not any(p.startswith("shehui/") for p in report.written)
+    entry = parse_feed(_out(settings) / "tiyu" / "atom.xml").entries[0]
+    assert (entry.id, entry.title) == (before, "改过的标题")
+
+
+def test_a_section_that_lost_its_articles_loses_its_folder_and_entries(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    load_rows(store, _rows())
+    build_feeds(settings, store, now=NOW)
+    with store.write() as conn:
+        conn.execute(update(articles).where(articles.c.section == "tiyu").values(status="deleted"))
+    report = build_feeds(settings, store, now=NOW)
+    assert sorted(report.removed) == ["tiyu/atom.xml", "tiyu/feed.json", "tiyu/rss.xml"]
+    assert not (_out(settings) / "tiyu").exists()
+    assert "feeds.opml" in report.written and "index.html" in report.written
+    assert b"tiyu" not in (_out(settings) / "feeds.opml").read_bytes()
+    assert b"tiyu/" not in (_out(settings) / "index.html").read_bytes()
+    with store.read() as conn:
+        names = set(conn.execute(select(feed_state.c.name)).scalars())
+    assert "tiyu" not in names and "shehui" in names
+    assert any(line == "removed tiyu/rss.xml" for line in report.lines())
+
+
+def test_missing_files_are_written_again(feed_settings: Settings, small_store: Store) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    (_out(feed_settings) / "shehui" / "atom.xml").unlink()
+    (_out(feed_settings) / "index.html").unlink()
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert sorted(report.written) == ["index.html", "shehui/atom.xml"]
+
+
+def test_force_renders_everything_but_rewrites_only_changed_bytes(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    before = feed_files(_out(feed_settings))
+    report = build_feeds(feed_settings, small_store, now=NOW, force=True)
+    assert report.written == [] and len(report.kept) == len(before)
+    assert feed_files(_out(feed_settings)) == before
+
+
+def test_dropping_a_format_removes_its_files(tmp_path: Path, small_store: Store) -> None:
+    settings = make_settings(tmp_path)
+    load_rows(small_store, _rows())
+    build_feeds(settings, small_store, now=NOW)
+    fewer = make_settings(tmp_path, 'formats = ["atom"]\n')
+    report = build_feeds(fewer, small_store, now=NOW)
+    assert "all/rss.xml" in report.removed and "all/feed.json" in report.removed
+    assert sorted(p.name for p in (_out(fewer) / "all").iterdir()) == ["atom.xml"]
+    assert b"all/atom.xml" in (_out(fewer) / "feeds.opml").read_bytes()
+
+
+def test_no_temporary_files_are_left_behind(feed_settings: Settings, small_store: Store) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    load_rows(small_store, [row(0, "shehui")])
+    build_feeds(feed_settings, small_store, now=NOW)
+    assert not [p for p in _out(feed_settings).rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_other_files_in_the_output_folder_survive(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    (_out(feed_settings) / "tiyu" / "README.txt").write_text("mine", encoding="utf-8")
+    with small_store.write() as conn:
+        conn.execute(update(articles).where(articles.c.section == "tiyu").values(status="draft"))
+    build_feeds(feed_settings, small_store, now=NOW)
+    assert sorted(p.name for p in (_out(feed_settings) / "tiyu").iterdir()) == ["README.txt"]
+
+
+@pytest.mark.parametrize("items", [1, 2])
+def test_items_per_feed_is_configurable(tmp_path: Path, small_store: Store, items: int) -> None:
+    settings = make_settings(tmp_path, f"items = {items}\n")
+    load_rows(small_store, _rows())
+    build_feeds(settings, small_store, now=NOW)
+    assert len(parse_feed(_out(settings) / "shehui" / "rss.xml").entries) == items
