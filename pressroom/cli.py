@@ -214,7 +214,18 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the feeds, subscribe, confirm, unsubscribe and preferences pages."""
-    raise UsageError("`serve` is not available in this build yet")
+    from pressroom.web.server import serve
+
+    runtime = _runtime(args)
+    serve(
+        runtime.settings,
+        runtime.store,
+        runtime.clock,
+        host=args.host,
+        port=args.port,
+        out=lambda line: print(line, flush=True),
+    )
+    return 0
 
 
 # ---------------------------------------------------------------- parser and main

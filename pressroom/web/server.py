@@ -1,0 +1,67 @@
+"""Running the app under uvicorn (``pressroom serve``).
+
+The listening socket is bound here, before uvicorn starts, so ``--port 0`` works and the
+real address can be printed. uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
+default, trusts ``X-Forwarded-For`` only from 127.0.0.1 (a reverse proxy on the machine).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import uvicorn
+
+from pressroom.clock import Clock
+from pressroom.config import Settings
+from pressroom.errors import UsageError
+from pressroom.store.engine import Store
+from pressroom.web.app import create_app
+
+__all__ = ["bind", "serve"]
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    Raises:
+        UsageError: the address is taken or cannot be used.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port} (web.host/web.port): {exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    out: Callable[[str], None] = print,
+) -> None:
+    """Serve the web app until SIGINT/SIGTERM.
+
+    Raises:
+        ConfigError: ``web.secret`` is missing.
+        UsageError: the address cannot be bound.
+    """
+    app = create_app(settings, store, clock)
+    sock = bind(host or settings.web.host, settings.web.port if port is None else port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {settings.web.public_url})")
+    out(f"pressroom: feeds from {settings.path(settings.feeds.output_dir)}")
+    config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
