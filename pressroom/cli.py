@@ -67,6 +67,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Make a demo site in DIR and run everything pressroom does on it."""
     from pressroom.demo.run import run_demo
 
+    if not args.debug:  # demo prints its own summary of every job; the log would repeat it
+        logging.getLogger("pressroom").setLevel(logging.WARNING)
     return run_demo(Path(args.dir), out=print)
 
 
