@@ -130,8 +130,10 @@ def _generated(
     section: Section, k: int, now: datetime, rng: random.Random, headlines: list[str]
 ) -> dict[str, Any]:
     place = rng.choice(_PLACES)
-    pattern = _TITLE_PATTERNS[k % len(_TITLE_PATTERNS)]
-    headline = headlines[(section.position * 3 + k) % len(headlines)]
+    # The k == 0 article of the first sections is a real sidebar headline (each used once).
+    uses_headline = k == 0 and section.position < len(headlines)
+    pattern = _TITLE_PATTERNS[0 if uses_headline else 1 + (k + section.position) % 4]
+    headline = headlines[section.position] if uses_headline else ""
     title = pattern.format(headline=headline, section=section.name, place=place)
     minutes_ago = 20 + section.position * 11 + k * (14 * 60 + 7) + rng.randrange(0, 90)
     published = (now - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
