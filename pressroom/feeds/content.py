@@ -57,6 +57,7 @@ _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u
 _SPACES = re.compile(r"\s+")
 _TITLE_FROM_SUMMARY_CHARS = 40
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
+_BODY_CHARS_PER_TEXT_CHAR = 20
 
 
 def clean_text(value: str) -> str:
@@ -137,7 +138,9 @@ def _title(article: Article, summary: str) -> str | None:
 
 
 def _summary(article: Article, chars: int) -> str:
-    source = plain_text(article.summary) or plain_text(article.body_html)
+    # A summary needs only the start of a body: sanitising a 1 MB body costs ~0.5 s.
+    head = article.body_html[: chars * _BODY_CHARS_PER_TEXT_CHAR + 4096]
+    source = plain_text(article.summary) or plain_text(head)
     return cut_summary(source, chars)
 
 

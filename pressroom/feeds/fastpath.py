@@ -37,6 +37,7 @@ class Memo:
     built_for: datetime
 
 
+_MAX_PROBES = 16
 _lock = threading.Lock()
 _probes: dict[str, sqlite3.Connection] = {}
 _memos: dict[tuple[str, str], Memo] = {}
@@ -57,11 +58,13 @@ def data_version(store: Store) -> int | None:
     if database is None:
         return None
     with _lock:
-        probe = _probes.get(database)
+        probe = _probes.pop(database, None)
         if probe is None:
             uri = f"{Path(database).as_uri()}?mode=ro"
             probe = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            _probes[database] = probe
+            while len(_probes) >= _MAX_PROBES:  # least recently used first
+                _probes.pop(next(iter(_probes))).close()
+        _probes[database] = probe
         return int(probe.execute("PRAGMA data_version").fetchone()[0])
 
 
