@@ -88,7 +88,7 @@ def too_many(ctx: WebContext, wait: float) -> Response:
     return message(
         ctx,
         "请求太频繁",
-        f"请求太频繁,请 {seconds} 秒后再试。",
+        f"请求太频繁，请 {seconds} 秒后再试。",
         429,
         headers={"Retry-After": str(seconds)},
     )
@@ -106,5 +106,7 @@ def verify_token(
         return read_token(ctx.secret, token, purpose, ctx.clock(), max_age)
     except BadToken as exc:
         expired = "expired" in str(exc)
-        text = "这个链接已过期,请重新订阅。" if expired else "这个链接无效,请使用邮件中的完整链接。"
+        text = (
+            "这个链接已过期，请重新订阅。" if expired else "这个链接无效，请使用邮件中的完整链接。"
+        )
         return message(ctx, "链接无效", text, 400, link=(f"{base_path(ctx)}subscribe", "重新订阅"))

@@ -44,7 +44,7 @@ async def read_form(request: Request) -> FormData:
     try:
         return await request.form(max_files=0, max_fields=MAX_FIELDS)
     except Exception as exc:  # multipart errors come in several types
-        raise FormError("提交的表单无法读取,请重新填写。") from exc
+        raise FormError("提交的表单无法读取，请重新填写。") from exc
 
 
 def _text(form: FormData, name: str) -> str:
@@ -74,7 +74,7 @@ def parse_choices(
     sections = tuple(dict.fromkeys(v for v in form.getlist("sections") if isinstance(v, str)))
     unknown = [slug for slug in sections if slug not in known_sections]
     if unknown:
-        raise FormError(f"没有这个栏目:{unknown[0][:40]}。")
+        raise FormError(f"没有这个栏目：{unknown[0][:40]}。")
     chosen = _text(form, "frequency") or default_frequency
     if not chosen:
         raise FormError("请选择接收频率。")
@@ -99,7 +99,7 @@ def parse_subscribe(form: FormData, known_sections: Collection[str]) -> Subscrib
     try:
         email = normalise_email(raw.email)
     except InvalidAddress:
-        raise FormError("电子邮箱格式不正确,请检查后再试。") from None
+        raise FormError("电子邮箱格式不正确，请检查后再试。") from None
     sections, frequency = parse_choices(
         form, known_sections, default_frequency=Frequency.DAILY.value
     )

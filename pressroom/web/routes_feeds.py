@@ -17,10 +17,12 @@ from pressroom.web.context import WebContext
 from pressroom.web.files import FeedFile, file_response, make_feed_file
 from pressroom.web.forms import RawSubscribe
 
-__all__ = ["MARKER", "feed_file", "index_page", "insert_form"]
+__all__ = ["JUMP_LINK", "MARKER", "feed_file", "index_page", "insert_form"]
 
 MARKER = b"<!-- pressroom:subscribe -->"
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+_H1_END = re.compile(rb"</h1\s*>", re.IGNORECASE)
+JUMP_LINK = '<p class="pr-subscribe-link"><a href="#pr-subscribe">邮件订阅要闻 ↓</a></p>'.encode()
 _HAS_FORM = re.compile(rb"<form[^>]+action=\"[^\"]*subscribe\"", re.IGNORECASE)
 
 
@@ -30,7 +32,11 @@ def _cache_seconds(ctx: WebContext) -> int:
 
 
 def insert_form(page: bytes, form_html: bytes) -> bytes:
-    """``page`` with ``form_html`` at the marker, else before the last ``</body>``."""
+    """``page`` with ``form_html`` at the marker, else before the last ``</body>``.
+
+    Without a marker the form goes to the end of a long list of feeds, so a jump link to
+    it goes under the first heading.
+    """
     if MARKER in page:
         return page.replace(MARKER, form_html, 1)
     if _HAS_FORM.search(page):
@@ -39,7 +45,11 @@ def insert_form(page: bytes, form_html: bytes) -> bytes:
     if not ends:
         return page + form_html
     cut = ends[-1].start()
-    return page[:cut] + form_html + page[cut:]
+    page = page[:cut] + form_html + page[cut:]
+    heading = _H1_END.search(page)
+    if heading is None or heading.end() > cut:
+        return page
+    return page[: heading.end()] + JUMP_LINK + page[heading.end() :]
 
 
 async def _form_html(ctx: WebContext) -> bytes:

@@ -115,7 +115,7 @@ async def confirm_page(ctx: WebContext, request: Request) -> Response:
         return message(
             ctx,
             "链接已失效",
-            "这个确认链接已失效。如需订阅,请重新提交订阅表单。",
+            "这个确认链接已失效。如需订阅，请重新提交订阅表单。",
             400,
             link=(f"{base_path(ctx)}subscribe", "重新订阅"),
         )

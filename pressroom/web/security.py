@@ -29,11 +29,11 @@ PAGE_HEADERS = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
-"""Headers for every page we render: no external assets, no framing, no leaking tokens
-in Referer (the URLs hold bearer tokens)."""
+"""Headers for every page we render: no external assets, no framing, and no Referer to
+other sites (our URLs hold bearer tokens; same-origin keeps Origin on our own posts)."""
 
 
 def _origin(url: str) -> str:
@@ -43,8 +43,11 @@ def _origin(url: str) -> str:
 
 def cross_site(request: Request, public_url: str) -> bool:
     """True when the browser says the form was posted from another site."""
-    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
-        return True
+    # Fetch metadata is the browser's own verdict; trust it when present (it stays right
+    # where Origin is "null" for privacy reasons).
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    if fetch_site:
+        return fetch_site == "cross-site"
     origin = request.headers.get("origin")
     if origin is None:
         return False

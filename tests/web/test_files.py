@@ -15,7 +15,7 @@ from webkit import RSS
 
 from pressroom.config import Settings
 from pressroom.web.files import accepts_gzip, safe_relative_path
-from pressroom.web.routes_feeds import MARKER, insert_form
+from pressroom.web.routes_feeds import JUMP_LINK, MARKER, insert_form
 
 
 @pytest.mark.parametrize(
@@ -158,6 +158,12 @@ def test_insert_form_uses_marker_then_body_end() -> None:
     assert insert_form(b"<p>x</p></BODY >\n", form) == b"<p>x</p><form>F</form></BODY >\n"
     assert insert_form(b"<p>x</p>", form) == b"<p>x</p><form>F</form>"
     own = b'<form method="post" action="/subscribe"></form></body>'
+    assert insert_form(own, form) == own
+    page = b"<h1>T</h1><ul>feeds</ul></body>"
+    assert (
+        insert_form(page, form)
+        == b"<h1>T</h1>" + JUMP_LINK + b"<ul>feeds</ul><form>F</form></body>"
+    )
     assert insert_form(own, form) == own
 
 

@@ -128,7 +128,7 @@ def test_preferences_page_shows_current_choices(
     assert re.search(r'value="daily" checked', page.text)
     assert page.headers["cache-control"] == "no-store"
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers["referrer-policy"] == "same-origin"
 
 
 def _form_token(client: TestClient, url: str) -> str:

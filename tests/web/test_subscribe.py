@@ -221,6 +221,12 @@ def test_cross_site_post_is_refused(client: TestClient, web_store: Store) -> Non
         "/subscribe", data={"email": "x@example.com"}, headers={"Origin": "http://testserver"}
     )
     assert same.status_code == 200
+    private = client.post(  # Origin "null" under a no-referrer policy; fetch metadata decides
+        "/subscribe",
+        data={"email": "y@example.com"},
+        headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert private.status_code == 200
     assert subscriber(web_store, "x@example.com") is not None
 
 
