@@ -18,7 +18,7 @@ from pressroom.errors import UsageError
 from pressroom.mailer.select import ContentCache, articles_by_ids, important_articles
 from pressroom.models import Article, Frequency, Section
 from pressroom.store.articles import list_sections
-from pressroom.store.digests import Digest, find_digest, last_completed
+from pressroom.store.digests import Digest, earliest_start, find_digest, last_completed
 
 __all__ = [
     "IMPLICIT_SCHEDULE",
@@ -110,12 +110,18 @@ def plan_new_run(
     existing = find_digest(conn, schedule.name, period)
     if existing is not None:
         return plan_for_digest(conn, settings, schedule, existing)
-    last = last_completed(conn, schedule.name)
-    start = last.window_end if last is not None else now - PERIOD_LENGTH[frequency]
+    start = _watermark(conn, schedule.name) or now - PERIOD_LENGTH[frequency]
     sections = list_sections(conn)
     ranked = important_articles(conn, settings, sections, start, now)
     contents = ContentCache(ranked, sections, settings.digest.max_items)
     return Plan(schedule, frequency, period, start, now, sections, ranked, contents, None)
+
+
+def _watermark(conn: Connection, schedule: str) -> datetime | None:
+    """Where the next run starts: the last completed run's end; before any completed
+    run, the start of the earliest (failed or superseded) run, so it loses nothing."""
+    last = last_completed(conn, schedule)
+    return last.window_end if last is not None else earliest_start(conn, schedule)
 
 
 def plan_for_digest(

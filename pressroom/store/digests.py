@@ -25,6 +25,7 @@ __all__ = [
     "Digest",
     "DigestStatus",
     "complete_digest",
+    "earliest_start",
     "fail_digest",
     "find_digest",
     "get_digest",
@@ -107,6 +108,18 @@ def last_completed(conn: Connection, schedule: str) -> Digest | None:
     return None if row is None else _row_to_digest(row)
 
 
+def earliest_start(conn: Connection, schedule: str) -> datetime | None:
+    """The earliest window start of any run of ``schedule`` (None before its first run)."""
+    query = (
+        select(digests)
+        .where(digests.c.schedule == schedule)
+        .order_by(digests.c.window_start, digests.c.id)
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else _row_to_digest(row).window_start
+
+
 def open_digest(
     conn: Connection,
     *,
@@ -134,7 +147,7 @@ def open_digest(
         created_at=now,
         article_ids=",".join(str(i) for i in article_ids),
     ).on_conflict_do_nothing(index_elements=[digests.c.schedule, digests.c.period])
-    created = conn.execute(statement).rowcount == 1
+    created = conn.execute(statement.returning(digests.c.id)).first() is not None
     digest = find_digest(conn, schedule, period)
     assert digest is not None  # inserted above or by a concurrent creator
     return digest, created
