@@ -13,7 +13,7 @@ and get bytes back. Its known traps, and what this adapter does about them:
 - The syndication extension writes an invalid ``sy:UpdatePeriod``: not loaded; ``<ttl>``.
 - New entries are prepended by default: entries are appended in order (newest first).
 - A feed's and an entry's updated default to "now": both are always set from the items.
-- RSS ``<author>`` must be an e-mail address: names go in ``dc:creator``.
+- RSS ``<author>`` must be an e-mail address: the credits go in one ``dc:creator``.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def _add_entry(fg: Any, item: FeedItem, fmt: str) -> None:
         if item.content_html:
             entry.content(item.content_html, type="html")
     else:
-        entry.dc.dc_creator(list(item.authors))
+        # one dc:creator: readers (newsboat, feedparser) show only one of several
+        entry.dc.dc_creator(";".join(item.authors))
         entry.description(item.summary or item.title)
         if item.content_html:
             entry.content(item.content_html)

@@ -1,0 +1,32 @@
+"""``pressroom feeds build`` on a real config and store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from feedkit import load_rows, make_settings, row
+
+from pressroom.cli import main
+from pressroom.store.engine import open_store
+
+
+def test_feeds_build_prints_what_it_wrote_then_what_it_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    load_rows(store, [row(1, "shehui"), row(2, "tiyu")])
+    store.dispose()
+    config = str(tmp_path / "pressroom.toml")
+    assert main(["--config", config, "feeds", "build"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert "wrote   shehui/rss.xml" in first and "wrote   index.html" in first
+    assert first[-1].startswith("feeds: 11 written, 0 kept, 0 removed (3 feeds")
+    assert (tmp_path / "public" / "tiyu" / "atom.xml").is_file()
+    assert main(["--config", config, "feeds", "build"]) == 0
+    second = capsys.readouterr().out.splitlines()
+    assert "kept    11 unchanged files" in second
+    assert second[-1].startswith("feeds: 0 written, 11 kept, 0 removed")
+    assert main(["--config", config, "feeds", "build", "--force"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("feeds: 0 written, 11 kept")
