@@ -7,8 +7,11 @@ default, trusts ``X-Forwarded-For`` only from 127.0.0.1 (a reverse proxy on the 
 
 from __future__ import annotations
 
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -19,6 +22,8 @@ from pressroom.store.engine import Store
 from pressroom.web.app import create_app
 
 __all__ = ["bind", "serve"]
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -62,6 +67,26 @@ def serve(
     out(f"pressroom: feeds from {settings.path(settings.feeds.output_dir)}")
     config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        with _stop_quietly():
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+    out("pressroom: stopped")
+
+
+@contextmanager
+def _stop_quietly() -> Iterator[None]:
+    """Make SIGTERM/SIGINT a clean exit (status 0) after uvicorn's graceful shutdown.
+
+    uvicorn re-raises the signal it caught once it has shut down, against the handler
+    that was installed before it started; a no-op handler here turns that into a return.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -131,6 +131,7 @@ def test_subscribe_confirm_preferences_unsubscribe_in_chromium(
     chosen = [first.get_attribute("value"), second.get_attribute("value")]
     form.locator("input[name=frequency][value=weekly]").check()
     shoot(page, "01-index")
+    page.locator("#pr-subscribe").screenshot(path=str(ARTIFACTS / "01-index-form-375.png"))
     form.locator("button[type=submit]").click()
     page.wait_for_selector("text=请查收邮件")
     shoot(page, "02-subscribe-sent")
