@@ -21,6 +21,7 @@ from pressroom.config import ScheduleSettings, Settings
 
 __all__ = [
     "LocalCronTrigger",
+    "crontab_weekdays",
     "fire_times",
     "latest_fire_time",
     "make_trigger",
@@ -37,7 +38,7 @@ class LocalCronTrigger(CronTrigger):  # type: ignore[misc]
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> Any:
         """The next fire time after ``previous_fire_time`` (and not before ``now``)."""
         if previous_fire_time is None:
-            return super().get_next_fire_time(None, now)
+            return self._normal(super().get_next_fire_time(None, now))
         # In UTC: 3.11 drops ``fold`` when it adds to a local time, and may then hand back
         # the previous fire time itself (and loop on it in the repeated hour).
         previous = previous_fire_time.astimezone(UTC)
@@ -47,7 +48,12 @@ class LocalCronTrigger(CronTrigger):  # type: ignore[misc]
                 break
             after = max(nxt.astimezone(UTC), previous)
             nxt = super().get_next_fire_time(after, after + timedelta(seconds=1))
-        return nxt
+        return self._normal(nxt)
+
+    def _normal(self, moment: datetime | None) -> datetime | None:
+        # 3.11 returns a nonexistent wall time (02:30+01:00 on a spring change day);
+        # going through UTC gives the real local time (03:30+02:00) and the right fold.
+        return None if moment is None else moment.astimezone(UTC).astimezone(self.timezone)
 
     def _repeats(self, previous: datetime, candidate: datetime) -> bool:
         # 3.11 may hand back the previous time itself, or the same wall time an hour later
@@ -72,11 +78,52 @@ def schedule_zone(settings: Settings, schedule: ScheduleSettings) -> ZoneInfo:
 
 
 def make_trigger(settings: Settings, schedule: ScheduleSettings) -> LocalCronTrigger:
-    """The trigger for ``schedule`` (its cron expression in its time zone)."""
-    trigger: LocalCronTrigger = LocalCronTrigger.from_crontab(
-        schedule.cron, timezone=schedule_zone(settings, schedule)
+    """The trigger for ``schedule`` (its cron expression in its time zone).
+
+    The day of week follows crontab (0 or 7 = Sunday, 1 = Monday), not APScheduler 3.x's
+    ``from_crontab``, which reads 0 as Monday (apscheduler issue 286).
+    """
+    minute, hour, day, month, weekday = schedule.cron.split()
+    trigger = LocalCronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=crontab_weekdays(weekday),
+        timezone=schedule_zone(settings, schedule),
     )
     return trigger
+
+
+_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field in APScheduler's terms (day names, which both share).
+
+    Numbers become names (``1-5`` -> ``mon,tue,wed,thu,fri``, ``0`` and ``7`` -> ``sun``);
+    parts that already use names, and ``*``, pass through.
+    """
+    if field == "*" or any(c.isalpha() for c in field):
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        days |= _expand(part)
+    return ",".join(_DAY_NAMES[d] for d in sorted(days))
+
+
+def _expand(part: str) -> set[int]:
+    span, _, step_text = part.partition("/")
+    step = int(step_text) if step_text else 1
+    if span == "*":
+        first, last = 0, 6
+    else:
+        first_text, _, last_text = span.partition("-")
+        first = int(first_text)
+        last = int(last_text) if last_text else (6 if step_text else first)
+    if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step >= 1):
+        raise ValueError(f"bad day of week {part!r} (use 0-7, 0 and 7 are Sunday)")
+    return {d % 7 for d in range(first, last + 1, step)}
 
 
 def next_fire_time(trigger: LocalCronTrigger, now: datetime) -> datetime | None:

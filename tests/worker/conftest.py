@@ -1,0 +1,43 @@
+"""Worker fixtures: fake jobs, settings with schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from workerfakes import FakeDigest, FakeFeeds
+
+from pressroom.config import Settings, load_settings
+from pressroom.worker.jobs import Jobs
+
+SECRET = 'secret = "test-secret-0123456789"'
+
+
+@pytest.fixture
+def fake_feeds() -> FakeFeeds:
+    return FakeFeeds()
+
+
+@pytest.fixture
+def fake_digest() -> FakeDigest:
+    return FakeDigest()
+
+
+@pytest.fixture
+def fake_jobs(fake_feeds: FakeFeeds, fake_digest: FakeDigest) -> Jobs:
+    return Jobs(build_feeds=fake_feeds, send_digest=fake_digest)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings with the given ``[[schedules]]`` TOML (and a store URL) in tmp_path."""
+
+    def _make(schedules: str, store_url: str | None = None, extra: str = "") -> Settings:
+        url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
+        body = f'[store]\nurl = "{url}"\n[web]\n{SECRET}\n{extra}\n{schedules}\n'
+        path = tmp_path / "pressroom.toml"
+        path.write_text(body, encoding="utf-8")
+        return load_settings(path)
+
+    return _make

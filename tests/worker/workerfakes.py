@@ -1,0 +1,113 @@
+"""Fakes for the worker tests: jobs that record what they were asked, a movable clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from pressroom.config import Settings
+from pressroom.store.engine import Store
+
+
+class MovableClock:
+    """A clock that returns ``now`` until moved."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@dataclass
+class FakeReport:
+    """Looks like FeedBuildReport and DigestReport."""
+
+    text: str
+    ok: bool = True
+
+    def summary(self) -> str:
+        return self.text
+
+
+@dataclass
+class FakeFeeds:
+    """A feeds build that takes ``delay`` seconds and records overlaps between calls."""
+
+    delay: float = 0.0
+    error: Exception | None = None
+    calls: list[datetime] = field(default_factory=list)
+    active: int = 0
+    max_active: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(
+        self, settings: Settings, store: Store, *, now: datetime, force: bool = False
+    ) -> FakeReport:
+        with self._lock:
+            self.calls.append(now)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            time.sleep(self.delay)
+            if self.error is not None:
+                raise self.error
+            return FakeReport(f"wrote 3, kept {len(self.calls)}")
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+@dataclass
+class FakeDigest:
+    """A digest service; with ``until_stop`` it sends until ``stop`` is set, then finishes."""
+
+    until_stop: bool = False
+    ok: bool = True
+    in_flight: float = 0.05
+    calls: list[tuple[str, datetime]] = field(default_factory=list)
+    saw_stop: list[bool] = field(default_factory=list)
+    started: asyncio.Event | None = None
+
+    async def __call__(
+        self,
+        settings: Settings,
+        store: Store,
+        clock: Callable[[], datetime],
+        *,
+        schedule: str,
+        at: datetime,
+        show_progress: bool = False,
+        stop: asyncio.Event | None = None,
+    ) -> FakeReport:
+        self.calls.append((schedule, at))
+        if self.started is not None:
+            self.started.set()
+        if self.until_stop and stop is not None:
+            await stop.wait()
+            await asyncio.sleep(self.in_flight)  # the messages in flight finish
+        self.saw_stop.append(bool(stop and stop.is_set()))
+        return FakeReport(f"sent 5, failed 0 ({schedule})", ok=self.ok)
+
+
+DAILY_0800 = """
+[[schedules]]
+name = "morning"
+job = "digest"
+cron = "0 8 * * *"
+misfire_grace = "6h"
+
+[[schedules]]
+name = "feeds"
+job = "feeds"
+cron = "*/10 * * * *"
+"""
+
+UTC_NOON = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
