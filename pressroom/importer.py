@@ -8,13 +8,13 @@ kept.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit
 
 from pressroom.clock import Clock, as_utc
 from pressroom.errors import ImportRowError, UsageError
@@ -33,6 +33,8 @@ _PRIORITY_NAMES = {
     "推荐": 1,
     "头条": 2,
 }
+_STATUSES = frozenset(s.value for s in ArticleStatus)
+_ABSOLUTE_URL = re.compile(r"https?://[^/\s?#]+([/?#]\S*)?", re.IGNORECASE)
 _KNOWN_FIELDS = frozenset(
     {
         "url",
@@ -117,10 +119,8 @@ class RowParser:
 
     def _url(self, data: dict[str, Any], key: str, required: bool = False) -> str:
         value = self._text(data, key, required)
-        if value:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ImportRowError(f"{key} must be an absolute http(s) URL, got {value!r}")
+        if value and not _ABSOLUTE_URL.fullmatch(value):
+            raise ImportRowError(f"{key} must be an absolute http(s) URL, got {value!r}")
         return value
 
     def _section(self, data: dict[str, Any]) -> str:
@@ -170,7 +170,7 @@ class RowParser:
 
     def _status(self, data: dict[str, Any]) -> str:
         value = data.get("status", "published")
-        if value not in {s.value for s in ArticleStatus}:
+        if value not in _STATUSES:
             raise ImportRowError(f"status must be published, draft or deleted, got {value!r}")
         return str(value)
 
