@@ -183,6 +183,7 @@ def test_serve_without_secret_exits_2_naming_web_secret(tmp_path: Path) -> None:
 
 
 NEWSBOAT = shutil.which("newsboat")
+RELOAD = ("-x", "reload")
 
 
 @pytest.mark.external
@@ -213,3 +214,49 @@ def test_newsboat_reads_the_served_feeds_and_revalidates(
     assert etag.startswith('"')
     statuses = [status for method, path, status in recorder.seen if path == "/all/rss.xml"]
     assert statuses == [200, 200, 304]  # the third reload revalidated
+
+
+@pytest.mark.external
+@pytest.mark.slow
+@pytest.mark.skipif(NEWSBOAT is None, reason="needs newsboat (Debian package newsboat)")
+def test_newsboat_reads_the_demo_feeds_over_http(tmp_path: Path) -> None:
+    build_feeds = pytest.importorskip("pressroom.feeds").build_feeds
+    load_demo = pytest.importorskip("pressroom.demo.corpus").load_demo
+    holder: dict[str, Any] = {}
+
+    def factory(url: str) -> object:
+        settings = make_settings(tmp_path, public_url=url)
+        store = open_store(settings.store_url)
+        now = datetime.now(UTC)
+        load_demo(store, now, subscribers=False)
+        build_feeds(settings, store, now=now)
+        holder["store"] = store
+        return create_app(settings, store, system_clock)
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config").write_text("reload-threads 1\n", encoding="utf-8")
+    feeds = ["all/rss.xml", "all/atom.xml", "zhongyao-jianghua/rss.xml"]
+    titles: dict[str, set[str]] = {}
+    with LiveServer(factory) as server:
+        # One cache per feed: newsboat keeps one row per entry id across all its feeds,
+        # and the same article is (rightly) the same entry in every feed.
+        for number, feed in enumerate(feeds):
+            urls = home / f"urls{number}"
+            urls.write_text(f"{server.url}{feed}\n", encoding="utf-8")
+            cache = home / f"cache{number}.db"
+            config = str(home / "config")
+            result = subprocess.run(
+                [str(NEWSBOAT), "-C", config, "-u", str(urls), "-c", str(cache), *RELOAD],
+                capture_output=True,
+                text=True,
+                env={**os.environ, "HOME": str(home)},
+                timeout=120,
+            )
+            assert result.returncode == 0, result.stderr
+            with sqlite3.connect(cache) as db:
+                titles[feed] = {row[0] for row in db.execute("SELECT title FROM rss_item")}
+    holder["store"].dispose()
+    assert all(len(found) > 0 for found in titles.values()), titles
+    assert any("坚决打赢疫情防控阻击战" in title for title in titles["zhongyao-jianghua/rss.xml"])
+    assert titles["all/rss.xml"] == titles["all/atom.xml"]
