@@ -20,7 +20,12 @@ from pressroom.clock import Clock, as_utc
 from pressroom.errors import ImportRowError, UsageError
 from pressroom.models import ArticleStatus, Priority
 from pressroom.progress import progress
-from pressroom.store.articles import UpsertCounts, list_sections, upsert_articles
+from pressroom.store.articles import (
+    ARTICLE_FIELDS,
+    UpsertCounts,
+    list_sections,
+    upsert_articles,
+)
 from pressroom.store.engine import Store
 
 __all__ = ["ImportReport", "RowParser", "import_file", "import_lines"]
@@ -35,23 +40,7 @@ _PRIORITY_NAMES = {
 }
 _STATUSES = frozenset(s.value for s in ArticleStatus)
 _ABSOLUTE_URL = re.compile(r"https?://[^/\s?#]+([/?#]\S*)?", re.IGNORECASE)
-_KNOWN_FIELDS = frozenset(
-    {
-        "url",
-        "section",
-        "title",
-        "summary",
-        "body_html",
-        "authors",
-        "image_url",
-        "published_at",
-        "updated_at",
-        "views",
-        "priority",
-        "status",
-        "id",
-    }
-)
+_KNOWN_FIELDS = frozenset(ARTICLE_FIELDS) | {"id"}
 
 
 @dataclass
