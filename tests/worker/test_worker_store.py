@@ -1,0 +1,130 @@
+"""The worker's store queries, on SQLite and PostgreSQL (the ``store`` fixture)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from pressroom.store import runs
+from pressroom.store.engine import Store
+from pressroom.store.schema import deliveries, digests, subscribers
+
+NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
+TTL = timedelta(minutes=2)
+
+
+def test_lease_is_exclusive_until_it_expires(store: Store) -> None:
+    with store.write() as conn:
+        assert runs.acquire_lease(conn, "feeds", "a", now=NOW, ttl=TTL)
+    with store.write() as conn:
+        assert not runs.acquire_lease(conn, "feeds", "b", now=NOW + timedelta(seconds=5), ttl=TTL)
+        assert runs.lease_holder(conn, "feeds", now=NOW + timedelta(seconds=5)) == "a"
+    with store.write() as conn:  # the holder renews
+        assert runs.acquire_lease(conn, "feeds", "a", now=NOW + timedelta(minutes=1), ttl=TTL)
+    later = NOW + timedelta(minutes=2, seconds=30)  # renewed lease still valid
+    with store.write() as conn:
+        assert not runs.acquire_lease(conn, "feeds", "b", now=later, ttl=TTL)
+    expired = NOW + timedelta(minutes=3, seconds=1)  # "a" died: its lease lapses
+    with store.write() as conn:
+        assert runs.lease_holder(conn, "feeds", now=expired) is None
+        assert runs.acquire_lease(conn, "feeds", "b", now=expired, ttl=TTL)
+        assert runs.lease_holder(conn, "feeds", now=expired) == "b"
+
+
+def test_release_frees_the_lease_only_for_its_holder(store: Store) -> None:
+    with store.write() as conn:
+        assert runs.acquire_lease(conn, "feeds", "a", now=NOW, ttl=TTL)
+        runs.release_lease(conn, "feeds", "b")
+        assert runs.lease_holder(conn, "feeds", now=NOW) == "a"
+        runs.release_lease(conn, "feeds", "a")
+        assert runs.lease_holder(conn, "feeds", now=NOW) is None
+        assert runs.acquire_lease(conn, "feeds", "b", now=NOW, ttl=TTL)
+
+
+def test_job_runs_record_start_and_finish(store: Store) -> None:
+    with store.write() as conn:
+        first = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="w1")
+        runs.finish_run(
+            conn, first, finished_at=NOW + timedelta(seconds=2), outcome="ok", summary="wrote 3"
+        )
+        second = runs.start_run(
+            conn, job="feeds", schedule="feeds", started_at=NOW + timedelta(minutes=10), worker="w1"
+        )
+    with store.read() as conn:
+        last = runs.last_run(conn, "feeds")
+        done = runs.last_run(conn, "feeds", finished=True)
+        ok = runs.last_job_run(conn, "feeds", outcome="ok")
+        assert runs.last_run(conn, "other") is None
+        assert runs.run_started_since(conn, "feeds", NOW + timedelta(minutes=5))
+        assert not runs.run_started_since(conn, "feeds", NOW + timedelta(minutes=11))
+    assert last is not None and last.id == second and last.outcome == "running"
+    assert done is not None and done.id == first and done.summary == "wrote 3"
+    assert done.finished_at == NOW + timedelta(seconds=2)
+    assert ok is not None and ok.id == first
+
+
+def test_heartbeats_say_which_workers_live(store: Store) -> None:
+    with store.write() as conn:
+        runs.touch_worker(conn, "h:1:0", host="h", pid=1, started_at=NOW, now=NOW)
+        runs.touch_worker(conn, "h:2:0", host="h", pid=2, started_at=NOW, now=NOW)
+        runs.touch_worker(
+            conn, "h:1:0", host="h", pid=1, started_at=NOW, now=NOW + timedelta(seconds=50)
+        )
+    with store.read() as conn:
+        alive = runs.live_workers(
+            conn, now=NOW + timedelta(seconds=70), max_age=timedelta(seconds=60)
+        )
+    assert [w.id for w in alive] == ["h:1:0"]
+    assert alive[0].seen_at == NOW + timedelta(seconds=50) and alive[0].started_at == NOW
+    with store.write() as conn:
+        assert runs.prune_workers(conn, older_than=NOW + timedelta(seconds=10)) == 1
+        runs.remove_worker(conn, "h:1:0")
+    with store.read() as conn:
+        assert runs.live_workers(conn, now=NOW, max_age=timedelta(days=9)) == []
+
+
+def add_digest(conn, schedule: str, period: str, status: str, created_offset_h: float) -> int:  # type: ignore[no-untyped-def]
+    created = NOW + timedelta(hours=created_offset_h)
+    return int(
+        conn.execute(
+            insert(digests)
+            .values(
+                schedule=schedule,
+                period=period,
+                frequency="daily",
+                window_start=created - timedelta(days=1),
+                window_end=created,
+                status=status,
+                created_at=created,
+            )
+            .returning(digests.c.id)
+        ).scalar_one()
+    )
+
+
+def test_digest_read_outs(store: Store) -> None:
+    with store.write() as conn:
+        ids = []
+        for n in range(5):
+            row = insert(subscribers).values(
+                email=f"r{n}@example.com", status="active", created_at=NOW, updated_at=NOW
+            )
+            ids.append(conn.execute(row.returning(subscribers.c.id)).scalar_one())
+        add_digest(conn, "morning", "daily:2026-11-28", "completed", -24)
+        current = add_digest(conn, "morning", "daily:2026-11-29", "open", 0)
+        statuses = ["sent", "sent", "sent", "failed", "queued"]
+        conn.execute(
+            insert(deliveries),
+            [
+                {"digest_id": current, "subscriber_id": i, "status": s}
+                for i, s in zip(ids, statuses, strict=True)
+            ],
+        )
+    with store.read() as conn:
+        latest = runs.latest_digest(conn, "morning")
+        assert latest is not None and latest.period == "daily:2026-11-29"
+        assert runs.delivery_counts(conn, current) == {"failed": 1, "queued": 1, "sent": 3}
+        assert runs.digest_done_since(conn, "morning", NOW - timedelta(hours=25))
+        assert not runs.digest_done_since(conn, "morning", NOW - timedelta(hours=1))  # open
+        assert runs.latest_digest(conn, "evening") is None
