@@ -53,7 +53,8 @@ def test_import_keeps_good_rows_and_names_each_bad_line(
     assert _run(config, "subscribers", "import", str(csv_file)) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[:4] == [
-        "line 3: 'not-an-address' is not a valid e-mail address: An email address must have an @-sign",
+        "line 3: 'not-an-address' is not a valid e-mail address: "
+        "An email address must have an @-sign",
         "line 4: unknown section '体育'",
         "line 5: frequency 'hourly' is not one of daily, weekly",
         "line 6: status 'gone' is not one of pending, active, unsubscribed, bounced",
