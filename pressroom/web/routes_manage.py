@@ -48,7 +48,6 @@ async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
         title="退订要闻邮件",
         email=subscriber.email,
         action_url=f"{base_path(ctx)}unsubscribe/{token}",
-        form_token=form_token(ctx.secret, token),
         preferences_url=ctx.link("preferences", subscriber.id),
     )
 
