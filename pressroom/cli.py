@@ -134,9 +134,6 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
 def cmd_subscribers(args: argparse.Namespace) -> int:
     """Manage subscribers (add, remove, list, import, export)."""
     from pressroom.mailer import subscribers_csv as roster
-    from pressroom.models import SubscriberStatus
-    from pressroom.store.articles import list_sections
-    from pressroom.store.subscribers import list_subscribers
 
     runtime = _runtime(args)
     store, now, action = runtime.store, runtime.clock(), args.subscribers_command
@@ -147,36 +144,22 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         )  # fmt: skip
         chosen = ",".join(saved.sections) or "all sections"
         print(f"{'added' if new else 'updated'} {saved.email} ({saved.frequency}, {chosen})")
-        return 0
-    if action == "remove":
-        gone = roster.remove_subscriber(store, args.email, now)
-        print(f"unsubscribed {gone.email}")
-        return 0
-    if action == "list":
-        status = SubscriberStatus(args.status) if args.status else None
-        with store.read() as conn:
-            found = list_subscribers(conn, status)
-        for s in found:
-            sections = ",".join(s.sections) or "*"
-            print(f"{s.email}\t{s.name}\t{s.status}\t{s.frequency}\t{sections}")
-        print(f"{len(found)} subscribers", file=sys.stderr)
-        return 0
-    if action == "import":
-        with store.read() as conn:
-            sections = list_sections(conn)
-        try:
-            with open(args.file, encoding="utf-8-sig", newline="") as stream:
-                report = roster.import_subscribers(store, stream, sections, now, out=print)
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.file}: {exc.strerror}") from exc
+    elif action == "remove":
+        print(f"unsubscribed {roster.remove_subscriber(store, args.email, now).email}")
+    elif action == "list":
+        lines = roster.listing(store, args.status)
+        print("\n".join(lines), end="\n" if lines else "")
+        print(f"{len(lines)} subscribers", file=sys.stderr)
+    elif action == "import":
+        report = roster.import_csv_file(store, args.file, now, out=print)
         print(report.summary())
         return 1 if report.bad else 0
-    if args.file == "-":
+    elif args.file == "-":
         roster.export_subscribers(store, sys.stdout)
-        return 0
-    with open(args.file, "w", encoding="utf-8", newline="") as stream:
-        count = roster.export_subscribers(store, stream)
-    print(f"exported {count} subscribers to {args.file}", file=sys.stderr)
+    else:
+        with open(args.file, "w", encoding="utf-8", newline="") as stream:
+            count = roster.export_subscribers(store, stream)
+        print(f"exported {count} subscribers to {args.file}", file=sys.stderr)
     return 0
 
 

@@ -35,7 +35,9 @@ __all__ = [
     "SubscriberRow",
     "add_subscriber",
     "export_subscribers",
+    "import_csv_file",
     "import_subscribers",
+    "listing",
     "parse_row",
     "remove_subscriber",
 ]
@@ -243,3 +245,32 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
             raise UsageError(f"{address} is not a subscriber")
         set_status(conn, found.id, SubscriberStatus.UNSUBSCRIBED, now)
     return found
+
+
+def import_csv_file(
+    store: Store, path: str, now: datetime, out: Callable[[str], None]
+) -> SubscriberImport:
+    """:func:`import_subscribers` from the CSV file at ``path`` (UTF-8, a BOM allowed).
+
+    Raises:
+        UsageError: the file cannot be read or has no ``email`` header.
+    """
+    with store.read() as conn:
+        sections = list_sections(conn)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as stream:
+            return import_subscribers(store, stream, sections, now, out)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from exc
+
+
+def listing(store: Store, status: str | None) -> list[str]:
+    """One tab-separated line per subscriber (``*`` = every section), by address."""
+    with store.read() as conn:
+        found = list_subscribers(conn, SubscriberStatus(status) if status else None)
+    return [
+        f"{s.email}\t{s.name}\t{s.status}\t{s.frequency}\t{','.join(s.sections) or '*'}"
+        for s in found
+    ]
