@@ -67,8 +67,10 @@ def clean_text(value: str) -> str:
 
 def plain_text(fragment: str) -> str:
     """The visible text of an HTML fragment, whitespace collapsed, entities decoded."""
-    text = nh3.clean(clean_text(fragment), tags=set(), clean_content_tags={"script", "style"})
-    return clean_text(_SPACES.sub(" ", html.unescape(text)).strip())
+    text = clean_text(fragment)
+    if "<" in text or "&" in text:  # most summaries are plain text: skip the parser
+        text = html.unescape(nh3.clean(text, tags=set(), clean_content_tags={"script", "style"}))
+    return clean_text(_SPACES.sub(" ", text).strip())
 
 
 def cut_summary(text: str, chars: int) -> str:
@@ -93,7 +95,8 @@ def cut_summary(text: str, chars: int) -> str:
 
 def absolute_url(url: str, base_url: str) -> str | None:
     """``url`` made absolute against ``base_url``; None unless the result is http(s)."""
-    joined = urljoin(base_url, clean_text(url).strip())
+    cleaned = clean_text(url).strip()
+    joined = cleaned if cleaned.startswith(("https://", "http://")) else urljoin(base_url, cleaned)
     parts = urlsplit(joined)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None

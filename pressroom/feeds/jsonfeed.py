@@ -47,4 +47,5 @@ def render_json(meta: FeedMeta, items: list[FeedItem]) -> bytes:
     if meta.websub_hub:
         feed["hubs"] = [{"type": "WebSub", "url": meta.websub_hub}]
     feed["items"] = [_item(item) for item in items]
-    return (json.dumps(feed, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    # no indent: json's C encoder only runs without one (5-10x faster on big bodies)
+    return (json.dumps(feed, ensure_ascii=False) + "\n").encode("utf-8")

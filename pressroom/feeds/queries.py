@@ -9,10 +9,21 @@ of the whole table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    type_coerce,
+)
 
 from pressroom.config import DigestSettings
 from pressroom.models import Article, ArticleStatus, Priority
@@ -23,14 +34,18 @@ __all__ = [
     "FeedKeys",
     "articles_by_ids",
     "important_clause",
+    "key_time",
     "load_fingerprints",
     "newest_keys",
     "next_visible_at",
     "save_fingerprints",
 ]
 
-FeedKeys = list[tuple[int, datetime, datetime]]
-"""The newest rows of a feed as ``(id, updated_at, published_at)``, newest first."""
+FeedKeys = list[tuple[int, str, str]]
+"""The newest rows of a feed as ``(id, updated_at, published_at)``, newest first; the
+times as text that sorts (the store's own text on SQLite, ISO 8601 UTC on PostgreSQL):
+hashing text is all a fingerprint needs, and parsing 1,200 datetimes would cost more
+than the queries themselves."""
 
 _ID_CHUNK = 500
 
@@ -44,15 +59,31 @@ def newest_keys(
 ) -> FeedKeys:
     """``(id, updated_at, published_at)`` of the newest ``limit`` visible articles
     matching ``where`` (all articles when None)."""
+    updated, published = (type_coerce(c, String) for c in (_updated, _published))
     query = (
-        select(articles.c.id, articles.c.updated_at, articles.c.published_at)
+        select(articles.c.id, updated, published)
         .where(_visible(now))
         .order_by(articles.c.published_at.desc(), articles.c.id.desc())
         .limit(limit)
     )
     if where is not None:
         query = query.where(where)
-    return [(row.id, row.updated_at, row.published_at) for row in conn.execute(query)]
+    return [(i, _text(u), _text(p)) for i, u, p in conn.execute(query)]
+
+
+_updated, _published = articles.c.updated_at, articles.c.published_at
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):  # PostgreSQL: psycopg parses timestamptz itself
+        return value.astimezone(UTC).isoformat()
+    return str(value)
+
+
+def key_time(text: str) -> datetime:
+    """A time from :data:`FeedKeys` as an aware UTC datetime."""
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _bonus(priority: Priority, rules: DigestSettings) -> float:
@@ -87,7 +118,13 @@ def important_clause(weights: Mapping[str, float], rules: DigestSettings) -> Col
         terms += _group_terms(articles.c.section.in_(sorted(slugs)), weight, rules)
     others = not_(articles.c.section.in_(sorted(weights))) if weights else None
     terms += _group_terms(others, 0.0, rules)
-    return or_(*terms) if terms else false()
+    if not terms:
+        return false()
+    if not any(_min_views(w, rules) is not None for w in [0.0, *weights.values()]):
+        # No normal-priority article can be important: let the partial index
+        # ix_articles_priority_published (WHERE priority > 0) serve the scan.
+        return and_(articles.c.priority > 0, or_(*terms))
+    return or_(*terms)
 
 
 def _group_terms(

@@ -29,6 +29,7 @@ from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_c
 from pressroom.feeds.queries import (
     FeedKeys,
     articles_by_ids,
+    key_time,
     load_fingerprints,
     newest_keys,
     next_visible_at,
@@ -232,7 +233,7 @@ def _prepare(
     if feed.changed and not feed.items:
         log.warning("%s: not published: none of its articles could be used", feed.spec.name)
         return
-    updated = max(max(u, p) for _i, u, p in feed.keys)
+    updated = key_time(max(max(u, p) for _i, u, p in feed.keys))
     feed.meta = feed_meta(feed.spec, settings, updated)
 
 

@@ -71,8 +71,26 @@ def feed_specs(settings: Settings, sections: list[Section]) -> list[FeedSpec]:
     return specs
 
 
+_keys: dict[tuple[int, str], tuple[Settings, str]] = {}
+
+
 def settings_key(settings: Settings, output_dir: Path) -> str:
-    """A digest of every setting that shapes the output, plus the output folder."""
+    """A digest of every setting that shapes the output, plus the output folder.
+
+    Cached per settings object (they are frozen): dumping them costs more than the whole
+    no-change fast path.
+    """
+    cached = _keys.get((id(settings), str(output_dir)))
+    if cached is not None and cached[0] is settings:
+        return cached[1]
+    if len(_keys) > 64:
+        _keys.clear()
+    key = _settings_key(settings, output_dir)
+    _keys[(id(settings), str(output_dir))] = (settings, key)
+    return key
+
+
+def _settings_key(settings: Settings, output_dir: Path) -> str:
     shaping = {
         "site": settings.site.model_dump(mode="json"),
         "feeds": settings.feeds.model_dump(mode="json"),
