@@ -51,9 +51,10 @@ class LocalCronTrigger(CronTrigger):  # type: ignore[misc]
         return self._normal(nxt)
 
     def _normal(self, moment: datetime | None) -> datetime | None:
-        # 3.11 returns a nonexistent wall time (02:30+01:00 on a spring change day);
-        # going through UTC gives the real local time (03:30+02:00) and the right fold.
-        return None if moment is None else moment.astimezone(UTC).astimezone(self.timezone)
+        # 3.11 returns a nonexistent wall time (02:30+01:00 on a spring change day), and
+        # an aware time inside a repeated hour compares unequal to every time in another
+        # zone (PEP 495): fire times are handed out in UTC; display converts them.
+        return None if moment is None else moment.astimezone(UTC)
 
     def _repeats(self, previous: datetime, candidate: datetime) -> bool:
         # 3.11 may hand back the previous time itself, or the same wall time an hour later
