@@ -128,8 +128,8 @@ def _expand(part: str) -> set[int]:
 
 
 def next_fire_time(trigger: LocalCronTrigger, now: datetime) -> datetime | None:
-    """The first fire time at or after ``now``, in the trigger's zone."""
-    result: datetime | None = trigger.get_next_fire_time(None, now)
+    """The first fire time after ``now`` (UTC)."""
+    result: datetime | None = trigger.get_next_fire_time(None, now + timedelta(microseconds=1))
     return result
 
 
