@@ -7,7 +7,6 @@ outbox, open its link, change preferences, unsubscribe through the page. Screens
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
@@ -15,7 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from webkit import SECRET, LiveServer, mail_link, make_settings, write_feeds
+from webkit import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SECRET,
+    LiveServer,
+    mail_link,
+    make_settings,
+    shoot,
+    wait_for_mail,
+    write_feeds,
+)
 
 from pressroom.clock import system_clock
 from pressroom.config import Settings
@@ -24,17 +34,6 @@ from pressroom.store.engine import Store, open_store
 from pressroom.store.subscribers import find_subscriber
 from pressroom.tokens import make_token
 from pressroom.web import create_app
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.browser,
@@ -79,29 +78,6 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
-
-
-def wait_for_mail(outbox: Path, count: int) -> list[Path]:
-    """The outbox's .eml files once there are ``count`` (the mail goes after the page)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        files = sorted(outbox.glob("*.eml")) if outbox.exists() else []
-        if len(files) >= count:
-            return files
-        time.sleep(0.05)
-    raise AssertionError(f"expected {count} mails in {outbox}")
-
-
-def shoot(page: Any, name: str) -> None:
-    """Screenshots at phone and desktop widths; the phone view must not scroll sideways."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for width in (375, 1280):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-        if width == 375:
-            overflow = page.evaluate("document.documentElement.scrollWidth")
-            assert overflow <= 375, f"{name} is {overflow}px wide at 375px"
-    page.set_viewport_size({"width": 375, "height": 900})
 
 
 def stored(store: Store, email: str) -> Subscriber:

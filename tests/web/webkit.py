@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -145,3 +146,38 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(10)
         self.sock.close()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def wait_for_mail(outbox: Path, count: int) -> list[Path]:
+    """The outbox's .eml files once there are ``count`` (the mail goes after the page)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        files = sorted(outbox.glob("*.eml")) if outbox.exists() else []
+        if len(files) >= count:
+            return files
+        time.sleep(0.05)
+    raise AssertionError(f"expected {count} mails in {outbox}")
+
+
+def shoot(page: Any, name: str) -> None:
+    """Screenshots at phone and desktop widths; the phone view must not scroll sideways."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width in (375, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        if width == 375:
+            overflow = page.evaluate("document.documentElement.scrollWidth")
+            assert overflow <= 375, f"{name} is {overflow}px wide at 375px"
+    page.set_viewport_size({"width": 375, "height": 900})
