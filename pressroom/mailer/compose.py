@@ -23,13 +23,13 @@ from email.utils import format_datetime
 
 from pressroom.config import Settings
 from pressroom.errors import ConfigError
+from pressroom.mailer.links import LinkMaker
 from pressroom.mailer.outgoing import OutgoingMessage
 from pressroom.mailer.render import RenderedDigest, Renderer, RunInfo
 from pressroom.mailer.select import ContentCache, DigestContent
 from pressroom.mailer.signing import Signer, make_signer
 from pressroom.mailer.wire import encode_words, fold_body, format_address, one_line
 from pressroom.models import Subscriber
-from pressroom.tokens import make_token
 
 __all__ = ["Composer", "MessageTemplate", "RunIdentity", "require_secret"]
 
@@ -66,18 +66,22 @@ class RunIdentity:
 class MessageTemplate:
     """A message's bytes split around named slots."""
 
-    __slots__ = ("_parts", "slots")
+    __slots__ = ("_parts", "_positions", "slots")
 
     def __init__(self, data: bytes, marks: Mapping[str, str]) -> None:
         names = {mark.encode("ascii"): name for name, mark in marks.items()}
         pattern = re.compile(b"(" + b"|".join(re.escape(m) for m in names) + b")")
-        pieces = pattern.split(data)
-        self._parts: list[bytes | str] = [names[p] if i % 2 else p for i, p in enumerate(pieces)]
-        self.slots = frozenset(names[p] for p in pieces[1::2])
+        pieces = pattern.split(data)  # literal, mark, literal, mark, ..., literal
+        self._parts = pieces
+        self._positions = [(i, names[pieces[i]]) for i in range(1, len(pieces), 2)]
+        self.slots = frozenset(name for _, name in self._positions)
 
     def fill(self, values: Mapping[str, bytes]) -> bytes:
         """The message with every slot replaced by ``values[slot]``."""
-        return b"".join(p if isinstance(p, bytes) else values[p] for p in self._parts)
+        parts = self._parts.copy()
+        for index, name in self._positions:
+            parts[index] = values[name]
+        return b"".join(parts)
 
 
 def _slot_marks(nonce: str) -> dict[str, str]:
@@ -112,7 +116,7 @@ class Composer:
         renderer: Renderer | None = None,
     ) -> None:
         self._settings = settings
-        self._secret = require_secret(settings)
+        self._links = LinkMaker(require_secret(settings), settings.web.public_url, run.date)
         self._contents = contents
         self._run = run
         self._info = info
@@ -186,11 +190,9 @@ class Composer:
 
     def links(self, subscriber: Subscriber) -> tuple[str, str]:
         """The subscriber's unsubscribe and preferences URLs (signed tokens)."""
-        base = self._settings.web.public_url
-        now = self._run.date
-        unsubscribe = make_token(self._secret, "unsubscribe", subscriber.id, now)
-        preferences = make_token(self._secret, "preferences", subscriber.id, now)
-        return f"{base}unsubscribe/{unsubscribe}", f"{base}preferences/{preferences}"
+        return self._links.link("unsubscribe", subscriber.id), self._links.link(
+            "preferences", subscriber.id
+        )
 
     def _values(self, subscriber: Subscriber, message_id: str) -> dict[str, bytes]:
         unsubscribe, preferences = self.links(subscriber)

@@ -38,6 +38,9 @@ def one_line(text: str) -> str:
 
 def encode_words(text: str) -> str:
     """RFC 2047 encoded words for ``text`` (already one line), folded with CRLF SP."""
+    raw = text.encode("utf-8")
+    if len(raw) <= _WORD_BYTES:  # the common case: one word
+        return "=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="
     words: list[str] = []
     chunk = b""
     for char in text:
