@@ -148,4 +148,3 @@ class ContentCache:
     def distinct(self) -> int:
         """How many distinct section choices were seen."""
         return len(self._cache)
-
