@@ -29,6 +29,8 @@ SIGNED_HEADERS = (
     b"content-type",
 )
 
+_PROBE = b"From: probe@example.com\r\nSubject: probe\r\n\r\nprobe\r\n"
+
 Signer = Callable[[bytes], bytes]
 """Takes a whole message and returns it with a DKIM-Signature header in front."""
 
@@ -48,6 +50,10 @@ def make_signer(settings: Settings) -> Signer | None:
     except OSError as exc:
         raise ConfigError([f"mail.dkim.key_file: cannot read {key_path}: {exc.strerror}"]) from exc
     selector, domain = config.selector.encode("ascii"), config.domain.encode("ascii")
+    try:  # a bad key fails here, once, rather than on every message
+        dkim.sign(_PROBE, selector, domain, key, include_headers=[b"from"])
+    except dkim.DKIMException as exc:
+        raise ConfigError([f"mail.dkim.key_file: {key_path} is not a usable key: {exc}"]) from exc
 
     def sign(data: bytes) -> bytes:
         try:

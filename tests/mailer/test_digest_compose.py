@@ -209,3 +209,15 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x"
     )
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+@pytest.mark.parametrize("content", [None, b"not a key"])
+def test_an_unusable_dkim_key_is_a_config_error(tmp_path: Path, content: bytes | None) -> None:
+    key = tmp_path / "dkim.pem"
+    if content is not None:
+        key.write_bytes(content)
+    settings = make_settings(
+        tmp_path, f'\n[mail.dkim]\ndomain = "x.cn"\nselector = "s1"\nkey_file = "{key}"\n'
+    )
+    with pytest.raises(ConfigError, match=r"mail\.dkim\.key_file: "):
+        _composer(settings)
