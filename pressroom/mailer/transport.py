@@ -176,10 +176,14 @@ class _Attempt(Exception):
         self.bounce = bounce
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
 def _frame(data: bytes) -> bytes:
     """The DATA payload: CRLF line endings, leading dots doubled (RFC 5321 4.5.2), ``.``."""
-    if b"\r\n" not in data or re.search(rb"(?<!\r)\n|\r(?!\n)", data):
-        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:  # counts are C-fast; a regex
+        data = _LINE_END.sub(b"\r\n", data)  # over 20 KB cost 1 ms a message
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     data = data.replace(b"\r\n.", b"\r\n..")

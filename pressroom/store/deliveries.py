@@ -1,18 +1,19 @@
 """The delivery ledger: one ``deliveries`` row per (digest, subscriber).
 
-A row's life: ``queued`` -> (claimed by a sender: ``claimed_by`` set, still queued) ->
-``sending`` (written *before* the message goes to the transport) -> ``sent`` (written
-after the server's final 250) or ``failed`` / ``uncertain`` / ``skipped``.
+A row's life: ``queued`` -> ``sending`` (claimed by one sender, ``claimed_by`` set; the
+message may be on its way) -> ``sent`` (written after the server's final 250) or
+``failed`` / ``uncertain`` / ``skipped``. ``attempts`` counts the claims.
 
 Senders claim batches: on PostgreSQL with ``SELECT ... FOR UPDATE SKIP LOCKED`` so several
 processes split a run without waiting on each other; on SQLite inside the store's
 ``BEGIN IMMEDIATE`` write transaction, with ``UPDATE ... RETURNING``.
 
-Recovery (see :func:`recover`): when a claimer is gone (its process is dead, or its claim
-was not refreshed for a lease period), its ``queued`` rows are simply unclaimed, and its
-``sending`` rows go back to ``queued``. Those are the messages that were in flight at the
-crash (at most one per connection): they may reach a person twice, which is the one
-duplicate the contract allows; nobody is ever skipped.
+Recovery (see :func:`recover`): when a sender is gone (its process is dead, or it did not
+renew its claims for a lease period), its ``sending`` rows go back to ``queued`` and are
+sent again. The sender (:mod:`pressroom.mailer.send`) commits each connection's ``sent``
+before that connection hands over its next message, so among those rows at most one per
+connection had in fact reached the server: that is the one duplicate the contract allows,
+and nobody is ever skipped.
 
 Functions take a :class:`~sqlalchemy.Connection`; the caller owns the transaction.
 """
@@ -110,7 +111,7 @@ def claim(
     """Claim up to ``limit`` unclaimed queued deliveries for ``worker_id``.
 
     Returns (delivery id, subscriber) pairs in id order; the subscriber is None when its
-    row is gone. The rows stay ``queued`` (nothing was sent yet) with ``claimed_by`` set.
+    row is gone. The rows become ``sending``, held by ``worker_id``.
     """
     candidates = (
         select(deliveries.c.id)
@@ -126,7 +127,12 @@ def claim(
     statement = (
         update(deliveries)
         .where(deliveries.c.id.in_(candidates.scalar_subquery()))
-        .values(claimed_by=worker_id, claimed_at=now)
+        .values(
+            status="sending",
+            claimed_by=worker_id,
+            claimed_at=now,
+            attempts=deliveries.c.attempts + 1,
+        )
         .returning(deliveries.c.id, deliveries.c.subscriber_id)
     )
     pairs = sorted((int(row[0]), int(row[1])) for row in conn.execute(statement))
@@ -145,9 +151,8 @@ def _subscribers(conn: Connection, ids: Sequence[int]) -> dict[int, Subscriber]:
 class Outcome:
     """What happened to one delivery, to be written by :func:`apply_outcomes`.
 
-    ``status`` is ``sending`` (about to be handed over; ``message_id`` set), one of
-    :data:`FINISHED`, or ``queued`` (hand the row back: nothing was sent).
-    ``bounce`` counts a bounce for the subscriber (a 5xx about the recipient).
+    ``status`` is one of :data:`FINISHED`, or ``queued`` (hand the row back: nothing
+    was sent). ``bounce`` counts a bounce for the subscriber (a 5xx about the recipient).
     """
 
     delivery_id: int
@@ -163,10 +168,7 @@ def apply_outcomes(
 ) -> None:
     """Write ``outcomes`` in order, a few statements per kind (one group commit)."""
     for group in _in_order_groups(outcomes):
-        kind = group[0].status
-        if kind == "sending":
-            _mark_sending(conn, group)
-        elif kind == "queued":
+        if group[0].status == "queued":
             _mark_requeued(conn, group)
         else:
             _mark_finished(conn, group, now)
@@ -186,42 +188,37 @@ def _in_order_groups(outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
     return groups
 
 
+# Built once: constructing an UPDATE costs more than running it (group commits are hot).
 _BY_ID = deliveries.c.id == bindparam("b_id")
-
-
-def _mark_sending(conn: Connection, group: Sequence[Outcome]) -> None:
-    statement = (
-        update(deliveries)
-        .where(_BY_ID)
-        .values(
-            status="sending",
-            attempts=deliveries.c.attempts + 1,
-            message_id=bindparam("b_message_id"),
-        )
+_FINISH = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(
+        status=bindparam("b_status"),
+        last_error=bindparam("b_error"),
+        message_id=func.coalesce(bindparam("b_message_id"), deliveries.c.message_id),
     )
-    params = [{"b_id": o.delivery_id, "b_message_id": o.message_id} for o in group]
-    conn.execute(statement, params)
+)
+_FINISH_SENT = _FINISH.values(sent_at=bindparam("b_now"))
+_REQUEUE = (
+    update(deliveries)
+    .where(_BY_ID)
+    .values(status="queued", claimed_by=None, claimed_at=None, last_error=bindparam("b_error"))
+)
 
 
 def _mark_finished(conn: Connection, group: Sequence[Outcome], now: datetime) -> None:
-    statement = (
-        update(deliveries)
-        .where(_BY_ID)
-        .values(status=bindparam("b_status"), last_error=bindparam("b_error"))
-    )
-    if group[0].status == "sent":
-        statement = statement.values(sent_at=now)
-    params = [{"b_id": o.delivery_id, "b_status": o.status, "b_error": o.error} for o in group]
-    conn.execute(statement, params)
+    sent = group[0].status == "sent"
+    params = [
+        {"b_id": o.delivery_id, "b_status": o.status, "b_error": o.error,
+         "b_message_id": o.message_id, **({"b_now": now} if sent else {})}
+        for o in group
+    ]  # fmt: skip
+    conn.execute(_FINISH_SENT if sent else _FINISH, params)
 
 
 def _mark_requeued(conn: Connection, group: Sequence[Outcome]) -> None:
-    statement = (
-        update(deliveries)
-        .where(_BY_ID)
-        .values(status="queued", claimed_by=None, claimed_at=None, last_error=bindparam("b_error"))
-    )
-    conn.execute(statement, [{"b_id": o.delivery_id, "b_error": o.error} for o in group])
+    conn.execute(_REQUEUE, [{"b_id": o.delivery_id, "b_error": o.error} for o in group])
 
 
 def refresh_claims(conn: Connection, digest_id: int, worker_id: str, now: datetime) -> None:
@@ -240,19 +237,15 @@ def _held_by(digest_id: int, worker_id: str) -> Any:
 def release(conn: Connection, digest_id: int, worker_id: str, reason: str) -> int:
     """Give back every unfinished row ``worker_id`` holds; return how many.
 
-    Claimed rows are unclaimed; ``sending`` rows (possibly in flight) go back to
-    ``queued`` with ``reason`` as their last error (see the module's recovery rule).
+    They go back to ``queued``, unclaimed, with ``reason`` as their last error (see the
+    module's recovery rule).
     """
-    held = _held_by(digest_id, worker_id)
-    requeued = conn.execute(
+    result = conn.execute(
         update(deliveries)
-        .where(held, deliveries.c.status == "sending")
-        .values(status="queued", last_error=reason)
-    ).rowcount
-    unclaimed = conn.execute(
-        update(deliveries).where(held).values(claimed_by=None, claimed_at=None)
-    ).rowcount
-    return max(int(requeued or 0), int(unclaimed or 0))
+        .where(_held_by(digest_id, worker_id))
+        .values(status="queued", claimed_by=None, claimed_at=None, last_error=reason)
+    )
+    return int(result.rowcount or 0)
 
 
 @dataclass(frozen=True, slots=True)

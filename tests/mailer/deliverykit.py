@@ -14,7 +14,15 @@ from pressroom.models import Subscriber
 from pressroom.store.engine import Store
 from pressroom.store.schema import digests, subscribers
 
-__all__ = ["NOW", "SENDER", "add_digest", "add_subscribers", "simple_compose", "smtp_settings"]
+__all__ = [
+    "NOW",
+    "SENDER",
+    "add_digest",
+    "add_subscribers",
+    "simple_compose",
+    "smtp_settings",
+    "smtp_settings_for",
+]
 
 SENDER = "newsletter@example.com"
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
@@ -22,9 +30,14 @@ NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
 def smtp_settings(server: SmtpServer, **overrides: object) -> SmtpSettings:
     """SMTP settings pointing at ``server``: plain, fast timeouts, 4 connections."""
+    return smtp_settings_for(server.host, server.port, **overrides)
+
+
+def smtp_settings_for(host: str, port: int, **overrides: object) -> SmtpSettings:
+    """SMTP settings for ``host:port``: plain, fast timeouts, 4 connections."""
     values: dict[str, object] = {
-        "host": server.host,
-        "port": server.port,
+        "host": host,
+        "port": port,
         "tls": "none",
         "connections": 4,
         "timeout": 5.0,
