@@ -13,7 +13,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
@@ -32,7 +32,16 @@ from pressroom.store.digests import (
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_subscribers
 
-__all__ = ["DigestReport", "make_composer", "send_digest", "send_digest_blocking"]
+if TYPE_CHECKING:
+    from pressroom.mailer.preview import Preview
+
+__all__ = [
+    "DigestReport",
+    "make_composer",
+    "preview_digest",
+    "send_digest",
+    "send_digest_blocking",
+]
 
 log = logging.getLogger("pressroom.digest")
 
@@ -270,3 +279,17 @@ def send_digest_blocking(
                 loop.remove_signal_handler(signum)
 
     return asyncio.run(main())
+
+
+def preview_digest(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    schedule: str | None = None,
+    subscriber: str | None = None,
+) -> Preview:
+    """See :func:`pressroom.mailer.preview.preview_digest` (re-exported for callers here)."""
+    from pressroom.mailer.preview import preview_digest as render_preview
+
+    return render_preview(settings, store, clock, schedule=schedule, subscriber=subscriber)
