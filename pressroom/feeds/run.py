@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from pressroom.config import Settings
 from pressroom.feeds import fastpath
 from pressroom.feeds.content import prepare_item
+from pressroom.feeds.itemcache import item_cache
 from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
 from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_changed
 from pressroom.feeds.queries import (
@@ -37,8 +38,7 @@ from pressroom.feeds.queries import (
 )
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.site_files import SITE_FILES, write_site_files
-from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs, section_weights, settings_key
-from pressroom.importance import is_important
+from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs, settings_key
 from pressroom.models import Article, Section
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
@@ -65,6 +65,7 @@ class _Plan:
     feeds: list[_Feed]
     previous: dict[str, str]
     next_visible: datetime | None
+    context: str
     articles: dict[int, Article] = field(default_factory=dict)
 
 
@@ -132,10 +133,14 @@ def _build(
         for feed in plan.feeds:
             feed.changed = bool(feed.keys) and (force or _stale(feed, plan.previous, out, formats))
         site_files = force or _site_files_stale(plan, out)
-        plan.articles = articles_by_ids(conn, _ids_to_load(plan.feeds, newest=site_files))
+        wanted = _keys_to_prepare(plan.feeds, newest=site_files)
+        if force:  # --force trusts nothing kept from earlier builds
+            item_cache.clear()
+        missing = [i for i, u in wanted if not item_cache.get((plan.context, i, u))[0]]
+        plan.articles = articles_by_ids(conn, missing)
     prepare = _preparer(settings, plan, report)
     for feed in plan.feeds:
-        _prepare(feed, prepare, settings, plan)
+        _prepare(feed, prepare, settings)
     published = [f for f in plan.feeds if f.meta is not None]
     for feed in published:
         if feed.changed:
@@ -162,7 +167,8 @@ def _plan(conn: Connection, settings: Settings, now: datetime, key: str) -> _Pla
         keys = newest_keys(conn, spec.where, settings.feeds.items, now)
         raw = f"{key}\n{section_text}\n{spec.name}\n{spec.section_name}\n{keys!r}"
         feeds.append(_Feed(spec, keys, hashlib.sha256(raw.encode()).hexdigest()))
-    return _Plan(sections, feeds, load_fingerprints(conn), next_visible_at(conn, now))
+    context = hashlib.sha256(f"{key}\n{section_text}".encode()).hexdigest()
+    return _Plan(sections, feeds, load_fingerprints(conn), next_visible_at(conn, now), context)
 
 
 def _stale(feed: _Feed, previous: dict[str, str], out: Path, formats: list[str]) -> bool:
@@ -180,52 +186,55 @@ def _site_files_stale(plan: _Plan, out: Path) -> bool:
     return not all((out / name).is_file() for name in SITE_FILES) or bool(_feed_dirs(out) - present)
 
 
-def _ids_to_load(feeds: list[_Feed], *, newest: bool) -> set[int]:
-    """Every article of a changed feed; with ``newest``, also the newest of a kept one
-    (the index page shows it)."""
-    ids: set[int] = set()
+def _keys_to_prepare(feeds: list[_Feed], *, newest: bool) -> set[tuple[int, str]]:
+    """(id, updated) of every article of a changed feed; with ``newest``, also of the
+    newest of a kept one (the index page shows it)."""
+    wanted: set[tuple[int, str]] = set()
     for feed in feeds:
-        ids.update(k[0] for k in (feed.keys if feed.changed else feed.keys[: 1 if newest else 0]))
-    return ids
+        keys = feed.keys if feed.changed else feed.keys[: 1 if newest else 0]
+        wanted.update((i, u) for i, u, _p in keys)
+    return wanted
 
 
-def _preparer(
-    settings: Settings, plan: _Plan, report: FeedBuildReport
-) -> Callable[[int], FeedItem | None]:
-    """Prepare each article once, however many feeds it is in; count the skipped."""
+Prepare = Callable[[int, str], FeedItem | None]
+
+
+def _preparer(settings: Settings, plan: _Plan, report: FeedBuildReport) -> Prepare:
+    """Prepare each article once (or take it from the process's cache); count skips."""
     names = {s.slug: s.name for s in plan.sections}
-    cache: dict[int, FeedItem | None] = {}
+    seen: set[int] = set()
 
-    def prepare(article_id: int) -> FeedItem | None:
-        if article_id not in cache:
+    def prepare(article_id: int, updated: str) -> FeedItem | None:
+        key = (plan.context, article_id, updated)
+        found, item = item_cache.get(key)
+        if not found:
             article = plan.articles[article_id]
             item = prepare_item(article, settings, names.get(article.section, article.section))
-            cache[article_id] = item
+            item_cache.put(key, item)
+        if article_id not in seen:
+            seen.add(article_id)
             report.skipped_articles += item is None
-        return cache[article_id]
+        return item
 
     return prepare
 
 
-def _prepare(
-    feed: _Feed, prepare: Callable[[int], FeedItem | None], settings: Settings, plan: _Plan
-) -> None:
+def _prepare(feed: _Feed, prepare: Prepare, settings: Settings) -> None:
+    """Fill ``feed.items`` (all of a changed feed, the newest of a kept one) and its header.
+
+    The ``important`` feed's rows come from :func:`important_clause`, which selects
+    exactly what :func:`pressroom.importance.is_important` accepts.
+    """
     if not feed.keys:
         return
-    weights = section_weights(settings, plan.sections)
     seen: set[str] = set()
-    for article_id, _updated, _published in feed.keys if feed.changed else feed.keys[:1]:
-        article = plan.articles.get(article_id)
-        if article is None:
-            continue
-        if feed.spec.important_only and not is_important(article, weights, settings.digest):
-            continue
-        item = prepare(article_id)
+    for article_id, updated, _published in feed.keys if feed.changed else feed.keys[:1]:
+        item = prepare(article_id, updated)
         if item is None:
             continue
         if item.id in seen:
             log.warning(
-                "%s: left out of %s: a duplicate of an entry above", article.url, feed.spec.name
+                "%s: left out of %s: a duplicate of an entry above", item.link, feed.spec.name
             )
             continue
         seen.add(item.id)
@@ -233,8 +242,8 @@ def _prepare(
     if feed.changed and not feed.items:
         log.warning("%s: not published: none of its articles could be used", feed.spec.name)
         return
-    updated = key_time(max(max(u, p) for _i, u, p in feed.keys))
-    feed.meta = feed_meta(feed.spec, settings, updated)
+    newest = key_time(max(max(u, p) for _i, u, p in feed.keys))
+    feed.meta = feed_meta(feed.spec, settings, newest)
 
 
 def _render(fmt: str, meta: FeedMeta, items: list[FeedItem]) -> bytes:

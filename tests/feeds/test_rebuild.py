@@ -227,3 +227,15 @@ def test_items_per_feed_is_configurable(tmp_path: Path, small_store: Store, item
     load_rows(small_store, _rows())
     build_feeds(settings, small_store, now=NOW)
     assert len(parse_feed(_out(settings) / "shehui" / "rss.xml").entries) == items
+
+
+def test_duplicate_articles_appear_once(
+    feed_settings: Settings, small_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    spaced = row(2, "shehui", url=" https://news.example.cn/shehui/1.html ")
+    load_rows(small_store, [row(1, "shehui"), spaced])
+    with caplog.at_level("WARNING", "pressroom.feeds"):
+        build_feeds(feed_settings, small_store, now=NOW)
+    links = [e.link for e in parse_feed(_out(feed_settings) / "shehui" / "atom.xml").entries]
+    assert links == ["https://news.example.cn/shehui/1.html"]
+    assert "shehui/1.html: left out of shehui: a duplicate" in caplog.text
