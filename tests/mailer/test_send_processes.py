@@ -97,24 +97,24 @@ def test_a_killed_sender_loses_nobody_and_duplicates_only_in_flight(
     server = smtp_server(handler)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)
-    digest = prepare(store, 400)
+    digest = prepare(store, 240)
 
     first = start_sender(tmp_path, url, digest, server)
     deadline = time.monotonic() + 60
-    while len(handler.received) < 80 and first.poll() is None and time.monotonic() < deadline:
+    while len(handler.received) < 60 and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
     at_kill = statuses_by_email(store)
-    in_flight = {email for email, status in at_kill.items() if status == "sending"}
-    assert 80 <= len(handler.received) < 400, "the sender was not killed mid-run"
-    assert len(in_flight) <= 4
+    held = {email for email, status in at_kill.items() if status == "sending"}
+    assert 60 <= len(handler.received) < 240, "the sender was not killed mid-run"
 
     finish(start_sender(tmp_path, url, digest, server))
     got = handler.by_recipient()
-    assert set(got) == {f"user{i}@example.org" for i in range(400)}  # nobody lost
+    assert set(got) == {f"user{i}@example.org" for i in range(240)}  # nobody lost
     duplicated = {email for email, n in got.items() if n > 1}
-    assert duplicated <= in_flight  # only messages in flight at the kill
+    assert duplicated <= held  # only rows the dead sender held ...
+    assert len(duplicated) <= 4  # ... and at most one per connection: those in flight
     assert max(got.values()) <= 2
     assert set(statuses_by_email(store).values()) == {"sent"}
     store.dispose()
