@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -55,9 +56,19 @@ async def in_write(ctx: WebContext, work: Callable[[Connection], T]) -> T:
     return await run_in_threadpool(run)
 
 
+SECTIONS_TTL_S = 30.0
+"""Sections change with the config (at a restart) or an import; a short cache is enough."""
+
+
 async def sections(ctx: WebContext) -> list[Section]:
-    """Every section in site order (the choices on the forms)."""
-    return await in_read(ctx, list_sections)
+    """Every section in site order (the choices on the forms), cached for a few seconds."""
+    cached = ctx.memo.get("sections")
+    now = time.monotonic()
+    if cached is not None and cached[0] > now:
+        return list(cached[1])
+    found = await in_read(ctx, list_sections)
+    ctx.memo["sections"] = (now + SECTIONS_TTL_S, tuple(found))
+    return found
 
 
 def message(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from pressroom.clock import Clock
 from pressroom.config import Settings
@@ -40,6 +41,8 @@ class WebContext:
     subscribe_limit: RateLimiter
     address_limit: RateLimiter
     token_limit: RateLimiter
+    memo: dict[str, Any] = field(default_factory=dict)
+    """Small caches (the section list, the index page), replaced whole, never mutated."""
 
     @classmethod
     def build(

@@ -65,6 +65,19 @@ async def _form_html(ctx: WebContext) -> bytes:
     return html.encode("utf-8")
 
 
+async def _index_with_form(ctx: WebContext, loaded: FeedFile) -> FeedFile:
+    """The index with the form, rebuilt only when the page or the sections change."""
+    form_html = await _form_html(ctx)
+    key = (loaded.etag_hash, hash(form_html))
+    cached = ctx.memo.get("index")
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
+    body = insert_form(loaded.body, form_html)
+    page = make_feed_file(body, loaded.media_type, loaded.modified.timestamp())
+    ctx.memo["index"] = (key, page)
+    return page
+
+
 async def index_page(ctx: WebContext, request: Request) -> Response:
     """``GET /``: the feed index with the subscribe form, or the form alone before a build."""
     target = ctx.files.locate("index.html")
@@ -79,8 +92,7 @@ async def index_page(ctx: WebContext, request: Request) -> Response:
             action_url=f"{base_path(ctx)}subscribe",
             feeds_missing=True,
         )
-    body = insert_form(loaded.body, await _form_html(ctx))
-    page = make_feed_file(body, loaded.media_type, loaded.modified.timestamp())
+    page = await _index_with_form(ctx, loaded)
     response = file_response(page, request.headers, _cache_seconds(ctx))
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
