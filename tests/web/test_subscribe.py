@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from email.utils import parseaddr
 
 import pytest
@@ -298,3 +300,22 @@ def test_bounced_address_resubscribing_must_confirm(
     saved = subscriber(web_store, "bounce@example.com")
     assert saved is not None and saved.status == SubscriberStatus.PENDING
     assert "confirm/" in outbox.link()
+
+
+SPAMASSASSIN = shutil.which("spamassassin")
+
+
+@pytest.mark.external
+@pytest.mark.skipif(SPAMASSASSIN is None, reason="needs spamassassin (Debian spamassassin)")
+def test_confirmation_mail_scores_low_in_spamassassin(client: TestClient, outbox: Outbox) -> None:
+    subscribe(client, "reader@example.com", name="读者")
+    result = subprocess.run(
+        [str(SPAMASSASSIN), "-L", "-t"],
+        input=outbox.messages[0].data,
+        capture_output=True,
+        timeout=120,
+    )
+    report = result.stdout.decode("utf-8", "replace")
+    match = re.search(r"X-Spam-Status: \w+, score=(-?[\d.]+)", report)
+    assert match, report[-2000:]
+    assert float(match.group(1)) < 1.0, report[-2000:]
