@@ -81,7 +81,7 @@ def default_jobs() -> Jobs:
     from pressroom.feeds import build_feeds
     from pressroom.mailer.service import send_digest
 
-    return Jobs(build_feeds=build_feeds, send_digest=send_digest)  # type: ignore[arg-type]
+    return Jobs(build_feeds=build_feeds, send_digest=send_digest)
 
 
 @dataclass(frozen=True)
@@ -93,7 +93,7 @@ class JobResult:
     at: datetime
     started_at: datetime
     finished_at: datetime
-    outcome: str  # ok | failed | skipped | stopped
+    outcome: str  # ok | failed | skipped | stopped | incomplete
     summary: str
     error: str | None = None
 
@@ -109,8 +109,8 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
-        """True when the job did its work (``ok``) or had none to do here (``skipped``)."""
-        return self.outcome in ("ok", "skipped")
+        """True unless the job failed or was stopped before it finished."""
+        return self.outcome in ("ok", "skipped", "incomplete")
 
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready values (times in ISO 8601 UTC)."""
@@ -188,8 +188,10 @@ class JobRunner:
         if report.ok:
             return "ok", report.summary(), None
         if self.stop.is_set():
-            return "stopped", report.summary(), "stopped by a signal before every delivery"
-        return "failed", report.summary(), "some deliveries failed"
+            return "stopped", report.summary(), "stopped by a signal; the next run resumes"
+        # Deliveries left queued or claimed by another worker sending the same run: not a
+        # failure of this run; that worker (or the next run, resuming) finishes them.
+        return "incomplete", report.summary(), "deliveries left to another worker or a resume"
 
 
 def _start(store: Store, schedule: ScheduleSettings, started: datetime, worker: str) -> int:
