@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, func, select
+
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
 from pressroom.mailer.compose import Composer, RunIdentity, require_secret
-from pressroom.mailer.plan import Plan, plan_new_run, resolve_schedule, schedule_zone
+from pressroom.mailer.plan import (
+    Plan,
+    plan_for_digest,
+    plan_new_run,
+    resolve_schedule,
+    schedule_zone,
+)
 from pressroom.mailer.render import RunInfo
 from pressroom.models import Subscriber
 from pressroom.store import deliveries as ledger
@@ -30,6 +39,7 @@ from pressroom.store.digests import (
     supersede_open,
 )
 from pressroom.store.engine import Store
+from pressroom.store.schema import deliveries
 from pressroom.store.subscribers import active_subscribers
 
 if TYPE_CHECKING:
@@ -59,6 +69,8 @@ class DigestReport:
     uncertain: int = 0
     skipped: int = 0
     remaining: int = 0
+    elsewhere: int = 0
+    stopped: bool = False
     seconds: float = 0.0
     digest_id: int | None = None
     created: bool = False
@@ -73,8 +85,14 @@ class DigestReport:
 
     @property
     def ok(self) -> bool:
-        """True when every delivery of the run is recorded (nothing left queued)."""
-        return self.remaining == 0
+        """True when every delivery is recorded, or the rest are with other live senders.
+
+        Several senders may share one run (``digest send`` on several machines); the one
+        that finishes first leaves the others' messages in flight and has not failed.
+        """
+        if self.remaining == 0:
+            return True
+        return not self.stopped and self.remaining == self.elsewhere
 
     def summary(self) -> str:
         """One line for people: the run, the counts and the time taken."""
@@ -91,6 +109,8 @@ class DigestReport:
                 f"{self.articles} articles); nothing new to send this period"
             )
         state = "completed" if self.completed else f"open, {self.remaining} left"
+        if not self.completed and self.elsewhere:
+            state += f" ({self.elsewhere} with other senders)"
         rate = self.sent / self.seconds if self.seconds > 0 else 0.0
         return (
             f"digest {self.key}: {self.articles} articles, {self.recipients} recipients; "
@@ -147,14 +167,18 @@ async def send_digest(
         return await send_test_copy(settings, store, chosen, when, now, to)
     if dry_run:
         return _dry_run(settings, store, chosen, when, now)
+    from pressroom.mailer.send import local_worker_id
+
     digest, plan, created = _start_run(settings, store, chosen, when, now)
     report = DigestReport(chosen.name, plan.period, articles=len(plan.ranked), digest_id=digest.id)
     report.created = created
     if digest.status is not DigestStatus.OPEN:
         return _finish(store, digest, report, clock)
     composer = make_composer(settings, plan, digest.id, digest.created_at)
-    await _deliver(settings, store, clock, digest, composer, report, show_progress, stop)
-    return _finish(store, digest, report, clock)
+    worker_id = f"{local_worker_id()}:{secrets.token_hex(3)}"  # unique per call, even in-process
+    await _deliver(settings, store, clock, digest, composer, report, show_progress, stop, worker_id)
+    report.stopped = stop is not None and stop.is_set()
+    return _finish(store, digest, report, clock, worker_id)
 
 
 def _start_run(
@@ -175,13 +199,14 @@ def _start_run(
             article_ids=[a.id for a in plan.ranked],
             now=now,
         )
-        if created:
-            recipients = _recipients(active_subscribers(conn, plan.frequency), plan)
-            ledger.enqueue(conn, digest.id, [s.id for s in recipients])
-            superseded = supersede_open(conn, chosen.name, digest.id, now)
-            if superseded:
-                log.warning("digest %s: %d older open run(s) superseded", plan.key, superseded)
-        return digest, plan, created
+        if not created:  # a concurrent sender created it first: use its frozen selection
+            return digest, plan_for_digest(conn, settings, chosen, digest), False
+        recipients = _recipients(active_subscribers(conn, plan.frequency), plan)
+        ledger.enqueue(conn, digest.id, [s.id for s in recipients])
+        superseded = supersede_open(conn, chosen.name, digest.id, now)
+        if superseded:
+            log.warning("digest %s: %d older open run(s) superseded", plan.key, superseded)
+        return digest, plan, True
 
 
 def _recipients(subscribers: list[Subscriber], plan: Plan) -> list[Subscriber]:
@@ -198,8 +223,9 @@ async def _deliver(
     report: DigestReport,
     show_progress: bool,
     stop: asyncio.Event | None,
+    worker_id: str,
 ) -> None:
-    from pressroom.mailer.send import deliver, local_worker_id
+    from pressroom.mailer.send import deliver
     from pressroom.mailer.transport import make_transport
 
     with store.read() as conn:
@@ -213,7 +239,7 @@ async def _deliver(
             transport,
             settings=settings,
             clock=clock,
-            worker_id=local_worker_id(),
+            worker_id=worker_id,
             show_progress=show_progress,
             stop=stop,
         )
@@ -221,18 +247,36 @@ async def _deliver(
     report.uncertain, report.skipped, report.seconds = done.uncertain, done.skipped, done.seconds
 
 
-def _finish(store: Store, digest: Digest, report: DigestReport, clock: Clock) -> DigestReport:
+def _finish(
+    store: Store, digest: Digest, report: DigestReport, clock: Clock, worker_id: str = ""
+) -> DigestReport:
     """Complete the run when every delivery is recorded: the watermark moves."""
     with store.write() as conn:
         counts = ledger.counts(conn, digest.id)
         report.recipients = sum(counts.values())
         report.remaining = counts["queued"] + counts["sending"]
+        report.elsewhere = _held_by_others(conn, digest.id, worker_id) if report.remaining else 0
         if report.remaining == 0 and digest.status is DigestStatus.OPEN:
             summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
             complete_digest(conn, digest.id, clock(), summary or "nobody to send to")
         report.completed = report.remaining == 0 and digest.status is not DigestStatus.FAILED
     log.debug("%s", report.summary())
     return report
+
+
+def _held_by_others(conn: Connection, digest_id: int, worker_id: str) -> int:
+    """Unfinished deliveries of ``digest_id`` claimed by senders other than ``worker_id``."""
+    query = (
+        select(func.count())
+        .select_from(deliveries)
+        .where(
+            deliveries.c.digest_id == digest_id,
+            deliveries.c.status.in_(ledger.UNFINISHED),
+            deliveries.c.claimed_by.is_not(None),
+            deliveries.c.claimed_by != worker_id,
+        )
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _dry_run(
