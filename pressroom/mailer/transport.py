@@ -316,12 +316,13 @@ class SmtpTransport:
         return float(base * self._rng.uniform(0.5, 1.5))
 
     async def _attempt(self, client: aiosmtplib.SMTP, msg: OutgoingMessage, payload: bytes) -> None:
+        sender, recipient = _path(msg.sender, bounce=False), _path(msg.recipient, bounce=True)
         await self._ensure_connected(client)
         stage = "MAIL"
         try:
-            await client.mail(msg.sender)
+            await _command(client, b"MAIL", b"FROM:" + sender, (250,))
             stage = "RCPT"
-            await client.rcpt(msg.recipient)
+            await _command(client, b"RCPT", b"TO:" + recipient, (250, 251))
             stage = "DATA"
             reply = await client.execute_command(b"DATA")
             if reply.code != 354:
@@ -341,12 +342,34 @@ class SmtpTransport:
             return
         try:
             await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                await client.ehlo()
         except aiosmtplib.SMTPAuthenticationError as exc:
             _abandon(client)
             raise _Attempt("permanent", f"login as {self.smtp.username!r} refused: {exc}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             _abandon(client)
             raise _Attempt("connect", _describe(exc)) from None
+
+
+_MAILBOX = re.compile(r"[^\x00-\x20\x7f<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+")
+
+
+def _path(address: str, *, bounce: bool) -> bytes:
+    """``<address>`` for MAIL/RCPT. aiosmtplib's ``mail()``/``rcpt()`` parse the address
+    with :mod:`email.utils` (0.3 ms each, 10 % of a send); ours are normalised already,
+    so a strict check is enough (no CR/LF or brackets can reach the command line)."""
+    if not _MAILBOX.fullmatch(address):
+        raise _Attempt("permanent", f"not a deliverable address: {address!r}", bounce=bounce)
+    return b"<" + address.encode("ascii") + b">"
+
+
+async def _command(
+    client: aiosmtplib.SMTP, verb: bytes, argument: bytes, accept: tuple[int, ...]
+) -> None:
+    reply = await client.execute_command(verb, argument)
+    if reply.code not in accept:
+        raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
 
 
 async def _send_data(client: aiosmtplib.SMTP, payload: bytes, timeout: float) -> None:
