@@ -137,7 +137,11 @@ class ContentCache:
 
     def for_subscriber(self, subscriber: Subscriber) -> DigestContent:
         """The content ``subscriber`` gets (empty when nothing matches their sections)."""
-        choice = frozenset(subscriber.sections)
+        return self.for_sections(subscriber.sections)
+
+    def for_sections(self, sections: Iterable[str]) -> DigestContent:
+        """The content for someone who chose ``sections`` (empty = all)."""
+        choice = frozenset(sections)
         content = self._cache.get(choice)
         if content is None:
             content = cut_for(self._ranked, choice, self._sections, self._max_items)

@@ -40,7 +40,7 @@ from pressroom.store.digests import (
 )
 from pressroom.store.engine import Store
 from pressroom.store.schema import deliveries
-from pressroom.store.subscribers import active_subscribers
+from pressroom.store.subscribers import active_by_sections, active_subscribers
 
 if TYPE_CHECKING:
     from pressroom.mailer.preview import Preview
@@ -201,12 +201,19 @@ def _start_run(
         )
         if not created:  # a concurrent sender created it first: use its frozen selection
             return digest, plan_for_digest(conn, settings, chosen, digest), False
-        recipients = _recipients(active_subscribers(conn, plan.frequency), plan)
-        ledger.enqueue(conn, digest.id, [s.id for s in recipients])
+        ledger.enqueue(conn, digest.id, _recipient_ids(conn, plan))
         superseded = supersede_open(conn, chosen.name, digest.id, now)
         if superseded:
             log.warning("digest %s: %d older open run(s) superseded", plan.key, superseded)
         return digest, plan, True
+
+
+def _recipient_ids(conn: Connection, plan: Plan) -> list[int]:
+    """Active subscribers with at least one article in their sections, by id."""
+    groups = active_by_sections(conn, plan.frequency)
+    return sorted(
+        i for choice, ids in groups.items() if plan.contents.for_sections(choice) for i in ids
+    )
 
 
 def _recipients(subscribers: list[Subscriber], plan: Plan) -> list[Subscriber]:

@@ -10,6 +10,7 @@ from pressroom.addresses import InvalidAddress, normalise_email
 from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import (
+    active_by_sections,
     active_subscribers,
     count_by_status,
     find_subscriber,
@@ -156,3 +157,22 @@ def test_record_bounce_marks_bounced_at_the_threshold(store: Store) -> None:
         set_status(conn, sub.id, ACTIVE, FIXED_NOW)
         reactivated = get_subscriber(conn, sub.id)
     assert reactivated is not None and reactivated.bounces == 0
+
+
+def test_active_by_sections_groups_ids_by_choice(store: Store) -> None:
+    with store.write() as conn:
+        for email, sections, status in [
+            ("a@x.com", ["news", "tech"], ACTIVE),
+            ("b@x.com", [], ACTIVE),
+            ("c@x.com", ["news", "tech"], ACTIVE),
+            ("d@x.com", ["news", "tech"], SubscriberStatus.BOUNCED),
+        ]:
+            save_subscriber(conn, email=email, name="", sections=sections, frequency=DAILY,
+                            status=status, now=FIXED_NOW)  # fmt: skip
+    with store.read() as conn:
+        groups = active_by_sections(conn, DAILY)
+        ids = {s.email: s.id for s in list_subscribers(conn)}
+    assert {k: sorted(v) for k, v in groups.items()} == {
+        ("news", "tech"): sorted([ids["a@x.com"], ids["c@x.com"]]),
+        (): [ids["b@x.com"]],
+    }
