@@ -4,6 +4,6 @@
 """
 
 from pressroom.feeds.report import FeedBuildReport
-from pressroom.feeds.run import build_feeds
+from pressroom.feeds.run import build_feeds, clear_caches
 
-__all__ = ["FeedBuildReport", "build_feeds"]
+__all__ = ["FeedBuildReport", "build_feeds", "clear_caches"]

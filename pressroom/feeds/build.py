@@ -11,41 +11,50 @@ and get bytes back. Its known traps, and what this adapter does about them:
 - The RSS channel ``<link>`` is the *last* link added: the self link goes first.
 - ``media:thumbnail`` needs ``group=None`` or it lands in an empty ``media:group``.
 - The syndication extension writes an invalid ``sy:UpdatePeriod``: not loaded; ``<ttl>``.
-- New entries are prepended by default: entries are appended in order (newest first).
+- New entries are prepended by default, and every entry is rendered again for every
+  feed: entries are rendered once per article and format (``FeedEntry.rss_entry`` /
+  ``atom_entry``, cached) and copies appended in order, newest first.
 - A feed's and an entry's updated default to "now": both are always set from the items.
 - RSS ``<author>`` must be an e-mail address: the credits go in one ``dc:creator``.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
 from typing import Any
 
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 
 from pressroom.feeds.items import FeedItem, FeedMeta
 
-__all__ = ["render_atom", "render_rss"]
+__all__ = ["clear_entries", "render_atom", "render_rss"]
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 
 
 def render_rss(meta: FeedMeta, items: list[FeedItem]) -> bytes:
     """The RSS 2.0 document of ``meta`` and ``items`` (UTF-8 bytes)."""
-    generator = _generator(meta, items, "rss")
-    root, _doc = generator._create_rss()
+    root, _doc = _generator(meta, "rss")._create_rss()
+    channel = root.find("channel")
     if meta.websub_hub:
-        channel = root.find("channel")
         hub = etree.Element(f"{{{ATOM_NS}}}link", href=meta.websub_hub, rel="hub")
         # right after the atom:link rel="self" feedgen wrote
         self_link = channel.find(f"{{{ATOM_NS}}}link")
         channel.insert(channel.index(self_link) + 1, hub)
+    for item in items:
+        channel.append(_entry_element(item, "rss"))
     return _serialise(root)
 
 
 def render_atom(meta: FeedMeta, items: list[FeedItem]) -> bytes:
     """The Atom 1.0 document of ``meta`` and ``items`` (UTF-8 bytes)."""
-    root, _doc = _generator(meta, items, "atom")._create_atom()
+    root, _doc = _generator(meta, "atom")._create_atom()
+    for item in items:
+        root.append(_entry_element(item, "atom"))
     return _serialise(root)
 
 
@@ -53,7 +62,7 @@ def _serialise(root: Any) -> bytes:
     return bytes(etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True))
 
 
-def _generator(meta: FeedMeta, items: list[FeedItem], fmt: str) -> Any:
+def _generator(meta: FeedMeta, fmt: str) -> Any:
     fg = FeedGenerator()
     fg.load_extension("media", atom=True, rss=True)
     if fmt == "rss":
@@ -72,16 +81,47 @@ def _generator(meta: FeedMeta, items: list[FeedItem], fmt: str) -> Any:
     fg.updated(meta.updated)
     if fmt == "rss":
         fg.ttl(meta.ttl)
-    for item in items:
-        _add_entry(fg, item, fmt)
     return fg
 
 
 _MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
+_ENTRY_CACHE_SIZE = 4096
+_entries: OrderedDict[tuple[str, FeedItem], Any] = OrderedDict()
+_entries_lock = threading.Lock()
 
 
-def _add_entry(fg: Any, item: FeedItem, fmt: str) -> None:
-    entry = fg.add_entry(order="append")
+def clear_entries() -> None:
+    """Forget every rendered entry element."""
+    with _entries_lock:
+        _entries.clear()
+
+
+def _entry_element(item: FeedItem, fmt: str) -> Any:
+    """A copy of ``item``'s ``<item>``/``<entry>`` element, rendered once by feedgen.
+
+    An article is in several feeds (``all``, its section, maybe ``important``) and in
+    build after build: feedgen renders it once per format and the element is copied.
+    """
+    key = (fmt, item)
+    with _entries_lock:
+        element = _entries.get(key)
+        if element is not None:
+            _entries.move_to_end(key)
+    if element is None:
+        entry = _feed_entry(item, fmt)
+        element = entry.rss_entry() if fmt == "rss" else entry.atom_entry()
+        with _entries_lock:
+            _entries[key] = element
+            while len(_entries) > _ENTRY_CACHE_SIZE:
+                _entries.popitem(last=False)
+    return copy.deepcopy(element)
+
+
+def _feed_entry(item: FeedItem, fmt: str) -> Any:
+    entry = FeedEntry()
+    entry.load_extension("media", atom=True, rss=True)
+    if fmt == "rss":
+        entry.load_extension("dc", atom=False, rss=True)
     entry.guid(item.id, permalink=item.id == item.link)
     entry.title(item.title)
     entry.link(href=item.link, rel="alternate", type="text/html")
@@ -104,3 +144,4 @@ def _add_entry(fg: Any, item: FeedItem, fmt: str) -> None:
             entry.enclosure(item.image_url, "0", item.image_type or "image/jpeg")
     if item.image_url:
         entry.media.thumbnail(url=item.image_url, group=None)
+    return entry

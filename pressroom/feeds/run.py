@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from pressroom.models import Article, Section
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
 
-__all__ = ["build_feeds"]
+__all__ = ["build_feeds", "clear_caches"]
 
 log = logging.getLogger("pressroom.feeds")
 
@@ -98,6 +99,14 @@ def build_feeds(
         _update_memo(store, out, version, key, now, report, outcome)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def clear_caches() -> None:
+    """Forget every prepared and rendered entry kept by this process (tests, benchmarks)."""
+    item_cache.clear()
+    build = sys.modules.get("pressroom.feeds.build")  # loaded only once a feed was rendered
+    if build is not None:
+        build.clear_entries()
 
 
 def _memo_holds(
