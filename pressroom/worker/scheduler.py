@@ -26,7 +26,12 @@ from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
 from pressroom.worker.lease import Heartbeat, new_worker_id
-from pressroom.worker.triggers import latest_fire_time, make_trigger, schedule_zone
+from pressroom.worker.triggers import (
+    latest_fire_time,
+    make_trigger,
+    next_fire_time,
+    schedule_zone,
+)
 
 __all__ = [
     "DEFAULT_SCHEDULES",
@@ -35,6 +40,7 @@ __all__ = [
     "Worker",
     "effective_schedules",
     "fire_time_for",
+    "install_stop_signals",
     "plan_startup",
     "run_once",
     "run_worker",
@@ -129,6 +135,39 @@ def _ago(delta: timedelta) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
+_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def install_stop_signals(on_first: Callable[[int], None]) -> Callable[[], None]:
+    """SIGTERM/SIGINT call ``on_first`` once; a second one exits at once (128 + signal).
+
+    Returns a function that removes the handlers. Feed files are written by rename, so
+    even the hard exit leaves no half-written file.
+    """
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+
+    def handle(signum: int) -> None:
+        if fired:
+            log.warning("second signal: exiting now")
+            logging.shutdown()
+            os._exit(128 + signum)
+        fired.append(signum)
+        on_first(signum)
+
+    try:
+        for sig in _SIGNALS:
+            loop.add_signal_handler(sig, handle, sig)
+    except (ValueError, RuntimeError):  # not the main thread: the caller handles signals
+        return lambda: None
+
+    def remove() -> None:
+        for sig in _SIGNALS:
+            loop.remove_signal_handler(sig)
+
+    return remove
+
+
 class Worker:
     """The long-running worker: a scheduler, a heartbeat and signal handling."""
 
@@ -151,16 +190,14 @@ class Worker:
         self._schedules = {s.name: s for s in effective_schedules(settings)}
         self._running: set[asyncio.Task[Any]] = set()
         self._stop_requested = asyncio.Event()
-        self._stopping = False
 
     async def serve(self) -> int:
         """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if jobs outlived the timeout."""
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop, sig)
+        remove_signals = install_stop_signals(self.request_stop)
         heartbeat = Heartbeat(self.store, self.worker_id, self.clock)
         await heartbeat.start()
         scheduler = self._start_scheduler()
+        log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._schedules))
         try:
             await self._stop_requested.wait()
             scheduler.pause()  # no new runs; running ones finish below
@@ -169,22 +206,14 @@ class Worker:
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # let the scheduler's shutdown callback run
             await heartbeat.stop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+            remove_signals()
         log.info("worker %s stopped%s", self.worker_id, "" if clean else " (jobs cut short)")
         return 0 if clean else 1
 
     def request_stop(self, signum: int = signal.SIGTERM) -> None:
-        """First call: stop cleanly (a running digest finishes its in-flight messages).
-
-        Second call: exit at once (``128 + signum``); feed files are written by rename,
-        so even this leaves no half-written file.
-        """
-        if self._stopping:
-            log.warning("second signal: exiting now")
-            logging.shutdown()
-            os._exit(128 + signum)
-        self._stopping = True
+        """Stop cleanly: no new runs; a running digest finishes its in-flight messages."""
+        if self._stop_requested.is_set():
+            return
         log.info("stopping: no new runs; waiting for %d running job(s)", len(self._running))
         self.runner.stop.set()
         self._stop_requested.set()
@@ -209,19 +238,19 @@ class Worker:
         return scheduler
 
     def _apply(self, scheduler: AsyncIOScheduler, decision: StartupDecision) -> None:
-        name = decision.schedule.name
+        schedule = decision.schedule
         if decision.action == "run":
-            log.info("schedule %s: %s: running it now", name, decision.reason)
-            scheduler.modify_job(name, next_run_time=datetime.now(UTC))
+            log.info("schedule %s: %s: running it now", schedule.name, decision.reason)
+            scheduler.modify_job(schedule.name, next_run_time=datetime.now(UTC))
         elif decision.action == "skip":
-            log.warning("schedule %s: skipped: %s", name, decision.reason)
-        job = scheduler.get_job(name)
+            log.warning("schedule %s: skipped: %s", schedule.name, decision.reason)
+        upcoming = next_fire_time(make_trigger(self.settings, schedule), self.clock())
         log.info(
-            "schedule %s (%s, %s): next run %s",
-            name,
-            decision.schedule.job,
-            decision.schedule.cron,
-            job.next_run_time if job else "none",
+            "schedule %s (%s, %r): next fire %s",
+            schedule.name,
+            schedule.job,
+            schedule.cron,
+            _local(self.settings, schedule, upcoming) if upcoming else "never",
         )
 
     async def _job(self, name: str) -> None:
@@ -277,8 +306,15 @@ async def _run_once(
 ) -> list[JobResult]:
     runner = JobRunner(settings, store, clock, new_worker_id(clock()), jobs)
     runner.show_progress = show_progress
+    remove_signals = install_stop_signals(lambda _signum: runner.stop.set())
     results = []
-    for schedule in effective_schedules(settings):
-        at = latest_fire_time(make_trigger(settings, schedule), clock()) or clock()
-        results.append(await runner.run(schedule, at))
+    try:
+        for schedule in effective_schedules(settings):
+            if runner.stop.is_set():
+                log.info("stopping: %s not run", schedule.name)
+                continue
+            at = latest_fire_time(make_trigger(settings, schedule), clock()) or clock()
+            results.append(await runner.run(schedule, at))
+    finally:
+        remove_signals()
     return results

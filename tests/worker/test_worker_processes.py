@@ -235,6 +235,7 @@ def test_sigterm_mid_digest_finishes_in_flight_messages_and_a_restart_sends_the_
         worker = Proc(tmp_path, config, "run")
         procs.append(worker)
         assert handler.first.wait(60), worker.log
+        time.sleep(0.15)  # the next message is in flight (0.3 s at the server)
         worker.signal()
         assert worker.wait(30) == 0, worker.log
         store = open_store(url)
@@ -266,6 +267,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path, procs: list[Proc]) -> Non
         worker = Proc(tmp_path, config, "run")
         procs.append(worker)
         assert handler.first.wait(60), worker.log
+        time.sleep(0.5)  # the next message is now in flight (2 s at the server)
         worker.signal()
         time.sleep(0.3)
         assert worker.popen.poll() is None  # still finishing its in-flight message
