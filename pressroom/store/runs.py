@@ -8,6 +8,7 @@ on SQLite inside :meth:`~pressroom.store.engine.Store.write` (``BEGIN IMMEDIATE`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "DigestRow",
     "JobRunRow",
     "WorkerRow",
+    "abandon_runs",
     "acquire_lease",
     "delivery_counts",
     "digest_done_since",
@@ -128,6 +130,30 @@ def last_job_run(conn: Connection, job: str, *, outcome: str | None = None) -> J
     order = (job_runs.c.started_at.desc(), job_runs.c.id.desc())
     found = conn.execute(query.order_by(*order).limit(1)).first()
     return None if found is None else JobRunRow(**found._mapping)
+
+
+def abandon_runs(
+    conn: Connection, *, alive: Sequence[str], started_before: datetime, now: datetime
+) -> int:
+    """Mark ``running`` runs of workers not in ``alive`` as ``abandoned`` (they crashed).
+
+    Only runs started before ``started_before`` are touched, so a worker that has just
+    started and not yet written its first heartbeat keeps its run. Returns how many.
+    """
+    result = conn.execute(
+        update(job_runs)
+        .where(
+            job_runs.c.outcome == "running",
+            job_runs.c.worker.not_in(list(alive)),
+            job_runs.c.started_at < started_before,
+        )
+        .values(
+            outcome="abandoned",
+            finished_at=now,
+            error="the worker stopped without recording an end",
+        )
+    )
+    return int(result.rowcount)
 
 
 def run_started_since(conn: Connection, schedule: str, since: datetime) -> bool:

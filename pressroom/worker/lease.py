@@ -127,9 +127,20 @@ class Heartbeat:
             runs.prune_workers(conn, older_than=now - timedelta(days=1))
 
     async def start(self) -> None:
-        """Beat now, then keep beating in the background."""
+        """Beat now, then keep beating in the background; close runs of dead workers."""
         await asyncio.to_thread(self.beat)
+        await asyncio.to_thread(self._abandon_dead_runs)
         self._task = asyncio.create_task(self._beat_forever())
+
+    def _abandon_dead_runs(self) -> None:
+        now = self.clock()
+        with self.store.write() as conn:
+            alive = [w.id for w in runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR)]
+            count = runs.abandon_runs(
+                conn, alive=alive, started_before=now - WORKER_ALIVE_FOR, now=now
+            )
+        if count:
+            log.warning("%d run(s) of workers that died were marked abandoned", count)
 
     async def stop(self) -> None:
         """Stop beating and remove this worker's row (it is no longer alive)."""

@@ -307,6 +307,8 @@ async def _run_once(
     runner = JobRunner(settings, store, clock, new_worker_id(clock()), jobs)
     runner.show_progress = show_progress
     remove_signals = install_stop_signals(lambda _signum: runner.stop.set())
+    heartbeat = Heartbeat(store, runner.worker_id, clock)  # its runs are not "dead"
+    await heartbeat.start()
     results = []
     try:
         for schedule in effective_schedules(settings):
@@ -316,5 +318,6 @@ async def _run_once(
             at = latest_fire_time(make_trigger(settings, schedule), clock()) or clock()
             results.append(await runner.run(schedule, at))
     finally:
+        await heartbeat.stop()
         remove_signals()
     return results

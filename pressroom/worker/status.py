@@ -28,8 +28,9 @@ class ScheduleStatus:
 
     @property
     def failed(self) -> bool:
-        """True when the schedule's last finished run failed."""
-        return self.last_finished is not None and self.last_finished.outcome == "failed"
+        """True when the schedule's last finished run failed (or its worker died in it)."""
+        last = self.last_finished
+        return last is not None and last.outcome in ("failed", "abandoned")
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,30 @@ def test_digest_read_outs(store: Store) -> None:
         assert runs.digest_done_since(conn, "morning", NOW - timedelta(hours=25))
         assert not runs.digest_done_since(conn, "morning", NOW - timedelta(hours=1))  # open
         assert runs.latest_digest(conn, "evening") is None
+
+
+def test_running_runs_of_dead_workers_are_abandoned(store: Store) -> None:
+    with store.write() as conn:
+        dead = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="dead")
+        live = runs.start_run(conn, job="digest", schedule="morning", started_at=NOW, worker="live")
+        fresh = runs.start_run(
+            conn, job="feeds", schedule="other", started_at=NOW + timedelta(minutes=5), worker="new"
+        )
+        count = runs.abandon_runs(
+            conn,
+            alive=["live"],
+            started_before=NOW + timedelta(minutes=1),
+            now=NOW + timedelta(minutes=6),
+        )
+    assert count == 1
+    with store.read() as conn:
+        outcomes = {
+            r: runs.last_run(conn, s)
+            for r, s in [(dead, "feeds"), (live, "morning"), (fresh, "other")]
+        }
+    assert {r: row.outcome for r, row in outcomes.items() if row} == {
+        dead: "abandoned",
+        live: "running",
+        fresh: "running",
+    }
+    assert outcomes[dead] is not None and outcomes[dead].finished_at == NOW + timedelta(minutes=6)
