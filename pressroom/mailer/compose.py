@@ -34,6 +34,8 @@ from pressroom.models import Subscriber
 __all__ = ["Composer", "MessageTemplate", "RunIdentity", "require_secret"]
 
 _NAME_CHARS = 64
+_ROOM = {"greeting_html": 320, "greeting_text": 220, "email_html": 400, "email_text": 400}
+"""The most bytes each per-recipient body value may take (lines are folded to fit)."""
 
 
 def require_secret(settings: Settings) -> str:
@@ -128,6 +130,9 @@ class Composer:
         self._signer: Signer | None = make_signer(settings)
         self._domain = settings.mail.from_address.rsplit("@", 1)[1]
         self._fixed_headers = self._common_headers()
+        url_room = len(settings.web.public_url) + 160  # "preferences/" + a token
+        rooms = {**_ROOM, "unsubscribe_url": url_room, "preferences_url": url_room}
+        self._room = {self._slots[name]: size for name, size in rooms.items()}
 
     @property
     def distinct_contents(self) -> int:
@@ -197,7 +202,11 @@ class Composer:
     def _values(self, subscriber: Subscriber, message_id: str) -> dict[str, bytes]:
         unsubscribe, preferences = self.links(subscriber)
         name = one_line(subscriber.name)[:_NAME_CHARS]
+        while len(html.escape(name).encode("utf-8")) > _ROOM["greeting_html"] - 16:
+            name = name[:-1]  # only names full of escaped characters get here
         greeting = f"{name},您好:" if name else "您好:"
+        if len(html.escape(subscriber.email).encode("utf-8")) > _ROOM["email_html"]:
+            raise ValueError(f"{subscriber.email[:40]}...: address too long to mail safely")
         return {
             "to": format_address(name, subscriber.email).encode("utf-8"),
             "message_id": message_id.encode("ascii"),
@@ -233,7 +242,11 @@ class Composer:
         for field in ("unsubscribe_url", "preferences_url"):
             html_body = html_body.replace(marks[field], self._slots[field])
             text_body = text_body.replace(marks[field], self._slots[field])
-        html_bytes, text_bytes = fold_body(html_body), fold_body(text_body)
+        try:
+            html_bytes = fold_body(html_body, room=self._room)
+            text_bytes = fold_body(text_body, room=self._room)
+        except ValueError as exc:
+            raise ConfigError([f"digest templates: {exc}"]) from exc
         boundary = _boundary(html_bytes + text_bytes)
         data = self._headers(rendered.subject, boundary) + _multipart(
             boundary, text_bytes, html_bytes

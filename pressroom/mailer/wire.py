@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 
 __all__ = [
     "BODY_LINE_LIMIT",
@@ -20,8 +21,8 @@ __all__ = [
     "one_line",
 ]
 
-BODY_LINE_LIMIT = 760
-"""Body lines are folded at this many bytes, leaving room for values filled in later."""
+BODY_LINE_LIMIT = 990
+"""Body lines are folded at this many bytes (RFC 5322 allows 998)."""
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+")
@@ -70,21 +71,59 @@ def format_address(name: str, address: str) -> str:
     return f"{phrase} <{address}>" if phrase else address
 
 
-def fold_body(text: str, limit: int = BODY_LINE_LIMIT) -> bytes:
+def fold_body(
+    text: str, limit: int = BODY_LINE_LIMIT, room: Mapping[str, int] | None = None
+) -> bytes:
     """``text`` as UTF-8 with CRLF line ends and no line longer than ``limit`` bytes.
 
     A long line is broken, in order of preference: at a space inside an HTML tag (between
     attributes: invisible), after a tag's ``>``, at any space, else between characters.
+
+    Args:
+        text: the body.
+        limit: the longest line allowed, in bytes.
+        room: marks (ASCII words) that will later be replaced by values of up to
+            ``room[mark]`` bytes; a line holding marks is folded so that it stays within
+            ``limit`` after the replacement, and never inside a mark.
+
+    Raises:
+        ValueError: one mark's room alone exceeds ``limit``.
     """
+    marks = {m.encode("ascii"): n for m, n in (room or {}).items()}
     out: list[bytes] = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         encoded = line.encode("utf-8")
-        while len(encoded) > limit:
-            cut = _break_at(encoded, limit)
+        while len(encoded) + _growth(encoded, marks) > limit:
+            budget = _budget(encoded, limit, marks)
+            if budget <= 0:
+                raise ValueError(f"a per-recipient value may exceed the {limit}-byte line limit")
+            cut = _break_at(encoded, budget)
             out.append(encoded[:cut].rstrip(b" "))
             encoded = encoded[cut:]
         out.append(encoded)
     return b"\r\n".join(out)
+
+
+def _growth(line: bytes, marks: Mapping[bytes, int]) -> int:
+    return sum((room - len(m)) * line.count(m) for m, room in marks.items() if m in line)
+
+
+def _budget(line: bytes, limit: int, marks: Mapping[bytes, int]) -> int:
+    """The longest prefix of ``line`` that fits in ``limit`` bytes once its marks are
+    filled in; it never ends inside a mark."""
+    spans = sorted(
+        (match.start(), match.end(), room)
+        for mark, room in marks.items()
+        for match in re.finditer(re.escape(mark), line)
+    )
+    extra = 0
+    for start, end, room in spans:
+        if start + extra > limit:
+            break
+        if room + start + extra > limit:  # this value does not fit on the line: cut before
+            return start
+        extra += room - (end - start)
+    return limit - extra
 
 
 def _break_at(line: bytes, limit: int) -> int:

@@ -221,3 +221,34 @@ def test_an_unusable_dkim_key_is_a_config_error(tmp_path: Path, content: bytes |
     )
     with pytest.raises(ConfigError, match=r"mail\.dkim\.key_file: "):
         _composer(settings)
+
+
+def test_lines_stay_under_998_bytes_with_the_longest_values(tmp_path: Path) -> None:
+    folder = tmp_path / "crowded"
+    folder.mkdir()
+    one_line_body = "x" * 500 + " {{ recipient.greeting }} {{ recipient.email }} " + "y" * 300
+    (folder / "digest.txt").write_text(one_line_body + " {{ recipient.unsubscribe_url }}\n")
+    settings = make_settings(tmp_path, '[digest]\ntemplates_dir = "crowded"\n')
+    longest = Subscriber(1, "&'" * 25 + "a@" + "b" * 60 + ".example.com", '"&<>' * 40,
+                         SubscriberStatus.ACTIVE, Frequency.DAILY)  # fmt: skip
+    data = _composer(settings)(longest).data
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    assert b"&#x27;" in data or b"&amp;" in data
+
+
+def test_a_crowded_template_line_is_folded_between_values(tmp_path: Path) -> None:
+    folder = tmp_path / "crowded"
+    folder.mkdir()
+    (folder / "digest.txt").write_text(
+        "{{ recipient.greeting }}{{ recipient.email }}{{ recipient.unsubscribe_url }}"
+        "{{ recipient.preferences_url }}{{ recipient.email }}\n"
+    )
+    settings = make_settings(tmp_path, '[digest]\ntemplates_dir = "crowded"\n')
+    composer = _composer(settings)
+    data = composer(_subscriber()).data
+    assert max(len(line) for line in data.split(b"\r\n")) <= 998
+    text = parse_message(data).get_body(("plain",)).get_content()
+    unsubscribe, preferences = composer.links(_subscriber())
+    assert text.replace("\r\n", "").replace("\n", "") == (
+        "王读者,您好:reader7@example.com" + unsubscribe + preferences + "reader7@example.com"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,3 +82,26 @@ def test_link_maker_tokens_are_those_of_make_token(
     assert token == make_token(secret, purpose, subscriber_id, issued)
     assert read_token(secret, token, purpose, issued).subscriber_id == subscriber_id
     assert links.link(purpose, subscriber_id) == f"https://news.example.cn/{purpose}/{token}"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["MARKAX", "MARKBX", " ", "<b>", "</b>", "<a href=x>"]),
+            st.text(alphabet="新闻abc ", min_size=1, max_size=60),
+        ),
+        max_size=80,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_fold_body_leaves_room_for_values_and_never_splits_a_mark(pieces: list[str]) -> None:
+    room = {"MARKAX": 150, "MARKBX": 40}
+    folded = fold_body("".join(pieces), limit=300, room=room)
+    filled = folded.replace(b"MARKAX", b"a" * 150).replace(b"MARKBX", b"b" * 40)
+    assert all(len(line) <= 300 for line in filled.split(b"\r\n"))
+    assert folded.count(b"MARK") == "".join(pieces).count("MARK")
+
+
+def test_fold_body_refuses_a_value_longer_than_a_line() -> None:
+    with pytest.raises(ValueError, match="may exceed the 300-byte line limit"):
+        fold_body("x " * 100 + "MARKAX MARKAX", limit=300, room={"MARKAX": 301})
