@@ -349,6 +349,7 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
     forget_all()
     store.dispose()
     figures["load"] = os.getloadavg()[0]
+    figures["cpu_ms"] = _median(3, lambda: None, lambda: sum(i * i for i in range(10**6))) * 1000
     return figures
 
 
@@ -386,7 +387,7 @@ def _ms(seconds: float) -> str:
 def _report(all_figures: list[dict[str, Any]]) -> None:
     print(
         "backend   articles   full ms   cold ms  no-change ms  new-process ms  +10 new ms"
-        "  naive ms  naive-all ms  RSS MB  load"
+        "  naive ms  naive-all ms  RSS MB  load  cpu ms"
     )
     for f in all_figures:
         print(
@@ -394,6 +395,7 @@ def _report(all_figures: list[dict[str, Any]]) -> None:
             f"     {_ms(f['no_change'])}"
             f"       {_ms(f['no_change_new_process'])}  {_ms(f['plus_10'])} {_ms(f['naive'])}"
             f"     {_ms(f['naive_literal'])}  {f['peak_rss_mb']:6.0f}  {f['load']:4.1f}"
+            f"  {f['cpu_ms']:6.0f}"
         )
     print("\nratios (baseline time / pressroom time; naive = ORM newest-50 per feed,")
     print("naive-all = ORM loads every article of a section, as the issue words it):")
@@ -408,6 +410,8 @@ def _report(all_figures: list[dict[str, Any]]) -> None:
                 f", +10 {f[base] / f['plus_10']:.1f}x"
             )
         print(f"  {f['backend']} {f['articles']}: " + "; ".join(parts))
+    print("\nload: the 1-minute load average; cpu ms: sum(i * i for i in range(10**6)) here")
+    print("(run the same line on another machine to scale these figures to it).")
     print("\ntargets: full <= 500 ms, no-change <= 20 ms, peak RSS <= 150 MB, >= 3x naive")
     for f in all_figures:
         misses = [name for name, bad in _misses(f).items() if bad]
