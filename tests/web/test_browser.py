@@ -54,8 +54,9 @@ def build_site(settings: Settings, store: Store, now: datetime) -> None:
     build_feeds(settings, store, now=now)
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[LiveServer, Settings, Store]]:
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Settings, Store]]:
+    tmp_path = tmp_path_factory.mktemp("site")
     holder: dict[str, Any] = {}
 
     def factory(url: str) -> object:
@@ -70,7 +71,7 @@ def site(tmp_path: Path) -> Iterator[tuple[LiveServer, Settings, Store]]:
     holder["store"].dispose()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from webkit import SECRET, LiveServer, make_settings, write_feeds
 
+from pressroom.cli import main
 from pressroom.clock import system_clock
 from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store.engine import Store, open_store
@@ -44,8 +45,7 @@ class Recorder:
         await self.app(scope, receive, recording_send)
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[LiveServer, Recorder]]:
+def _serve_tiny_site(tmp_path: Path) -> Iterator[tuple[LiveServer, Recorder]]:
     holder: dict[str, Any] = {}
 
     def factory(url: str) -> object:
@@ -59,6 +59,18 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveServer, Recorder]]:
     with LiveServer(factory) as server:
         yield server, holder["app"]
     holder["store"].dispose()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[LiveServer, Recorder]]:
+    """A fresh server (the request log starts empty)."""
+    yield from _serve_tiny_site(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def shared_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Recorder]]:
+    """One server for the many stateless raw-request checks."""
+    yield from _serve_tiny_site(tmp_path_factory.mktemp("live"))
 
 
 def raw_get(port: int, target: str) -> tuple[int, bytes]:
@@ -89,16 +101,16 @@ def raw_get(port: int, target: str) -> tuple[int, bytes]:
     ],
 )
 def test_raw_traversal_requests_to_uvicorn_are_refused(
-    live: tuple[LiveServer, Recorder], target: str
+    shared_live: tuple[LiveServer, Recorder], target: str
 ) -> None:
-    server, _ = live
+    server, _ = shared_live
     status, data = raw_get(server.port, target)
     assert status in (400, 404)
     assert b"secret" not in data and b"root:" not in data and b"SQLite" not in data
 
 
-def test_raw_request_for_a_feed_works(live: tuple[LiveServer, Recorder]) -> None:
-    server, _ = live
+def test_raw_request_for_a_feed_works(shared_live: tuple[LiveServer, Recorder]) -> None:
+    server, _ = shared_live
     status, data = raw_get(server.port, "/all/rss.xml")
     assert status == 200 and "第一条新闻".encode() in data
 
@@ -166,20 +178,15 @@ def _exercise(process: subprocess.Popen[str], store: Store, subscriber_id: int) 
         assert gone is not None and gone.status == SubscriberStatus.UNSUBSCRIBED
 
 
-def test_serve_without_secret_exits_2_naming_web_secret(tmp_path: Path) -> None:
+def test_serve_without_secret_exits_2_naming_web_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "pressroom.toml"
     config.write_text('[store]\nurl = "sqlite:///s.db"\n', encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pressroom", "--config", str(config), "serve", "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    assert "web.secret" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert main(["--config", str(config), "serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "web.secret" in err
+    assert "Traceback" not in err
 
 
 NEWSBOAT = shutil.which("newsboat")

@@ -306,6 +306,7 @@ SPAMASSASSIN = shutil.which("spamassassin")
 
 
 @pytest.mark.external
+@pytest.mark.slow
 @pytest.mark.skipif(SPAMASSASSIN is None, reason="needs spamassassin (Debian spamassassin)")
 def test_confirmation_mail_scores_low_in_spamassassin(client: TestClient, outbox: Outbox) -> None:
     subscribe(client, "reader@example.com", name="读者")
