@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from pressroom.config import Settings
+from pressroom.errors import JobFailed, StoreError
 from pressroom.feeds import fastpath
 from pressroom.feeds.content import prepare_item
 from pressroom.feeds.itemcache import item_cache
@@ -85,20 +88,42 @@ def build_feeds(
     Returns:
         The files written, kept and removed. A feed that fails is logged and listed in
         ``failed``; its old files stay and the other feeds are still built.
+
+    Raises:
+        StoreError: the store could not be read or ``feed_state`` written.
+        JobFailed: the output folder, the OPML file or the index page could not be written.
     """
     started = time.perf_counter()
     out = settings.path(settings.feeds.output_dir).resolve()
+    report = FeedBuildReport(output_dir=str(out))
+    try:
+        _build_or_keep(settings, store, now, force, out, report)
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"feeds build: cannot use the store: {reason}") from exc
+    except OSError as exc:
+        where = exc.filename or out
+        raise JobFailed(f"feeds build: cannot write {where}: {exc.strerror or exc}") from exc
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_or_keep(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    force: bool,
+    out: Path,
+    report: FeedBuildReport,
+) -> None:
     key = settings_key(settings, out)
     version = fastpath.data_version(store)
-    report = FeedBuildReport(output_dir=str(out))
     memo = None if force or version is None else fastpath.recall(store, out)
     if memo is not None and _memo_holds(memo, version, key, now, out):
         report.kept, report.feeds = sorted(memo.files), memo.feed_count
     else:
         outcome = _build(settings, store, now, force, out, report)
         _update_memo(store, out, version, key, now, report, outcome)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def clear_caches() -> None:
@@ -157,7 +182,9 @@ def _build(
         else:
             report.kept += [f"{feed.spec.name}/{FORMAT_FILES[fmt]}" for fmt in formats]
     _remove_stale(out, published, plan.previous, formats, report)
-    rows = [(f.meta, f.items[0] if f.items else None) for f in published if f.meta]
+    # a feed that failed is listed only if files from an earlier build are there
+    listed = [f for f in published if not f.failed or _has_files(f, out, formats)]
+    rows = [(f.meta, f.items[0] if f.items else None) for f in listed if f.meta]
     anything = site_files or bool(report.written or report.removed)
     write_site_files(settings, out, rows, formats, report, force=anything)
     report.feeds = len(published)
@@ -183,8 +210,12 @@ def _plan(conn: Connection, settings: Settings, now: datetime, key: str) -> _Pla
 def _stale(feed: _Feed, previous: dict[str, str], out: Path, formats: list[str]) -> bool:
     if previous.get(feed.spec.name) != feed.fingerprint:
         return True
+    return not _has_files(feed, out, formats)
+
+
+def _has_files(feed: _Feed, out: Path, formats: list[str]) -> bool:
     folder = out / feed.spec.name
-    return not all((folder / FORMAT_FILES[fmt]).is_file() for fmt in formats)
+    return all((folder / FORMAT_FILES[fmt]).is_file() for fmt in formats)
 
 
 def _site_files_stale(plan: _Plan, out: Path) -> bool:

@@ -10,6 +10,7 @@ from feedkit import NOW, feed_files, load_rows, make_settings, parse_feed, row
 from sqlalchemy import event, select, update
 
 from pressroom.config import Settings
+from pressroom.errors import JobFailed
 from pressroom.feeds import build_feeds, fastpath
 from pressroom.store.engine import Store
 from pressroom.store.schema import articles, feed_state
@@ -239,3 +240,41 @@ def test_duplicate_articles_appear_once(
     links = [e.link for e in parse_feed(_out(feed_settings) / "shehui" / "atom.xml").entries]
     assert links == ["https://news.example.cn/shehui/1.html"]
     assert "shehui/1.html: left out of shehui: a duplicate" in caplog.text
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_clear_error(
+    tmp_path: Path, small_store: Store
+) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    settings = make_settings(tmp_path, 'output_dir = "taken/public"\n')
+    load_rows(small_store, _rows())
+    with pytest.raises(JobFailed, match=r"feeds build: cannot write .*taken"):
+        build_feeds(settings, small_store, now=NOW)
+
+
+def test_a_feed_that_fails_to_render_is_reported_and_the_others_are_built(
+    feed_settings: Settings, small_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressroom.feeds import run
+
+    real = run._render
+
+    def broken(fmt: str, meta: object, items: object) -> bytes:
+        if getattr(meta, "name", "") == "tiyu":
+            raise ValueError("boom")
+        return real(fmt, meta, items)  # type: ignore[arg-type]
+
+    load_rows(small_store, _rows())
+    monkeypatch.setattr(run, "_render", broken)
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert report.failed == ["tiyu: ValueError: boom"] and not report.ok
+    assert "shehui/rss.xml" in report.written
+    assert not (_out(feed_settings) / "tiyu").exists()
+    assert b"tiyu/" not in (_out(feed_settings) / "index.html").read_bytes()
+    monkeypatch.setattr(run, "_render", real)
+    again = build_feeds(feed_settings, small_store, now=NOW)
+    assert again.ok and sorted(p for p in again.written if p.startswith("tiyu/")) == [
+        "tiyu/atom.xml",
+        "tiyu/feed.json",
+        "tiyu/rss.xml",
+    ]
