@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
-from webkit import SECRET, FakeClock
+from webkit import SECRET, FakeClock, Outbox, make_settings
 
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import get_subscriber, save_subscriber
 from pressroom.tokens import make_token
+from pressroom.web import create_app
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -273,3 +275,17 @@ def test_wrong_methods_are_405(client: TestClient, active: Subscriber, clock: Fa
     assert client.put(f"/unsubscribe/{token('unsubscribe', active, clock)}").status_code == 405
     assert client.delete("/subscribe").status_code == 405
     assert client.post("/all/rss.xml").status_code == 405
+
+
+def test_forms_and_links_follow_a_public_url_with_a_path(
+    tmp_path: Path, web_store: Store, clock: FakeClock, outbox: Outbox
+) -> None:
+    (tmp_path / "prefixed").mkdir()
+    settings = make_settings(tmp_path / "prefixed", public_url="http://testserver/news/")
+    app = create_app(settings, web_store, clock, send=outbox.send)
+    with TestClient(app) as prefixed:
+        assert 'action="/news/subscribe"' in prefixed.get("/subscribe").text
+        prefixed.post("/subscribe", data={"email": "p@example.com"})
+        assert outbox.link().startswith("http://testserver/news/confirm/")
+        confirmed = prefixed.get("/confirm/" + outbox.link().rsplit("/", 1)[1])
+        assert 'href="http://testserver/news/preferences/' in confirmed.text
