@@ -294,8 +294,9 @@ def main() -> None:
     if not Path(SINK).exists():
         raise SystemExit(f"{SINK} is missing: apt-get install postfix")
     uvloop = not args.no_uvloop and _has_uvloop()
+    loop_name = "uvloop" if uvloop else "asyncio"
     print(f"# {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.connections} "
-          f"connections x {args.processes} process(es); uvloop {'on' if uvloop else 'off'}")  # fmt: skip
+          f"connections x {args.processes} process(es); {loop_name}")  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="digest-bench-"))
     try:
         run_all(args, workdir, uvloop)

@@ -251,12 +251,9 @@ class SmtpTransport:
         self._idle = None
 
     def _new_client(self) -> aiosmtplib.SMTP:
-        password = self.smtp.password.get_secret_value() if self.smtp.password else None
         return aiosmtplib.SMTP(
             hostname=self.smtp.host,
             port=self.smtp.port,
-            username=self.smtp.username,
-            password=password if self.smtp.username else None,
             local_hostname=self.local_hostname,
             timeout=self.smtp.timeout,
             use_tls=self.smtp.tls == "implicit",
@@ -344,6 +341,11 @@ class SmtpTransport:
             await client.connect()
             if client.is_ehlo_or_helo_needed:
                 await client.ehlo()
+            if self.smtp.username:
+                # Our own login, not connect()'s: a refusal then drops the connection
+                # at once instead of waiting for a TLS goodbye.
+                password = self.smtp.password.get_secret_value() if self.smtp.password else ""
+                await client.login(self.smtp.username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             _abandon(client)
             raise _Attempt("permanent", f"login as {self.smtp.username!r} refused: {exc}") from None
@@ -402,12 +404,22 @@ async def _reset(client: aiosmtplib.SMTP, code: int) -> None:
 
 
 async def _quit(client: aiosmtplib.SMTP) -> None:
+    """Say QUIT, then wait (briefly) until the socket is really closed: a TLS close
+    needs a few more round trips, and leaving before them leaks the socket."""
     if not client.is_connected:
         return
+    protocol, transport = client.protocol, client.transport
     try:
         await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
         _abandon(client)
+        return
+    for _ in range(50):
+        if protocol is None or protocol.transport is None:
+            return
+        await asyncio.sleep(0.01)
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
 
 
 def _abandon(client: aiosmtplib.SMTP) -> None:

@@ -251,3 +251,15 @@ def test_the_password_never_shows(smtp_server: StartServer) -> None:
     settings = smtp_settings(_Closed(25), password="s3cret-pass")  # type: ignore[arg-type]
     assert "s3cret-pass" not in repr(SmtpTransport(settings).smtp)
     assert os.environ.get("PRESSROOM_MAIL__SMTP__PASSWORD") is None
+
+
+async def test_an_address_that_could_inject_a_command_is_refused(smtp_server: StartServer) -> None:
+    server = smtp_server()
+    msg = message(1)
+    evil = OutgoingMessage(
+        msg.sender, "a@example.org>\r\nRCPT TO:<b@example.org", msg.data, "<e@x>"
+    )
+    with pytest.raises(PermanentFailure, match="not a deliverable address") as caught:
+        await send_all(SmtpTransport(smtp_settings(server)), [evil])
+    assert caught.value.bounce
+    assert server.handler.transactions == 0
