@@ -23,6 +23,7 @@ from pressroom.config import ScheduleSettings, Settings
 from pressroom.mailer.compose import Composer, RunIdentity, require_secret
 from pressroom.mailer.plan import (
     Plan,
+    period_noon,
     plan_for_digest,
     plan_new_run,
     resolve_schedule,
@@ -123,7 +124,7 @@ def make_composer(settings: Settings, plan: Plan, digest_id: int | str, date: da
     """The composer of ``plan``'s messages (Message-IDs name ``digest_id``)."""
     zone = schedule_zone(settings, plan.schedule)
     run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    info = RunInfo(plan.frequency, plan.window_end, zone)
+    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
     return Composer(settings, plan.contents, run, info)
 
 

@@ -202,3 +202,12 @@ def test_sending_without_a_secret_is_a_config_error(tmp_path: Path, store: Store
     )
     with pytest.raises(ConfigError, match=r"web\.secret"):
         asyncio.run(send_digest(settings, store, Clock(), show_progress=False))
+
+
+def test_a_late_run_is_keyed_and_labelled_by_its_fire_time(site: Settings, store: Store) -> None:
+    clock = Clock()
+    clock.advance(hours=20)  # 05:00 on 30 November in Shanghai
+    fired = NOW - HOUR  # 08:00 on 29 November: the worker catching up a missed run
+    report = asyncio.run(send_digest(site, store, clock, at=fired, show_progress=False))
+    assert report.key == "daily:2026-11-29"
+    assert _outbox(site)["all@example.com"] == ["测试新闻网 · 11月29日 要闻 2 篇"]
