@@ -155,9 +155,9 @@ class _Ledger:
         self, batch: list[tuple[Outcome, asyncio.Future[None]]], refresh: bool
     ) -> None:
         try:
-            # In the loop's thread: a handoff to a worker thread costs more than the
-            # commit itself on a busy 2-core machine (measured; see the README).
-            self._commit([o for o, _ in batch], refresh)
+            # In a thread: the loop goes on sending while SQLite or PostgreSQL commits,
+            # and the marks that arrive meanwhile make the next group bigger.
+            await asyncio.to_thread(self._commit, [o for o, _ in batch], refresh)
         except Exception as exc:  # every waiter must hear about it
             for _, future in batch:
                 if not future.done():
@@ -195,6 +195,7 @@ class _Run:
     report: DeliveryReport
     bar: Progress | None = None
     unavailable: ServerUnavailable | None = None
+    idempotent: bool = False  # resending is harmless (the file outbox): no need to wait
 
     async def db(self, fn: Callable[..., _T], *args: Any) -> _T:
         def call() -> _T:
@@ -260,6 +261,7 @@ class _Run:
                 self.finish(item, "queued", None)
             else:
                 committed = await self.one(item, committed) or committed
+            await asyncio.sleep(0)  # a transport that never waits must let the writer run
 
     async def one(
         self, item: _Item, previous: asyncio.Future[None] | None
@@ -274,7 +276,7 @@ class _Run:
         except Exception as exc:  # one bad subscriber must not stop the run
             log.warning("cannot compose the digest for %s: %s", subscriber.email, exc)
             return self.finish(item, "failed", f"compose: {exc}")
-        if previous is not None:
+        if previous is not None and not self.idempotent:
             await previous  # this connection's last message is on record first
         status, error, bounce = await self.hand_over(msg)
         return self.finish(item, status, error, bounce=bounce, message_id=msg.message_id)
@@ -318,7 +320,9 @@ async def deliver(
     Args:
         store: the store holding the ``deliveries`` rows (queued by the caller).
         compose: builds one subscriber's message (called once per delivery attempt).
-        transport: an *entered* transport; ``transport.concurrency`` tasks share it.
+        transport: an *entered* transport; ``transport.concurrency`` tasks share it (1
+            when it has no such attribute); ``transport.idempotent`` (resending replaces,
+            as in the file outbox) lets messages go out without waiting for the ledger.
         settings: for ``[mail] bounce_after``.
         clock: stamps ``claimed_at`` / ``sent_at``.
         worker_id: this sender's id, unique per process (see :func:`local_worker_id`).
@@ -338,6 +342,7 @@ async def deliver(
     run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
                max(batch_size, workers), stop or asyncio.Event(), writer,
                DeliveryReport())  # fmt: skip
+    run.idempotent = bool(getattr(transport, "idempotent", False))
     await run.recover(mine=True)
     total = await run.db(ledger.unfinished, digest_id)
     writer.start()

@@ -110,6 +110,7 @@ class FileTransport:
     """
 
     concurrency = 1
+    idempotent = True  # sending a message again rewrites the same file
 
     def __init__(self, outbox: Path, *, fsync: bool = True) -> None:
         self.outbox = outbox
@@ -206,6 +207,8 @@ class SmtpTransport:
     may be awaited by that many tasks at once. Retries (4xx, drops, timeouts) back off
     exponentially from ``backoff`` seconds with +/-50 % jitter, capped at ``max_backoff``.
     """
+
+    idempotent = False
 
     def __init__(
         self,
