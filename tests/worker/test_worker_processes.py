@@ -4,6 +4,7 @@ SIGTERM lets in-flight messages finish (exit 0), a second signal exits at once."
 from __future__ import annotations
 
 import itertools
+import json
 import signal
 import subprocess
 import sys
@@ -247,9 +248,15 @@ def test_sigterm_mid_digest_finishes_in_flight_messages_and_a_restart_sends_the_
             assert statuses.count("sent") == sum(sent_before.values()) < 12
             assert set(sent_before.values()) == {1}
             assert "stopped" in finished_runs(store, "morning")[0].outcome
-            once = Proc(tmp_path, config, "run", "--once")
+            once = Proc(tmp_path, config, "run", "--once", "--log-format", "json")
             procs.append(once)
             assert once.wait(60) == 0, once.log
+            lines = [json.loads(line) for line in once.log.splitlines()]
+            job_lines = [line for line in lines if line.get("event") == "job_run"]
+            assert [(j["job"], j["schedule"], j["outcome"]) for j in job_lines] == [
+                ("digest", "morning", "ok")
+            ]
+            assert "sent" in job_lines[0]["summary"] and job_lines[0]["seconds"] > 0
             got = handler.counts()
             assert len(got) == 12 and set(got.values()) == {1}  # the rest, nobody twice
             with store.read() as conn:
