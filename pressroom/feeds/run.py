@@ -135,7 +135,7 @@ def clear_caches() -> None:
 
 
 def _memo_holds(
-    memo: fastpath.Memo, version: int | None, key: str, now: datetime, out: Path
+    memo: fastpath.Memo, version: int | str | None, key: str, now: datetime, out: Path
 ) -> bool:
     if memo.data_version != version or memo.settings_key != key or now < memo.built_for:
         return False
@@ -357,7 +357,7 @@ def _save_state(store: Store, plan: _Plan, published: list[_Feed], now: datetime
 def _update_memo(
     store: Store,
     out: Path,
-    version: int | None,
+    version: int | str | None,
     key: str,
     now: datetime,
     report: FeedBuildReport,
