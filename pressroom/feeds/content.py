@@ -128,10 +128,11 @@ def _image_type(url: str) -> str:
 
 
 def _title(article: Article, summary: str) -> str | None:
-    title = _SPACES.sub(" ", clean_text(article.title)).strip()
+    cleaned = clean_text(article.title)
+    title = _SPACES.sub(" ", cleaned).strip()
     if title:
-        if title != article.title.strip():
-            log.info("%s: removed control characters from the title", article.url)
+        if cleaned != article.title:
+            log.warning("%s: removed characters XML cannot carry from the title", article.url)
         return title
     if not summary:
         log.warning("%s: skipped: no title and no text to make one from", article.url)

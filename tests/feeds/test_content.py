@@ -150,3 +150,12 @@ def test_summary_mode_leaves_out_the_body(tmp_path: Path) -> None:
 def test_no_credits_means_the_site_is_the_author(settings: Settings) -> None:
     item = prepare_item(_article(authors=""), settings, "社会")
     assert item is not None and item.authors == ("测试新闻网",)
+
+
+def test_control_characters_in_a_title_are_removed_and_logged(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "pressroom.feeds"):
+        item = prepare_item(_article(title="习近平\x08:坚决\x00打赢\ud800"), settings, "社会")
+    assert item is not None and item.title == "习近平:坚决打赢"
+    assert "shehui/1.html: removed characters XML cannot carry from the title" in caplog.text
