@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from slowsmtp import SlowRecorder, SmtpServer
@@ -176,6 +177,17 @@ def assert_feed_builds_never_overlap(store: Store) -> list[str]:
     return sorted(r.outcome for r in feeds_runs)
 
 
+def assert_feed_files_whole(public: Path) -> None:
+    """Every file is a finished feed, OPML or page: no temp file, nothing cut short."""
+    files = [p for p in public.rglob("*") if p.is_file()]
+    assert files and {p.suffix for p in files} <= {".xml", ".json", ".opml", ".html"}, files
+    for path in files:
+        if path.suffix in (".xml", ".opml"):
+            ElementTree.parse(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+
+
 def test_three_workers_send_one_digest_and_never_build_feeds_at_once(
     tmp_path: Path, shared_url: str, procs: list[Proc]
 ) -> None:
@@ -202,6 +214,7 @@ def test_three_workers_send_one_digest_and_never_build_feeds_at_once(
         assert {r.attempts for r in rows} == {1}
         assert len(list((tmp_path / "outbox").glob("*.eml"))) == 8
         assert set(assert_feed_builds_never_overlap(store)) <= {"ok", "skipped"}
+        assert_feed_files_whole(tmp_path / "public")
         # Three `run --once` at the same moment: each tries to build the feeds.
         once = [Proc(tmp_path, config, "run", "--once", slow_feeds=1.0) for _ in range(3)]
         procs += once
