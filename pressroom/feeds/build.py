@@ -25,6 +25,8 @@ from collections import OrderedDict
 from typing import Any
 
 from feedgen.entry import FeedEntry
+from feedgen.ext.dc import DcEntryExtension, DcExtension
+from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 
@@ -63,9 +65,9 @@ def _serialise(root: Any) -> bytes:
 
 def _generator(meta: FeedMeta, fmt: str) -> Any:
     fg = FeedGenerator()
-    fg.load_extension("media", atom=True, rss=True)
+    fg.register_extension("media", MediaExtension, MediaEntryExtension, atom=True, rss=True)
     if fmt == "rss":
-        fg.load_extension("dc", atom=False, rss=True)
+        fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
     fg.id(meta.self_urls.get(fmt) or meta.home_url)
     fg.title(meta.title)
     fg.description(meta.description)
@@ -118,9 +120,11 @@ def _entry_element(item: FeedItem, fmt: str) -> Any:
 
 def _feed_entry(item: FeedItem, fmt: str) -> Any:
     entry = FeedEntry()
-    entry.load_extension("media", atom=True, rss=True)
+    # register_extension, not load_extension: that one first tries to import a module
+    # feedgen.ext.<name>_entry that does not exist, a sys.path search on every entry.
+    entry.register_extension("media", MediaEntryExtension, atom=True, rss=True)
     if fmt == "rss":
-        entry.load_extension("dc", atom=False, rss=True)
+        entry.register_extension("dc", DcEntryExtension, atom=False, rss=True)
     entry.guid(item.id, permalink=item.id == item.link)
     entry.title(item.title)
     entry.link(href=item.link, rel="alternate", type="text/html")
