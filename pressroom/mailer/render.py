@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 import css_inline
@@ -147,11 +148,23 @@ class Renderer:
         return {
             "number": number,
             "title": _one_line(article.title),
-            "url": article.url,
+            "url": self._web_url(article.url) or self._settings.site.base_url,
             "date": local_date(article.published_at, self._zone),
             "summary": _summary(article.summary),
-            "image_url": article.image_url,
+            "image_url": self._web_url(article.image_url),
         }
+
+    def _web_url(self, value: str | None) -> str | None:
+        """``value`` made absolute against the site, if it is an http(s) URL; else None.
+
+        Autoescaping keeps a URL from breaking out of its attribute, not from being a
+        ``javascript:`` or ``data:`` link: only web URLs reach a mail.
+        """
+        if not value:
+            return None
+        absolute = urljoin(self._settings.site.base_url, value.strip())
+        parts = urlsplit(absolute)
+        return absolute if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def _one_line(text: str) -> str:

@@ -85,3 +85,20 @@ def test_a_broken_template_is_a_config_error_naming_the_file(tmp_path: Path) -> 
     missing = make_settings(tmp_path, '[digest]\ntemplates_dir = "nowhere"\n')
     with pytest.raises(ConfigError, match=r"digest\.templates_dir: .*nowhere is not a folder"):
         Renderer(missing)
+
+
+def test_only_web_urls_reach_the_mail(tmp_path: Path) -> None:
+    when = NOW - timedelta(hours=1)
+    hostile = [
+        Article(1, "javascript:alert(1)", "news", "甲", "", "", "", "data:image/png;base64,AAAA",
+                when, when, 0, Priority.HEADLINE),
+        Article(2, "/news/2.html", "china", "乙", "", "", "", "//img.example.cn/2.jpg",
+                when, when, 0, Priority.HEADLINE),
+    ]  # fmt: skip
+    out = Renderer(make_settings(tmp_path)).render(
+        cut_for(hostile, [], SECTIONS, 20), RunInfo(Frequency.DAILY, NOW, SHANGHAI)
+    )
+    assert "javascript:" not in out.html and "data:" not in out.html
+    assert 'href="https://www.example.cn/news/2.html"' in out.html
+    assert 'src="https://img.example.cn/2.jpg"' in out.html
+    assert "   https://www.example.cn/\n" in out.text  # the site instead of the bad link
