@@ -14,7 +14,7 @@ import logging
 import mimetypes
 import re
 import unicodedata
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
@@ -58,6 +58,7 @@ _SPACES = re.compile(r"\s+")
 _TITLE_FROM_SUMMARY_CHARS = 40
 _JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
 _BODY_CHARS_PER_TEXT_CHAR = 20
+_UNSAFE_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
 
 
 def clean_text(value: str) -> str:
@@ -100,7 +101,8 @@ def absolute_url(url: str, base_url: str) -> str | None:
     parts = urlsplit(joined)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    return joined
+    # Atom ids and links must be IRIs: spaces, quotes and the like are percent-encoded.
+    return _UNSAFE_IN_URL.sub(lambda m: quote(m.group(), safe=""), joined)
 
 
 def sanitize_html(fragment: str, base_url: str) -> str:

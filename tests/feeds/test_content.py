@@ -92,6 +92,9 @@ def test_absolute_url_refuses_non_http() -> None:
     assert absolute_url("x/y.html", BASE_URL) == "https://news.example.cn/x/y.html"
     assert absolute_url("javascript:alert(1)", BASE_URL) is None
     assert absolute_url("mailto:a@b.c", BASE_URL) is None
+    assert absolute_url("新闻/a b\u3000c.html", BASE_URL) == (
+        "https://news.example.cn/新闻/a%20b%E3%80%80c.html"
+    )
 
 
 def test_prepare_item_carries_every_field(settings: Settings) -> None:
