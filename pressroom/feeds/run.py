@@ -174,7 +174,7 @@ def _build(
         plan.articles = articles_by_ids(conn, missing)
     prepare = _preparer(settings, plan, report)
     for feed in plan.feeds:
-        _prepare(feed, prepare, settings)
+        _prepare(feed, prepare, settings, newest=site_files)
     published = [f for f in plan.feeds if f.meta is not None]
     for feed in published:
         if feed.changed:
@@ -226,14 +226,15 @@ def _site_files_stale(plan: _Plan, out: Path) -> bool:
     return not all((out / name).is_file() for name in SITE_FILES) or bool(_feed_dirs(out) - present)
 
 
+def _keys_to_use(feed: _Feed, *, newest: bool) -> FeedKeys:
+    """Every row of a changed feed; with ``newest``, the newest row of a kept one (the
+    index page shows it); else none."""
+    return feed.keys if feed.changed else feed.keys[: 1 if newest else 0]
+
+
 def _keys_to_prepare(feeds: list[_Feed], *, newest: bool) -> set[tuple[int, str]]:
-    """(id, updated) of every article of a changed feed; with ``newest``, also of the
-    newest of a kept one (the index page shows it)."""
-    wanted: set[tuple[int, str]] = set()
-    for feed in feeds:
-        keys = feed.keys if feed.changed else feed.keys[: 1 if newest else 0]
-        wanted.update((i, u) for i, u, _p in keys)
-    return wanted
+    """(id, updated) of every article some feed will use."""
+    return {(i, u) for feed in feeds for i, u, _p in _keys_to_use(feed, newest=newest)}
 
 
 Prepare = Callable[[int, str], FeedItem | None]
@@ -259,7 +260,7 @@ def _preparer(settings: Settings, plan: _Plan, report: FeedBuildReport) -> Prepa
     return prepare
 
 
-def _prepare(feed: _Feed, prepare: Prepare, settings: Settings) -> None:
+def _prepare(feed: _Feed, prepare: Prepare, settings: Settings, *, newest: bool) -> None:
     """Fill ``feed.items`` (all of a changed feed, the newest of a kept one) and its header.
 
     The ``important`` feed's rows come from :func:`important_clause`, which selects
@@ -268,7 +269,7 @@ def _prepare(feed: _Feed, prepare: Prepare, settings: Settings) -> None:
     if not feed.keys:
         return
     seen: set[str] = set()
-    for article_id, updated, _published in feed.keys if feed.changed else feed.keys[:1]:
+    for article_id, updated, _published in _keys_to_use(feed, newest=newest):
         item = prepare(article_id, updated)
         if item is None:
             continue
@@ -282,8 +283,8 @@ def _prepare(feed: _Feed, prepare: Prepare, settings: Settings) -> None:
     if feed.changed and not feed.items:
         log.warning("%s: not published: none of its articles could be used", feed.spec.name)
         return
-    newest = key_time(max(max(u, p) for _i, u, p in feed.keys))
-    feed.meta = feed_meta(feed.spec, settings, newest)
+    latest = key_time(max(max(u, p) for _i, u, p in feed.keys))
+    feed.meta = feed_meta(feed.spec, settings, latest)
 
 
 def _render(fmt: str, meta: FeedMeta, items: list[FeedItem]) -> bytes:

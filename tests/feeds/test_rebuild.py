@@ -11,7 +11,7 @@ from sqlalchemy import event, select, update
 
 from pressroom.config import Settings
 from pressroom.errors import JobFailed
-from pressroom.feeds import build_feeds, fastpath
+from pressroom.feeds import build_feeds, clear_caches, fastpath
 from pressroom.store.engine import Store
 from pressroom.store.schema import articles, feed_state
 
@@ -62,6 +62,26 @@ def test_a_no_change_rebuild_writes_nothing(store: Store, tmp_path: Path) -> Non
     assert sorted(again.kept) == sorted(before)
     assert feed_files(_out(settings)) == before
     assert "kept    " in "\n".join(again.lines())
+
+
+def test_a_new_process_keeps_everything_when_nothing_changed(
+    feed_settings: Settings, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_settings, small_store, now=NOW)
+    before = feed_files(_out(feed_settings))
+    fastpath.forget(small_store, _out(feed_settings).resolve())
+    clear_caches()  # a new process starts with nothing in memory
+    report = build_feeds(feed_settings, small_store, now=NOW)
+    assert report.ok and report.written == [] and len(report.kept) == len(before)
+    assert feed_files(_out(feed_settings)) == before
+    (_out(feed_settings) / "index.html").unlink()
+    fastpath.forget(small_store, _out(feed_settings).resolve())
+    clear_caches()
+    assert build_feeds(feed_settings, small_store, now=NOW).written == ["index.html"]
+    after = feed_files(_out(feed_settings))
+    assert after.pop("index.html")[0] == before.pop("index.html")[0]  # same page again
+    assert after == before
 
 
 def test_the_fingerprint_path_costs_a_constant_number_of_queries(
