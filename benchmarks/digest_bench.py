@@ -281,7 +281,7 @@ def start_aiosmtpd(port: int) -> tuple[Any, threading.Thread, asyncio.AbstractEv
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--baseline", type=int, default=300, help="messages for the naive way")
     parser.add_argument("--aiosmtpd", type=int, default=5_000, help="subscribers (0: skip)")

@@ -22,7 +22,7 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -149,15 +149,22 @@ class _Ledger:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._last: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     def submit(self, outcome: Outcome) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last = future
         self._pending.append((outcome, future))
         self._wake.set()
         return future
+
+    async def settled(self) -> None:
+        """Wait until every outcome submitted so far is committed (commits keep order)."""
+        if self._last is not None:
+            await self._last
 
     async def close(self) -> None:
         """Commit everything pending and stop the writer."""
@@ -227,12 +234,20 @@ class _Run:
     worker_id: str
     lease: timedelta
     batch_size: int
-    stop: asyncio.Event
+    stop: asyncio.Event | None  # the caller's: set means "finish in flight, then return"
     ledger: _Ledger
     report: DeliveryReport
     bar: Progress | None = None
-    unavailable: ServerUnavailable | None = None
+    halted: TemporaryFailure | None = None  # why this run stopped itself (an outage)
     idempotent: bool = False  # resending is harmless (the file outbox): no need to wait
+    deferred: set[int] = field(default_factory=set)  # rows put back once after a 4xx
+    failing: int = 0  # temporary failures in a row, with no success between them
+    breaker: int = 8  # that many in a row: the relay refuses everything, stop the run
+
+    @property
+    def stopping(self) -> bool:
+        """True once the caller asked to stop or the run halted itself."""
+        return self.halted is not None or (self.stop is not None and self.stop.is_set())
 
     async def db(self, fn: Callable[..., _T], *args: Any) -> _T:
         return await self.ledger.db.run(fn, *args)
@@ -275,10 +290,17 @@ class _Run:
 
     async def feed(self, queue: asyncio.Queue[_Item | None], workers: int) -> None:
         try:
-            while not self.stop.is_set():
+            while not self.stopping:
                 batch = await self.db(
                     ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
                 )
+                if not batch:
+                    # Rows put back after a 4xx come back once they are on record.
+                    await queue.join()
+                    await self.ledger.settled()
+                    batch = await self.db(
+                        ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
+                    )
                 if not batch and not await self.recover(mine=False):
                     break
                 for item in batch:
@@ -290,10 +312,11 @@ class _Run:
     async def work(self, queue: asyncio.Queue[_Item | None]) -> None:
         committed: asyncio.Future[None] | None = None
         while (item := await queue.get()) is not None:
-            if self.stop.is_set():
+            if self.stopping:
                 self.finish(item, "queued", None)
             else:
                 committed = await self.one(item, committed) or committed
+            queue.task_done()
             if self.idempotent:
                 await asyncio.sleep(0)  # a transport that never waits lets the writer run
 
@@ -312,27 +335,49 @@ class _Run:
             return self.finish(item, "failed", f"compose: {exc}")
         if previous is not None and not self.idempotent:
             await previous  # this connection's last message is on record first
-        status, error, bounce = await self.hand_over(msg)
+        status, error, bounce = await self.hand_over(item[0], msg)
         return self.finish(item, status, error, bounce=bounce, message_id=msg.message_id)
 
-    async def hand_over(self, msg: OutgoingMessage) -> tuple[str, str | None, bool]:
+    async def hand_over(
+        self, delivery_id: int, msg: OutgoingMessage
+    ) -> tuple[str, str | None, bool]:
         """Send ``msg``; return (status, error, bounce) for its ledger row."""
         try:
             await self.transport.send(msg)
         except ServerUnavailable as exc:
-            self.unavailable = self.unavailable or exc
-            self.stop.set()
+            self.halted = self.halted or exc
             return "queued", str(exc), False
         except PermanentFailure as exc:
             return "failed", str(exc), exc.bounce
         except UncertainDelivery as exc:
             return "uncertain", str(exc), False
-        except (TemporaryFailure, DeliveryError) as exc:
+        except TemporaryFailure as exc:
+            return self.temporary(delivery_id, exc), str(exc), False
+        except DeliveryError as exc:
             return "failed", str(exc), False
         except Exception as exc:  # the transport broke mid-message: it may have gone out
             log.exception("unexpected error sending to %s", msg.recipient)
             return "uncertain", f"unexpected error: {exc!r}", False
+        self.failing = 0
         return "sent", None, False
+
+    def temporary(self, delivery_id: int, exc: TemporaryFailure) -> str:
+        """The status after a temporary failure that outlasted the transport's retries.
+
+        The row goes back to the queue once (a later claim tries again); the second time
+        it is ``failed``. When :attr:`breaker` messages in a row fail so, the relay is
+        refusing everything: the run halts with the rest still queued, rather than
+        marking everybody failed (which would complete the run and lose the digest).
+        """
+        self.failing += 1
+        if self.failing >= self.breaker and self.halted is None:
+            self.halted = TemporaryFailure(
+                f"{self.failing} messages in a row were refused for now, last: {exc}"
+            )
+        if delivery_id in self.deferred and self.halted is None:
+            return "failed"
+        self.deferred.add(delivery_id)
+        return "queued"
 
 
 async def deliver(
@@ -369,23 +414,27 @@ async def deliver(
     Raises:
         ServerUnavailable: the SMTP server could not be reached; the rows not sent stay
             queued and a later call resumes them.
+        TemporaryFailure: the server refused message after message for now (4xx); the
+            rows not sent stay queued, as above.
     """
     started = time.monotonic()
     workers = max(1, int(getattr(transport, "concurrency", 1)))
     db = _DbThread(store)
     writer = _Ledger(db, digest_id, worker_id, clock, settings.mail.bounce_after, lease)
     run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
-               max(batch_size, workers), stop or asyncio.Event(), writer,
+               max(batch_size, workers), stop, writer,
                DeliveryReport())  # fmt: skip
     run.idempotent = bool(getattr(transport, "idempotent", False))
+    run.breaker = max(run.breaker, 2 * workers)
     try:
         await _deliver_all(run, workers, show_progress)
-        left = await run.db(ledger.unfinished, digest_id) if run.unavailable else 0
+        left = await run.db(ledger.unfinished, digest_id) if run.halted else 0
     finally:
         db.close()
     run.report.seconds = time.monotonic() - started
-    if run.unavailable is not None:
-        raise ServerUnavailable(f"{run.unavailable}; {left} deliveries stay queued for a resume")
+    if run.halted is not None:
+        kind = type(run.halted)
+        raise kind(f"{run.halted}; {left} deliveries stay queued for a resume")
     return run.report
 
 

@@ -50,6 +50,7 @@ class Recorder:
 
     delay: float = 0.0
     reject: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
     sessions: int = 0
     transactions: int = 0
@@ -91,6 +92,8 @@ class Recorder:
     ) -> str:
         if address in self.reject:
             return f"550 5.1.1 <{address}>: no such user"
+        if address in self.defer:
+            return f"452 4.2.2 <{address}>: mailbox full, try later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

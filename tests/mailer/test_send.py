@@ -17,7 +17,12 @@ from sqlalchemy import select, update
 from pressroom.config import Settings
 from pressroom.mailer.outgoing import OutgoingMessage
 from pressroom.mailer.send import DeliveryReport, deliver
-from pressroom.mailer.transport import FileTransport, ServerUnavailable, SmtpTransport
+from pressroom.mailer.transport import (
+    FileTransport,
+    ServerUnavailable,
+    SmtpTransport,
+    TemporaryFailure,
+)
 from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
@@ -238,3 +243,26 @@ async def test_rows_of_a_dead_sender_are_resent_and_nobody_is_skipped(
             select(deliveries.c.attempts).where(deliveries.c.id == first_id)
         ).scalar_one()
     assert attempts == 2
+
+
+async def test_a_relay_refusing_everything_halts_the_run_with_all_queued(
+    sqlite_store: Store, smtp_server: StartServer, settings: Settings
+) -> None:
+    server = smtp_server(FaultyHandler(tempfail=1.0))
+    digest, _ = queue(sqlite_store, 30)
+    with pytest.raises(TemporaryFailure, match=r"in a row .* 30 deliveries stay queued"):
+        await run(sqlite_store, digest, smtp(server, retries=1), settings)
+    assert statuses(sqlite_store, digest) == {"queued": 30}
+    assert server.handler.received == []
+
+
+async def test_a_mailbox_that_stays_full_is_tried_again_once_then_failed(
+    sqlite_store: Store, smtp_server: StartServer, settings: Settings
+) -> None:
+    server = smtp_server(Recorder(defer={"user3@example.org"}))
+    digest, people = queue(sqlite_store, 6)
+    report = await run(sqlite_store, digest, smtp(server, retries=1), settings)
+    assert (report.sent, report.failed) == (5, 1)
+    with sqlite_store.read() as conn:
+        row = conn.execute(select(deliveries).where(deliveries.c.subscriber_id == people[3])).one()
+    assert row.status == "failed" and row.attempts == 2 and "452" in row.last_error
