@@ -366,6 +366,8 @@ def _path(address: str, *, bounce: bool) -> bytes:
     so a strict check is enough (no CR/LF or brackets can reach the command line)."""
     if not _MAILBOX.fullmatch(address):
         raise _Attempt("permanent", f"not a deliverable address: {address!r}", bounce=bounce)
+    if not address.isascii():  # would need SMTPUTF8 (RFC 6531), which we do not speak
+        raise _Attempt("permanent", f"non-ASCII address needs SMTPUTF8: {address!r}", bounce=False)
     return b"<" + address.encode("ascii") + b">"
 
 

@@ -263,3 +263,12 @@ async def test_an_address_that_could_inject_a_command_is_refused(smtp_server: St
         await send_all(SmtpTransport(smtp_settings(server)), [evil])
     assert caught.value.bounce
     assert server.handler.transactions == 0
+
+
+async def test_a_non_ascii_address_is_refused_without_a_bounce(smtp_server: StartServer) -> None:
+    server = smtp_server()
+    msg = message(1)
+    eai = OutgoingMessage(msg.sender, "读者@example.org", msg.data, "<u@x>")
+    with pytest.raises(PermanentFailure, match="SMTPUTF8") as caught:
+        await send_all(SmtpTransport(smtp_settings(server)), [eai])
+    assert not caught.value.bounce
