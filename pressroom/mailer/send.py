@@ -174,7 +174,9 @@ class _Ledger:
             await self._task
 
     def flush_now(self, store: Store) -> None:
-        """Commit what is pending, synchronously (used when cancelled)."""
+        """Stop the writer and commit what is pending, synchronously (when cancelled)."""
+        if self._task is not None:
+            self._task.cancel()
         batch, self._pending = self._pending, []
         if batch:
             with store.write() as conn:

@@ -266,3 +266,24 @@ async def test_a_mailbox_that_stays_full_is_tried_again_once_then_failed(
     with sqlite_store.read() as conn:
         row = conn.execute(select(deliveries).where(deliveries.c.subscriber_id == people[3])).one()
     assert row.status == "failed" and row.attempts == 2 and "452" in row.last_error
+
+
+async def test_a_cancelled_sender_hands_its_rows_back(
+    sqlite_store: Store, smtp_server: StartServer, settings: Settings
+) -> None:
+    handler = Recorder(delay=0.01)
+    server = smtp_server(handler)
+    digest, _ = queue(sqlite_store, 60)
+    task = asyncio.create_task(run(sqlite_store, digest, smtp(server), settings))
+    while len(handler.received) < 10:
+        await asyncio.sleep(0.005)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    left = statuses(sqlite_store, digest)
+    assert set(left) <= {"sent", "queued"} and left["queued"] > 0
+    with sqlite_store.read() as conn:
+        assert ledger.claimers(conn, digest) == []
+    await run(sqlite_store, digest, smtp(server), settings)
+    got = handler.by_recipient()
+    assert len(got) == 60 and sum(n - 1 for n in got.values()) <= 4  # in flight at most
