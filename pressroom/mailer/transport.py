@@ -33,6 +33,18 @@ import aiosmtplib
 from pressroom.config import Settings, SmtpSettings
 from pressroom.errors import DeliveryError
 from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.mailer.smtp_wire import (
+    Attempt,
+    abandon,
+    command,
+    describe,
+    frame,
+    mailbox_path,
+    quit_politely,
+    reply_error,
+    reset,
+    send_data,
+)
 
 __all__ = [
     "FileTransport",
@@ -167,39 +179,6 @@ class _RateLimiter:
             await asyncio.sleep(slot - now)
 
 
-class _Attempt(Exception):
-    """One failed attempt, classified: ``kind`` is temporary, connect, permanent, uncertain."""
-
-    def __init__(self, kind: str, reason: str, *, bounce: bool = False) -> None:
-        super().__init__(reason)
-        self.kind = kind
-        self.reason = reason
-        self.bounce = bounce
-
-
-_LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-def _frame(data: bytes) -> bytes:
-    """The DATA payload: CRLF line endings, leading dots doubled (RFC 5321 4.5.2), ``.``."""
-    crlf = data.count(b"\r\n")
-    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:  # counts are C-fast; a regex
-        data = _LINE_END.sub(b"\r\n", data)  # over 20 KB cost 1 ms a message
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    data = data.replace(b"\r\n.", b"\r\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    return data + b".\r\n"
-
-
-def _reply_error(stage: str, exc: aiosmtplib.SMTPResponseException) -> _Attempt:
-    reason = f"{stage}: {exc.code} {exc.message}".strip()
-    if 500 <= exc.code < 600:
-        return _Attempt("permanent", reason, bounce=stage in ("RCPT", "DATA end"))
-    return _Attempt("temporary", reason)
-
-
 class SmtpTransport:
     """Delivers over SMTP through a pool of persistent aiosmtplib connections.
 
@@ -249,7 +228,7 @@ class SmtpTransport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await asyncio.gather(*(_quit(c) for c in self._clients))
+        await asyncio.gather(*(quit_politely(c) for c in self._clients))
         self._clients = []
         self._idle = None
 
@@ -282,8 +261,8 @@ class SmtpTransport:
             self._idle.put_nowait(client)
 
     async def _send_with_retries(self, client: aiosmtplib.SMTP, msg: OutgoingMessage) -> None:
-        payload = _frame(msg.data)
-        failures: list[_Attempt] = []
+        payload = frame(msg.data)
+        failures: list[Attempt] = []
         for attempt in range(self.smtp.retries + 1):
             if attempt:
                 await asyncio.sleep(self._delay(attempt))
@@ -291,7 +270,7 @@ class SmtpTransport:
                 await self._limiter.wait()
                 await self._attempt(client, msg, payload)
                 return
-            except _Attempt as failed:
+            except Attempt as failed:
                 failures.append(failed)
                 if failed.kind == "permanent":
                     raise PermanentFailure(
@@ -316,26 +295,29 @@ class SmtpTransport:
         return float(base * self._rng.uniform(0.5, 1.5))
 
     async def _attempt(self, client: aiosmtplib.SMTP, msg: OutgoingMessage, payload: bytes) -> None:
-        sender, recipient = _path(msg.sender, bounce=False), _path(msg.recipient, bounce=True)
+        sender, recipient = (
+            mailbox_path(msg.sender, bounce=False),
+            mailbox_path(msg.recipient, bounce=True),
+        )
         await self._ensure_connected(client)
         stage = "MAIL"
         try:
-            await _command(client, b"MAIL", b"FROM:" + sender, (250,))
+            await command(client, b"MAIL", b"FROM:" + sender, (250,))
             stage = "RCPT"
-            await _command(client, b"RCPT", b"TO:" + recipient, (250, 251))
+            await command(client, b"RCPT", b"TO:" + recipient, (250, 251))
             stage = "DATA"
             reply = await client.execute_command(b"DATA")
             if reply.code != 354:
                 raise aiosmtplib.SMTPDataError(reply.code, reply.message)
             stage = "DATA end"
-            await _send_data(client, payload, self.smtp.timeout)
+            await send_data(client, payload, self.smtp.timeout)
         except aiosmtplib.SMTPResponseException as exc:
-            await _reset(client, exc.code)
-            raise _reply_error(stage, exc) from None
+            await reset(client, exc.code)
+            raise reply_error(stage, exc) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            _abandon(client)
+            abandon(client)
             kind = "uncertain" if stage == "DATA end" else "temporary"
-            raise _Attempt(kind, f"{stage}: {_describe(exc)}") from None
+            raise Attempt(kind, f"{stage}: {describe(exc)}") from None
 
     async def _ensure_connected(self, client: aiosmtplib.SMTP) -> None:
         if client.is_connected:
@@ -350,93 +332,11 @@ class SmtpTransport:
                 password = self.smtp.password.get_secret_value() if self.smtp.password else ""
                 await client.login(self.smtp.username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            _abandon(client)
-            raise _Attempt("permanent", f"login as {self.smtp.username!r} refused: {exc}") from None
+            abandon(client)
+            raise Attempt("permanent", f"login as {self.smtp.username!r} refused: {exc}") from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            _abandon(client)
-            raise _Attempt("connect", _describe(exc)) from None
-
-
-_MAILBOX = re.compile(r"[^\x00-\x20\x7f<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+")
-
-
-def _path(address: str, *, bounce: bool) -> bytes:
-    """``<address>`` for MAIL/RCPT. aiosmtplib's ``mail()``/``rcpt()`` parse the address
-    with :mod:`email.utils` (0.3 ms each, 10 % of a send); ours are normalised already,
-    so a strict check is enough (no CR/LF or brackets can reach the command line)."""
-    if not _MAILBOX.fullmatch(address):
-        raise _Attempt("permanent", f"not a deliverable address: {address!r}", bounce=bounce)
-    if not address.isascii():  # would need SMTPUTF8 (RFC 6531), which we do not speak
-        raise _Attempt("permanent", f"non-ASCII address needs SMTPUTF8: {address!r}", bounce=False)
-    return b"<" + address.encode("ascii") + b">"
-
-
-async def _command(
-    client: aiosmtplib.SMTP, verb: bytes, argument: bytes, accept: tuple[int, ...]
-) -> None:
-    reply = await client.execute_command(verb, argument)
-    if reply.code not in accept:
-        raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
-
-
-async def _send_data(client: aiosmtplib.SMTP, payload: bytes, timeout: float) -> None:
-    """Write the framed message and await the final reply.
-
-    aiosmtplib's ``data()`` does DATA, the 354 and the payload in one call, so a lost
-    connection cannot be placed before or after the payload; we split it to know
-    whether the message may have been accepted (RFC 5321 6.1: the final reply is the
-    moment responsibility passes). One task uses a connection at a time, so the
-    protocol's command lock is not needed here.
-    """
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("connection lost before the message data")
-    protocol.write(payload)
-    reply = await protocol.read_response(timeout=timeout)
-    if reply.code != 250:
-        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-
-
-async def _reset(client: aiosmtplib.SMTP, code: int) -> None:
-    """After a refused command: RSET to clear the envelope, or drop a closing session."""
-    if code == 421 or not client.is_connected:
-        _abandon(client)
-        return
-    try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        _abandon(client)
-
-
-async def _quit(client: aiosmtplib.SMTP) -> None:
-    """Say QUIT, then wait (briefly) until the socket is really closed: a TLS close
-    needs a few more round trips, and leaving before them leaks the socket."""
-    if not client.is_connected:
-        return
-    protocol, transport = client.protocol, client.transport
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        _abandon(client)
-        return
-    for _ in range(50):
-        if protocol is None or protocol.transport is None:
-            return
-        await asyncio.sleep(0.01)
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
-
-
-def _abandon(client: aiosmtplib.SMTP) -> None:
-    """Drop a broken connection at once (abort: no TLS goodbye that needs the loop)."""
-    if isinstance(client.transport, asyncio.WriteTransport):
-        client.transport.abort()
-    client.close()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+            abandon(client)
+            raise Attempt("connect", describe(exc)) from None
 
 
 def _local_hostname() -> str:
