@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -136,6 +137,9 @@ def _ago(delta: timedelta) -> str:
 
 
 _SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_SAME_SIGNAL_S = 0.1
+"""A signal this soon after the first is the same stop delivered twice (``timeout`` sends
+SIGTERM to the child and again to its process group), not a second request."""
 
 
 def install_stop_signals(on_first: Callable[[int], None]) -> Callable[[], None]:
@@ -145,15 +149,16 @@ def install_stop_signals(on_first: Callable[[int], None]) -> Callable[[], None]:
     even the hard exit leaves no half-written file.
     """
     loop = asyncio.get_running_loop()
-    fired: list[int] = []
+    fired: list[float] = []
 
     def handle(signum: int) -> None:
-        if fired:
+        if fired and time.monotonic() - fired[0] >= _SAME_SIGNAL_S:
             log.warning("second signal: exiting now")
             logging.shutdown()
             os._exit(128 + signum)
-        fired.append(signum)
-        on_first(signum)
+        if not fired:
+            fired.append(time.monotonic())
+            on_first(signum)
 
     try:
         for sig in _SIGNALS:
