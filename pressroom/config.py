@@ -233,8 +233,10 @@ class ScheduleSettings(_Strict):
     def _check_cron(cls, value: str) -> str:
         from apscheduler.triggers.cron import CronTrigger
 
+        from pressroom.cron import crontab_fields
+
         try:
-            CronTrigger.from_crontab(value, timezone="UTC")
+            CronTrigger(**crontab_fields(value), timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"bad cron expression {value!r}: {exc}") from None
         return value

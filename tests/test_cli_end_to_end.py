@@ -126,3 +126,24 @@ def test_demo_makes_the_whole_site_and_is_safe_to_repeat(tmp_path: Path) -> None
     assert again.returncode == 0, again.stderr
     assert sorted((demo / "outbox").glob("*.eml")) == mails  # nobody gets the digest twice
     assert (demo / "public" / "all" / "rss.xml").stat().st_mtime_ns == rss.st_mtime_ns
+
+
+def test_feeds_build_waits_its_turn_behind_a_workers_lease(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from pressroom.store.runs import acquire_lease, release_lease
+
+    assert pressroom("init", "site", cwd=tmp_path).returncode == 0
+    config = str(tmp_path / "site" / "pressroom.toml")
+    store = open_store(f"sqlite:///{tmp_path / 'site' / 'pressroom.db'}")
+    with store.write() as conn:
+        assert acquire_lease(
+            conn, "feeds", "other-host:1:1", now=datetime.now(UTC), ttl=timedelta(minutes=2)
+        )
+    done = pressroom("--config", config, "feeds", "build", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "another process is building the feeds (other-host:1:1)" in done.stderr
+    with store.write() as conn:
+        release_lease(conn, "feeds", "other-host:1:1")
+    store.dispose()
+    assert pressroom("--config", config, "feeds", "build", cwd=tmp_path).returncode == 0

@@ -152,3 +152,14 @@ def test_the_example_in_the_repository_is_current() -> None:
     repo_example = Path(__file__).parents[1] / "examples" / "pressroom.toml"
     fresh = re.sub(r'^secret = ".*"$', "", render_example_config(), flags=re.M)
     assert re.sub(r'^secret = ".*"$', "", repo_example.read_text("utf-8"), flags=re.M) == fresh
+
+
+def test_cron_weekdays_follow_crontab(write_config) -> None:  # type: ignore[no-untyped-def]
+    """Sunday is 0 or 7 as in crontab (APScheduler 3's from_crontab would reject 7)."""
+    body = "".join(
+        f"[[schedules]]\nname='s{n}'\njob='feeds'\ncron='0 7 * * {day}'\n"
+        for n, day in enumerate(["7", "0", "1-5", "sun"])
+    )
+    assert len(load_settings(write_config(body)).schedules) == 4
+    bad = write_config("[[schedules]]\nname='x'\njob='feeds'\ncron='0 7 * * 8'\n", "bad.toml")
+    assert "bad day of week '8'" in problems(bad)[0]

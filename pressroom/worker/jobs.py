@@ -171,6 +171,8 @@ class JobRunner:
             report = await _in_thread(
                 lambda: self.jobs.build_feeds(self.settings, self.store, now=now)
             )
+        if not getattr(report, "ok", True):  # some feed could not be written; the rest were
+            return "failed", report.summary(), "; ".join(getattr(report, "failed", []))
         return "ok", report.summary(), None
 
     async def _digest(

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from pressroom.config import ScheduleSettings, Settings
+from pressroom.cron import crontab_fields, crontab_weekdays
 
 __all__ = [
     "LocalCronTrigger",
@@ -84,47 +85,9 @@ def make_trigger(settings: Settings, schedule: ScheduleSettings) -> LocalCronTri
     The day of week follows crontab (0 or 7 = Sunday, 1 = Monday), not APScheduler 3.x's
     ``from_crontab``, which reads 0 as Monday (apscheduler issue 286).
     """
-    minute, hour, day, month, weekday = schedule.cron.split()
-    trigger = LocalCronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=crontab_weekdays(weekday),
-        timezone=schedule_zone(settings, schedule),
+    return LocalCronTrigger(
+        **crontab_fields(schedule.cron), timezone=schedule_zone(settings, schedule)
     )
-    return trigger
-
-
-_DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-
-
-def crontab_weekdays(field: str) -> str:
-    """A crontab day-of-week field in APScheduler's terms (day names, which both share).
-
-    Numbers become names (``1-5`` -> ``mon,tue,wed,thu,fri``, ``0`` and ``7`` -> ``sun``);
-    parts that already use names, and ``*``, pass through.
-    """
-    if field == "*" or any(c.isalpha() for c in field):
-        return field
-    days: set[int] = set()
-    for part in field.split(","):
-        days |= _expand(part)
-    return ",".join(_DAY_NAMES[d] for d in sorted(days))
-
-
-def _expand(part: str) -> set[int]:
-    span, _, step_text = part.partition("/")
-    step = int(step_text) if step_text else 1
-    if span == "*":
-        first, last = 0, 6
-    else:
-        first_text, _, last_text = span.partition("-")
-        first = int(first_text)
-        last = int(last_text) if last_text else (6 if step_text else first)
-    if not (0 <= first <= 7 and 0 <= last <= 7 and first <= last and step >= 1):
-        raise ValueError(f"bad day of week {part!r} (use 0-7, 0 and 7 are Sunday)")
-    return {d % 7 for d in range(first, last + 1, step)}
 
 
 def next_fire_time(trigger: LocalCronTrigger, now: datetime) -> datetime | None:
