@@ -39,24 +39,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pressroom.store.articles import ARTICLE_FIELDS
+
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 BASE_URL = "https://dangjian.example.cn/"
 BENCH_DIR = Path(os.environ.get("PRESSROOM_BENCH_DIR", "/tmp/pressroom-bench"))
 PG_ENV = "PRESSROOM_TEST_PG_URL"
-COLUMNS = [
-    "url",
-    "section",
-    "title",
-    "summary",
-    "body_html",
-    "authors",
-    "image_url",
-    "published_at",
-    "updated_at",
-    "views",
-    "priority",
-    "status",
-]
+COLUMNS = list(ARTICLE_FIELDS)
 TARGETS = {"full": 0.5, "no_change": 0.020, "rss_mb": 150.0, "ratio": 3.0}
 
 
