@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
@@ -40,7 +40,6 @@ from pressroom.store.digests import (
     supersede_open,
 )
 from pressroom.store.engine import Store
-from pressroom.store.schema import deliveries
 from pressroom.store.subscribers import active_by_sections, active_subscribers
 
 if TYPE_CHECKING:
@@ -260,31 +259,15 @@ def _finish(
 ) -> DigestReport:
     """Complete the run when every delivery is recorded: the watermark moves."""
     with store.write() as conn:
-        counts = ledger.counts(conn, digest.id)
+        counts, report.elsewhere = ledger.counts_and_held(conn, digest.id, worker_id)
         report.recipients = sum(counts.values())
         report.remaining = counts["queued"] + counts["sending"]
-        report.elsewhere = _held_by_others(conn, digest.id, worker_id) if report.remaining else 0
         if report.remaining == 0 and digest.status is DigestStatus.OPEN:
             summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
             complete_digest(conn, digest.id, clock(), summary or "nobody to send to")
         report.completed = report.remaining == 0 and digest.status is not DigestStatus.FAILED
     log.debug("%s", report.summary())
     return report
-
-
-def _held_by_others(conn: Connection, digest_id: int, worker_id: str) -> int:
-    """Unfinished deliveries of ``digest_id`` claimed by senders other than ``worker_id``."""
-    query = (
-        select(func.count())
-        .select_from(deliveries)
-        .where(
-            deliveries.c.digest_id == digest_id,
-            deliveries.c.status.in_(ledger.UNFINISHED),
-            deliveries.c.claimed_by.is_not(None),
-            deliveries.c.claimed_by != worker_id,
-        )
-    )
-    return int(conn.execute(query).scalar_one())
 
 
 def _dry_run(

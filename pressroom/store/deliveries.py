@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import Subscriber
@@ -42,6 +42,7 @@ __all__ = [
     "claim",
     "claimers",
     "counts",
+    "counts_and_held",
     "enqueue",
     "recover",
     "refresh_claims",
@@ -84,15 +85,33 @@ def _count(conn: Connection, digest_id: int) -> int:
 
 def counts(conn: Connection, digest_id: int) -> dict[str, int]:
     """Rows of ``digest_id`` per status; every status in :data:`STATUSES` is a key."""
+    return counts_and_held(conn, digest_id, claimer=None)[0]
+
+
+def counts_and_held(
+    conn: Connection, digest_id: int, claimer: str | None
+) -> tuple[dict[str, int], int]:
+    """Rows per status, and the unfinished rows claimed by senders other than ``claimer``.
+
+    One statement, so both come from one snapshot: on PostgreSQL (READ COMMITTED) two
+    queries could see another sender's commit in between and disagree.
+    """
+    held = and_(
+        deliveries.c.status.in_(UNFINISHED),
+        deliveries.c.claimed_by.is_not(None),
+        deliveries.c.claimed_by != (claimer or ""),
+    )
     query = (
-        select(deliveries.c.status, func.count())
+        select(deliveries.c.status, func.count(), func.sum(case((held, 1), else_=0)))
         .where(deliveries.c.digest_id == digest_id)
         .group_by(deliveries.c.status)
     )
     result = dict.fromkeys(STATUSES, 0)
-    for status, number in conn.execute(query):
+    others = 0
+    for status, number, held_elsewhere in conn.execute(query):
         result[status] = int(number)
-    return result
+        others += int(held_elsewhere or 0)
+    return result, others
 
 
 def unfinished(conn: Connection, digest_id: int) -> int:

@@ -1,7 +1,7 @@
 """Fixtures for the mailer tests: real SMTP servers on 127.0.0.1, TLS material.
 
-``smtpd`` below is tests/mailer/smtpd.py (pytest puts this folder first on sys.path), not
-the standard library's deprecated module. The other mailer tests may append fixtures here.
+``smtpkit`` is tests/mailer/smtpkit.py (pytest puts this folder on sys.path): a recording,
+fault-injecting aiosmtpd server.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from smtpd import Recorder, SmtpServer
 
 import pytest
+from smtpkit import Recorder, SmtpServer
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import formatdate
-from smtpd import SmtpServer
 
+from smtpkit import SmtpServer
 from sqlalchemy import insert
 
 from pressroom.config import SmtpSettings

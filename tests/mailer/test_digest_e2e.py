@@ -10,10 +10,10 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from smtpd import Recorder, SmtpServer
 
 import pytest
 from digestkit import parse_message
+from smtpkit import Recorder, SmtpServer
 
 from pressroom.cli import main
 from pressroom.config import load_settings

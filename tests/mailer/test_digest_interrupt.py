@@ -10,10 +10,10 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from smtpd import Recorder
 
 import pytest
 from digestkit import add_articles, add_subscriber, article, make_settings
+from smtpkit import Recorder
 
 from pressroom.models import Priority
 from pressroom.store.engine import open_store

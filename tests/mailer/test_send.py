@@ -8,10 +8,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from smtpd import FaultyHandler, Recorder, SmtpServer
 
 import pytest
 from deliverykit import NOW, add_digest, add_subscribers, simple_compose, smtp_settings
+from smtpkit import FaultyHandler, Recorder, SmtpServer
 from sqlalchemy import select, update
 
 from pressroom.config import Settings

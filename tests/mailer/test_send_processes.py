@@ -10,10 +10,10 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from smtpd import Recorder, SmtpServer
 
 import pytest
 from deliverykit import add_digest, add_subscribers
+from smtpkit import Recorder, SmtpServer
 from sqlalchemy import select
 
 from pressroom.store import deliveries as ledger

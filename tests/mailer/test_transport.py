@@ -9,10 +9,10 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from smtpd import FaultyHandler, Recorder, SmtpServer
 
 import pytest
 from deliverykit import simple_compose, smtp_settings
+from smtpkit import FaultyHandler, Recorder, SmtpServer
 
 from pressroom.config import load_settings
 from pressroom.mailer.outgoing import OutgoingMessage
