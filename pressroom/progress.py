@@ -71,6 +71,7 @@ def progress(
     if enabled and sys.stderr.isatty():
         from rich.progress import (
             BarColumn,
+            DownloadColumn,
             MofNCompleteColumn,
             TaskProgressColumn,
             TextColumn,
@@ -79,7 +80,8 @@ def progress(
         )
         from rich.progress import Progress as RichProgress
 
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+        amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+        columns = [TextColumn("{task.description}"), BarColumn(), amount]
         columns += [TaskProgressColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with RichProgress(*columns, transient=True) as bar:
             yield _BarProgress(bar, bar.add_task(label, total=total))
