@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,7 +63,19 @@ def _run(runtime: Runtime, out: Callable[[str], None], show_progress: bool) -> i
     out(f"OPML         {public / 'feeds.opml'}")
     out(f"outbox       {outbox}/  ({len(list(outbox.glob('*.eml')))} messages)")
     out("")
-    out("next:  pressroom --config " + str(settings.source) + " serve      (feeds and pages)")
-    out("       pressroom --config " + str(settings.source) + " status")
+    command = f"{_invocation()} --config {settings.source}"
+    out(f"next:  {command} serve      (feeds and pages)")
+    out(f"       {command} status")
     out("       newsboat -u <(echo file://" + str(public / "all" / "rss.xml") + ")")
     return 1 if any(result.failed for result in results) else 0
+
+
+def _invocation() -> str:
+    """How to call pressroom again the way it was just called (``.venv/bin/pressroom``)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "__main__.py":
+        return "python -m pressroom"
+    on_path = shutil.which("pressroom")
+    if argv0.name == "pressroom" and (on_path is None or Path(on_path) != argv0.absolute()):
+        return os.path.relpath(argv0)
+    return "pressroom"
