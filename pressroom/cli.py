@@ -11,17 +11,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pressroom import __version__
 from pressroom.config import default_config_path
 from pressroom.errors import ConfigError, JobFailed, PressroomError, UsageError
 from pressroom.wiring import Runtime, load_runtime
-
-if TYPE_CHECKING:
-    from pressroom.feeds import FeedBuildReport
 
 __all__ = ["main"]
 
@@ -85,20 +80,17 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     import asyncio
 
     from pressroom.feeds import build_feeds
-    from pressroom.worker.lease import FEEDS_LEASE, Lease, new_worker_id
+    from pressroom.worker.jobs import build_feeds_leased
+    from pressroom.worker.lease import new_worker_id
 
     runtime = _runtime(args)
     settings, store, clock = runtime.settings, runtime.store, runtime.clock
-
-    async def build_under_lease() -> FeedBuildReport:
-        # The worker's feeds job holds the same lease: never two builds at once.
-        async with Lease(store, FEEDS_LEASE, new_worker_id(clock()), clock) as lease:
-            if not lease.held:
-                raise JobFailed(f"another process is building the feeds ({lease.other})")
-            build = partial(build_feeds, settings, store, now=clock(), force=args.force)
-            return await asyncio.to_thread(build)
-
-    report = asyncio.run(build_under_lease())
+    holder = new_worker_id(clock())
+    report, other = asyncio.run(
+        build_feeds_leased(build_feeds, settings, store, clock, holder, force=args.force)
+    )
+    if report is None:
+        raise JobFailed(f"another process is building the feeds ({other})")
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1

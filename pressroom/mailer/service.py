@@ -43,12 +43,11 @@ from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_by_sections, active_subscribers
 
 if TYPE_CHECKING:
-    from pressroom.mailer.preview import Preview
+    pass
 
 __all__ = [
     "DigestReport",
     "make_composer",
-    "preview_digest",
     "send_digest",
     "send_digest_blocking",
 ]
@@ -314,17 +313,3 @@ def send_digest_blocking(
                 loop.remove_signal_handler(signum)
 
     return asyncio.run(main())
-
-
-def preview_digest(
-    settings: Settings,
-    store: Store,
-    clock: Clock,
-    *,
-    schedule: str | None = None,
-    subscriber: str | None = None,
-) -> Preview:
-    """See :func:`pressroom.mailer.preview.preview_digest` (re-exported for callers here)."""
-    from pressroom.mailer.preview import preview_digest as render_preview
-
-    return render_preview(settings, store, clock, schedule=schedule, subscriber=subscriber)

@@ -21,7 +21,15 @@ from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.lease import FEEDS_LEASE, Lease
 
-__all__ = ["BuildFeeds", "JobResult", "JobRunner", "Jobs", "SendDigest", "default_jobs"]
+__all__ = [
+    "BuildFeeds",
+    "JobResult",
+    "JobRunner",
+    "Jobs",
+    "SendDigest",
+    "build_feeds_leased",
+    "default_jobs",
+]
 
 log = logging.getLogger("pressroom.worker")
 T = TypeVar("T")
@@ -33,6 +41,23 @@ class Report(Protocol):
     def summary(self) -> str:
         """One line: what was done, with counts."""
         ...
+
+
+class FeedsResult(Report, Protocol):
+    """A feeds build report also names the feeds it could not write."""
+
+    @property
+    def ok(self) -> bool:
+        """False when some feed could not be written (the others were)."""
+        ...
+
+    @property
+    def failed(self) -> list[str]:
+        """The feeds that could not be written, with the reason."""
+        ...
+
+
+FeedsReportT = TypeVar("FeedsReportT", bound=FeedsResult)
 
 
 class DigestResult(Report, Protocol):
@@ -49,7 +74,7 @@ class BuildFeeds(Protocol):
 
     def __call__(
         self, settings: Settings, store: Store, *, now: datetime, force: bool = False
-    ) -> Report: ...
+    ) -> FeedsResult: ...
 
 
 class SendDigest(Protocol):
@@ -82,6 +107,27 @@ def default_jobs() -> Jobs:
     from pressroom.mailer.service import send_digest
 
     return Jobs(build_feeds=build_feeds, send_digest=send_digest)
+
+
+async def build_feeds_leased(
+    build: Callable[..., FeedsReportT],
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    holder: str,
+    *,
+    force: bool = False,
+) -> tuple[FeedsReportT | None, str | None]:
+    """Build the feeds (in a thread) while holding the feeds lease.
+
+    Returns ``(report, None)``, or ``(None, other_holder)`` when another process holds
+    the lease: the worker's job and ``pressroom feeds build`` never build at once.
+    """
+    async with Lease(store, FEEDS_LEASE, holder, clock) as lease:
+        if not lease.held:
+            return None, lease.other
+        now = clock()
+        return await _in_thread(lambda: build(settings, store, now=now, force=force)), None
 
 
 @dataclass(frozen=True)
@@ -163,16 +209,14 @@ class JobRunner:
             return "failed", "", _one_line(exc)
 
     async def _feeds(self) -> tuple[str, str, str | None]:
-        lease = Lease(self.store, FEEDS_LEASE, self.worker_id, self.clock)
-        async with lease:
-            if not lease.held:
-                return "skipped", f"another worker is building the feeds ({lease.other})", None
-            now = self.clock()
-            report = await _in_thread(
-                lambda: self.jobs.build_feeds(self.settings, self.store, now=now)
-            )
-        if not getattr(report, "ok", True):  # some feed could not be written; the rest were
-            return "failed", report.summary(), "; ".join(getattr(report, "failed", []))
+        build = self.jobs.build_feeds
+        report, other = await build_feeds_leased(
+            build, self.settings, self.store, self.clock, self.worker_id
+        )
+        if report is None:
+            return "skipped", f"another worker is building the feeds ({other})", None
+        if not report.ok:  # some feed could not be written; the rest were
+            return "failed", report.summary(), "; ".join(report.failed)
         return "ok", report.summary(), None
 
     async def _digest(

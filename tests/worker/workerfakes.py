@@ -32,6 +32,7 @@ class FakeReport:
 
     text: str
     ok: bool = True
+    failed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return self.text
