@@ -22,6 +22,7 @@ from pressroom.models import Frequency, Section, Subscriber, SubscriberStatus
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import (
+    existing_addresses,
     find_subscriber,
     list_subscribers,
     save_subscriber,
@@ -170,9 +171,10 @@ def import_subscribers(
 def _save(
     store: Store, batch: Iterable[SubscriberRow], now: datetime, report: SubscriberImport
 ) -> None:
+    rows = list(batch)
     with store.write() as conn:
-        for row in batch:
-            existed = find_subscriber(conn, row.email) is not None
+        known = existing_addresses(conn, [row.email for row in rows])
+        for row in rows:
             save_subscriber(
                 conn,
                 email=row.email,
@@ -182,10 +184,11 @@ def _save(
                 status=row.status,
                 now=now,
             )
-            if existed:
+            if row.email in known:
                 report.updated += 1
             else:
                 report.added += 1
+                known.add(row.email)
 
 
 def export_subscribers(

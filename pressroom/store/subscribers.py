@@ -22,6 +22,7 @@ __all__ = [
     "active_by_sections",
     "active_subscribers",
     "count_by_status",
+    "existing_addresses",
     "find_subscriber",
     "get_subscriber",
     "join_sections",
@@ -75,6 +76,14 @@ def find_subscriber(conn: Connection, email: str) -> Subscriber | None:
     """The subscriber with the (normalised) address ``email``, or None."""
     row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
     return None if row is None else row_to_subscriber(row)
+
+
+def existing_addresses(conn: Connection, emails: Sequence[str]) -> set[str]:
+    """Which of ``emails`` (normalised) already have a subscriber row: one query."""
+    if not emails:
+        return set()
+    query = select(subscribers.c.email).where(subscribers.c.email.in_(set(emails)))
+    return set(conn.execute(query).scalars())
 
 
 def save_subscriber(
