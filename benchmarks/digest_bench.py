@@ -43,7 +43,7 @@ from sqlalchemy import insert
 from pressroom.clock import system_clock
 from pressroom.config import Settings, load_settings
 from pressroom.demo.corpus import demo_sections, load_demo
-from pressroom.setup import render_example_config
+from pressroom.starter_config import render_example_config
 from pressroom.store.engine import open_store
 from pressroom.store.schema import subscribers
 
@@ -175,7 +175,7 @@ def run_senders(
 
 def child(config: Path, use_uvloop: bool) -> None:
     """One sender process: the whole digest send; prints a JSON line."""
-    from pressroom.mailer.service import send_digest
+    from pressroom.digest.service import send_digest
 
     settings = load_settings(config)
     store = open_store(settings.store_url)
@@ -207,8 +207,8 @@ def child(config: Path, use_uvloop: bool) -> None:
 
 def naive(config: Path, port: int, count: int) -> float:
     """Render, build and send ``count`` messages the naive way; messages per second."""
-    from pressroom.mailer.plan import plan_new_run, resolve_schedule, schedule_zone
-    from pressroom.mailer.render import Renderer, RunInfo
+    from pressroom.digest.plan import plan_new_run, resolve_schedule, schedule_zone
+    from pressroom.digest.render import Renderer, RunInfo
     from pressroom.store.subscribers import active_subscribers
 
     settings = load_settings(config)

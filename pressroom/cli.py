@@ -29,7 +29,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Write a commented pressroom.toml into DIR and create the store."""
-    from pressroom.setup import init_project
+    from pressroom.starter_config import init_project
 
     init_project(Path(args.dir), force=args.force, out=print).close()
     return 0
@@ -101,7 +101,7 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
 
 def cmd_digest_preview(args: argparse.Namespace) -> int:
     """Render a digest without sending or recording anything."""
-    from pressroom.mailer.preview import preview_digest
+    from pressroom.digest.preview import preview_digest
 
     runtime = _runtime(args)
     settings = runtime.settings
@@ -125,7 +125,7 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
 
 def cmd_digest_send(args: argparse.Namespace) -> int:
     """Select, render and deliver a digest (resuming an interrupted one)."""
-    from pressroom.mailer.service import send_digest_blocking
+    from pressroom.digest.service import send_digest_blocking
 
     runtime = _runtime(args)
     report = send_digest_blocking(
@@ -143,7 +143,7 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
 
 def cmd_subscribers(args: argparse.Namespace) -> int:
     """Manage subscribers (add, remove, list, import, export)."""
-    from pressroom.mailer import subscribers_csv as roster
+    from pressroom.subscribers import roster
 
     runtime = _runtime(args)
     store, now, action = runtime.store, runtime.clock(), args.subscribers_command

@@ -1,7 +1,7 @@
 """Plain typed values shared by every part of pressroom.
 
 They carry no behaviour beyond small derived properties; the store creates them, the
-feeds, the mailer and the web read them. All datetimes are timezone-aware UTC.
+feeds, the digest, delivery and the web read them. All datetimes are timezone-aware UTC.
 """
 
 from __future__ import annotations

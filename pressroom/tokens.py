@@ -1,7 +1,7 @@
 """Signed, expiring tokens for links in mails and pages (unsubscribe, confirm, preferences).
 
 A token is ``base64url(payload).base64url(hmac)``; the payload holds the purpose, the
-subscriber id and the issue time. Used by the mailer (to make links) and by the web app
+subscriber id and the issue time. Used by the digest (to make links) and by the web app
 (to check them). Tokens for one purpose never pass as another.
 """
 

@@ -1,21 +1,29 @@
-"""Shared fixtures: stores on SQLite and PostgreSQL, settings in a temp dir, a fixed clock."""
+"""Shared fixtures: stores on SQLite and PostgreSQL, settings in a temp dir, a fixed clock,
+real SMTP servers on 127.0.0.1 and TLS material.
+
+The kits beside this file (``smtpkit``, ``deliverykit``, ``digestkit``) are importable from
+every test folder: ``pythonpath = ["tests"]`` in pyproject.toml.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import ssl
+import subprocess
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from smtpkit import Recorder, SmtpServer
 from sqlalchemy import create_engine, text
+from support import FakeClock, make_settings
 
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings
 from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
-FIXED_NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +96,56 @@ def write_config(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Default settings rooted in tmp_path (store, public/ and outbox/ live there)."""
-    path = tmp_path / "pressroom.toml"
-    path.write_text('[web]\nsecret = "test-secret-0123456789"\n', encoding="utf-8")
-    return load_settings(path)
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock standing at :data:`support.NOW` until the test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Callable[..., SmtpServer]]:
+    """Start aiosmtpd servers on 127.0.0.1:0 with a given handler; all stopped afterwards."""
+    started: list[SmtpServer] = []
+
+    def start(handler: Recorder | None = None, **options: object) -> SmtpServer:
+        server = SmtpServer(handler or Recorder(), **options).start()  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate and key for 127.0.0.1 (made with the openssl program)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the TLS tests need the openssl program")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def server_tls(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
+    """The server side of the self-signed certificate."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    return context
+
+
+@pytest.fixture
+def client_tls(tls_files: tuple[Path, Path]) -> ssl.SSLContext:
+    """A client context that trusts only the self-signed certificate."""
+    return ssl.create_default_context(cafile=str(tls_files[0]))

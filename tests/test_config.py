@@ -9,7 +9,7 @@ import pytest
 from pressroom.cli import main
 from pressroom.config import load_settings
 from pressroom.errors import ConfigError
-from pressroom.setup import render_example_config
+from pressroom.starter_config import render_example_config
 
 
 def problems(path: Path) -> list[str]:

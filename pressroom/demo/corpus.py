@@ -219,9 +219,9 @@ def load_demo(store: Store, now: datetime, *, subscribers: bool = True) -> Upser
 
 
 def _load_subscribers(conn: Connection, now: datetime) -> None:
-    from pressroom.addresses import normalise_email
     from pressroom.models import Frequency, SubscriberStatus
     from pressroom.store.subscribers import find_subscriber, save_subscriber
+    from pressroom.subscribers.addresses import normalise_email
 
     for row in demo_subscribers():
         email = normalise_email(row["email"])

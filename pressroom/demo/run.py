@@ -11,7 +11,7 @@ from pathlib import Path
 from pressroom.config import DEFAULT_CONFIG_NAME, load_settings
 from pressroom.demo.corpus import load_demo
 from pressroom.errors import UsageError
-from pressroom.setup import render_example_config
+from pressroom.starter_config import render_example_config
 from pressroom.store.articles import count_articles
 from pressroom.wiring import Runtime
 

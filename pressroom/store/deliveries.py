@@ -10,7 +10,7 @@ processes split a run without waiting on each other; on SQLite inside the store'
 
 Recovery (see :func:`recover`): when a sender is gone (its process is dead, or it did not
 renew its claims for a lease period), its ``sending`` rows go back to ``queued`` and are
-sent again. The sender (:mod:`pressroom.mailer.send`) commits each connection's ``sent``
+sent again. The sender (:mod:`pressroom.delivery.send`) commits each connection's ``sent``
 before that connection hands over its next message, so among those rows at most one per
 connection had in fact reached the server: that is the one duplicate the contract allows,
 and nobody is ever skipped.

@@ -2,7 +2,7 @@
 
 Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transaction.
 Addresses reaching these functions are already normalised
-(:func:`pressroom.addresses.normalise_email`). ``sections`` is stored as slugs joined by
+(:func:`pressroom.subscribers.addresses.normalise_email`). ``sections`` is stored as slugs joined by
 ``","``; empty means every section.
 """
 

@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from pressroom.clock import Clock, system_clock
 from pressroom.config import Settings
+from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.errors import ConfigError
-from pressroom.mailer.outgoing import OutgoingMessage
 from pressroom.store.engine import Store
 from pressroom.web.common import message
 from pressroom.web.context import SendMail, WebContext
@@ -49,7 +49,7 @@ Endpoint = Callable[[WebContext, Request], Awaitable[Response]]
 
 def _default_sender(settings: Settings) -> SendMail:
     async def send(msg: OutgoingMessage) -> None:
-        from pressroom.mailer.single import send_one
+        from pressroom.delivery.single import send_one
 
         await send_one(settings, msg)
 
@@ -101,7 +101,7 @@ def create_app(
         store: an opened store (the subscribers and sections tables).
         clock: the time source (tests inject a fixed one).
         send: hands a confirmation mail to the transport; default
-            :func:`pressroom.mailer.single.send_one` with ``settings``.
+            :func:`pressroom.delivery.single.send_one` with ``settings``.
 
     Raises:
         ConfigError: ``web.secret`` is not set.

@@ -1,4 +1,4 @@
-"""What every request handler shares: settings, store, clock, pages, limits and the mailer."""
+"""What every request handler shares: settings, store, clock, pages, limits and the mail sender."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pressroom.clock import Clock
 from pressroom.config import Settings
-from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.store.engine import Store
 from pressroom.tokens import make_token
 from pressroom.web.files import FeedFiles
@@ -18,7 +18,7 @@ from pressroom.web.ratelimit import RateLimiter
 __all__ = ["SendMail", "WebContext"]
 
 SendMail = Callable[[OutgoingMessage], Awaitable[None]]
-"""Hands one message to the configured transport (``pressroom.mailer.single.send_one``)."""
+"""Hands one message to the configured transport (``pressroom.delivery.single.send_one``)."""
 
 ADDRESS_MAILS_PER_HOUR = 3
 """Confirmation or notice mails one address gets per hour, whoever asks (anti mail-bombing)."""

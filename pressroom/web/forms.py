@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from pressroom.addresses import InvalidAddress, normalise_email
 from pressroom.models import Frequency
-from pressroom.web.subscriptions import SubscribeForm
+from pressroom.subscribers.addresses import InvalidAddress, normalise_email
+from pressroom.subscribers.lifecycle import SubscribeForm
 
 __all__ = [
     "FormError",

@@ -13,11 +13,11 @@ from starlette.responses import RedirectResponse, Response
 
 from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store.subscribers import get_subscriber
+from pressroom.subscribers.lifecycle import change_preferences, unsubscribe
 from pressroom.web.common import base_path, in_read, in_write, message, sections, verify_token
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, parse_choices, read_form
 from pressroom.web.security import cross_site, form_token, form_token_ok
-from pressroom.web.subscriptions import change_preferences, unsubscribe
 
 __all__ = ["preferences_page", "preferences_post", "unsubscribe_page", "unsubscribe_post"]
 

@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pressroom.models import Subscriber
+from pressroom.subscribers.confirm_mail import build_confirm_message
+from pressroom.subscribers.lifecycle import MailKind, confirm, request_subscription
 from pressroom.web.common import base_path, in_write, message, sections, too_many, verify_token
-from pressroom.web.confirm_mail import MailKind, build_confirm_message
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, RawSubscribe, parse_subscribe, raw_subscribe, read_form
 from pressroom.web.security import client_key, cross_site
-from pressroom.web.subscriptions import confirm, request_subscription
 
 __all__ = ["confirm_page", "send_subscription_mail", "subscribe_page", "subscribe_post"]
 

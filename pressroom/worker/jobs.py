@@ -2,7 +2,7 @@
 
 The job functions are injected (:class:`Jobs`), so tests can run the worker on fakes; the
 defaults are :func:`pressroom.feeds.build_feeds` and
-:func:`pressroom.mailer.service.send_digest`.
+:func:`pressroom.digest.service.send_digest`.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class BuildFeeds(Protocol):
 
 
 class SendDigest(Protocol):
-    """The signature of :func:`pressroom.mailer.service.send_digest` as the worker calls it."""
+    """The signature of :func:`pressroom.digest.service.send_digest` as the worker calls it."""
 
     async def __call__(
         self,
@@ -103,8 +103,8 @@ class Jobs:
 
 def default_jobs() -> Jobs:
     """The real feeds build and digest service."""
+    from pressroom.digest.service import send_digest
     from pressroom.feeds import build_feeds
-    from pressroom.mailer.service import send_digest
 
     return Jobs(build_feeds=build_feeds, send_digest=send_digest)
 

@@ -17,7 +17,7 @@ from typing import Any
 import uvicorn
 
 from pressroom.config import Settings, load_settings
-from pressroom.mailer.outgoing import OutgoingMessage
+from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.models import Section
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)

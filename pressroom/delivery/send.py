@@ -1,0 +1,356 @@
+"""Delivering a digest run through the ledger: claim, send, record, resume.
+
+:func:`deliver` runs one task per transport connection over a shared queue of claimed
+rows (``sending``, held by this sender; see :mod:`pressroom.store.deliveries`). A row is
+marked ``sent`` only after the server's final 250.
+
+Marks are group-committed: one transaction carries what every connection finished in
+the last few milliseconds. A connection hands over its next message only once the mark
+of its previous one is committed, so at any moment each connection has at most one
+message the server accepted that the store does not know about. If the process dies,
+the next sender puts the dead one's ``sending`` rows back in the queue: at most one per
+connection can then reach a person twice, and nobody is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from pressroom.clock import Clock
+from pressroom.config import Settings
+from pressroom.delivery.group_commit import DbThread, GroupCommitter
+from pressroom.delivery.outgoing import OutgoingMessage
+from pressroom.delivery.transport import (
+    PermanentFailure,
+    ServerUnavailable,
+    TemporaryFailure,
+    Transport,
+    UncertainDelivery,
+)
+from pressroom.errors import DeliveryError
+from pressroom.models import Subscriber, SubscriberStatus
+from pressroom.progress import Progress, progress
+from pressroom.store import deliveries as ledger
+from pressroom.store.deliveries import Outcome
+from pressroom.store.engine import Store
+
+__all__ = ["DEFAULT_LEASE", "DeliveryReport", "deliver", "local_worker_id"]
+
+log = logging.getLogger("pressroom.delivery.send")
+
+DEFAULT_LEASE = timedelta(minutes=5)
+"""A sender that has not renewed its claims for this long is presumed dead."""
+
+_T = TypeVar("_T")
+_Item = tuple[int, Subscriber | None]
+
+
+@dataclass
+class DeliveryReport:
+    """What one :func:`deliver` call did (rows this sender finished)."""
+
+    sent: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def count(self, status: str) -> None:
+        """Add one finished delivery with ``status`` (sent, failed, uncertain, skipped)."""
+        if status in ("sent", "failed", "uncertain", "skipped"):
+            setattr(self, status, getattr(self, status) + 1)
+
+    @property
+    def rate(self) -> float:
+        """Messages sent per second."""
+        return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+
+def local_worker_id() -> str:
+    """An id for this process as a sender: ``host:pid:start`` (dead ones are spotted)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
+
+
+def _is_dead_here(worker_id: str) -> bool:
+    """True when ``worker_id`` names a process on this host that no longer runs."""
+    parts = worker_id.split(":")
+    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+@dataclass
+class _Run:
+    """The shared state of one :func:`deliver` call."""
+
+    store: Store
+    digest_id: int
+    compose: Callable[[Subscriber], OutgoingMessage]
+    transport: Transport
+    clock: Clock
+    worker_id: str
+    lease: timedelta
+    batch_size: int
+    stop: asyncio.Event | None  # the caller's: set means "finish in flight, then return"
+    ledger: GroupCommitter
+    report: DeliveryReport
+    bar: Progress | None = None
+    halted: TemporaryFailure | None = None  # why this run stopped itself (an outage)
+    idempotent: bool = False  # resending is harmless (the file outbox): no need to wait
+    deferred: set[int] = field(default_factory=set)  # rows put back once after a 4xx
+    failing: int = 0  # temporary failures in a row, with no success between them
+    breaker: int = 8  # that many in a row: the relay refuses everything, stop the run
+
+    @property
+    def stopping(self) -> bool:
+        """True once the caller asked to stop or the run halted itself."""
+        return self.halted is not None or (self.stop is not None and self.stop.is_set())
+
+    async def db(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await self.ledger.db.run(fn, *args)
+
+    def finish(
+        self,
+        item: _Item,
+        status: str,
+        error: str | None = None,
+        *,
+        bounce: bool = False,
+        message_id: str | None = None,
+    ) -> asyncio.Future[None]:
+        """Record what happened to ``item``; return the future of its commit."""
+        delivery_id, subscriber = item
+        sid = subscriber.id if subscriber else 0
+        committed = self.ledger.submit(Outcome(delivery_id, sid, status, error, message_id, bounce))
+        if status != "queued":
+            self.report.count(status)
+            if self.bar is not None:
+                self.bar.advance(1)
+        return committed
+
+    async def recover(self, *, mine: bool) -> int:
+        """Release rows of dead senders (and, at start, rows an earlier run of ours left)."""
+        held = await self.db(ledger.claimers, self.digest_id)
+        dead = [c.worker_id for c in held if _is_dead_here(c.worker_id)]
+        if mine:
+            dead.append(self.worker_id)
+        others = [c for c in held if c.worker_id != self.worker_id]
+        if not dead and not any(c.claimed_at < self.clock() - self.lease for c in others):
+            return 0
+        return await self.db(
+            partial(ledger.recover, keep=self.worker_id),
+            self.digest_id,
+            dead,
+            self.clock(),
+            self.lease,
+        )
+
+    async def feed(self, queue: asyncio.Queue[_Item | None], workers: int) -> None:
+        try:
+            while not self.stopping:
+                batch = await self.db(
+                    ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
+                )
+                if not batch:
+                    # Rows put back after a 4xx come back once they are on record.
+                    await queue.join()
+                    await self.ledger.settled()
+                    batch = await self.db(
+                        ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
+                    )
+                if not batch and not await self.recover(mine=False):
+                    break
+                for item in batch:
+                    await queue.put(item)
+        finally:
+            for _ in range(workers):
+                await queue.put(None)
+
+    async def work(self, queue: asyncio.Queue[_Item | None]) -> None:
+        committed: asyncio.Future[None] | None = None
+        while (item := await queue.get()) is not None:
+            if self.stopping:
+                self.finish(item, "queued", None)
+            else:
+                committed = await self.one(item, committed) or committed
+            queue.task_done()
+            if self.idempotent:
+                await asyncio.sleep(0)  # a transport that never waits lets the writer run
+
+    async def one(
+        self, item: _Item, previous: asyncio.Future[None] | None
+    ) -> asyncio.Future[None] | None:
+        """Send one claimed row; return the future of its committed mark."""
+        _, subscriber = item
+        if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+            why = "gone" if subscriber is None else subscriber.status.value
+            return self.finish(item, "skipped", f"skipped: the subscriber is {why}")
+        try:
+            msg = self.compose(subscriber)
+        except Exception as exc:  # one bad subscriber must not stop the run
+            log.warning("cannot compose the digest for %s: %s", subscriber.email, exc)
+            return self.finish(item, "failed", f"compose: {exc}")
+        if previous is not None and not self.idempotent:
+            await previous  # this connection's last message is on record first
+        status, error, bounce = await self.hand_over(item[0], msg)
+        return self.finish(item, status, error, bounce=bounce, message_id=msg.message_id)
+
+    async def hand_over(
+        self, delivery_id: int, msg: OutgoingMessage
+    ) -> tuple[str, str | None, bool]:
+        """Send ``msg``; return (status, error, bounce) for its ledger row."""
+        try:
+            await self.transport.send(msg)
+        except ServerUnavailable as exc:
+            self.halted = self.halted or exc
+            return "queued", str(exc), False
+        except PermanentFailure as exc:
+            return "failed", str(exc), exc.bounce
+        except UncertainDelivery as exc:
+            return "uncertain", str(exc), False
+        except TemporaryFailure as exc:
+            return self.temporary(delivery_id, exc), str(exc), False
+        except DeliveryError as exc:
+            return "failed", str(exc), False
+        except Exception as exc:  # the transport broke mid-message: it may have gone out
+            log.exception("unexpected error sending to %s", msg.recipient)
+            return "uncertain", f"unexpected error: {exc!r}", False
+        self.failing = 0
+        return "sent", None, False
+
+    def temporary(self, delivery_id: int, exc: TemporaryFailure) -> str:
+        """The status after a temporary failure that outlasted the transport's retries.
+
+        The row goes back to the queue once (a later claim tries again); the second time
+        it is ``failed``. When :attr:`breaker` messages in a row fail so, the relay is
+        refusing everything: the run halts with the rest still queued, rather than
+        marking everybody failed (which would complete the run and lose the digest).
+        """
+        self.failing += 1
+        if self.failing >= self.breaker and self.halted is None:
+            self.halted = TemporaryFailure(
+                f"{self.failing} messages in a row were refused for now, last: {exc}"
+            )
+        if delivery_id in self.deferred and self.halted is None:
+            return "failed"
+        self.deferred.add(delivery_id)
+        return "queued"
+
+
+async def deliver(
+    store: Store,
+    digest_id: int,
+    compose: Callable[[Subscriber], OutgoingMessage],
+    transport: Transport,
+    *,
+    settings: Settings,
+    clock: Clock,
+    worker_id: str,
+    show_progress: bool = True,
+    stop: asyncio.Event | None = None,
+    batch_size: int = 200,
+    lease: timedelta = DEFAULT_LEASE,
+) -> DeliveryReport:
+    """Send every queued delivery of ``digest_id``; safe to run again, or in parallel.
+
+    Args:
+        store: the store holding the ``deliveries`` rows (queued by the caller).
+        compose: builds one subscriber's message (called once per delivery attempt).
+        transport: an *entered* transport; ``transport.concurrency`` tasks share it (1
+            when it has no such attribute); ``transport.idempotent`` (resending replaces,
+            as in the file outbox) lets messages go out without waiting for the ledger.
+        settings: for ``[mail] bounce_after``.
+        clock: stamps ``claimed_at`` / ``sent_at``.
+        worker_id: this sender's id, unique per process (see :func:`local_worker_id`).
+        show_progress: a progress bar on a terminal, log lines elsewhere.
+        stop: when set, in-flight messages finish, nothing more is claimed, and the
+            rows claimed but not started go back to the queue.
+        batch_size: rows claimed per transaction.
+        lease: how long a silent sender keeps its claims before others take them.
+
+    Raises:
+        ServerUnavailable: the SMTP server could not be reached; the rows not sent stay
+            queued and a later call resumes them.
+        TemporaryFailure: the server refused message after message for now (4xx); the
+            rows not sent stay queued, as above.
+    """
+    started = time.monotonic()
+    workers = max(1, int(getattr(transport, "concurrency", 1)))
+    db = DbThread(store)
+    writer = GroupCommitter(db, digest_id, worker_id, clock, settings.mail.bounce_after, lease)
+    run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
+               max(batch_size, workers), stop, writer,
+               DeliveryReport())  # fmt: skip
+    run.idempotent = bool(getattr(transport, "idempotent", False))
+    run.breaker = max(run.breaker, 2 * workers)
+    try:
+        await _deliver_all(run, workers, show_progress)
+        left = await run.db(ledger.unfinished, digest_id) if run.halted else 0
+    finally:
+        db.close()
+    run.report.seconds = time.monotonic() - started
+    if run.halted is not None:
+        kind = type(run.halted)
+        raise kind(f"{run.halted}; {left} deliveries stay queued for a resume")
+    return run.report
+
+
+async def _deliver_all(run: _Run, workers: int, show_progress: bool) -> None:
+    await run.recover(mine=True)
+    total = await run.db(ledger.unfinished, run.digest_id)
+    run.ledger.start()
+    try:
+        with progress("delivering", total=total, unit="mails", enabled=show_progress) as bar:
+            run.bar = bar
+            await _run_tasks(run, workers)
+    finally:
+        await _wind_down(run)
+
+
+async def _run_tasks(run: _Run, workers: int) -> None:
+    queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=run.batch_size)
+    tasks = [asyncio.create_task(run.work(queue)) for _ in range(workers)]
+    tasks.append(asyncio.create_task(run.feed(queue, workers)))
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _wind_down(run: _Run) -> None:
+    """Commit what is pending, then give back any row still held (claimed or sending)."""
+    try:
+        await asyncio.shield(run.ledger.close())
+    except asyncio.CancelledError:
+        run.ledger.flush_now(run.store)
+        _release_now(run)
+        raise
+    except Exception:
+        _release_now(run)
+        raise
+    await run.db(ledger.release, run.digest_id, run.worker_id, "requeued: the sender stopped")
+
+
+def _release_now(run: _Run) -> None:
+    with run.store.write() as conn:
+        ledger.release(conn, run.digest_id, run.worker_id, "requeued: the sender stopped")

@@ -1,0 +1,294 @@
+"""Digest messages: built once per distinct content, filled in per recipient.
+
+A :class:`MessageTemplate` is a whole message (headers and both bodies, 8bit UTF-8, CRLF)
+with *slots* where per-recipient values go: the To header, the Message-ID, the
+unsubscribe and preferences links, the greeting and the address in the bodies.
+:meth:`MessageTemplate.fill` joins the fixed byte segments with the values, a few
+microseconds a message, instead of rendering and serialising each message (milliseconds).
+
+Headers (SPEC 6, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
+Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
+with a signed token, and a mailto), List-Unsubscribe-Post, MIME multipart/alternative.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+from pressroom.config import Settings
+from pressroom.delivery.mime import encode_words, fold_body, format_address, one_line
+from pressroom.delivery.outgoing import OutgoingMessage
+from pressroom.delivery.signing import Signer, make_signer
+from pressroom.digest.links import LinkMaker
+from pressroom.digest.render import RenderedDigest, Renderer, RunInfo
+from pressroom.digest.select import ContentCache, DigestContent
+from pressroom.errors import ConfigError
+from pressroom.models import Subscriber
+
+__all__ = ["Composer", "MessageTemplate", "RunIdentity", "require_secret"]
+
+_NAME_CHARS = 64
+_ROOM = {"greeting_html": 320, "greeting_text": 220, "email_html": 400, "email_text": 400}
+"""The most bytes each per-recipient body value may take (lines are folded to fit)."""
+
+
+def require_secret(settings: Settings) -> str:
+    """The ``[web] secret`` that signs links in mails.
+
+    Raises:
+        ConfigError: no secret is configured.
+    """
+    secret = settings.web.secret
+    if secret is None:
+        raise ConfigError(
+            [
+                "web.secret: not set; digest links need it to sign unsubscribe tokens "
+                "(set it in pressroom.toml or $PRESSROOM_WEB__SECRET)"
+            ]
+        )
+    return secret.get_secret_value()
+
+
+@dataclass(frozen=True, slots=True)
+class RunIdentity:
+    """Who a run is: the parts of its Message-IDs and its Date header."""
+
+    digest_id: int | str  # the run's id; a word such as "preview" or "test" when unrecorded
+    schedule: str
+    period: str
+    date: datetime
+
+
+class MessageTemplate:
+    """A message's bytes split around named slots."""
+
+    __slots__ = ("_parts", "_positions", "slots")
+
+    def __init__(self, data: bytes, marks: Mapping[str, str]) -> None:
+        names = {mark.encode("ascii"): name for name, mark in marks.items()}
+        pattern = re.compile(b"(" + b"|".join(re.escape(m) for m in names) + b")")
+        pieces = pattern.split(data)  # literal, mark, literal, mark, ..., literal
+        self._parts = pieces
+        self._positions = [(i, names[pieces[i]]) for i in range(1, len(pieces), 2)]
+        self.slots = frozenset(name for _, name in self._positions)
+
+    def fill(self, values: Mapping[str, bytes]) -> bytes:
+        """The message with every slot replaced by ``values[slot]``."""
+        parts = self._parts.copy()
+        for index, name in self._positions:
+            parts[index] = values[name]
+        return b"".join(parts)
+
+
+def _slot_marks(nonce: str) -> dict[str, str]:
+    fields = ("to", "message_id", "unsubscribe_url", "preferences_url")
+    marks = {f: f"PRS{nonce}{f}X" for f in fields}
+    for field in ("greeting", "email"):
+        marks[f"{field}_html"] = f"PRH{nonce}{field}X"
+        marks[f"{field}_text"] = f"PRT{nonce}{field}X"
+    return marks
+
+
+class Composer:
+    """Makes the :class:`OutgoingMessage` of each subscriber for one run.
+
+    Args:
+        settings: the configuration (site, mail, web secret and public URL, DKIM).
+        contents: the run's contents per section choice.
+        run: the run's identity (Message-IDs, Date).
+        info: what the renderer needs to know about the run.
+        renderer: a renderer (a new one by default).
+
+    Raises:
+        ConfigError: ``[web] secret`` is missing, or the DKIM key cannot be read.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        contents: ContentCache,
+        run: RunIdentity,
+        info: RunInfo,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self._settings = settings
+        self._links = LinkMaker(require_secret(settings), settings.web.public_url, run.date)
+        self._contents = contents
+        self._run = run
+        self._info = info
+        self._renderer = renderer or Renderer(settings)
+        self._nonce = secrets.token_hex(6)
+        self._slots = _slot_marks(self._nonce)
+        self._templates: dict[tuple[int, ...], MessageTemplate] = {}
+        self._rendered: dict[tuple[int, ...], RenderedDigest] = {}
+        self._signer: Signer | None = make_signer(settings)
+        self._domain = settings.mail.from_address.rsplit("@", 1)[1]
+        self._fixed_headers = self._common_headers()
+        url_room = len(settings.web.public_url) + 160  # "preferences/" + a token
+        rooms = {**_ROOM, "unsubscribe_url": url_room, "preferences_url": url_room}
+        self._room = {self._slots[name]: size for name, size in rooms.items()}
+
+    @property
+    def distinct_contents(self) -> int:
+        """How many distinct contents were rendered so far."""
+        return len(self._templates)
+
+    def content_for(self, subscriber: Subscriber) -> DigestContent:
+        """What ``subscriber`` gets (empty when nothing matches their sections)."""
+        return self._contents.for_subscriber(subscriber)
+
+    def rendered_for(self, subscriber: Subscriber) -> RenderedDigest:
+        """The rendering ``subscriber``'s content shares (recipient values still marks)."""
+        content = self.content_for(subscriber)
+        if content.key not in self._rendered:
+            self._rendered[content.key] = self._renderer.render(content, self._info)
+        return self._rendered[content.key]
+
+    def personal_view(self, subscriber: Subscriber) -> RenderedDigest:
+        """``subscriber``'s subject, HTML and text with their own values (for previews)."""
+        rendered = self.rendered_for(subscriber)
+        values = self._values(subscriber, self.message_id(subscriber))
+        marks = self._renderer.marks
+        html_body, text_body = rendered.html, rendered.text
+        for field in ("greeting", "email"):
+            html_body = html_body.replace(marks[field], values[f"{field}_html"].decode())
+            text_body = text_body.replace(marks[field], values[f"{field}_text"].decode())
+        for field in ("unsubscribe_url", "preferences_url"):
+            html_body = html_body.replace(marks[field], values[field].decode())
+            text_body = text_body.replace(marks[field], values[field].decode())
+        return RenderedDigest(rendered.subject, html_body, text_body)
+
+    def __call__(self, subscriber: Subscriber) -> OutgoingMessage:
+        """Compose ``subscriber``'s message.
+
+        Raises:
+            ValueError: ``subscriber`` has nothing to receive (no article in their sections).
+        """
+        content = self.content_for(subscriber)
+        if not content:
+            raise ValueError(f"{subscriber.email}: no article in the chosen sections")
+        template = self._templates.get(content.key)
+        if template is None:
+            template = self._build(self.rendered_for(subscriber))
+            self._templates[content.key] = template
+        message_id = self.message_id(subscriber)
+        data = template.fill(self._values(subscriber, message_id))
+        if self._signer is not None:
+            data = self._signer(data)
+        return OutgoingMessage(
+            sender=self._settings.mail.from_address,
+            recipient=subscriber.email,
+            data=data,
+            message_id=message_id,
+        )
+
+    def message_id(self, subscriber: Subscriber) -> str:
+        """``<run.subscriber.schedule.period@domain>``: the same for every retry."""
+        run = self._run
+        return f"<{run.digest_id}.{subscriber.id}.{run.schedule}.{run.period}@{self._domain}>"
+
+    def links(self, subscriber: Subscriber) -> tuple[str, str]:
+        """The subscriber's unsubscribe and preferences URLs (signed tokens)."""
+        return self._links.link("unsubscribe", subscriber.id), self._links.link(
+            "preferences", subscriber.id
+        )
+
+    def _values(self, subscriber: Subscriber, message_id: str) -> dict[str, bytes]:
+        unsubscribe, preferences = self.links(subscriber)
+        name = one_line(subscriber.name)[:_NAME_CHARS]
+        while len(html.escape(name).encode("utf-8")) > _ROOM["greeting_html"] - 16:
+            name = name[:-1]  # only names full of escaped characters get here
+        greeting = f"{name},您好:" if name else "您好:"
+        if len(html.escape(subscriber.email).encode("utf-8")) > _ROOM["email_html"]:
+            raise ValueError(f"{subscriber.email[:40]}...: address too long to mail safely")
+        return {
+            "to": format_address(name, subscriber.email).encode("utf-8"),
+            "message_id": message_id.encode("ascii"),
+            "unsubscribe_url": unsubscribe.encode("ascii"),
+            "preferences_url": preferences.encode("ascii"),
+            "greeting_html": html.escape(greeting).encode("utf-8"),
+            "greeting_text": greeting.encode("utf-8"),
+            "email_html": html.escape(subscriber.email).encode("utf-8"),
+            "email_text": subscriber.email.encode("utf-8"),
+        }
+
+    def _common_headers(self) -> list[str]:
+        mail, site = self._settings.mail, self._settings.site
+        from_name = mail.from_name or site.name
+        list_host = f"{self._run.schedule}.digest.{self._domain}"
+        headers = [
+            f"From: {format_address(from_name, mail.from_address)}",
+            f"Date: {format_datetime(self._run.date.astimezone(self._info.zone))}",
+            f"List-Id: {encode_words(one_line(site.name))} <{list_host}>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
+        if mail.reply_to:
+            headers.append(f"Reply-To: {mail.reply_to}")
+        return headers
+
+    def _build(self, rendered: RenderedDigest) -> MessageTemplate:
+        marks = self._renderer.marks
+        html_body = rendered.html
+        text_body = rendered.text
+        for field in ("greeting", "email"):
+            html_body = html_body.replace(marks[field], self._slots[f"{field}_html"])
+            text_body = text_body.replace(marks[field], self._slots[f"{field}_text"])
+        for field in ("unsubscribe_url", "preferences_url"):
+            html_body = html_body.replace(marks[field], self._slots[field])
+            text_body = text_body.replace(marks[field], self._slots[field])
+        try:
+            html_bytes = fold_body(html_body, room=self._room)
+            text_bytes = fold_body(text_body, room=self._room)
+        except ValueError as exc:
+            raise ConfigError([f"digest templates: {exc}"]) from exc
+        boundary = _boundary(html_bytes + text_bytes)
+        data = self._headers(rendered.subject, boundary) + _multipart(
+            boundary, text_bytes, html_bytes
+        )
+        return MessageTemplate(data, self._slots)
+
+    def _headers(self, subject: str, boundary: str) -> bytes:
+        mailto = self._settings.mail.unsubscribe_mailto or self._settings.mail.from_address
+        lines = [
+            *self._fixed_headers,
+            f"To: {self._slots['to']}",
+            f"Subject: {encode_words(one_line(subject))}",
+            f"Message-ID: {self._slots['message_id']}",
+            f"List-Unsubscribe: <{self._slots['unsubscribe_url']}>,\r\n"
+            f" <mailto:{mailto}?subject=unsubscribe>",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def _boundary(body: bytes) -> str:
+    while True:
+        boundary = "=_pr_" + secrets.token_hex(12)
+        if boundary.encode("ascii") not in body:
+            return boundary
+
+
+def _part(content_type: str, body: bytes) -> bytes:
+    head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+    return head.encode("ascii") + b"\r\n" + body + b"\r\n"
+
+
+def _multipart(boundary: str, text: bytes, html_body: bytes) -> bytes:
+    delimiter = f"--{boundary}\r\n".encode("ascii")
+    closing = f"--{boundary}--\r\n".encode("ascii")
+    preamble = b"This is a multi-part message in MIME format.\r\n\r\n"
+    return (
+        preamble
+        + delimiter
+        + _part("text/plain", text)
+        + delimiter
+        + _part("text/html", html_body)
+        + closing
+    )

@@ -1,0 +1,156 @@
+"""Planning a digest run: its schedule, period key, window and selected articles.
+
+The period key is the schedule's local day (``2026-11-29``) or ISO week (``2026-W48``) of
+the fire time. A run's window starts at the schedule's watermark (the end of its last
+completed run) or, for a schedule's first run, one period before now, and ends now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection
+
+from pressroom.config import ScheduleSettings, Settings
+from pressroom.digest.select import ContentCache, articles_by_ids, important_articles
+from pressroom.errors import UsageError
+from pressroom.models import Article, Frequency, Section
+from pressroom.store.articles import list_sections
+from pressroom.store.digests import Digest, earliest_start, find_digest, last_completed
+
+__all__ = [
+    "IMPLICIT_SCHEDULE",
+    "Plan",
+    "digest_schedules",
+    "period_key",
+    "period_noon",
+    "plan_for_digest",
+    "plan_new_run",
+    "resolve_schedule",
+]
+
+IMPLICIT_SCHEDULE = ScheduleSettings(name="daily", job="digest", cron="0 7 * * *")
+"""The digest schedule used when the config names none: daily at 07:00 site time."""
+
+PERIOD_LENGTH = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta(days=7)}
+
+
+def digest_schedules(settings: Settings) -> list[ScheduleSettings]:
+    """The configured digest schedules, or the implicit daily one."""
+    found = [s for s in settings.schedules if s.job == "digest"]
+    return found or [IMPLICIT_SCHEDULE]
+
+
+def resolve_schedule(settings: Settings, name: str | None) -> ScheduleSettings:
+    """The digest schedule called ``name`` (default: the first one).
+
+    Raises:
+        UsageError: no digest schedule has that name.
+    """
+    schedules = digest_schedules(settings)
+    if name is None:
+        return schedules[0]
+    for schedule in schedules:
+        if schedule.name == name:
+            return schedule
+    known = ", ".join(s.name for s in schedules)
+    raise UsageError(f"--schedule {name!r}: no digest schedule has that name (known: {known})")
+
+
+def schedule_zone(settings: Settings, schedule: ScheduleSettings) -> ZoneInfo:
+    """The schedule's own time zone, else the site's."""
+    return ZoneInfo(schedule.timezone or settings.site.timezone)
+
+
+def frequency_of(schedule: ScheduleSettings) -> Frequency:
+    """A digest schedule's frequency (daily when unset)."""
+    return Frequency(schedule.frequency or Frequency.DAILY)
+
+
+def period_key(frequency: Frequency, at: datetime, zone: ZoneInfo) -> str:
+    """``2026-11-29`` (daily) or ``2026-W48`` (weekly, ISO) of ``at`` in ``zone``."""
+    local = at.astimezone(zone)
+    if frequency == Frequency.WEEKLY:
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return local.date().isoformat()
+
+
+def period_noon(frequency: Frequency, period: str, zone: ZoneInfo) -> datetime:
+    """Noon (in ``zone``) of the period's day, or of the Monday of its ISO week: a moment
+    inside the period, for labels such as ``11月29日``."""
+    if frequency == Frequency.WEEKLY:
+        year, week = period.split("-W")
+        day = date.fromisocalendar(int(year), int(week), 1)
+    else:
+        day = date.fromisoformat(period)
+    return datetime.combine(day, time(12), tzinfo=zone)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A run's selection: its window, the ranked articles and who gets what."""
+
+    schedule: ScheduleSettings
+    frequency: Frequency
+    period: str
+    window_start: datetime
+    window_end: datetime
+    sections: list[Section]
+    ranked: list[Article]
+    contents: ContentCache
+    existing: Digest | None
+
+    @property
+    def key(self) -> str:
+        """``schedule:period``."""
+        return f"{self.schedule.name}:{self.period}"
+
+
+def plan_new_run(
+    conn: Connection,
+    settings: Settings,
+    schedule: ScheduleSettings,
+    at: datetime,
+    now: datetime,
+) -> Plan:
+    """Plan the run of ``schedule`` for the period of ``at``; reuse it if it exists."""
+    frequency = frequency_of(schedule)
+    period = period_key(frequency, at, schedule_zone(settings, schedule))
+    existing = find_digest(conn, schedule.name, period)
+    if existing is not None:
+        return plan_for_digest(conn, settings, schedule, existing)
+    start = _watermark(conn, schedule.name) or now - PERIOD_LENGTH[frequency]
+    sections = list_sections(conn)
+    ranked = important_articles(conn, settings, sections, start, now)
+    contents = ContentCache(ranked, sections, settings.digest.max_items)
+    return Plan(schedule, frequency, period, start, now, sections, ranked, contents, None)
+
+
+def _watermark(conn: Connection, schedule: str) -> datetime | None:
+    """Where the next run starts: the last completed run's end; before any completed
+    run, the start of the earliest (failed or superseded) run, so it loses nothing."""
+    last = last_completed(conn, schedule)
+    return last.window_end if last is not None else earliest_start(conn, schedule)
+
+
+def plan_for_digest(
+    conn: Connection, settings: Settings, schedule: ScheduleSettings, digest: Digest
+) -> Plan:
+    """The plan of an existing run: its frozen window and articles."""
+    sections = list_sections(conn)
+    ranked = articles_by_ids(conn, digest.article_ids)
+    contents = ContentCache(ranked, sections, settings.digest.max_items)
+    return Plan(
+        schedule,
+        digest.frequency,
+        digest.period,
+        digest.window_start,
+        digest.window_end,
+        sections,
+        ranked,
+        contents,
+        digest,
+    )

@@ -1,0 +1,202 @@
+"""Rendering a digest with Jinja2: HTML (CSS inlined), plain text and the subject.
+
+Templates live in ``pressroom/templates/email/`` (``base.html``, ``digest.html``,
+``digest.txt``, ``subject.txt``); an operator's ``[digest] templates_dir`` is searched
+first. Autoescape is on for ``.html``. Rendering happens once per distinct content:
+per-recipient values (greeting, address, links) are rendered as *marks*, opaque ASCII
+words that :mod:`pressroom.digest.compose` replaces in the finished bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
+
+import css_inline
+import jinja2
+
+from pressroom.config import Settings
+from pressroom.digest.select import DigestContent
+from pressroom.errors import ConfigError
+from pressroom.models import Article, Frequency
+
+__all__ = [
+    "RECIPIENT_FIELDS",
+    "RenderedDigest",
+    "Renderer",
+    "RunInfo",
+    "local_date",
+    "period_label",
+]
+
+RECIPIENT_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
+"""The per-recipient values templates may use as ``recipient.<field>``."""
+
+SUMMARY_CHARS = 160
+FREQUENCY_LABELS = {Frequency.DAILY: "每日", Frequency.WEEKLY: "每周"}
+
+
+def local_date(moment: datetime, zone: ZoneInfo) -> str:
+    """``moment`` as people on the site read it: ``2020年1月31日 22:51``."""
+    local = moment.astimezone(zone)
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def period_label(frequency: Frequency, at: datetime, zone: ZoneInfo) -> str:
+    """The period a digest covers, for people: ``11月29日`` or ``11月第48周``."""
+    local = at.astimezone(zone)
+    if frequency == Frequency.WEEKLY:
+        return f"{local.isocalendar().year}年第{local.isocalendar().week}周"
+    return f"{local.month}月{local.day}日"
+
+
+@dataclass(frozen=True, slots=True)
+class RunInfo:
+    """What every mail of one run shares."""
+
+    frequency: Frequency
+    at: datetime
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDigest:
+    """One rendered content: subject, HTML and text, with recipient marks inside."""
+
+    subject: str
+    html: str
+    text: str
+
+
+def _summary(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1].rstrip() + "…"
+
+
+class Renderer:
+    """Renders digests with the package templates and the operator's overrides.
+
+    Args:
+        settings: the configuration (site, ``[digest]`` subject and templates_dir).
+        marks: per-recipient field name to the mark rendered in its place; by default
+            fresh random marks (see :attr:`marks`).
+
+    Raises:
+        ConfigError: ``[digest] templates_dir`` is not a folder, or a template is broken.
+    """
+
+    def __init__(self, settings: Settings, marks: Mapping[str, str] | None = None) -> None:
+        self._settings = settings
+        self._zone = settings.site.tz
+        nonce = secrets.token_hex(6)
+        self.marks: dict[str, str] = dict(marks or {f: f"PRM{nonce}{f}X" for f in RECIPIENT_FIELDS})
+        self._env = _environment(settings)
+        self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+    def render(self, content: DigestContent, run: RunInfo) -> RenderedDigest:
+        """Render ``content`` for ``run``; recipient values stay as :attr:`marks`."""
+        context = self._context(content, run)
+        try:
+            subject = " ".join(self._env.get_template("subject.txt").render(context).split())
+            context["subject"] = subject
+            html = self._env.get_template("digest.html").render(context)
+            text = self._env.get_template("digest.txt").render(context)
+        except jinja2.TemplateError as exc:
+            raise ConfigError([f"digest templates: {_describe(exc)}"]) from exc
+        try:
+            html = self._inliner.inline(html)
+        except css_inline.InlineError as exc:
+            raise ConfigError([f"digest templates: digest.html: bad CSS: {exc}"]) from exc
+        return RenderedDigest(subject, html, _tidy_text(text))
+
+    def _context(self, content: DigestContent, run: RunInfo) -> dict[str, Any]:
+        site = self._settings.site
+        label = period_label(run.frequency, run.at, run.zone)
+        numbers = iter(range(1, content.count + 1))
+        groups = [
+            {
+                "section_name": group.section.name,
+                "slug": group.section.slug,
+                "articles": [self._item(a, next(numbers)) for a in group.articles],
+            }
+            for group in content.groups
+        ]
+        titles = [_one_line(a.title) for group in content.groups for a in group.articles]
+        return {
+            "site": site.name,
+            "site_name": site.name,
+            "site_url": site.base_url,
+            "language": site.language,
+            "postal_address": site.postal_address,
+            "period": label,
+            "period_label": label,
+            "frequency_label": FREQUENCY_LABELS[run.frequency],
+            "count": content.count,
+            "first_title": titles[0] if titles else "",
+            "preheader": " · ".join(titles[:3]),
+            "groups": groups,
+            "recipient": dict(self.marks),
+        }
+
+    def _item(self, article: Article, number: int) -> dict[str, Any]:
+        return {
+            "number": number,
+            "title": _one_line(article.title),
+            "url": self._web_url(article.url) or self._settings.site.base_url,
+            "date": local_date(article.published_at, self._zone),
+            "summary": _summary(article.summary),
+            "image_url": self._web_url(article.image_url),
+        }
+
+    def _web_url(self, value: str | None) -> str | None:
+        """``value`` made absolute against the site, if it is an http(s) URL; else None.
+
+        Autoescaping keeps a URL from breaking out of its attribute, not from being a
+        ``javascript:`` or ``data:`` link: only web URLs reach a mail.
+        """
+        if not value:
+            return None
+        absolute = urljoin(self._settings.site.base_url, value.strip())
+        parts = urlsplit(absolute)
+        return absolute if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _environment(settings: Settings) -> jinja2.Environment:
+    loaders: list[jinja2.BaseLoader] = []
+    override = settings.digest.templates_dir
+    if override is not None:
+        folder = settings.path(override)
+        if not folder.is_dir():
+            raise ConfigError([f"digest.templates_dir: {folder} is not a folder"])
+        loaders.append(jinja2.FileSystemLoader(folder))
+    loaders.append(jinja2.DictLoader({"config/subject": settings.digest.subject}))
+    loaders.append(jinja2.PackageLoader("pressroom", "templates/email"))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=False),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _describe(exc: jinja2.TemplateError) -> str:
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return f"{exc.name or exc.filename}: line {exc.lineno}: {exc.message}"
+    return str(exc)

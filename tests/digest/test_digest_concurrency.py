@@ -1,0 +1,91 @@
+"""Several senders on one period: one run, every subscriber mailed once, honest reports."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from digestkit import NOW, Clock, add_articles, add_subscriber, article, make_settings
+from smtpkit import Recorder
+from sqlalchemy import update
+
+from pressroom.config import Settings
+from pressroom.digest.service import DigestReport, send_digest
+from pressroom.models import Priority
+from pressroom.store.engine import Store, open_store
+from pressroom.store.schema import deliveries, digests
+
+
+def _site(tmp_path: Path, store: Store, people: int, extra: str = "") -> Settings:
+    add_articles(store, [article(1, "news", NOW - timedelta(hours=1), priority=Priority.HEADLINE)])
+    for n in range(people):
+        add_subscriber(store, f"reader{n:03d}@example.com")
+    return make_settings(tmp_path, extra)
+
+
+@pytest.mark.smtp
+def test_two_senders_starting_one_period_together_mail_everyone_once(
+    tmp_path: Path,
+    store: Store,
+    store_url: str,
+    smtp_server,  # type: ignore[no-untyped-def]
+) -> None:
+    recorder = Recorder(delay=0.002)
+    server = smtp_server(recorder)
+    settings = _site(tmp_path, store, 60, _smtp(server.host, server.port))
+    reports: list[DigestReport] = []
+    barrier = threading.Barrier(2)
+
+    def sender() -> None:
+        own = open_store(store_url)  # a process of its own would have its own engine
+        try:
+            barrier.wait(10)
+            reports.append(asyncio.run(send_digest(settings, own, Clock(), show_progress=False)))
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=sender) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(reports) == 2
+    assert sorted(r.created for r in reports) == [False, True]
+    got = Counter(r.rcpt_tos[0] for r in recorder.snapshot())
+    assert len(got) == 60 and set(got.values()) == {1}
+    assert sum(r.sent for r in reports) == 60
+    assert all(r.ok for r in reports) and any(r.completed for r in reports), reports
+
+
+def _smtp(host: str, port: int) -> str:
+    """Extra config (it continues the [mail] table) for an SMTP relay."""
+    return (
+        f'transport = "smtp"\n[mail.smtp]\nhost = "{host}"\nport = {port}\ntls = "none"\n'
+        "connections = 2\ntimeout = 5.0\n"
+    )
+
+
+def test_rows_held_by_another_live_sender_leave_the_run_open_but_ok(
+    tmp_path: Path, store: Store
+) -> None:
+    settings = _site(tmp_path, store, 3)
+    stop = asyncio.Event()
+    stop.set()
+    clock = Clock()
+    asyncio.run(send_digest(settings, store, clock, show_progress=False, stop=stop))
+    with store.write() as conn:  # another machine's sender holds one row, its lease fresh
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.id == 1)
+            .values(status="sending", claimed_by="elsewhere:1:1", claimed_at=clock.now)
+        )
+    report = asyncio.run(send_digest(settings, store, clock, show_progress=False))
+    assert (report.sent, report.remaining, report.elsewhere) == (2, 1, 1)
+    assert report.ok and not report.completed
+    assert "(1 with other senders)" in report.summary()
+    with store.read() as conn:
+        assert conn.execute(digests.select()).one().status == "open"
