@@ -37,6 +37,7 @@ from pressroom.models import Frequency
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
+    "DEFAULT_SCHEDULES",
     "DigestSettings",
     "FeedsSettings",
     "MailSettings",
@@ -247,6 +248,17 @@ class ScheduleSettings(_Strict):
             object.__setattr__(self, "frequency", Frequency.DAILY)
         return self
 
+    def zone(self, site_zone: str) -> ZoneInfo:
+        """The schedule's own ``timezone``, else ``site_zone`` (``[site] timezone``)."""
+        return ZoneInfo(self.timezone or site_zone)
+
+
+
+DEFAULT_SCHEDULES = (
+    ScheduleSettings(name="feeds", job="feeds", cron="*/15 * * * *"),
+    ScheduleSettings(name="daily", job="digest", cron="0 7 * * *", frequency=Frequency.DAILY),
+)
+"""Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
 
 class WebSettings(_Strict):
     """``[web]``: the web app (feeds, subscribe, unsubscribe, preferences)."""

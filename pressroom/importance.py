@@ -6,12 +6,21 @@ bonus of the highest view tier reached. An article is important when score >= th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from pressroom.config import DigestSettings
-from pressroom.models import Article, Priority
+from pressroom.models import Article, Priority, Section
 
-__all__ = ["is_important", "score"]
+__all__ = ["is_important", "score", "section_weights"]
+
+
+def section_weights(sections: Iterable[Section], overrides: Mapping[str, float]) -> dict[str, float]:
+    """Section slug to weight: the store's ``sections``, overridden by ``overrides``.
+
+    ``overrides`` is :attr:`Settings.section_weights <pressroom.config.Settings.section_weights>`
+    (the config's ``[[sections]]``).
+    """
+    return {s.slug: s.weight for s in sections} | dict(overrides)
 
 
 def score(article: Article, section_weights: Mapping[str, float], rules: DigestSettings) -> float:
