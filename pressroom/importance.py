@@ -14,7 +14,9 @@ from pressroom.models import Article, Priority, Section
 __all__ = ["is_important", "score", "section_weights"]
 
 
-def section_weights(sections: Iterable[Section], overrides: Mapping[str, float]) -> dict[str, float]:
+def section_weights(
+    sections: Iterable[Section], overrides: Mapping[str, float]
+) -> dict[str, float]:
     """Section slug to weight: the store's ``sections``, overridden by ``overrides``.
 
     ``overrides`` is :attr:`Settings.section_weights <pressroom.config.Settings.section_weights>`
