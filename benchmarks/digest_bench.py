@@ -43,7 +43,7 @@ from sqlalchemy import insert
 from pressroom.clock import system_clock
 from pressroom.config import Settings, load_settings
 from pressroom.demo.corpus import demo_sections, load_demo
-from pressroom.starter_config import render_example_config
+from pressroom.demo.site_config import render_demo_config
 from pressroom.store.engine import open_store
 from pressroom.store.schema import subscribers
 
@@ -70,7 +70,7 @@ def prepare(folder: Path, count: int) -> Path:
     """A config, a store with the demo articles and ``count`` subscribers; the config path."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "pressroom.toml"
-    config.write_text(render_example_config(), encoding="utf-8")
+    config.write_text(render_demo_config(), encoding="utf-8")
     settings = load_settings(config)
     store = open_store(settings.store_url)
     now = system_clock()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pressroom import __version__
 from pressroom.config import default_config_path
-from pressroom.errors import ConfigError, JobFailed, PressroomError, UsageError
+from pressroom.errors import ConfigError, JobFailed, PressroomError
 from pressroom.wiring import Runtime, load_runtime
 
 __all__ = ["main"]
@@ -36,13 +36,23 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    """Validate the configuration; the problems are raised as ConfigError (exit 2)."""
+    """Validate the configuration; the problems are raised as ConfigError (exit 2).
+
+    A valid file that still holds what ``init`` wrote as placeholders is accepted, with
+    one line per value left to fill in.
+    """
+    from pressroom.starter_config import placeholders_left
+
     runtime = _runtime(args)
     settings = runtime.settings
     print(
         f"{settings.source}: OK ({len(settings.sections)} sections, "
         f"{len(settings.schedules)} schedules, store {settings.store.url.split(':')[0]})"
     )
+    left = placeholders_left(settings)
+    if left:
+        print("to fill in before going live:")
+        print("\n".join(f"  {line}" for line in left))
     return 0
 
 
@@ -72,7 +82,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), out=print)
 
 
-# ---------------------------------------------------------------- feeds (issue 3)
+# ---------------------------------------------------------------- feeds
 
 
 def cmd_feeds_build(args: argparse.Namespace) -> int:
@@ -96,7 +106,7 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-# ---------------------------------------------------------------- digest (issue 4)
+# ---------------------------------------------------------------- digest
 
 
 def cmd_digest_preview(args: argparse.Namespace) -> int:
@@ -173,7 +183,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- worker (issue 5)
+# ---------------------------------------------------------------- worker
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -204,7 +214,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-# ---------------------------------------------------------------- web (issue 6)
+# ---------------------------------------------------------------- web
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -248,10 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(
-        name: str, handler: Handler, help_text: str, sub: object = commands
+        name: str, handler: Handler | None, help_text: str, sub: object = commands
     ) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)  # type: ignore[attr-defined]
-        cmd.set_defaults(handler=handler)
+        if handler is not None:  # a group: argparse requires one of its actions
+            cmd.set_defaults(handler=handler)
         return cmd  # type: ignore[no-any-return]
 
     demo = add("demo", cmd_demo, "make a demo site and run everything pressroom does on it")
@@ -261,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("dir", nargs="?", default=".", help="where to write it (default .)")
     init.add_argument("--force", action="store_true", help="overwrite an existing config")
 
-    config = add("config", _group_help, "work with the configuration")
+    config = add("config", None, "work with the configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     add("check", cmd_config_check, "validate the config (exit 2 naming each bad field)", config_sub)
 
@@ -269,12 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="a .jsonl file, or - for standard input")
     imp.add_argument("--batch-size", type=int, default=2000, help="rows per commit")
 
-    feeds = add("feeds", _group_help, "build the feed files")
+    feeds = add("feeds", None, "build the feed files")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
     build = add("build", cmd_feeds_build, "(re)write the feeds that changed", feeds_sub)
     build.add_argument("--force", action="store_true", help="rewrite every feed")
 
-    digest = add("digest", _group_help, "preview or send the e-mail digest")
+    digest = add("digest", None, "preview or send the e-mail digest")
     digest_sub = digest.add_subparsers(dest="digest_command", required=True, metavar="ACTION")
     preview = add("preview", cmd_digest_preview, "render without sending or recording", digest_sub)
     preview.add_argument("--schedule", help="a digest schedule name (default: the first)")
@@ -285,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--dry-run", action="store_true", help="select and render, send nothing")
     send.add_argument("--to", help="send one test copy to this address and record nothing")
 
-    subs = add("subscribers", _group_help, "manage subscribers")
+    subs = add("subscribers", None, "manage subscribers")
     subs_sub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")
     s_add = add("add", cmd_subscribers, "add (or update) an active subscriber", subs_sub)
     s_add.add_argument("email")
@@ -312,10 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
     status = add("status", cmd_status, "last runs, next fire times, delivery counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
-
-
-def _group_help(args: argparse.Namespace) -> int:
-    raise UsageError("choose an action; see --help")
 
 
 def _setup_logging(debug: bool) -> None:

@@ -1,40 +1,108 @@
-"""``pressroom init``: write a commented config and create the store."""
+"""``pressroom init``: write a commented config and create the store.
+
+The config ``init`` writes is neutral: the site's name, address and sender are clearly
+marked placeholders, there is one example section, and the web secret is fresh.
+:func:`render_config` renders the same template with other values (the demo's own site);
+this module knows nothing of the demo.
+"""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from pressroom.config import DEFAULT_CONFIG_NAME, load_settings
-from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, demo_sections, site_facts
+from pressroom.config import DEFAULT_CONFIG_NAME, Settings, load_settings
 from pressroom.errors import UsageError
+from pressroom.models import Section
 from pressroom.wiring import Runtime
 
-__all__ = ["init_project", "render_example_config"]
+__all__ = [
+    "EXAMPLE_SECTION",
+    "PLACEHOLDER_BASE_URL",
+    "PLACEHOLDER_FROM_ADDRESS",
+    "PLACEHOLDER_SITE_NAME",
+    "ConfigValues",
+    "init_project",
+    "placeholders_left",
+    "render_config",
+    "render_example_config",
+    "write_config",
+]
+
+PLACEHOLDER_SITE_NAME = "示例新闻网"
+PLACEHOLDER_BASE_URL = "https://news.example.com/"
+PLACEHOLDER_FROM_ADDRESS = "newsletter@news.example.com"
+EXAMPLE_SECTION = Section("yaowen", "要闻", 1.0)
+"""The one section a new config starts with; replace it with the site's own."""
 
 
-def render_example_config(*, public_url: str = "http://127.0.0.1:8080/") -> str:
-    """The fully commented example config, for the demo site, with a fresh web secret."""
+@dataclass(frozen=True)
+class ConfigValues:
+    """The site-specific values of a config; the defaults are the operator's placeholders."""
+
+    site_name: str = PLACEHOLDER_SITE_NAME
+    base_url: str = PLACEHOLDER_BASE_URL
+    postal_address: str = ""
+    sections: Sequence[Section] = (EXAMPLE_SECTION,)
+    from_address: str = PLACEHOLDER_FROM_ADDRESS
+    public_url: str = "http://127.0.0.1:8080/"
+
+    def to_fill_in(self) -> set[str]:
+        """The keys that still hold a placeholder (the template marks them)."""
+        todo = {
+            "site.name": self.site_name == PLACEHOLDER_SITE_NAME,
+            "site.base_url": self.base_url == PLACEHOLDER_BASE_URL,
+            "site.postal_address": not self.postal_address,
+            "sections": tuple(self.sections) == (EXAMPLE_SECTION,),
+            "mail.from_address": self.from_address == PLACEHOLDER_FROM_ADDRESS,
+        }
+        return {key for key, placeholder in todo.items() if placeholder}
+
+
+def render_config(values: ConfigValues) -> str:
+    """The fully commented config with ``values`` and a fresh web secret."""
     env = Environment(
         loader=PackageLoader("pressroom", "templates"),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # TOML, not HTML; every value below is ours, not user input
     )
-    footer = site_facts()["footer"][1]
-    address = footer.split("电话")[0].removeprefix("地址:").strip()
     return env.get_template("pressroom.toml.j2").render(
-        site_name=DEMO_SITE_NAME,
-        base_url=DEMO_BASE_URL,
-        postal_address=address,
-        sections=demo_sections(),
-        from_address="newsletter@dangjian.example.cn",
-        public_url=public_url,
+        site_name=values.site_name,
+        base_url=values.base_url,
+        postal_address=values.postal_address,
+        sections=values.sections,
+        from_address=values.from_address,
+        public_url=values.public_url,
         secret=secrets.token_urlsafe(32),
+        todo=values.to_fill_in(),
     )
+
+
+def render_example_config(*, public_url: str = "http://127.0.0.1:8080/") -> str:
+    """What ``pressroom init`` writes: placeholders, one example section, a fresh secret."""
+    return render_config(ConfigValues(public_url=public_url))
+
+
+def placeholders_left(settings: Settings) -> list[str]:
+    """One line per setting that still holds what ``init`` wrote as a placeholder."""
+    site, left = settings.site, []
+    if site.name == PLACEHOLDER_SITE_NAME:
+        left.append(f"site.name: still the placeholder {site.name!r}; set the site's name")
+    if site.base_url == PLACEHOLDER_BASE_URL:
+        left.append(f"site.base_url: still the placeholder {site.base_url}; set the home page")
+    if not site.postal_address:
+        left.append("site.postal_address: empty; digests should show the sender's address")
+    example = [(EXAMPLE_SECTION.slug, EXAMPLE_SECTION.name)]
+    if [(s.slug, s.name) for s in settings.sections] == example:
+        left.append("sections: only the example section; list the site's own sections")
+    if settings.mail.from_address == PLACEHOLDER_FROM_ADDRESS:
+        left.append(f"mail.from_address: still the placeholder {PLACEHOLDER_FROM_ADDRESS}")
+    return left
 
 
 def init_project(directory: Path, *, force: bool = False, out: Callable[[str], None]) -> Runtime:
@@ -47,13 +115,22 @@ def init_project(directory: Path, *, force: bool = False, out: Callable[[str], N
     if path.exists() and not force:
         out(f"kept {path} (exists; --force overwrites it)")
     else:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_example_config(), encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
-        out(f"wrote {path}")
+        write_config(path, render_example_config())
+        out(f"wrote {path} (fill in the values marked TODO)")
     runtime = Runtime(load_settings(path))
     runtime.store  # noqa: B018 - opening the store creates and migrates it
     out(f"store ready: {runtime.settings.store.url}")
     return runtime
+
+
+def write_config(path: Path, text: str) -> None:
+    """Write a config file (and its folder).
+
+    Raises:
+        UsageError: the folder or file cannot be written.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None

@@ -69,7 +69,7 @@ def test_init_then_check_then_import(tmp_path: Path) -> None:
 
     row = {
         "url": "https://x.example.cn/1.html",
-        "section": "权威发布",
+        "section": "要闻",
         "title": "权威消息",
         "published_at": "2026-11-28 08:00",
     }

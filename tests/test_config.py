@@ -8,8 +8,10 @@ import pytest
 
 from pressroom.cli import main
 from pressroom.config import load_settings
+from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, demo_sections
+from pressroom.demo.site_config import demo_postal_address, render_demo_config
 from pressroom.errors import ConfigError
-from pressroom.starter_config import render_example_config
+from pressroom.starter_config import placeholders_left, render_example_config
 
 
 def problems(path: Path) -> list[str]:
@@ -22,12 +24,56 @@ def test_example_config_is_valid_and_complete(write_config) -> None:  # type: ig
     settings = load_settings(write_config(render_example_config()))
     assert settings.site.timezone == "Asia/Shanghai"
     assert [s.name for s in settings.schedules] == ["feeds", "daily", "weekly"]
-    assert len(settings.sections) == 22
+    assert [(s.slug, s.name) for s in settings.sections] == [("yaowen", "要闻")]
     assert settings.web.secret is not None and len(settings.web.secret.get_secret_value()) >= 32
+
+
+def test_demo_config_is_valid_and_complete(write_config) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings(write_config(render_demo_config()))
+    assert settings.site.timezone == "Asia/Shanghai"
+    assert [s.name for s in settings.schedules] == ["feeds", "daily", "weekly"]
+    assert len(settings.sections) == 22
+    assert settings.site.postal_address == demo_postal_address()
+    assert settings.web.secret is not None and len(settings.web.secret.get_secret_value()) >= 32
+    assert "TODO" not in render_demo_config()
 
 
 def test_example_configs_get_fresh_secrets() -> None:
     assert render_example_config() != render_example_config()
+    assert render_demo_config() != render_demo_config()
+
+
+def test_init_writes_a_neutral_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No demo section, no demo address: placeholders marked TODO that `config check` names."""
+    assert main(["init", str(tmp_path / "site")]) == 0
+    path = tmp_path / "site" / "pressroom.toml"
+    text = path.read_text("utf-8")
+    for section in demo_sections():
+        assert f'"{section.slug}"' not in text and f'"{section.name}"' not in text
+    assert demo_postal_address() not in text and "南五马路" not in text
+    assert DEMO_SITE_NAME not in text and DEMO_BASE_URL not in text
+    settings = load_settings(path)
+    assert [s.slug for s in settings.sections] == ["yaowen"]
+    assert text.count("# TODO:") == 5
+    capsys.readouterr()
+    assert main(["--config", str(path), "config", "check"]) == 0
+    out = capsys.readouterr().out
+    assert f"{path}: OK (1 sections, 3 schedules, store sqlite)" in out
+    for key in (
+        "site.name",
+        "site.base_url",
+        "site.postal_address",
+        "sections",
+        "mail.from_address",
+    ):
+        assert f"  {key}: " in out
+    assert placeholders_left(load_settings(write_demo(tmp_path))) == []
+
+
+def write_demo(folder: Path) -> Path:
+    path = folder / "demo.toml"
+    path.write_text(render_demo_config(), encoding="utf-8")
+    return path
 
 
 def test_missing_file() -> None:

@@ -1,1 +1,2 @@
-"""The bundled demo: the corpus (``corpus``) and ``pressroom demo`` (``run``)."""
+"""The bundled demo: the corpus (``corpus``), its config (``site_config``) and
+``pressroom demo`` (``run``)."""

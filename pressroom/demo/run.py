@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pressroom.config import DEFAULT_CONFIG_NAME, load_settings
 from pressroom.demo.corpus import load_demo
+from pressroom.demo.site_config import render_demo_config
 from pressroom.errors import UsageError
-from pressroom.starter_config import render_example_config
 from pressroom.store.articles import count_articles
 from pressroom.wiring import Runtime
 
@@ -27,7 +27,7 @@ def run_demo(directory: Path, *, out: Callable[[str], None], show_progress: bool
     try:
         directory.mkdir(parents=True, exist_ok=True)
         if not config.exists():
-            config.write_text(render_example_config(), encoding="utf-8")
+            config.write_text(render_demo_config(), encoding="utf-8")
             out(f"wrote the config           {config}")
         else:
             out(f"kept the config            {config}")
