@@ -6,12 +6,50 @@ bonus of the highest view tier reached. An article is important when score >= th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
-from pressroom.config import DigestSettings
 from pressroom.models import Article, Priority, Section
 
-__all__ = ["is_important", "score", "section_weights"]
+__all__ = ["Rules", "Tier", "is_important", "priority_bonus", "score", "section_weights"]
+
+
+class Tier(Protocol):
+    """A view tier: articles with at least ``min_views`` views earn ``bonus``."""
+
+    @property
+    def min_views(self) -> int:
+        """The views an article needs to reach the tier."""
+        ...
+
+    @property
+    def bonus(self) -> float:
+        """What reaching the tier adds to the score."""
+        ...
+
+
+class Rules(Protocol):
+    """The bonuses, tiers and threshold of the rule (``[digest]`` in the config)."""
+
+    @property
+    def headline_bonus(self) -> float:
+        """Added for a headline."""
+        ...
+
+    @property
+    def recommended_bonus(self) -> float:
+        """Added for a recommended article."""
+        ...
+
+    @property
+    def view_tiers(self) -> Sequence[Tier]:
+        """The view tiers; only the highest one reached counts."""
+        ...
+
+    @property
+    def threshold(self) -> float:
+        """The lowest score that makes an article important."""
+        ...
 
 
 def section_weights(
@@ -25,19 +63,24 @@ def section_weights(
     return {s.slug: s.weight for s in sections} | dict(overrides)
 
 
-def score(article: Article, section_weights: Mapping[str, float], rules: DigestSettings) -> float:
+def priority_bonus(priority: Priority, rules: Rules) -> float:
+    """What ``priority`` adds to the score under ``rules``."""
+    if priority == Priority.HEADLINE:
+        return rules.headline_bonus
+    if priority == Priority.RECOMMENDED:
+        return rules.recommended_bonus
+    return 0.0
+
+
+def score(article: Article, section_weights: Mapping[str, float], rules: Rules) -> float:
     """Return ``article``'s importance score under ``rules``.
 
     Args:
         article: the article to score.
         section_weights: section slug to weight (unknown sections weigh 0).
-        rules: the ``[digest]`` settings holding bonuses and view tiers.
+        rules: the bonuses and view tiers (the ``[digest]`` settings).
     """
-    total = section_weights.get(article.section, 0.0)
-    if article.priority == Priority.HEADLINE:
-        total += rules.headline_bonus
-    elif article.priority == Priority.RECOMMENDED:
-        total += rules.recommended_bonus
+    total = section_weights.get(article.section, 0.0) + priority_bonus(article.priority, rules)
     tier_bonus = 0.0
     for tier in rules.view_tiers:
         if article.views >= tier.min_views:
@@ -45,8 +88,6 @@ def score(article: Article, section_weights: Mapping[str, float], rules: DigestS
     return total + tier_bonus
 
 
-def is_important(
-    article: Article, section_weights: Mapping[str, float], rules: DigestSettings
-) -> bool:
+def is_important(article: Article, section_weights: Mapping[str, float], rules: Rules) -> bool:
     """True when ``article`` scores at least ``rules.threshold``."""
     return score(article, section_weights, rules) >= rules.threshold

@@ -3,7 +3,8 @@
 :func:`build_feeds` is the one entry point (the CLI, the worker and ``demo`` call it).
 """
 
+from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.run import build_feeds, clear_caches
 
-__all__ = ["FeedBuildReport", "build_feeds", "clear_caches"]
+__all__ = ["FeedBuildReport", "FeedConfig", "build_feeds", "clear_caches"]

@@ -30,7 +30,7 @@ from feedgen.ext.media import MediaEntryExtension, MediaExtension
 from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped]
 
-from pressroom.feeds.items import FeedItem, FeedMeta
+from pressroom.feeds.items import MEDIA_TYPES, FeedItem, FeedMeta
 
 __all__ = ["clear_entries", "render_atom", "render_rss"]
 
@@ -73,7 +73,7 @@ def _generator(meta: FeedMeta, fmt: str) -> Any:
     fg.description(meta.description)
     fg.subtitle(meta.description)
     fg.author(name=meta.site_name, uri=meta.home_url)
-    fg.link(href=meta.self_urls[fmt], rel="self", type=_MEDIA_TYPES[fmt])
+    fg.link(href=meta.self_urls[fmt], rel="self", type=MEDIA_TYPES[fmt])
     if fmt == "atom" and meta.websub_hub:
         fg.link(href=meta.websub_hub, rel="hub")
     fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: the RSS <link>
@@ -85,7 +85,6 @@ def _generator(meta: FeedMeta, fmt: str) -> Any:
     return fg
 
 
-_MEDIA_TYPES = {"rss": "application/rss+xml", "atom": "application/atom+xml"}
 _ENTRY_CACHE_SIZE = 4096
 _entries: OrderedDict[tuple[str, FeedItem], Any] = OrderedDict()
 _entries_lock = threading.Lock()

@@ -18,7 +18,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
-from pressroom.config import Settings
+from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.items import FeedItem
 from pressroom.models import Article, split_credits
 
@@ -150,33 +150,33 @@ def _summary(article: Article, chars: int) -> str:
     return cut_summary(source, chars)
 
 
-def _content(article: Article, settings: Settings) -> str | None:
-    if settings.feeds.content != "full" or not article.body_html.strip():
+def _content(article: Article, config: FeedConfig) -> str | None:
+    if config.feeds.content != "full" or not article.body_html.strip():
         return None
-    content = sanitize_html(article.body_html, settings.site.base_url)
+    content = sanitize_html(article.body_html, config.site.base_url)
     return content or None
 
 
-def prepare_item(article: Article, settings: Settings, section_name: str) -> FeedItem | None:
+def prepare_item(article: Article, config: FeedConfig, section_name: str) -> FeedItem | None:
     """``article`` as a clean feed entry, or None (logged) when it cannot be one.
 
     Args:
         article: a published article from the store.
-        settings: the site (base URL, name) and feed (content, summary length) settings.
+        config: the site (base URL, name) and feed (content, summary length) settings.
         section_name: the display name of the article's section, used as its category.
     """
-    link = absolute_url(article.url, settings.site.base_url)
+    link = absolute_url(article.url, config.site.base_url)
     if link is None:
         log.warning("%s: skipped: the URL is not an http(s) address", article.url)
         return None
-    summary = _summary(article, settings.feeds.summary_chars)
+    summary = _summary(article, config.feeds.summary_chars)
     title = _title(article, summary)
     if title is None:
         return None
-    image = absolute_url(article.image_url, settings.site.base_url) if article.image_url else None
+    image = absolute_url(article.image_url, config.site.base_url) if article.image_url else None
     if article.image_url and image is None:
         log.warning("%s: dropped the image URL %r", article.url, article.image_url)
-    authors = split_credits(clean_text(article.authors)) or (clean_text(settings.site.name),)
+    authors = split_credits(clean_text(article.authors)) or (clean_text(config.site.name),)
     return FeedItem(
         id=link,
         link=link,
@@ -186,7 +186,7 @@ def prepare_item(article: Article, settings: Settings, section_name: str) -> Fee
         authors=authors,
         category=clean_text(section_name),
         summary=summary,
-        content_html=_content(article, settings),
+        content_html=_content(article, config),
         image_url=image,
         image_type=_image_type(image) if image else None,
     )

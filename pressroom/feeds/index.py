@@ -13,16 +13,12 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
+from pressroom.clock import display_time
+from pressroom.feeds.items import FORMAT_FILES, MEDIA_TYPES, FeedItem, FeedMeta
 
 __all__ = ["IndexRow", "render_index"]
 
 _LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
-_MEDIA_TYPES = {
-    "rss": "application/rss+xml",
-    "atom": "application/atom+xml",
-    "json": "application/feed+json",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +39,6 @@ def _environment() -> Environment:
     )
 
 
-def _local(value: datetime, zone: ZoneInfo) -> str:
-    local = value.astimezone(zone)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -61,7 +52,7 @@ def render_index(
             "meta": row.meta,
             "newest": row.newest,
             "newest_iso": _iso(row.newest.published) if row.newest else "",
-            "newest_local": _local(row.newest.published, zone) if row.newest else "",
+            "newest_local": display_time(row.newest.published, zone) if row.newest else "",
             "files": {fmt: f"{row.meta.name}/{FORMAT_FILES[fmt]}" for fmt in FORMAT_FILES},
         }
         for row in rows
@@ -76,10 +67,10 @@ def render_index(
             rows=context_rows,
             formats=formats,
             labels=_LABELS,
-            media_types=_MEDIA_TYPES,
+            media_types=MEDIA_TYPES,
             opml_href="feeds.opml",
             updated_iso=_iso(updated),
-            updated_local=_local(updated, zone),
+            updated_local=display_time(updated, zone),
         )
     )
     return page.encode("utf-8")

@@ -11,10 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["FORMAT_FILES", "FeedItem", "FeedMeta"]
+__all__ = ["FORMAT_FILES", "MEDIA_TYPES", "FeedItem", "FeedMeta"]
 
 FORMAT_FILES = {"rss": "rss.xml", "atom": "atom.xml", "json": "feed.json"}
 """Configured format name to the file it is written to inside a feed's folder."""
+MEDIA_TYPES = {
+    "rss": "application/rss+xml",
+    "atom": "application/atom+xml",
+    "json": "application/feed+json",
+}
+"""Configured format name to the media type of its file (links and ``<link rel>``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,28 +24,23 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from pressroom.config import Settings
 from pressroom.errors import JobFailed, StoreError
 from pressroom.feeds import fastpath
 from pressroom.feeds.content import prepare_item
+from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.itemcache import item_cache
 from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
 from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_changed
-from pressroom.feeds.queries import (
-    FeedKeys,
-    articles_by_ids,
-    key_time,
-    load_fingerprints,
-    newest_keys,
-    next_visible_at,
-    save_fingerprints,
-)
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.site_files import SITE_FILES, write_site_files
-from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs, settings_key
+from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs
+from pressroom.importance import section_weights
 from pressroom.models import Article, Section
-from pressroom.store.articles import list_sections
+from pressroom.store.articles import articles_by_ids, list_sections
 from pressroom.store.engine import Store
+from pressroom.store.feed_keys import FeedKeys, key_time, newest_keys, next_visible_at
+from pressroom.store.feed_state import load_fingerprints, save_fingerprints
+from pressroom.store.important import Important
 
 __all__ = ["build_feeds", "clear_caches"]
 
@@ -74,12 +69,13 @@ class _Plan:
 
 
 def build_feeds(
-    settings: Settings, store: Store, *, now: datetime, force: bool = False
+    config: FeedConfig, store: Store, *, now: datetime, force: bool = False
 ) -> FeedBuildReport:
     """Write every feed whose content changed into ``[feeds] output_dir``.
 
     Args:
-        settings: validated settings (site, feeds, digest rules for ``important``).
+        config: the feeds' settings (:meth:`FeedConfig.from_settings`): site, feeds,
+            the importance rule for ``important``.
         store: the article store; ``feed_state`` records what was published.
         now: the current time (UTC); articles dated later are left out until then.
         force: render and compare every feed even when its fingerprint is unchanged
@@ -94,10 +90,10 @@ def build_feeds(
         JobFailed: the output folder, the OPML file or the index page could not be written.
     """
     started = time.perf_counter()
-    out = settings.path(settings.feeds.output_dir).resolve()
+    out = config.output_dir
     report = FeedBuildReport(output_dir=str(out))
     try:
-        _build_or_keep(settings, store, now, force, out, report)
+        _build_or_keep(config, store, now, force, report)
     except (sqlite3.Error, SQLAlchemyError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise StoreError(f"feeds build: cannot use the store: {reason}") from exc
@@ -109,20 +105,15 @@ def build_feeds(
 
 
 def _build_or_keep(
-    settings: Settings,
-    store: Store,
-    now: datetime,
-    force: bool,
-    out: Path,
-    report: FeedBuildReport,
+    config: FeedConfig, store: Store, now: datetime, force: bool, report: FeedBuildReport
 ) -> None:
-    key = settings_key(settings, out)
+    out, key = config.output_dir, config.settings_key
     version = fastpath.data_version(store)
     memo = None if force or version is None else fastpath.recall(store, out)
     if memo is not None and _memo_holds(memo, version, key, now, out):
         report.kept, report.feeds = sorted(memo.files), memo.feed_count
     else:
-        outcome = _build(settings, store, now, force, out, report)
+        outcome = _build(config, store, now, force, report)
         _update_memo(store, out, version, key, now, report, outcome)
 
 
@@ -154,16 +145,12 @@ class _Outcome:
 
 
 def _build(
-    settings: Settings,
-    store: Store,
-    now: datetime,
-    force: bool,
-    out: Path,
-    report: FeedBuildReport,
+    config: FeedConfig, store: Store, now: datetime, force: bool, report: FeedBuildReport
 ) -> _Outcome:
-    formats: list[str] = list(dict.fromkeys(settings.feeds.formats))
+    out = config.output_dir
+    formats: list[str] = list(dict.fromkeys(config.feeds.formats))
     with store.read() as conn:
-        plan = _plan(conn, settings, now, settings_key(settings, out))
+        plan = _plan(conn, config, now)
         for feed in plan.feeds:
             feed.changed = bool(feed.keys) and (force or _stale(feed, plan.previous, out, formats))
         site_files = force or _site_files_stale(plan, out)
@@ -171,10 +158,11 @@ def _build(
         if force:  # --force trusts nothing kept from earlier builds
             item_cache.clear()
         missing = [i for i, u in wanted if not item_cache.get((plan.context, i, u))[0]]
-        plan.articles = articles_by_ids(conn, missing)
-    prepare = _preparer(settings, plan, report)
+        found = articles_by_ids(conn, missing, published_only=False)
+        plan.articles = {a.id: a for a in found}
+    prepare = _preparer(config, plan, report)
     for feed in plan.feeds:
-        _prepare(feed, prepare, settings, newest=site_files)
+        _prepare(feed, prepare, config, newest=site_files)
     published = [f for f in plan.feeds if f.meta is not None]
     for feed in published:
         if feed.changed:
@@ -186,21 +174,24 @@ def _build(
     listed = [f for f in published if not f.failed or _has_files(f, out, formats)]
     rows = [(f.meta, f.items[0] if f.items else None) for f in listed if f.meta]
     anything = site_files or bool(report.written or report.removed)
-    write_site_files(settings, out, rows, formats, report, force=anything)
+    write_site_files(config.site, out, rows, formats, report, force=anything)
     report.feeds = len(published)
     wrote = _save_state(store, plan, published, now)
     files = [f"{f.spec.name}/{FORMAT_FILES[fmt]}" for f in published for fmt in formats]
     return _Outcome(wrote, plan.next_visible, [*files, *SITE_FILES])
 
 
-def _plan(conn: Connection, settings: Settings, now: datetime, key: str) -> _Plan:
+def _plan(conn: Connection, config: FeedConfig, now: datetime) -> _Plan:
+    key = config.settings_key
     sections = list_sections(conn) or [
-        Section(s.slug, s.name, s.weight, i) for i, s in enumerate(settings.sections)
+        Section(s.slug, s.name, s.weight, i) for i, s in enumerate(config.sections)
     ]
     section_text = repr([(s.slug, s.name, s.weight) for s in sections])
+    important = Important(section_weights(sections, config.section_weights), config.rules)
     feeds = []
-    for spec in feed_specs(settings, sections):
-        keys = newest_keys(conn, spec.where, settings.feeds.items, now)
+    for spec in feed_specs(sections):
+        rule = important if spec.important_only else None
+        keys = newest_keys(conn, config.feeds.items, now, section=spec.section, important=rule)
         raw = f"{key}\n{section_text}\n{spec.name}\n{spec.section_name}\n{keys!r}"
         feeds.append(_Feed(spec, keys, hashlib.sha256(raw.encode()).hexdigest()))
     context = hashlib.sha256(f"{key}\n{section_text}".encode()).hexdigest()
@@ -240,7 +231,7 @@ def _keys_to_prepare(feeds: list[_Feed], *, newest: bool) -> set[tuple[int, str]
 Prepare = Callable[[int, str], FeedItem | None]
 
 
-def _preparer(settings: Settings, plan: _Plan, report: FeedBuildReport) -> Prepare:
+def _preparer(config: FeedConfig, plan: _Plan, report: FeedBuildReport) -> Prepare:
     """Prepare each article once (or take it from the process's cache); count skips."""
     names = {s.slug: s.name for s in plan.sections}
     seen: set[int] = set()
@@ -250,7 +241,7 @@ def _preparer(settings: Settings, plan: _Plan, report: FeedBuildReport) -> Prepa
         found, item = item_cache.get(key)
         if not found:
             article = plan.articles[article_id]
-            item = prepare_item(article, settings, names.get(article.section, article.section))
+            item = prepare_item(article, config, names.get(article.section, article.section))
             item_cache.put(key, item)
         if article_id not in seen:
             seen.add(article_id)
@@ -260,11 +251,12 @@ def _preparer(settings: Settings, plan: _Plan, report: FeedBuildReport) -> Prepa
     return prepare
 
 
-def _prepare(feed: _Feed, prepare: Prepare, settings: Settings, *, newest: bool) -> None:
+def _prepare(feed: _Feed, prepare: Prepare, config: FeedConfig, *, newest: bool) -> None:
     """Fill ``feed.items`` (all of a changed feed, the newest of a kept one) and its header.
 
-    The ``important`` feed's rows come from :func:`important_clause`, which selects
-    exactly what :func:`pressroom.importance.is_important` accepts.
+    The ``important`` feed's rows come from
+    :func:`pressroom.store.important.important_clause`, which selects exactly what
+    :func:`pressroom.importance.is_important` accepts.
     """
     if not feed.keys:
         return
@@ -284,7 +276,7 @@ def _prepare(feed: _Feed, prepare: Prepare, settings: Settings, *, newest: bool)
         log.warning("%s: not published: none of its articles could be used", feed.spec.name)
         return
     latest = key_time(max(max(u, p) for _i, u, p in feed.keys))
-    feed.meta = feed_meta(feed.spec, settings, latest)
+    feed.meta = feed_meta(feed.spec, config, latest)
 
 
 def _render(fmt: str, meta: FeedMeta, items: list[FeedItem]) -> bytes:

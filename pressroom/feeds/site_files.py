@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pressroom.config import Settings
+from pressroom.config import SiteSettings
 from pressroom.feeds.items import FeedItem, FeedMeta
 from pressroom.feeds.publish import write_if_changed
 from pressroom.feeds.report import FeedBuildReport
@@ -17,7 +17,7 @@ SITE_FILES = (OPML_FILE, INDEX_FILE)
 
 
 def write_site_files(
-    settings: Settings,
+    site: SiteSettings,
     out: Path,
     rows: list[tuple[FeedMeta, FeedItem | None]],
     formats: list[str],
@@ -28,7 +28,7 @@ def write_site_files(
     """Render and write the OPML file and the index page when a feed changed.
 
     Args:
-        settings: the site name, language and time zone.
+        site: the site name, language and time zone.
         out: the output folder.
         rows: each published feed's header and newest entry, in display order.
         formats: the configured formats (links and the OPML ``xmlUrl``).
@@ -41,7 +41,6 @@ def write_site_files(
     from pressroom.feeds.index import IndexRow, render_index
     from pressroom.feeds.opml import render_opml
 
-    site = settings.site
     documents = {
         OPML_FILE: render_opml(f"{site.name} · 订阅源", [meta for meta, _ in rows], formats),
         INDEX_FILE: render_index(

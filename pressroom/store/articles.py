@@ -20,6 +20,7 @@ from pressroom.store.schema import articles, sections
 __all__ = [
     "ARTICLE_FIELDS",
     "UpsertCounts",
+    "articles_by_ids",
     "count_articles",
     "list_sections",
     "newest_articles",
@@ -44,6 +45,7 @@ ARTICLE_FIELDS = (
     "status",
 )
 _COMPARED = tuple(f for f in ARTICLE_FIELDS if f != "updated_at")
+_ID_CHUNK = 500
 
 
 def row_to_article(row: Row[Any]) -> Article:
@@ -101,6 +103,26 @@ def newest_articles(
     if section is not None:
         query = query.where(articles.c.section == section)
     return [row_to_article(r) for r in conn.execute(query)]
+
+
+def articles_by_ids(
+    conn: Connection, ids: Sequence[int], *, published_only: bool = True
+) -> list[Article]:
+    """The articles with ``ids``, in the order of ``ids`` (missing ones left out).
+
+    Args:
+        conn: a connection inside a transaction.
+        ids: article ids; one query per 500 distinct ids.
+        published_only: leave out drafts and deleted articles (False: any status).
+    """
+    wanted = sorted(set(ids))
+    found: dict[int, Article] = {}
+    for start in range(0, len(wanted), _ID_CHUNK):
+        query = select(articles).where(articles.c.id.in_(wanted[start : start + _ID_CHUNK]))
+        if published_only:
+            query = query.where(articles.c.status == ArticleStatus.PUBLISHED.value)
+        found.update((r.id, row_to_article(r)) for r in conn.execute(query))
+    return [found[i] for i in ids if i in found]
 
 
 def published_between(

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from pressroom.errors import StoreError
+from pressroom.store.migrate import SCHEMA_HEAD, current_revision, upgrade
 
 __all__ = ["Store", "open_store"]
 
@@ -95,12 +96,19 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
             engine = create_engine(url, pool_pre_ping=True, **engine_options)
         store = Store(engine)
         if migrate:
-            from pressroom.store.migrate import upgrade
-
-            upgrade(store)
+            _migrate(store)
         return store
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open the store {_safe_url(url)}: {_first_line(exc)}") from exc
+
+
+def _migrate(store: Store) -> None:
+    """Bring the schema to :data:`SCHEMA_HEAD`; a no-op (one query) when it is current."""
+    with store.read() as conn:
+        if current_revision(conn) == SCHEMA_HEAD:
+            return
+    with store.write() as conn:
+        upgrade(conn)
 
 
 def _safe_url(url: str) -> str:

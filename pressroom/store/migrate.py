@@ -12,8 +12,6 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from pressroom.store.engine import Store
-
 __all__ = ["SCHEMA_HEAD", "current_revision", "upgrade"]
 
 SCHEMA_HEAD = "0002"
@@ -32,18 +30,19 @@ def current_revision(conn: Connection) -> str | None:
         return None
 
 
-def upgrade(store: Store) -> None:
-    """Bring the schema to :data:`SCHEMA_HEAD`; a no-op (one query) when it is current."""
-    with store.read() as conn:
-        if current_revision(conn) == SCHEMA_HEAD:
-            return
+def upgrade(conn: Connection) -> None:
+    """Bring the schema to :data:`SCHEMA_HEAD` inside ``conn``'s write transaction.
+
+    Callers check :func:`current_revision` first (one cheap query) and call this only
+    when the store is behind; on SQLite ``conn`` must hold the write lock already
+    (``BEGIN IMMEDIATE``, see :meth:`pressroom.store.engine.Store.write`).
+    """
     from alembic import command
     from alembic.config import Config
 
-    with store.write() as conn:
-        if not store.is_sqlite:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")

@@ -13,13 +13,17 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
+from pressroom.models import JobOutcome
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.lease import FEEDS_LEASE, Lease
+
+if TYPE_CHECKING:
+    from pressroom.feeds import FeedConfig
 
 __all__ = [
     "BuildFeeds",
@@ -33,6 +37,10 @@ __all__ = [
 
 log = logging.getLogger("pressroom.worker")
 T = TypeVar("T")
+Ended = tuple[JobOutcome, str, str | None]
+"""How a job ended: its outcome, its summary, the error (if any)."""
+
+_FINE = (JobOutcome.OK, JobOutcome.SKIPPED, JobOutcome.INCOMPLETE)
 
 
 class Report(Protocol):
@@ -73,7 +81,7 @@ class BuildFeeds(Protocol):
     """The signature of :func:`pressroom.feeds.build_feeds`."""
 
     def __call__(
-        self, settings: Settings, store: Store, *, now: datetime, force: bool = False
+        self, config: FeedConfig, store: Store, *, now: datetime, force: bool = False
     ) -> FeedsResult: ...
 
 
@@ -111,7 +119,7 @@ def default_jobs() -> Jobs:
 
 async def build_feeds_leased(
     build: Callable[..., FeedsReportT],
-    settings: Settings,
+    config: FeedConfig,
     store: Store,
     clock: Clock,
     holder: str,
@@ -127,7 +135,7 @@ async def build_feeds_leased(
         if not lease.held:
             return None, lease.other
         now = clock()
-        return await _in_thread(lambda: build(settings, store, now=now, force=force)), None
+        return await _in_thread(lambda: build(config, store, now=now, force=force)), None
 
 
 @dataclass(frozen=True)
@@ -139,7 +147,7 @@ class JobResult:
     at: datetime
     started_at: datetime
     finished_at: datetime
-    outcome: str  # ok | failed | skipped | stopped | incomplete
+    outcome: JobOutcome
     summary: str
     error: str | None = None
 
@@ -151,12 +159,12 @@ class JobResult:
     @property
     def failed(self) -> bool:
         """True when the job ran and failed."""
-        return self.outcome == "failed"
+        return self.outcome is JobOutcome.FAILED
 
     @property
     def ok(self) -> bool:
         """True unless the job failed or was stopped before it finished."""
-        return self.outcome in ("ok", "skipped", "incomplete")
+        return self.outcome in _FINE
 
     def as_dict(self) -> dict[str, Any]:
         """The result as JSON-ready values (times in ISO 8601 UTC)."""
@@ -167,7 +175,7 @@ class JobResult:
             "started": self.started_at.isoformat(),
             "finished": self.finished_at.isoformat(),
             "seconds": round(self.seconds, 3),
-            "outcome": self.outcome,
+            "outcome": self.outcome.value,
             "summary": self.summary,
             "error": self.error,
         }
@@ -197,31 +205,30 @@ class JobRunner:
         log_result(result, self.worker_id)
         return result
 
-    async def _outcome(
-        self, schedule: ScheduleSettings, at: datetime
-    ) -> tuple[str, str, str | None]:
+    async def _outcome(self, schedule: ScheduleSettings, at: datetime) -> Ended:
         try:
             if schedule.job == "feeds":
                 return await self._feeds()
             return await self._digest(schedule, at)
         except Exception as exc:  # the job boundary: record, log, keep the worker alive
             log.debug("job %s failed", schedule.name, exc_info=True)
-            return "failed", "", _one_line(exc)
+            return JobOutcome.FAILED, "", _one_line(exc)
 
-    async def _feeds(self) -> tuple[str, str, str | None]:
+    async def _feeds(self) -> Ended:
+        from pressroom.feeds import FeedConfig
+
         build = self.jobs.build_feeds
+        config = FeedConfig.from_settings(self.settings)
         report, other = await build_feeds_leased(
-            build, self.settings, self.store, self.clock, self.worker_id
+            build, config, self.store, self.clock, self.worker_id
         )
         if report is None:
-            return "skipped", f"another worker is building the feeds ({other})", None
+            return JobOutcome.SKIPPED, f"another worker is building the feeds ({other})", None
         if not report.ok:  # some feed could not be written; the rest were
-            return "failed", report.summary(), "; ".join(report.failed)
-        return "ok", report.summary(), None
+            return JobOutcome.FAILED, report.summary(), "; ".join(report.failed)
+        return JobOutcome.OK, report.summary(), None
 
-    async def _digest(
-        self, schedule: ScheduleSettings, at: datetime
-    ) -> tuple[str, str, str | None]:
+    async def _digest(self, schedule: ScheduleSettings, at: datetime) -> Ended:
         report = await self.jobs.send_digest(
             self.settings,
             self.store,
@@ -232,12 +239,16 @@ class JobRunner:
             stop=self.stop,
         )
         if report.ok:
-            return "ok", report.summary(), None
+            return JobOutcome.OK, report.summary(), None
         if self.stop.is_set():
-            return "stopped", report.summary(), "stopped by a signal; the next run resumes"
+            return JobOutcome.STOPPED, report.summary(), "stopped by a signal; the next run resumes"
         # Deliveries left queued or claimed by another worker sending the same run: not a
         # failure of this run; that worker (or the next run, resuming) finishes them.
-        return "incomplete", report.summary(), "deliveries left to another worker or a resume"
+        return (
+            JobOutcome.INCOMPLETE,
+            report.summary(),
+            "deliveries left to another worker or a resume",
+        )
 
 
 def _start(store: Store, schedule: ScheduleSettings, started: datetime, worker: str) -> int:

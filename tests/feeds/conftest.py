@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feedkit import NOW, make_settings
+from feedkit import make_settings
+from support import NOW
+from support import make_settings as make_site_settings
 
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, load_demo
-from pressroom.feeds import FeedBuildReport, build_feeds
+from pressroom.feeds import FeedBuildReport, FeedConfig, build_feeds
 from pressroom.store.engine import Store, open_store
 
 
@@ -18,6 +20,12 @@ from pressroom.store.engine import Store, open_store
 def feed_settings(tmp_path: Path) -> Settings:
     """Small-site settings whose output goes to tmp_path/public."""
     return make_settings(tmp_path)
+
+
+@pytest.fixture
+def feed_config(feed_settings: Settings) -> FeedConfig:
+    """The feeds' part of ``feed_settings``."""
+    return FeedConfig.from_settings(feed_settings)
 
 
 @pytest.fixture
@@ -40,17 +48,17 @@ class DemoSite:
 def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     """The demo corpus, loaded and built once for the module."""
     root = tmp_path_factory.mktemp("demo")
-    path = root / "pressroom.toml"
-    path.write_text(
-        f'[site]\nname = "{DEMO_SITE_NAME}"\nbase_url = "{DEMO_BASE_URL}"\n'
-        f'[store]\nurl = "sqlite:///{root / "store.db"}"\n'
-        '[feeds]\npublic_url = "https://feeds.dangjian.example.cn/"\n'
-        'websub_hub = "https://hub.example.net/"\n',
-        encoding="utf-8",
+    settings = make_site_settings(
+        root,
+        site={"name": DEMO_SITE_NAME, "base_url": DEMO_BASE_URL},
+        store={"url": f"sqlite:///{root / 'store.db'}"},
+        feeds={
+            "public_url": "https://feeds.dangjian.example.cn/",
+            "websub_hub": "https://hub.example.net/",
+        },
     )
-    settings = load_settings(path)
     store = open_store(settings.store_url)
     load_demo(store, NOW, subscribers=False)
-    report = build_feeds(settings, store, now=NOW)
+    report = build_feeds(FeedConfig.from_settings(settings), store, now=NOW)
     yield DemoSite(settings, store, report)
     store.dispose()

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import lxml.html
+import support
 from lxml import etree
+from support import NOW
 
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings
+from pressroom.feeds import FeedConfig
 from pressroom.feeds.content import ALLOWED_TAGS
 from pressroom.models import Section
 from pressroom.store.articles import sync_sections, upsert_articles
 from pressroom.store.engine import Store
 
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 BASE_URL = "https://news.example.cn/"
 PUBLIC_URL = "https://feeds.example.cn/"
 SECTIONS = [
@@ -28,17 +30,19 @@ SECTIONS = [
 FORMATS = ("rss.xml", "atom.xml", "feed.json")
 
 
-def make_settings(root: Path, extra: str = "") -> Settings:
-    """Settings rooted in ``root`` with a small site; ``extra`` is appended TOML."""
-    text = (
-        '[site]\nname = "测试新闻网"\n'
-        f'base_url = "{BASE_URL}"\n'
-        f'[store]\nurl = "sqlite:///{root / "store.db"}"\n'
-        f'[feeds]\npublic_url = "{PUBLIC_URL}"\n{extra}'
+def make_settings(root: Path, **feeds: object) -> Settings:
+    """Settings rooted in ``root`` with a small site; ``feeds`` are more ``[feeds]`` keys."""
+    return support.make_settings(
+        root,
+        site={"name": "测试新闻网", "base_url": BASE_URL},
+        store={"url": f"sqlite:///{root / 'store.db'}"},
+        feeds={"public_url": PUBLIC_URL, **feeds},
     )
-    path = root / "pressroom.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_settings(path)
+
+
+def make_config(root: Path, **feeds: object) -> FeedConfig:
+    """The feeds' part of :func:`make_settings`."""
+    return FeedConfig.from_settings(make_settings(root, **feeds))
 
 
 def row(n: int, section: str = "shehui", **fields: Any) -> dict[str, Any]:

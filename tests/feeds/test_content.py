@@ -8,9 +8,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from feedkit import BASE_URL, NOW, active_content, make_settings
+from feedkit import BASE_URL, active_content, make_config
+from support import NOW
 
-from pressroom.config import Settings
+from pressroom.feeds import FeedConfig
 from pressroom.feeds.content import (
     absolute_url,
     clean_text,
@@ -39,8 +40,8 @@ def _article(**fields: object) -> Article:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def config(tmp_path: Path) -> FeedConfig:
+    return make_config(tmp_path)
 
 
 def test_clean_text_removes_what_xml_cannot_carry() -> None:
@@ -97,8 +98,8 @@ def test_absolute_url_refuses_non_http() -> None:
     )
 
 
-def test_prepare_item_carries_every_field(settings: Settings) -> None:
-    item = prepare_item(_article(), settings, "社会")
+def test_prepare_item_carries_every_field(config: FeedConfig) -> None:
+    item = prepare_item(_article(), config, "社会")
     assert item is not None
     assert item.id == item.link == f"{BASE_URL}shehui/1.html"
     assert item.authors == ("文字:岳小乔", "视频:王靖远")
@@ -109,11 +110,11 @@ def test_prepare_item_carries_every_field(settings: Settings) -> None:
 
 
 def test_a_missing_title_is_taken_from_the_summary_and_logged(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    config: FeedConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "pressroom.feeds"):
         item = prepare_item(
-            _article(title=" \x00 ", summary="这是一段很长的摘要" * 10), settings, "社会"
+            _article(title=" \x00 ", summary="这是一段很长的摘要" * 10), config, "社会"
         )
     assert (
         item is not None
@@ -124,12 +125,12 @@ def test_a_missing_title_is_taken_from_the_summary_and_logged(
 
 
 def test_an_article_with_nothing_to_show_is_skipped_and_logged(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    config: FeedConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "pressroom.feeds"):
         assert (
             prepare_item(
-                _article(title="", summary="", body_html="<script>x</script>"), settings, "社会"
+                _article(title="", summary="", body_html="<script>x</script>"), config, "社会"
             )
             is None
         )
@@ -137,28 +138,28 @@ def test_an_article_with_nothing_to_show_is_skipped_and_logged(
 
 
 def test_an_article_whose_url_is_not_http_is_skipped(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    config: FeedConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "pressroom.feeds"):
-        assert prepare_item(_article(url="javascript:alert(1)"), settings, "社会") is None
+        assert prepare_item(_article(url="javascript:alert(1)"), config, "社会") is None
     assert "javascript:alert(1): skipped" in caplog.text
 
 
 def test_summary_mode_leaves_out_the_body(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, 'content = "summary"\nsummary_chars = 20\n')
-    item = prepare_item(_article(summary="一" * 50), settings, "社会")
+    config = make_config(tmp_path, content="summary", summary_chars=20)
+    item = prepare_item(_article(summary="一" * 50), config, "社会")
     assert item is not None and item.content_html is None and len(item.summary) == 20
 
 
-def test_no_credits_means_the_site_is_the_author(settings: Settings) -> None:
-    item = prepare_item(_article(authors=""), settings, "社会")
+def test_no_credits_means_the_site_is_the_author(config: FeedConfig) -> None:
+    item = prepare_item(_article(authors=""), config, "社会")
     assert item is not None and item.authors == ("测试新闻网",)
 
 
 def test_control_characters_in_a_title_are_removed_and_logged(
-    settings: Settings, caplog: pytest.LogCaptureFixture
+    config: FeedConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "pressroom.feeds"):
-        item = prepare_item(_article(title="习近平\x08:坚决\x00打赢\ud800"), settings, "社会")
+        item = prepare_item(_article(title="习近平\x08:坚决\x00打赢\ud800"), config, "社会")
     assert item is not None and item.title == "习近平:坚决打赢"
     assert "shehui/1.html: removed characters XML cannot carry from the title" in caplog.text

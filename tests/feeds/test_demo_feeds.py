@@ -8,7 +8,8 @@ from xml.etree import ElementTree as ET
 
 import lxml.html
 from conftest import DemoSite
-from feedkit import NOW, active_content, json_feed, parse_feed, strict_xml
+from feedkit import active_content, json_feed, parse_feed, strict_xml
+from support import NOW
 
 from pressroom.demo.corpus import demo_sections
 from pressroom.feeds.jsonfeed import JSON_FEED_VERSION

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from feedkit import load_rows, make_settings, row
+from feedkit import load_rows, make_config, row
 
 from pressroom.feeds import build_feeds
 from pressroom.store.engine import open_store
@@ -26,8 +26,8 @@ FILES = ["tiyu/rss.xml", "tiyu/atom.xml", "tiyu/feed.json", "feeds.opml"]
 
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
-    settings = make_settings(tmp_path, 'websub_hub = "https://hub.example.net/"\n')
-    store = open_store(settings.store_url)
+    config = make_config(tmp_path, websub_hub="https://hub.example.net/")
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         load_rows(
             store,
@@ -42,10 +42,10 @@ def built(tmp_path: Path) -> Path:
                 ),
             ],
         )
-        build_feeds(settings, store, now=row(0)["published_at"])
+        build_feeds(config, store, now=row(0)["published_at"])
     finally:
         store.dispose()
-    return settings.path(settings.feeds.output_dir)
+    return config.output_dir
 
 
 @pytest.mark.parametrize("name", FILES)

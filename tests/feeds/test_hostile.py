@@ -4,18 +4,18 @@ bodies, relative URLs) always give well-formed feeds with no active content."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import feedparser
 import pytest
-from feedkit import BASE_URL, NOW, active_content, make_settings, parse_feed, strict_xml
+from feedkit import BASE_URL, active_content, make_config, parse_feed, strict_xml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from sqlalchemy import delete
+from support import NOW
 
 from pressroom.feeds import build_feeds
 from pressroom.feeds.build import render_atom, render_rss
@@ -25,9 +25,7 @@ from pressroom.feeds.jsonfeed import render_json
 from pressroom.feeds.specs import FeedSpec, feed_meta
 from pressroom.models import Article
 from pressroom.store.articles import upsert_articles
-from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import articles as articles_table
-from pressroom.store.schema import feed_state
+from pressroom.store.engine import open_store
 
 NASTY_CHARS = "\x00\x01\x08\x0b\x0c\x1b\x7f\x85\u2028\ufeff\ufffe\uffff\ud800\udfff<>&\"'"
 SNIPPETS = [
@@ -113,11 +111,11 @@ def _check_xml(data: bytes, items: list[FeedItem]) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(articles(), min_size=1, max_size=4))
 def test_any_article_gives_well_formed_feeds(tmp_path_factory: Any, batch: list[Article]) -> None:
-    config = make_settings(tmp_path_factory.mktemp("h"))
+    config = make_config(tmp_path_factory.mktemp("h"))
     items = [i for i in (prepare_item(a, config, "社会") for a in batch) if i is not None]
     if not items:
         return
-    meta = feed_meta(FeedSpec("shehui", "社会", None), config, max(i.updated for i in items))
+    meta = feed_meta(FeedSpec("shehui", "社会", "shehui"), config, max(i.updated for i in items))
     for item in items:
         assert active_content(item.content_html or "") == []
         assert item.title.strip() and item.link.startswith(BASE_URL)
@@ -128,7 +126,7 @@ def test_any_article_gives_well_formed_feeds(tmp_path_factory: Any, batch: list[
 
 
 def test_a_huge_body_is_published_whole(tmp_path: Path) -> None:
-    config = make_settings(tmp_path)
+    config = make_config(tmp_path)
     body = "<p>" + "很长的正文<b>加粗</b><script>x()</script>" * 20_000
     article = Article(
         id=1,
@@ -146,7 +144,7 @@ def test_a_huge_body_is_published_whole(tmp_path: Path) -> None:
     assert item is not None and item.content_html is not None
     assert len(item.content_html) > 250_000 and "<script" not in item.content_html
     assert item.summary.startswith("很长的正文加粗很长的正文") and len(item.summary) == 120
-    meta = feed_meta(FeedSpec("shehui", "社会", None), config, item.updated)
+    meta = feed_meta(FeedSpec("shehui", "社会", "shehui"), config, item.updated)
     root = etree.fromstring(
         render_atom(meta, [item]), etree.XMLParser(recover=False, huge_tree=True)
     )
@@ -161,28 +159,32 @@ def _fields(article: Article) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    """One migrated store for every example (emptied by each)."""
-    store = open_store(f"sqlite:///{tmp_path_factory.mktemp('hs') / 'store.db'}")
-    yield store
-    store.dispose()
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty migrated SQLite file, made once and copied by each example."""
+    path = tmp_path_factory.mktemp("hs") / "store.db"
+    open_store(f"sqlite:///{path}").dispose()
+    return path
 
 
 @pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(articles(storable=True), min_size=1, max_size=6, unique_by=lambda a: a.id))
 def test_hostile_articles_in_the_store_never_break_a_build(
-    tmp_path_factory: pytest.TempPathFactory, shared_store: Store, batch: list[Article]
+    tmp_path_factory: pytest.TempPathFactory, migrated_db: Path, batch: list[Article]
 ) -> None:
-    config = make_settings(tmp_path_factory.mktemp("s"))
+    root = tmp_path_factory.mktemp("s")
+    config = make_config(root)
+    shutil.copyfile(migrated_db, root / "store.db")
+    store = open_store(f"sqlite:///{root / 'store.db'}")
     rows = [_row(a, i) for i, a in enumerate(batch)]
-    with shared_store.write() as conn:
-        conn.execute(delete(articles_table))
-        conn.execute(delete(feed_state))
-        upsert_articles(conn, rows, NOW)
-    report = build_feeds(config, shared_store, now=NOW)
+    try:
+        with store.write() as conn:
+            upsert_articles(conn, rows, NOW)
+        report = build_feeds(config, store, now=NOW)
+    finally:
+        store.dispose()
     assert report.ok, report.failed
-    out = config.path(config.feeds.output_dir)
+    out = config.output_dir
     for path in sorted(out.rglob("*.xml")):
         strict_xml(path)
         for entry in parse_feed(path).entries:

@@ -1,0 +1,95 @@
+"""What the feeds build reads from the settings, and the key of everything that shapes it.
+
+:meth:`FeedConfig.from_settings` is the one place where :class:`~pressroom.config.Settings`
+becomes the feeds' own value; the modules of :mod:`pressroom.feeds` take a
+:class:`FeedConfig` (or one of its parts), never the whole settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from pressroom import __version__
+from pressroom.config import DigestSettings, FeedsSettings, SectionSettings, Settings, SiteSettings
+
+__all__ = ["RENDER_VERSION", "FeedConfig"]
+
+RENDER_VERSION = "1"
+"""Bump when the output of the same articles changes, so every feed is rebuilt."""
+
+
+@dataclass(frozen=True, eq=False)
+class FeedConfig:
+    """The settings a feeds build reads.
+
+    Attributes:
+        site: ``[site]``: name, home URL, language and time zone.
+        feeds: ``[feeds]``: formats, items per feed, content, TTL, WebSub hub.
+        public_url: where the feed files are served (``[feeds]``, else ``[web] public_url``).
+        rules: ``[digest]``: the importance rule of the ``important`` feed.
+        sections: ``[[sections]]``: names and weights that override the store's.
+        output_dir: the resolved ``[feeds] output_dir``.
+    """
+
+    site: SiteSettings
+    feeds: FeedsSettings
+    public_url: str
+    rules: DigestSettings
+    sections: tuple[SectionSettings, ...]
+    output_dir: Path
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeedConfig:
+        """The feeds' part of ``settings`` (the same object for the same settings, so
+        :attr:`settings_key` is computed once per settings object)."""
+        with _lock:
+            cached = _configs.get(id(settings))
+        if cached is not None and cached[0] is settings:
+            return cached[1]
+        config = cls(
+            site=settings.site,
+            feeds=settings.feeds,
+            public_url=settings.feeds_public_url,
+            rules=settings.digest,
+            sections=tuple(settings.sections),
+            output_dir=settings.path(settings.feeds.output_dir).resolve(),
+        )
+        with _lock:
+            if len(_configs) > 64:
+                _configs.clear()
+            _configs[id(settings)] = (settings, config)
+        return config
+
+    @property
+    def section_weights(self) -> dict[str, float]:
+        """Section slug to weight, as configured (they override the store's)."""
+        return {s.slug: s.weight for s in self.sections}
+
+    @cached_property
+    def settings_key(self) -> str:
+        """A digest of every setting that shapes the output, plus the output folder.
+
+        Computed once per config: dumping the settings costs more than the whole
+        no-change fast path.
+        """
+        shaping = {
+            "site": self.site.model_dump(mode="json"),
+            "feeds": self.feeds.model_dump(mode="json"),
+            "public_url": self.public_url,
+            "digest": self.rules.model_dump(mode="json", exclude={"subject", "templates_dir"}),
+            "sections": [s.model_dump(mode="json") for s in self.sections],
+            "output_dir": str(self.output_dir),
+            "render": RENDER_VERSION,
+            "version": __version__,
+        }
+        text = json.dumps(shaping, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_lock = threading.Lock()
+_configs: dict[int, tuple[Settings, FeedConfig]] = {}
