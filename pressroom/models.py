@@ -15,6 +15,7 @@ __all__ = [
     "Article",
     "ArticleStatus",
     "Frequency",
+    "JobOutcome",
     "Priority",
     "Section",
     "Subscriber",
@@ -53,6 +54,18 @@ class Frequency(StrEnum):
 
     DAILY = "daily"
     WEEKLY = "weekly"
+
+
+class JobOutcome(StrEnum):
+    """How a run of a scheduled job (``job_runs.outcome``) stands or ended."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # another worker held the feeds lease
+    STOPPED = "stopped"  # a signal stopped it; the next run resumes
+    INCOMPLETE = "incomplete"  # deliveries left to another worker or a resume
+    ABANDONED = "abandoned"  # its worker died without recording an end
 
 
 @dataclass(frozen=True, slots=True)

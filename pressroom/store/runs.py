@@ -1,4 +1,4 @@
-"""The worker's tables: ``job_runs``, ``leases`` and ``workers`` (plus digest read-outs).
+"""The worker's tables: ``job_runs``, ``leases`` and ``workers`` (plus one digest read-out).
 
 Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transaction. The
 lease functions are single statements, so they are atomic on PostgreSQL under READ
@@ -13,25 +13,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pressroom.store.schema import deliveries, digests, job_runs, leases, workers
+from pressroom.models import DigestStatus, JobOutcome
+from pressroom.store.schema import digests, job_runs, leases, workers
 
 __all__ = [
-    "DigestRow",
     "JobRunRow",
     "WorkerRow",
     "abandon_runs",
     "acquire_lease",
-    "delivery_counts",
     "digest_done_since",
     "finish_run",
     "last_job_run",
     "last_run",
-    "latest_digest",
     "lease_holder",
     "live_workers",
+    "newest_heartbeat",
     "prune_workers",
     "release_lease",
     "remove_worker",
@@ -50,10 +49,15 @@ class JobRunRow:
     schedule: str
     started_at: datetime
     finished_at: datetime | None
-    outcome: str
+    outcome: JobOutcome
     summary: str
     error: str | None
     worker: str
+
+    @classmethod
+    def from_row(cls, mapping: Any) -> JobRunRow:
+        """The row of a ``select(job_runs)`` result (its ``_mapping``)."""
+        return cls(**{**mapping, "outcome": JobOutcome(mapping["outcome"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +71,6 @@ class WorkerRow:
     seen_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class DigestRow:
-    """The columns of ``digests`` that ``status`` shows."""
-
-    id: int
-    schedule: str
-    period: str
-    status: str
-    created_at: datetime
-    completed_at: datetime | None
-    summary: str
-
-
 # ---------------------------------------------------------------- job runs
 
 
@@ -87,10 +78,9 @@ def start_run(
     conn: Connection, *, job: str, schedule: str, started_at: datetime, worker: str
 ) -> int:
     """Record a run that has started (outcome ``running``); return its id."""
+    values = {"job": job, "schedule": schedule, "started_at": started_at, "worker": worker}
     result = conn.execute(
-        insert(job_runs)
-        .values(job=job, schedule=schedule, started_at=started_at, outcome="running", worker=worker)
-        .returning(job_runs.c.id)
+        insert(job_runs).values(**values, outcome=JobOutcome.RUNNING.value).returning(job_runs.c.id)
     )
     return int(result.scalar_one())
 
@@ -100,7 +90,7 @@ def finish_run(
     run_id: int,
     *,
     finished_at: datetime,
-    outcome: str,
+    outcome: JobOutcome,
     summary: str,
     error: str | None = None,
 ) -> None:
@@ -108,7 +98,9 @@ def finish_run(
     conn.execute(
         update(job_runs)
         .where(job_runs.c.id == run_id)
-        .values(finished_at=finished_at, outcome=outcome, summary=summary, error=error)
+        .values(
+            finished_at=finished_at, outcome=JobOutcome(outcome).value, summary=summary, error=error
+        )
     )
 
 
@@ -119,17 +111,19 @@ def last_run(conn: Connection, schedule: str, *, finished: bool = False) -> JobR
         query = query.where(job_runs.c.finished_at.is_not(None))
     row = conn.execute(query.order_by(job_runs.c.started_at.desc(), job_runs.c.id.desc()).limit(1))
     found = row.first()
-    return None if found is None else JobRunRow(**found._mapping)
+    return None if found is None else JobRunRow.from_row(found._mapping)
 
 
-def last_job_run(conn: Connection, job: str, *, outcome: str | None = None) -> JobRunRow | None:
+def last_job_run(
+    conn: Connection, job: str, *, outcome: JobOutcome | None = None
+) -> JobRunRow | None:
     """The newest run of any schedule of ``job`` (with ``outcome`` if given), or None."""
     query = select(job_runs).where(job_runs.c.job == job)
     if outcome is not None:
-        query = query.where(job_runs.c.outcome == outcome)
+        query = query.where(job_runs.c.outcome == JobOutcome(outcome).value)
     order = (job_runs.c.started_at.desc(), job_runs.c.id.desc())
     found = conn.execute(query.order_by(*order).limit(1)).first()
-    return None if found is None else JobRunRow(**found._mapping)
+    return None if found is None else JobRunRow.from_row(found._mapping)
 
 
 def abandon_runs(
@@ -143,12 +137,12 @@ def abandon_runs(
     result = conn.execute(
         update(job_runs)
         .where(
-            job_runs.c.outcome == "running",
+            job_runs.c.outcome == JobOutcome.RUNNING.value,
             job_runs.c.worker.not_in(list(alive)),
             job_runs.c.started_at < started_before,
         )
         .values(
-            outcome="abandoned",
+            outcome=JobOutcome.ABANDONED.value,
             finished_at=now,
             error="the worker stopped without recording an end",
         )
@@ -161,7 +155,7 @@ def run_started_since(conn: Connection, schedule: str, since: datetime) -> bool:
     query = select(func.count()).where(
         job_runs.c.schedule == schedule,
         job_runs.c.started_at >= since,
-        job_runs.c.outcome.in_(("ok", "running")),
+        job_runs.c.outcome.in_((JobOutcome.OK.value, JobOutcome.RUNNING.value)),
     )
     return bool(conn.execute(query).scalar_one())
 
@@ -243,47 +237,21 @@ def live_workers(conn: Connection, *, now: datetime, max_age: timedelta) -> list
     return [WorkerRow(**row._mapping) for row in conn.execute(query)]
 
 
+def newest_heartbeat(conn: Connection) -> datetime | None:
+    """The most recent heartbeat of any worker (``workers.seen_at``), or None."""
+    # max() keeps the column's type, so the value comes back as an aware UTC datetime.
+    value: datetime | None = conn.execute(select(func.max(workers.c.seen_at))).scalar()
+    return value
+
+
 # ---------------------------------------------------------------- digests (read-only)
 
 
 def digest_done_since(conn: Connection, schedule: str, since: datetime) -> bool:
     """True if a digest run of ``schedule`` created at or after ``since`` is completed."""
     query = select(func.count()).where(
-        and_(
-            digests.c.schedule == schedule,
-            digests.c.created_at >= since,
-            digests.c.status == "completed",
-        )
+        digests.c.schedule == schedule,
+        digests.c.created_at >= since,
+        digests.c.status == DigestStatus.COMPLETED.value,
     )
     return bool(conn.execute(query).scalar_one())
-
-
-def latest_digest(conn: Connection, schedule: str) -> DigestRow | None:
-    """The newest digest run of ``schedule``, or None."""
-    query = (
-        select(
-            digests.c.id,
-            digests.c.schedule,
-            digests.c.period,
-            digests.c.status,
-            digests.c.created_at,
-            digests.c.completed_at,
-            digests.c.summary,
-        )
-        .where(digests.c.schedule == schedule)
-        .order_by(digests.c.created_at.desc(), digests.c.id.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).first()
-    return None if row is None else DigestRow(**row._mapping)
-
-
-def delivery_counts(conn: Connection, digest_id: int) -> dict[str, int]:
-    """Deliveries of digest ``digest_id`` by status (only statuses that occur)."""
-    query = (
-        select(deliveries.c.status, func.count())
-        .where(deliveries.c.digest_id == digest_id)
-        .group_by(deliveries.c.status)
-        .order_by(deliveries.c.status)
-    )
-    return {status: int(count) for status, count in conn.execute(query)}

@@ -14,59 +14,64 @@ from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment
 
-from pressroom.config import Settings
+from pressroom.config import MailSettings, SiteSettings
+from pressroom.delivery.mime import one_line
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.models import Subscriber
 from pressroom.subscribers.lifecycle import MailKind
 
 __all__ = ["build_confirm_message"]
 
-_SUBJECTS: dict[str, str] = {
-    "confirm": "请确认订阅{site}要闻邮件",
-    "notice": "您已订阅{site}要闻邮件",
+_SUBJECTS: dict[MailKind, str] = {
+    MailKind.CONFIRM: "请确认订阅{site}要闻邮件",
+    MailKind.NOTICE: "您已订阅{site}要闻邮件",
 }
 
 
-def _one_line(text: str) -> str:
-    """Header-safe: CR, LF and other control characters become spaces."""
-    return " ".join("".join(" " if ord(c) < 0x20 or c == "\x7f" else c for c in text).split())
-
-
-def _sender(settings: Settings) -> Address:
-    display = _one_line(settings.mail.from_name or settings.site.name)
-    local, _, domain = settings.mail.from_address.rpartition("@")
+def _sender(site: SiteSettings, mail: MailSettings) -> Address:
+    display = one_line(mail.from_name or site.name)
+    local, _, domain = mail.from_address.rpartition("@")
     return Address(display_name=display, username=local, domain=domain)
 
 
 def build_confirm_message(
-    settings: Settings,
     env: Environment,
     subscriber: Subscriber,
     *,
     kind: MailKind,
     link_url: str,
+    site: SiteSettings,
+    mail: MailSettings,
+    max_age: int,
     now: datetime,
 ) -> OutgoingMessage:
-    """Render the confirmation (``kind="confirm"``) or notice mail for ``subscriber``.
+    """Render the confirmation (``MailKind.CONFIRM``) or notice mail for ``subscriber``.
 
-    ``link_url`` is the signed confirm link, or the preferences link for a notice.
+    Args:
+        env: the template environment (``email/confirm.txt`` and ``email/confirm.html``).
+        subscriber: the recipient.
+        kind: which mail.
+        link_url: the signed confirm link, or the preferences link for a notice.
+        site: ``[site]``: the name, address and language the mail shows.
+        mail: ``[mail]``: the sender and reply-to.
+        max_age: how long the confirm link stays valid, in seconds.
+        now: the mail's date.
     """
-    site = settings.site.name
-    subject = _SUBJECTS[kind].format(site=_one_line(site))
+    subject = _SUBJECTS[kind].format(site=one_line(site.name))
     context = {
-        "kind": kind,
-        "name": _one_line(subscriber.name),
+        "kind": kind.value,
+        "name": one_line(subscriber.name),
         "link_url": link_url,
-        "site_name": site,
-        "site_url": settings.site.base_url,
-        "language": settings.site.language,
+        "site_name": site.name,
+        "site_url": site.base_url,
+        "language": site.language,
         "subject": subject,
-        "max_age_days": max(1, settings.web.confirm_max_age // 86400),
+        "max_age_days": max(1, max_age // 86400),
     }
     text = env.get_template("email/confirm.txt").render(context)
     html = env.get_template("email/confirm.html").render(context)
-    sender = _sender(settings)
-    message_id = make_msgid(idstring=kind, domain=sender.domain or None)
+    sender = _sender(site, mail)
+    message_id = make_msgid(idstring=kind.value, domain=sender.domain or None)
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = subscriber.email
@@ -74,12 +79,12 @@ def build_confirm_message(
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
-    if settings.mail.reply_to:
-        msg["Reply-To"] = settings.mail.reply_to
+    if mail.reply_to:
+        msg["Reply-To"] = mail.reply_to
     msg.set_content(text, charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return OutgoingMessage(
-        sender=settings.mail.from_address,
+        sender=mail.from_address,
         recipient=subscriber.email,
         data=msg.as_bytes(policy=SMTP),
         message_id=message_id,

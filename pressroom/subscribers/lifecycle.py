@@ -1,9 +1,15 @@
-"""The subscription state changes behind the pages (one transaction each).
+"""Every subscriber state change, for the pages, the CLI and CSV import.
+
+Each function runs inside the caller's transaction.
 
 pending --confirm--> active --unsubscribe--> unsubscribed --subscribe--> pending ...
 An active address that subscribes again is left as it is; an unsubscribed or bounced one
 goes back to pending and must confirm again. Old confirm links never revive an address
-that has since unsubscribed.
+that has since unsubscribed. Unsubscribing is idempotent and leaves a bounced address
+bounced.
+
+The operator (``pressroom subscribers add`` and CSV import) vouches for consent: an
+address they add is active at once, and an imported row takes the status it gives.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from enum import StrEnum
 
 from sqlalchemy import Connection
 
@@ -27,14 +33,26 @@ from pressroom.store.subscribers import (
 __all__ = [
     "MailKind",
     "SubscribeForm",
+    "add_by_operator",
     "change_preferences",
     "confirm",
+    "import_subscriber",
     "request_subscription",
     "unsubscribe",
+    "unsubscribe_address",
 ]
 
-MailKind = Literal["confirm", "notice"]
-"""Which mail a subscribe request earns: a confirmation link, or a notice (already active)."""
+
+class MailKind(StrEnum):
+    """Which mail a subscribe request earns: a confirmation link, or a notice (already active)."""
+
+    CONFIRM = "confirm"
+    NOTICE = "notice"
+
+    @property
+    def link_purpose(self) -> str:
+        """The token purpose of the mail's link: confirm, or the preferences page."""
+        return "confirm" if self is MailKind.CONFIRM else "preferences"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +75,7 @@ def request_subscription(
     """
     existing = find_subscriber(conn, form.email)
     if existing is not None and existing.status == SubscriberStatus.ACTIVE:
-        return existing, "notice"
+        return existing, MailKind.NOTICE
     saved = save_subscriber(
         conn,
         email=form.email,
@@ -67,7 +85,7 @@ def request_subscription(
         status=SubscriberStatus.PENDING,
         now=now,
     )
-    return saved, "confirm"
+    return saved, MailKind.CONFIRM
 
 
 def confirm(conn: Connection, subscriber_id: int, now: datetime) -> Subscriber | None:
@@ -96,6 +114,57 @@ def unsubscribe(conn: Connection, subscriber_id: int, now: datetime) -> Subscrib
     if subscriber.status in (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE):
         set_status(conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, now)
     return get_subscriber(conn, subscriber_id)
+
+
+def unsubscribe_address(conn: Connection, email: str, now: datetime) -> Subscriber | None:
+    """:func:`unsubscribe` the normalised address ``email``; None if it is unknown."""
+    found = find_subscriber(conn, email)
+    return None if found is None else unsubscribe(conn, found.id, now)
+
+
+def add_by_operator(
+    conn: Connection,
+    email: str,
+    *,
+    name: str,
+    sections: Sequence[str],
+    frequency: Frequency,
+    now: datetime,
+) -> tuple[Subscriber, bool]:
+    """Make ``email`` active with these choices, whatever it was; return it and if it is new."""
+    existed = find_subscriber(conn, email) is not None
+    saved = save_subscriber(
+        conn,
+        email=email,
+        name=name,
+        sections=sections,
+        frequency=frequency,
+        status=SubscriberStatus.ACTIVE,
+        now=now,
+    )
+    return saved, not existed
+
+
+def import_subscriber(
+    conn: Connection,
+    email: str,
+    *,
+    name: str,
+    sections: Sequence[str],
+    frequency: Frequency,
+    status: SubscriberStatus,
+    now: datetime,
+) -> Subscriber:
+    """Save one imported row as it is given, status included (the operator's word)."""
+    return save_subscriber(
+        conn,
+        email=email,
+        name=name,
+        sections=sections,
+        frequency=frequency,
+        status=status,
+        now=now,
+    )
 
 
 def change_preferences(

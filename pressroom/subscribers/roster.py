@@ -1,5 +1,8 @@
 """Managing subscribers from the command line: add, remove, CSV import and export.
 
+The state changes are :mod:`pressroom.subscribers.lifecycle`'s; this module parses the
+operator's input and reads the store.
+
 Columns: ``email,name,sections,frequency,status``. ``sections`` lists section slugs or
 Chinese names separated by ``;`` or ``|`` (empty = every section); ``frequency`` is
 ``daily`` (default) or ``weekly``; ``status`` one of pending, active (default),
@@ -20,14 +23,13 @@ from pressroom.errors import ImportRowError, UsageError
 from pressroom.models import Frequency, Section, Subscriber, SubscriberStatus
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import (
-    existing_addresses,
-    find_subscriber,
-    list_subscribers,
-    save_subscriber,
-    set_status,
-)
+from pressroom.store.subscribers import existing_addresses, list_subscribers
 from pressroom.subscribers.addresses import InvalidAddress, normalise_email
+from pressroom.subscribers.lifecycle import (
+    add_by_operator,
+    import_subscriber,
+    unsubscribe_address,
+)
 
 __all__ = [
     "COLUMNS",
@@ -175,9 +177,9 @@ def _save(
     with store.write() as conn:
         known = existing_addresses(conn, [row.email for row in rows])
         for row in rows:
-            save_subscriber(
+            import_subscriber(
                 conn,
-                email=row.email,
+                row.email,
                 name=row.name,
                 sections=row.sections,
                 frequency=row.frequency,
@@ -219,21 +221,20 @@ def add_subscriber(
     except (InvalidAddress, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     with store.write() as conn:
-        existed = find_subscriber(conn, address) is not None
-        saved = save_subscriber(
+        return add_by_operator(
             conn,
-            email=address,
+            address,
             name=" ".join(name.split()),
             sections=slugs,
             frequency=Frequency(frequency),
-            status=SubscriberStatus.ACTIVE,
             now=now,
         )
-    return saved, not existed
 
 
 def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
     """Unsubscribe ``email`` (the row is kept, so it is never mailed again by mistake).
+
+    A bounced address stays bounced, as when its owner unsubscribes from a link.
 
     Raises:
         UsageError: the address is invalid or not subscribed.
@@ -243,10 +244,9 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
     except InvalidAddress as exc:
         raise UsageError(str(exc)) from exc
     with store.write() as conn:
-        found = find_subscriber(conn, address)
-        if found is None:
-            raise UsageError(f"{address} is not a subscriber")
-        set_status(conn, found.id, SubscriberStatus.UNSUBSCRIBED, now)
+        found = unsubscribe_address(conn, address, now)
+    if found is None:
+        raise UsageError(f"{address} is not a subscriber")
     return found
 
 

@@ -1,4 +1,4 @@
-"""The web app: feed files, subscribe, confirm, unsubscribe, preferences, health (SPEC §8)."""
+"""The web app: feed files, subscribe, confirm, unsubscribe, preferences, health."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Starlette app: routes, limits and error pages (SPEC §8).
+"""The Starlette app: routes, limits and error pages.
 
 | route | does |
 |---|---|
@@ -51,7 +51,7 @@ def _default_sender(settings: Settings) -> SendMail:
     async def send(msg: OutgoingMessage) -> None:
         from pressroom.delivery.single import send_one
 
-        await send_one(settings, msg)
+        await send_one(settings.mail, settings.path(settings.mail.outbox), msg)
 
     return send
 
@@ -101,7 +101,7 @@ def create_app(
         store: an opened store (the subscribers and sections tables).
         clock: the time source (tests inject a fixed one).
         send: hands a confirmation mail to the transport; default
-            :func:`pressroom.delivery.single.send_one` with ``settings``.
+            :func:`pressroom.delivery.single.send_one` with ``settings.mail``.
 
     Raises:
         ConfigError: ``web.secret`` is not set.

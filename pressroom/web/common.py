@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -23,6 +23,8 @@ __all__ = [
     "in_read",
     "in_write",
     "message",
+    "section_names",
+    "section_slugs",
     "sections",
     "too_many",
     "verify_token",
@@ -69,6 +71,17 @@ async def sections(ctx: WebContext) -> list[Section]:
     found = await in_read(ctx, list_sections)
     ctx.memo["sections"] = (now + SECTIONS_TTL_S, tuple(found))
     return found
+
+
+async def section_slugs(ctx: WebContext) -> set[str]:
+    """The known section slugs (what a posted form may choose)."""
+    return {s.slug for s in await sections(ctx)}
+
+
+async def section_names(ctx: WebContext, slugs: Iterable[str]) -> list[str]:
+    """The names of the sections ``slugs`` for display (an unknown slug shows as itself)."""
+    names = {s.slug: s.name for s in await sections(ctx)}
+    return [names.get(slug, slug) for slug in slugs]
 
 
 def message(

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from pressroom.store.schema import workers
+from pressroom.store.runs import newest_heartbeat
 from pressroom.web.common import in_read
 from pressroom.web.context import WebContext
 
-__all__ = ["healthz", "newest_heartbeat"]
+__all__ = ["healthz"]
 
 log = logging.getLogger("pressroom.web")
-
-
-def newest_heartbeat(conn: Connection) -> datetime | None:
-    """The most recent ``workers.seen_at``, or None when no worker ever ran."""
-    # max() keeps the column's type, so the value comes back as an aware UTC datetime.
-    value: datetime | None = conn.execute(select(func.max(workers.c.seen_at))).scalar()
-    return value
 
 
 async def healthz(ctx: WebContext, request: Request) -> Response:

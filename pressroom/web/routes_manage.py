@@ -14,7 +14,15 @@ from starlette.responses import RedirectResponse, Response
 from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store.subscribers import get_subscriber
 from pressroom.subscribers.lifecycle import change_preferences, unsubscribe
-from pressroom.web.common import base_path, in_read, in_write, message, sections, verify_token
+from pressroom.web.common import (
+    base_path,
+    in_read,
+    in_write,
+    message,
+    section_slugs,
+    sections,
+    verify_token,
+)
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, parse_choices, read_form
 from pressroom.web.security import cross_site, form_token, form_token_ok
@@ -121,9 +129,8 @@ async def preferences_post(ctx: WebContext, request: Request) -> Response:
     current = await in_read(ctx, lambda conn: get_subscriber(conn, checked.subscriber_id))
     if current is None:
         return _gone(ctx)
-    known = {s.slug for s in await sections(ctx)}
     try:
-        chosen, frequency = parse_choices(form, known, default_frequency=None)
+        chosen, frequency = parse_choices(form, await section_slugs(ctx), default_frequency=None)
     except FormError as exc:
         return await _preferences(ctx, current, token, error=str(exc), status_code=400)
     await in_write(

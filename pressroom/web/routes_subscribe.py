@@ -17,7 +17,16 @@ from starlette.responses import Response
 from pressroom.models import Subscriber
 from pressroom.subscribers.confirm_mail import build_confirm_message
 from pressroom.subscribers.lifecycle import MailKind, confirm, request_subscription
-from pressroom.web.common import base_path, in_write, message, sections, too_many, verify_token
+from pressroom.web.common import (
+    base_path,
+    in_write,
+    message,
+    section_names,
+    section_slugs,
+    sections,
+    too_many,
+    verify_token,
+)
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, RawSubscribe, parse_subscribe, raw_subscribe, read_form
 from pressroom.web.security import client_key, cross_site
@@ -61,9 +70,8 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
     raw = raw_subscribe(form)
     if form.get("website"):  # the hidden honeypot: a bot filled it; answer as usual
         return _sent_page(ctx, raw.email)
-    known = {s.slug for s in await sections(ctx)}
     try:
-        wanted = parse_subscribe(form, known)
+        wanted = parse_subscribe(form, await section_slugs(ctx))
     except FormError as exc:
         return await _form_page(ctx, raw, str(exc), 400)
     subscriber, kind = await in_write(
@@ -90,14 +98,16 @@ def _sent_page(ctx: WebContext, email: str, task: BackgroundTask | None = None) 
 
 async def send_subscription_mail(ctx: WebContext, subscriber: Subscriber, kind: MailKind) -> None:
     """Build and send the confirm (or notice) mail; failures are logged, never shown."""
-    purpose = "confirm" if kind == "confirm" else "preferences"
+    settings = ctx.settings
     try:
         msg = build_confirm_message(
-            ctx.settings,
             ctx.pages.env,
             subscriber,
             kind=kind,
-            link_url=ctx.link(purpose, subscriber.id),
+            link_url=ctx.link(kind.link_purpose, subscriber.id),
+            site=settings.site,
+            mail=settings.mail,
+            max_age=settings.web.confirm_max_age,
             now=ctx.clock(),
         )
         await ctx.send(msg)
@@ -119,11 +129,10 @@ async def confirm_page(ctx: WebContext, request: Request) -> Response:
             400,
             link=(f"{base_path(ctx)}subscribe", "重新订阅"),
         )
-    names = {s.slug: s.name for s in await sections(ctx)}
     return ctx.pages.render(
         "confirmed",
         title="订阅成功",
         frequency=subscriber.frequency.value,
-        section_names=[names.get(slug, slug) for slug in subscriber.sections],
+        section_names=await section_names(ctx, subscriber.sections),
         preferences_url=ctx.link("preferences", subscriber.id),
     )

@@ -1,4 +1,4 @@
-"""The scheduled worker: ``pressroom run`` and ``pressroom status`` (SPEC section 7)."""
+"""The scheduled worker: ``pressroom run`` and ``pressroom status``."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import TracebackType
 
 from pressroom.clock import Clock
@@ -27,7 +27,6 @@ __all__ = [
     "WORKER_ALIVE_FOR",
     "Heartbeat",
     "Lease",
-    "new_worker_id",
 ]
 
 log = logging.getLogger("pressroom.worker")
@@ -37,11 +36,6 @@ LEASE_TTL = timedelta(minutes=2)
 HEARTBEAT_EVERY = timedelta(seconds=15)
 WORKER_ALIVE_FOR = HEARTBEAT_EVERY * 4
 """A worker whose heartbeat is older than this is taken for dead by ``status``."""
-
-
-def new_worker_id(started_at: datetime) -> str:
-    """``host:pid:start``, unique per worker process."""
-    return f"{socket.gethostname()}:{os.getpid()}:{int(started_at.timestamp())}"
 
 
 class Lease:

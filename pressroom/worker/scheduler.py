@@ -16,27 +16,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pressroom.clock import Clock, system_clock
-from pressroom.config import ScheduleSettings, Settings
-from pressroom.models import Frequency
+from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
+from pressroom.process_id import process_id
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
-from pressroom.worker.lease import Heartbeat, new_worker_id
-from pressroom.worker.triggers import (
-    latest_fire_time,
-    make_trigger,
-    next_fire_time,
-    schedule_zone,
-)
+from pressroom.worker.lease import Heartbeat
+from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
 
 __all__ = [
-    "DEFAULT_SCHEDULES",
     "STOP_TIMEOUT",
+    "StartupAction",
     "StartupDecision",
     "Worker",
     "effective_schedules",
@@ -51,12 +47,6 @@ log = logging.getLogger("pressroom.worker")
 
 STOP_TIMEOUT = 60.0
 """Seconds a stopping worker waits for running jobs (a digest's in-flight messages)."""
-
-DEFAULT_SCHEDULES = (
-    ScheduleSettings(name="feeds", job="feeds", cron="*/15 * * * *"),
-    ScheduleSettings(name="daily", job="digest", cron="0 7 * * *", frequency=Frequency.DAILY),
-)
-"""Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
 
 TriggerFactory = Callable[[Settings, ScheduleSettings], Any]
 
@@ -78,13 +68,21 @@ def fire_time_for(settings: Settings, schedule: ScheduleSettings, now: datetime)
     return latest_fire_time(trigger, now, within=grace) or now
 
 
+class StartupAction(StrEnum):
+    """What start-up does about a schedule's most recent fire time."""
+
+    RUN = "run"  # missed within its grace period: run it once now
+    SKIP = "skip"  # missed too long ago: the next run catches up
+    NONE = "none"  # done already, or nothing to catch up
+
+
 @dataclass(frozen=True)
 class StartupDecision:
     """What start-up does about one schedule's most recent fire time."""
 
     schedule: ScheduleSettings
     fire_time: datetime | None
-    action: Literal["run", "skip", "none"]
+    action: StartupAction
     reason: str
 
 
@@ -106,7 +104,7 @@ def _decide(
     grace = timedelta(seconds=schedule.misfire_grace)
     fire = latest_fire_time(make_trigger(settings, schedule), now, within=grace)
     if fire is None:
-        return StartupDecision(schedule, None, "none", "no fire time in the last year")
+        return StartupDecision(schedule, None, StartupAction.NONE, "no fire time in the last year")
     with store.read() as conn:
         if schedule.job == "digest":
             done = runs.digest_done_since(conn, schedule.name, fire)
@@ -114,21 +112,23 @@ def _decide(
             done = runs.run_started_since(conn, schedule.name, fire)
     local = _local(settings, schedule, fire)
     if done:
-        return StartupDecision(schedule, fire, "none", f"the run of {local} is done")
+        return StartupDecision(schedule, fire, StartupAction.NONE, f"the run of {local} is done")
     late = now - fire
     if late <= grace:
-        return StartupDecision(schedule, fire, "run", f"missed {local}, {_ago(late)} ago")
+        return StartupDecision(
+            schedule, fire, StartupAction.RUN, f"missed {local}, {_ago(late)} ago"
+        )
     carry = (
         "the watermark carries its articles into the next digest"
         if schedule.job == "digest"
         else "the next build catches up"
     )
     reason = f"missed {local}, {_ago(late)} ago, beyond its grace of {_ago(grace)}; {carry}"
-    return StartupDecision(schedule, fire, "skip", reason)
+    return StartupDecision(schedule, fire, StartupAction.SKIP, reason)
 
 
 def _local(settings: Settings, schedule: ScheduleSettings, moment: datetime) -> str:
-    return moment.astimezone(schedule_zone(settings, schedule)).strftime("%Y-%m-%d %H:%M %Z")
+    return moment.astimezone(schedule.zone(settings.site.timezone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _ago(delta: timedelta) -> str:
@@ -187,7 +187,7 @@ class Worker:
         trigger_factory: TriggerFactory = make_trigger,
     ) -> None:
         self.settings, self.store, self.clock = settings, store, clock
-        self.worker_id = new_worker_id(clock())
+        self.worker_id = process_id(clock())
         self.stop_timeout = stop_timeout
         self.trigger_factory = trigger_factory
         self.runner = JobRunner(settings, store, clock, self.worker_id, jobs or default_jobs())
@@ -244,10 +244,10 @@ class Worker:
 
     def _apply(self, scheduler: AsyncIOScheduler, decision: StartupDecision) -> None:
         schedule = decision.schedule
-        if decision.action == "run":
+        if decision.action is StartupAction.RUN:
             log.info("schedule %s: %s: running it now", schedule.name, decision.reason)
             scheduler.modify_job(schedule.name, next_run_time=datetime.now(UTC))
-        elif decision.action == "skip":
+        elif decision.action is StartupAction.SKIP:
             log.warning("schedule %s: skipped: %s", schedule.name, decision.reason)
         upcoming = next_fire_time(make_trigger(self.settings, schedule), self.clock())
         log.info(
@@ -309,7 +309,7 @@ def run_once(
 async def _run_once(
     settings: Settings, store: Store, clock: Clock, show_progress: bool, jobs: Jobs
 ) -> list[JobResult]:
-    runner = JobRunner(settings, store, clock, new_worker_id(clock()), jobs)
+    runner = JobRunner(settings, store, clock, process_id(clock()), jobs)
     runner.show_progress = show_progress
     remove_signals = install_stop_signals(lambda _signum: runner.stop.set())
     heartbeat = Heartbeat(store, runner.worker_id, clock)  # its runs are not "dead"

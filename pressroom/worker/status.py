@@ -6,14 +6,21 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from sqlalchemy import Connection
+
 from pressroom.config import ScheduleSettings, Settings
+from pressroom.models import DeliveryStatus, JobOutcome
 from pressroom.store import runs
+from pressroom.store.deliveries import counts
+from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
 from pressroom.worker.lease import FEEDS_LEASE, WORKER_ALIVE_FOR
 from pressroom.worker.scheduler import effective_schedules
-from pressroom.worker.triggers import make_trigger, next_fire_time, schedule_zone
+from pressroom.worker.triggers import make_trigger, next_fire_time
 
 __all__ = ["DigestStatus", "ScheduleStatus", "StatusReport", "collect_status"]
+
+_FAILED = (JobOutcome.FAILED, JobOutcome.ABANDONED)
 
 
 @dataclass(frozen=True)
@@ -30,15 +37,16 @@ class ScheduleStatus:
     def failed(self) -> bool:
         """True when the schedule's last finished run failed (or its worker died in it)."""
         last = self.last_finished
-        return last is not None and last.outcome in ("failed", "abandoned")
+        return last is not None and last.outcome in _FAILED
 
 
 @dataclass(frozen=True)
 class DigestStatus:
     """A digest schedule's newest run and its deliveries by status."""
 
-    digest: runs.DigestRow
-    deliveries: dict[str, int]
+    digest: Digest
+    deliveries: dict[DeliveryStatus, int]
+    """Only the statuses that occur, by name."""
 
 
 @dataclass(frozen=True)
@@ -87,23 +95,27 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
     schedules, digests = [], []
     with store.read() as conn:
         for schedule in effective_schedules(settings):
-            zone = schedule_zone(settings, schedule)
+            zone = schedule.zone(settings.site.timezone)
             upcoming = next_fire_time(make_trigger(settings, schedule), now)
             last = runs.last_run(conn, schedule.name)
             finished = runs.last_run(conn, schedule.name, finished=True)
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, finished))
-            digest = runs.latest_digest(conn, schedule.name) if schedule.job == "digest" else None
+            digest = latest_digest(conn, schedule.name) if schedule.job == "digest" else None
             if digest is not None:
-                digests.append(DigestStatus(digest, runs.delivery_counts(conn, digest.id)))
+                digests.append(DigestStatus(digest, _occurring(conn, digest.id)))
         return StatusReport(
             now=now,
             site_zone=settings.site.tz,
             schedules=schedules,
             digests=digests,
-            last_feed_build=runs.last_job_run(conn, "feeds", outcome="ok"),
+            last_feed_build=runs.last_job_run(conn, "feeds", outcome=JobOutcome.OK),
             feeds_lease=runs.lease_holder(conn, FEEDS_LEASE, now=now),
             workers=runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR),
         )
+
+
+def _occurring(conn: Connection, digest_id: int) -> dict[DeliveryStatus, int]:
+    return {status: n for status, n in sorted(counts(conn, digest_id).items()) if n}
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -27,7 +26,6 @@ __all__ = [
     "latest_fire_time",
     "make_trigger",
     "next_fire_time",
-    "schedule_zone",
 ]
 
 _LOOKBACKS = (timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=367))
@@ -74,11 +72,6 @@ def _wall(moment: datetime, zone: Any) -> datetime:
     return moment.astimezone(zone).replace(tzinfo=None)
 
 
-def schedule_zone(settings: Settings, schedule: ScheduleSettings) -> ZoneInfo:
-    """The schedule's time zone: its own ``timezone``, else the site's."""
-    return ZoneInfo(schedule.timezone) if schedule.timezone else settings.site.tz
-
-
 def make_trigger(settings: Settings, schedule: ScheduleSettings) -> LocalCronTrigger:
     """The trigger for ``schedule`` (its cron expression in its time zone).
 
@@ -86,7 +79,7 @@ def make_trigger(settings: Settings, schedule: ScheduleSettings) -> LocalCronTri
     ``from_crontab``, which reads 0 as Monday (apscheduler issue 286).
     """
     return LocalCronTrigger(
-        **crontab_fields(schedule.cron), timezone=schedule_zone(settings, schedule)
+        **crontab_fields(schedule.cron), timezone=schedule.zone(settings.site.timezone)
     )
 
 

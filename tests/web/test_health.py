@@ -9,7 +9,7 @@ from starlette.testclient import TestClient
 from webkit import FakeClock, Outbox, make_settings
 
 from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import workers
+from pressroom.store.runs import touch_worker
 from pressroom.web import create_app
 
 
@@ -30,14 +30,13 @@ def test_reports_the_newest_heartbeat_age(
 ) -> None:
     with web_store.write() as conn:
         for pid, age in ((1, 300), (2, 42)):
-            conn.execute(
-                workers.insert().values(
-                    id=f"host:{pid}:0",
-                    host="host",
-                    pid=pid,
-                    started_at=clock() - timedelta(hours=1),
-                    seen_at=clock() - timedelta(seconds=age),
-                )
+            touch_worker(
+                conn,
+                f"host:{pid}:0",
+                host="host",
+                pid=pid,
+                started_at=clock() - timedelta(hours=1),
+                now=clock() - timedelta(seconds=age),
             )
     body = client.get("/healthz").json()
     assert body["worker_heartbeat_age_s"] == 42.0

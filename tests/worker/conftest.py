@@ -6,12 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import support
 from workerfakes import FakeDigest, FakeFeeds
 
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings
 from pressroom.worker.jobs import Jobs
-
-SECRET = 'secret = "test-secret-0123456789"'
 
 
 @pytest.fixture
@@ -35,9 +34,6 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
     def _make(schedules: str, store_url: str | None = None, extra: str = "") -> Settings:
         url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
-        body = f'[store]\nurl = "{url}"\n[web]\n{SECRET}\n{extra}\n{schedules}\n'
-        path = tmp_path / "pressroom.toml"
-        path.write_text(body, encoding="utf-8")
-        return load_settings(path)
+        return support.make_settings(tmp_path, f"{extra}\n{schedules}\n", store={"url": url})
 
     return _make

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from workerfakes import MovableClock
+from support import FakeClock
 
 from pressroom.config import Settings
 from pressroom.models import Frequency, SubscriberStatus
@@ -81,7 +81,7 @@ def digest_articles(store: Store) -> list[tuple[str, set[str]]]:
     return [(period, {titles[int(i)] for i in ids.split(",") if i}) for period, ids in rows]
 
 
-def start_up(settings: Settings, store: Store, clock: MovableClock) -> list[str]:
+def start_up(settings: Settings, store: Store, clock: FakeClock) -> list[str]:
     """What the worker does at start-up: run each 'run' decision once, for its fire time."""
     runner = JobRunner(settings, store, clock, "w1", default_jobs())
     ran = []
@@ -98,7 +98,7 @@ def test_three_days_down_sends_one_digest_and_loses_nothing(
     site: tuple[Settings, Store], back_after: timedelta
 ) -> None:
     settings, store = site
-    clock = MovableClock(DAY0_0800 - timedelta(hours=5))
+    clock = FakeClock(DAY0_0800 - timedelta(hours=5))
     publish(store, 0, clock.now)
     clock.now = DAY0_0800 + timedelta(minutes=1)
     assert start_up(settings, store, clock) == ["ok"]  # day 0: the worker was running

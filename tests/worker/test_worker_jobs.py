@@ -8,7 +8,8 @@ import logging
 from datetime import timedelta
 
 import pytest
-from workerfakes import UTC_NOON, FakeDigest, FakeFeeds, MovableClock
+from support import FakeClock
+from workerfakes import UTC_NOON, FakeDigest, FakeFeeds
 
 from pressroom.config import ScheduleSettings
 from pressroom.store import runs
@@ -22,7 +23,7 @@ DIGEST = ScheduleSettings(name="morning", job="digest", cron="0 8 * * *")
 
 
 def runner(settings, store: Store, jobs: Jobs, worker: str = "w1", clock=None) -> JobRunner:  # type: ignore[no-untyped-def]
-    return JobRunner(settings, store, clock or MovableClock(UTC_NOON), worker, jobs)
+    return JobRunner(settings, store, clock or FakeClock(UTC_NOON), worker, jobs)
 
 
 def test_a_feeds_run_is_recorded_and_logged(
@@ -137,7 +138,7 @@ cron = "*/10 * * * *"
 
     store = open_store(settings.store_url)
     try:
-        clock = MovableClock(UTC_NOON)
+        clock = FakeClock(UTC_NOON)
         results = run_once(settings, store, clock, show_progress=False, jobs=fake_jobs)
         assert [r.schedule for r in results] == ["feeds", "morning"]
         assert all(r.ok for r in results)

@@ -148,7 +148,7 @@ def finished_runs(store: Store, schedule: str) -> list[runs.JobRunRow]:
                 job_runs.c.schedule == schedule, job_runs.c.finished_at.is_not(None)
             )
         )
-        return [runs.JobRunRow(**r._mapping) for r in rows]
+        return [runs.JobRunRow.from_row(r._mapping) for r in rows]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

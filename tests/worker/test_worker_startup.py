@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
-from workerfakes import FakeDigest, MovableClock
+from support import FakeClock
+from workerfakes import FakeDigest, add_digest_run
 
 from pressroom.config import Settings
+from pressroom.models import JobOutcome
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import digests
 from pressroom.worker.jobs import JobRunner, Jobs
 from pressroom.worker.scheduler import plan_startup
 
@@ -50,19 +50,8 @@ def shanghai(make_settings) -> Iterator[tuple[Settings, Store]]:  # type: ignore
     store.dispose()
 
 
-def add_digest(store: Store, schedule: str, created: datetime, status: str = "completed") -> None:
-    with store.write() as conn:
-        conn.execute(
-            insert(digests).values(
-                schedule=schedule,
-                period=f"daily:{created.date()}",
-                frequency="daily",
-                window_start=created - timedelta(days=1),
-                window_end=created,
-                status=status,
-                created_at=created,
-            )
-        )
+def add_digest(store: Store, schedule: str, created: datetime, *, completed: bool = True) -> None:
+    add_digest_run(store, schedule, created, completed=completed)
 
 
 def decisions(
@@ -85,7 +74,7 @@ def test_three_days_down_then_inside_grace_runs_the_latest_period_once(
     assert (action, fire) == ("run", TODAY_0800)
     assert "missed 2026-11-29 08:00 CST, 2h05m ago" in reason
     # The worker runs what the plan says, through the job runner: one digest, no backlog.
-    clock = MovableClock(now)
+    clock = FakeClock(now)
     runner = JobRunner(settings, store, clock, "w1", fake_jobs)
     for decision in plan_startup(settings, store, now):
         if decision.action == "run" and decision.fire_time is not None:
@@ -115,7 +104,7 @@ def test_an_interrupted_period_inside_grace_runs_again_to_resume(
     shanghai: tuple[Settings, Store],
 ) -> None:
     settings, store = shanghai
-    add_digest(store, "morning", TODAY_0800 + timedelta(seconds=3), status="open")
+    add_digest(store, "morning", TODAY_0800 + timedelta(seconds=3), completed=False)
     action, fire, _ = decisions(settings, store, TODAY_0800 + timedelta(hours=1))["morning"]
     assert (action, fire) == ("run", TODAY_0800)
 
@@ -132,7 +121,7 @@ def test_feeds_catch_up_unless_a_build_started_since_the_fire_time(
         run_id = runs.start_run(
             conn, job="feeds", schedule="feeds", started_at=TODAY_0800, worker="w"
         )
-        runs.finish_run(conn, run_id, finished_at=TODAY_0800, outcome="ok", summary="")
+        runs.finish_run(conn, run_id, finished_at=TODAY_0800, outcome=JobOutcome.OK, summary="")
     assert decisions(settings, store, now)["feeds"][0] == "none"
 
 

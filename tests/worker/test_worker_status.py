@@ -7,13 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert
+from workerfakes import add_deliveries, add_digest_run
 
 from pressroom.cli import main
 from pressroom.config import Settings
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import deliveries, digests, subscribers
 from pressroom.worker.status import collect_status
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
@@ -55,29 +54,12 @@ def record(
 
 
 def seed_digest(store: Store) -> None:
+    created = NOW - timedelta(hours=4)
+    digest_id = add_digest_run(
+        store, "morning", created, completed=False, period="daily:2026-11-29"
+    )
+    add_deliveries(store, digest_id, ["sent", "sent", "failed", "queued"], NOW)
     with store.write() as conn:
-        digest_id = conn.execute(
-            insert(digests)
-            .values(
-                schedule="morning",
-                period="daily:2026-11-29",
-                frequency="daily",
-                window_start=NOW - timedelta(days=1),
-                window_end=NOW,
-                status="open",
-                created_at=NOW - timedelta(hours=4),
-            )
-            .returning(digests.c.id)
-        ).scalar_one()
-        for n, status in enumerate(["sent", "sent", "failed", "queued"]):
-            sub = conn.execute(
-                insert(subscribers)
-                .values(email=f"s{n}@example.com", status="active", created_at=NOW, updated_at=NOW)
-                .returning(subscribers.c.id)
-            ).scalar_one()
-            conn.execute(
-                insert(deliveries).values(digest_id=digest_id, subscriber_id=sub, status=status)
-            )
         runs.touch_worker(
             conn, "h:1:0", host="h", pid=1, started_at=NOW, now=NOW - timedelta(seconds=10)
         )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from workerfakes import add_deliveries, add_digest_run
 
+from pressroom.models import DeliveryStatus, JobOutcome
 from pressroom.store import runs
+from pressroom.store.deliveries import counts
+from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store
-from pressroom.store.schema import deliveries, digests, subscribers
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
@@ -46,7 +48,11 @@ def test_job_runs_record_start_and_finish(store: Store) -> None:
     with store.write() as conn:
         first = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="w1")
         runs.finish_run(
-            conn, first, finished_at=NOW + timedelta(seconds=2), outcome="ok", summary="wrote 3"
+            conn,
+            first,
+            finished_at=NOW + timedelta(seconds=2),
+            outcome=JobOutcome.OK,
+            summary="wrote 3",
         )
         second = runs.start_run(
             conn, job="feeds", schedule="feeds", started_at=NOW + timedelta(minutes=10), worker="w1"
@@ -54,7 +60,7 @@ def test_job_runs_record_start_and_finish(store: Store) -> None:
     with store.read() as conn:
         last = runs.last_run(conn, "feeds")
         done = runs.last_run(conn, "feeds", finished=True)
-        ok = runs.last_job_run(conn, "feeds", outcome="ok")
+        ok = runs.last_job_run(conn, "feeds", outcome=JobOutcome.OK)
         assert runs.last_run(conn, "other") is None
         assert runs.run_started_since(conn, "feeds", NOW + timedelta(minutes=5))
         assert not runs.run_started_since(conn, "feeds", NOW + timedelta(minutes=11))
@@ -84,50 +90,22 @@ def test_heartbeats_say_which_workers_live(store: Store) -> None:
         assert runs.live_workers(conn, now=NOW, max_age=timedelta(days=9)) == []
 
 
-def add_digest(conn, schedule: str, period: str, status: str, created_offset_h: float) -> int:  # type: ignore[no-untyped-def]
-    created = NOW + timedelta(hours=created_offset_h)
-    return int(
-        conn.execute(
-            insert(digests)
-            .values(
-                schedule=schedule,
-                period=period,
-                frequency="daily",
-                window_start=created - timedelta(days=1),
-                window_end=created,
-                status=status,
-                created_at=created,
-            )
-            .returning(digests.c.id)
-        ).scalar_one()
-    )
-
-
 def test_digest_read_outs(store: Store) -> None:
-    with store.write() as conn:
-        ids = []
-        for n in range(5):
-            row = insert(subscribers).values(
-                email=f"r{n}@example.com", status="active", created_at=NOW, updated_at=NOW
-            )
-            ids.append(conn.execute(row.returning(subscribers.c.id)).scalar_one())
-        add_digest(conn, "morning", "daily:2026-11-28", "completed", -24)
-        current = add_digest(conn, "morning", "daily:2026-11-29", "open", 0)
-        statuses = ["sent", "sent", "sent", "failed", "queued"]
-        conn.execute(
-            insert(deliveries),
-            [
-                {"digest_id": current, "subscriber_id": i, "status": s}
-                for i, s in zip(ids, statuses, strict=True)
-            ],
-        )
+    add_digest_run(store, "morning", NOW - timedelta(hours=24), period="daily:2026-11-28")
+    current = add_digest_run(store, "morning", NOW, completed=False, period="daily:2026-11-29")
+    add_deliveries(store, current, ["sent", "sent", "sent", "failed", "queued"], NOW)
     with store.read() as conn:
-        latest = runs.latest_digest(conn, "morning")
+        latest = latest_digest(conn, "morning")
         assert latest is not None and latest.period == "daily:2026-11-29"
-        assert runs.delivery_counts(conn, current) == {"failed": 1, "queued": 1, "sent": 3}
+        found = {status: n for status, n in counts(conn, current).items() if n}
+        assert found == {
+            DeliveryStatus.FAILED: 1,
+            DeliveryStatus.QUEUED: 1,
+            DeliveryStatus.SENT: 3,
+        }
         assert runs.digest_done_since(conn, "morning", NOW - timedelta(hours=25))
         assert not runs.digest_done_since(conn, "morning", NOW - timedelta(hours=1))  # open
-        assert runs.latest_digest(conn, "evening") is None
+        assert latest_digest(conn, "evening") is None
 
 
 def test_running_runs_of_dead_workers_are_abandoned(store: Store) -> None:

@@ -1,29 +1,21 @@
-"""Fakes for the worker tests: jobs that record what they were asked, a movable clock."""
+"""Fakes and rows for the worker tests: jobs that record what they were asked, digest runs
+and deliveries made through the store's own functions."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from pressroom.config import Settings
+from pressroom.models import DeliveryStatus, Frequency, SubscriberStatus
+from pressroom.store.deliveries import Outcome, apply_outcomes, claim, enqueue
+from pressroom.store.digests import complete_digest, open_digest
 from pressroom.store.engine import Store
-
-
-class MovableClock:
-    """A clock that returns ``now`` until moved."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
+from pressroom.store.subscribers import save_subscriber
 
 
 @dataclass
@@ -112,3 +104,53 @@ cron = "*/10 * * * *"
 """
 
 UTC_NOON = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
+
+
+def add_digest_run(
+    store: Store, schedule: str, created: datetime, *, completed: bool = True, period: str = ""
+) -> int:
+    """A digest run of ``schedule`` created at ``created`` (its window: the day before),
+    completed unless told otherwise; returns its id."""
+    with store.write() as conn:
+        digest, _ = open_digest(
+            conn,
+            schedule=schedule,
+            period=period or f"daily:{created.date()}",
+            frequency=Frequency.DAILY,
+            window_start=created - timedelta(days=1),
+            window_end=created,
+            article_ids=[],
+            now=created,
+        )
+        if completed:
+            complete_digest(conn, digest.id, created, "")
+        return digest.id
+
+
+def add_deliveries(
+    store: Store, digest_id: int, statuses: Sequence[str], now: datetime, *, first: int = 0
+) -> None:
+    """One active subscriber (s<n>@example.com) per status, and their delivery of
+    ``digest_id`` in that status (queued, or claimed and recorded as sent, failed...)."""
+    with store.write() as conn:
+        ids = [
+            save_subscriber(
+                conn,
+                email=f"s{n}@example.com",
+                name="",
+                sections=(),
+                frequency=Frequency.DAILY,
+                status=SubscriberStatus.ACTIVE,
+                now=now,
+            ).id
+            for n in range(first, first + len(statuses))
+        ]
+        enqueue(conn, digest_id, ids)
+        claimed = claim(conn, digest_id, "kit:1:0", now, limit=len(ids))
+        by_subscriber = dict(zip(ids, statuses, strict=True))
+        outcomes = [
+            Outcome(delivery, subscriber.id, DeliveryStatus(by_subscriber[subscriber.id]))
+            for delivery, subscriber in claimed
+            if subscriber is not None
+        ]
+        apply_outcomes(conn, outcomes, now, bounce_after=1)
