@@ -206,7 +206,7 @@ def naive_build(settings: Any, store: Any, out: Path, *, literal: bool = False) 
     """Every feed from scratch: ORM objects in, feedgen RSS and Atom out.
 
     ``literal``: each section feed loads *all* the section's articles through the ORM and
-    keeps the newest 50 in Python (the issue's wording of the baseline). Otherwise each
+    keeps the newest 50 in Python (the literal baseline). Otherwise each
     feed asks for its newest 50 with ORDER BY ... LIMIT (a stronger baseline).
     """
     from sqlalchemy import select
@@ -288,7 +288,7 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
     from sqlalchemy import delete
 
     from pressroom.config import load_settings
-    from pressroom.feeds import build_feeds, clear_caches, fastpath
+    from pressroom.feeds import FeedConfig, build_feeds, clear_caches, fastpath
     from pressroom.store.engine import open_store
     from pressroom.store.schema import articles, feed_state
 
@@ -302,8 +302,9 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
         encoding="utf-8",
     )
     settings = load_settings(config, store={"url": url})
+    feed_config = FeedConfig.from_settings(settings)
     store = open_store(url, migrate=False)
-    out = settings.path(settings.feeds.output_dir).resolve()
+    out = feed_config.output_dir
     new_prefix = f"{BASE_URL}bench-new/"
     now = [NOW]
 
@@ -315,7 +316,7 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
         fastpath.forget(store, out)
 
     def build() -> object:
-        return build_feeds(settings, store, now=now[0])
+        return build_feeds(feed_config, store, now=now[0])
 
     forget_all()
     build()  # warm-up: imports, caches
@@ -387,7 +388,7 @@ def _report(all_figures: list[dict[str, Any]]) -> None:
             f"  {f['cpu_ms']:6.0f}"
         )
     print("\nratios (baseline time / pressroom time; naive = ORM newest-50 per feed,")
-    print("naive-all = ORM loads every article of a section, as the issue words it):")
+    print("naive-all = ORM loads every article of a section, then keeps the newest 50):")
     for f in all_figures:
         parts = []
         for base in ("naive", "naive_literal"):

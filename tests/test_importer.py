@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from support import NOW
 
 from pressroom.cli import main
+from pressroom.models import Article
+from pressroom.store.articles import newest_articles
 from pressroom.store.engine import open_store
-from pressroom.store.schema import articles
 
 CONFIG = """
 [site]
@@ -59,10 +60,11 @@ def run_import(site: Path, source: Path | str) -> int:
     return main(["--config", str(site / "pressroom.toml"), "import", str(source)])
 
 
-def stored(site: Path) -> dict[str, Any]:
+def stored(site: Path) -> dict[str, Article]:
+    """Every stored article by URL (all are published, in 2020)."""
     store = open_store(f"sqlite:///{site / 'pressroom.db'}")
     with store.read() as conn:
-        rows = {r.url: r for r in conn.execute(select(articles))}
+        rows = {a.url: a for a in newest_articles(conn, None, 10_000, NOW)}
     store.dispose()
     return rows
 
