@@ -46,12 +46,12 @@ def build_site(settings: Settings, store: Store, now: datetime) -> None:
     """The demo corpus and its feeds when those parts exist, else a tiny feed."""
     try:
         from pressroom.demo.corpus import load_demo
-        from pressroom.feeds import build_feeds
+        from pressroom.feeds import FeedConfig, build_feeds
     except ImportError:
         write_feeds(settings.path(settings.feeds.output_dir))
         return
     load_demo(store, now, subscribers=False)
-    build_feeds(settings, store, now=now)
+    build_feeds(FeedConfig.from_settings(settings), store, now=now)
 
 
 @pytest.fixture(scope="module")

@@ -227,7 +227,7 @@ def test_newsboat_reads_the_served_feeds_and_revalidates(
 @pytest.mark.slow
 @pytest.mark.skipif(NEWSBOAT is None, reason="needs newsboat (Debian package newsboat)")
 def test_newsboat_reads_the_demo_feeds_over_http(tmp_path: Path) -> None:
-    build_feeds = pytest.importorskip("pressroom.feeds").build_feeds
+    feeds = pytest.importorskip("pressroom.feeds")
     load_demo = pytest.importorskip("pressroom.demo.corpus").load_demo
     holder: dict[str, Any] = {}
 
@@ -236,7 +236,7 @@ def test_newsboat_reads_the_demo_feeds_over_http(tmp_path: Path) -> None:
         store = open_store(settings.store_url)
         now = datetime.now(UTC)
         load_demo(store, now, subscribers=False)
-        build_feeds(settings, store, now=now)
+        feeds.build_feeds(feeds.FeedConfig.from_settings(settings), store, now=now)
         holder["store"] = store
         return create_app(settings, store, system_clock)
 
