@@ -207,20 +207,22 @@ def child(config: Path, use_uvloop: bool) -> None:
 
 def naive(config: Path, port: int, count: int) -> float:
     """Render, build and send ``count`` messages the naive way; messages per second."""
-    from pressroom.digest.plan import plan_new_run, resolve_schedule, schedule_zone
+    from pressroom.digest.config import digest_config
+    from pressroom.digest.plan import plan_new_run, resolve_schedule
     from pressroom.digest.render import Renderer, RunInfo
     from pressroom.store.subscribers import active_subscribers
 
     settings = load_settings(config)
     store = open_store(settings.store_url)
-    schedule = resolve_schedule(settings, None)
+    schedule = resolve_schedule(settings.schedules, None)
+    config = digest_config(settings)
     now = system_clock()
     with store.read() as conn:
-        plan = plan_new_run(conn, settings, schedule, now, now)
+        plan = plan_new_run(conn, config, schedule, now, now)
         people = [p for p in active_subscribers(conn, plan.frequency)[: count * 2]
                   if plan.contents.for_subscriber(p)][:count]  # fmt: skip
-    info = RunInfo(plan.frequency, plan.window_end, schedule_zone(settings, schedule))
-    renderer = Renderer(settings)
+    info = RunInfo(plan.frequency, plan.window_end, schedule.zone(config.site_timezone))
+    renderer = Renderer(config)
     started = time.perf_counter()
     for person in people:
         rendered = renderer.render(plan.contents.for_subscriber(person), info)

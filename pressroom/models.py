@@ -14,6 +14,8 @@ from enum import IntEnum, StrEnum
 __all__ = [
     "Article",
     "ArticleStatus",
+    "DeliveryStatus",
+    "DigestStatus",
     "Frequency",
     "JobOutcome",
     "Priority",
@@ -47,6 +49,34 @@ class SubscriberStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+
+
+class DigestStatus(StrEnum):
+    """Where a digest run stands: ``open`` while deliveries remain, then ``completed``
+    (the schedule's watermark moves to its end) or ``failed`` (given up or superseded)."""
+
+    OPEN = "open"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class DeliveryStatus(StrEnum):
+    """Where one delivery (one message of a run to one subscriber) stands in the ledger.
+
+    ``queued`` -> ``sending`` (claimed by a sender) -> one of the finished states.
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"  # the relay may have accepted it: never resent automatically
+    SKIPPED = "skipped"  # the subscriber left or vanished before their turn
+
+    @property
+    def finished(self) -> bool:
+        """True once the outcome is on record (not queued, not sending)."""
+        return self not in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
 
 class Frequency(StrEnum):

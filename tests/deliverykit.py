@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.utils import formatdate
+from typing import Any
 
 from smtpkit import SmtpServer
-from sqlalchemy import insert
+from sqlalchemy import select
+from support import NOW
 
 from pressroom.config import SmtpSettings
 from pressroom.delivery.outgoing import OutgoingMessage
-from pressroom.models import Subscriber
+from pressroom.models import Frequency, Subscriber, SubscriberStatus
+from pressroom.store.digests import open_digest
 from pressroom.store.engine import Store
-from pressroom.store.schema import digests, subscribers
+from pressroom.store.schema import deliveries, subscribers
+from pressroom.store.subscribers import save_subscriber
 
 __all__ = [
-    "NOW",
     "SENDER",
     "add_digest",
     "add_subscribers",
+    "delivery_rows",
     "simple_compose",
     "smtp_settings",
     "smtp_settings_for",
 ]
 
 SENDER = "newsletter@example.com"
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
 
 def smtp_settings(server: SmtpServer, **overrides: object) -> SmtpSettings:
@@ -62,42 +64,51 @@ def simple_compose(subscriber: Subscriber, digest_id: int = 1) -> OutgoingMessag
 
 
 def add_digest(store: Store, schedule: str = "daily") -> int:
-    """Insert a digest run row and return its id."""
+    """Open a digest run (an empty window, no articles) and return its id."""
     with store.write() as conn:
-        result = conn.execute(
-            insert(digests).values(
-                schedule=schedule,
-                period="2026-11-29",
-                frequency="daily",
-                window_start=NOW,
-                window_end=NOW,
-                created_at=NOW,
-            )
+        digest, _ = open_digest(
+            conn,
+            schedule=schedule,
+            period="2026-11-29",
+            frequency=Frequency.DAILY,
+            window_start=NOW,
+            window_end=NOW,
+            article_ids=[],
+            now=NOW,
         )
-        return int(result.inserted_primary_key[0])
+        return digest.id
 
 
 def add_subscribers(
-    store: Store, count: int, *, status: str = "active", start: int = 0
+    store: Store,
+    count: int,
+    *,
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    start: int = 0,
 ) -> list[int]:
-    """Insert ``count`` subscribers (user<i>@example.org) and return their ids."""
-    rows = [
-        {
-            "email": f"user{i}@example.org",
-            "name": f"读者{i}",
-            "status": status,
-            "frequency": "daily",
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-        for i in range(start, start + count)
-    ]
+    """Save ``count`` subscribers (user<i>@example.org, 读者<i>) and return their ids."""
     with store.write() as conn:
-        conn.execute(insert(subscribers), rows)
-        found = conn.execute(
-            subscribers.select()
-            .with_only_columns(subscribers.c.id)
-            .where(subscribers.c.email.in_([r["email"] for r in rows]))
-            .order_by(subscribers.c.id)
-        )
-        return [int(r[0]) for r in found]
+        return [
+            save_subscriber(
+                conn,
+                email=f"user{i}@example.org",
+                name=f"读者{i}",
+                sections=(),
+                frequency=Frequency.DAILY,
+                status=status,
+                now=NOW,
+            ).id
+            for i in range(start, start + count)
+        ]
+
+
+def delivery_rows(store: Store, digest_id: int) -> dict[int, dict[str, Any]]:
+    """Every ``deliveries`` row of ``digest_id`` by subscriber id, with the subscriber's
+    ``email`` (for assertions; the store has no reader for whole ledger rows)."""
+    query = (
+        select(deliveries, subscribers.c.email)
+        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        .where(deliveries.c.digest_id == digest_id)
+    )
+    with store.read() as conn:
+        return {r.subscriber_id: dict(r._mapping) for r in conn.execute(query)}

@@ -1,4 +1,5 @@
-"""Helpers for the digest tests: settings, articles of known importance, subscribers, a clock.
+"""Helpers for the digest tests: the test site's settings, articles of known importance,
+subscribers.
 
 Importance under the default ``[digest]`` rules (threshold 5, headline +4, recommended +2,
 views 1000/5000/20000 -> +1/+2/+3) and the sections below: a recommended ``news`` article
@@ -10,60 +11,65 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from pressroom.config import Settings, load_settings
+import support
+from sqlalchemy import func, select
+
+from pressroom.config import Settings
+from pressroom.digest.config import DigestConfig, digest_config
 from pressroom.models import Frequency, Priority, Section, Subscriber, SubscriberStatus
-from pressroom.store.articles import sync_sections, upsert_articles
+from pressroom.store.articles import published_between, sync_sections, upsert_articles
 from pressroom.store.engine import Store
+from pressroom.store.schema import deliveries, digests
 from pressroom.store.subscribers import save_subscriber
 
 __all__ = [
-    "NOW",
-    "SECRET",
     "SECTIONS",
-    "Clock",
+    "SITE",
     "add_articles",
     "add_subscriber",
     "article",
+    "config_for",
+    "count_runs",
     "make_settings",
     "parse_message",
 ]
 
-SECRET = "test-secret-0123456789"
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)  # 09:00 on 29 November in Shanghai
 SECTIONS = [
     Section("news", "要闻", 3.0, 0),
     Section("china", "国内", 1.0, 1),
     Section("world", "国际", 1.0, 2),
     Section("tech", "科技", 0.0, 3),
 ]
+SITE: dict[str, dict[str, object]] = {
+    "site": {
+        "name": "测试新闻网",
+        "base_url": "https://www.example.cn/",
+        "postal_address": "北京市东城区测试路1号",
+    },
+    "web": {"public_url": "https://news.example.cn/"},
+    "mail": {
+        "from_address": "digest@news.example.cn",
+        "unsubscribe_mailto": "unsubscribe@news.example.cn",
+    },
+}
+"""The digest tests' site: :func:`support.make_settings` tables."""
 
-_CONFIG = """
-[site]
-name = "测试新闻网"
-base_url = "https://www.example.cn/"
-postal_address = "北京市东城区测试路1号"
-
-[web]
-secret = "{secret}"
-public_url = "https://news.example.cn/"
-
-[mail]
-from_address = "digest@news.example.cn"
-unsubscribe_mailto = "unsubscribe@news.example.cn"
-"""
+_ALL_TIME = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 def make_settings(folder: Path, extra: str = "") -> Settings:
-    """Settings for a test site in ``folder`` (store and outbox there), plus ``extra`` TOML."""
-    path = folder / "pressroom.toml"
-    path.write_text(_CONFIG.format(secret=SECRET) + extra, encoding="utf-8")
-    return load_settings(path)
+    """Settings for the test site in ``folder`` (store and outbox there), plus ``extra`` TOML."""
+    return support.make_settings(folder, extra, **SITE)
+
+
+def config_for(folder: Path, extra: str = "") -> DigestConfig:
+    """The digest's part of :func:`make_settings`."""
+    return digest_config(make_settings(folder, extra))
 
 
 def article(
@@ -94,16 +100,11 @@ def article(
 
 
 def add_articles(store: Store, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """Write the test sections and ``rows``; return url -> article id."""
-    from sqlalchemy import select
-
-    from pressroom.store.schema import articles
-
+    """Write the test sections and ``rows``; return url -> article id of every article."""
     with store.write() as conn:
         sync_sections(conn, SECTIONS)
-        upsert_articles(conn, rows, NOW)
-        found = conn.execute(select(articles.c.url, articles.c.id))
-        return {url: ident for url, ident in found}
+        upsert_articles(conn, rows, support.NOW)
+        return {a.url: a.id for a in published_between(conn, *_ALL_TIME)}
 
 
 def add_subscriber(
@@ -124,23 +125,8 @@ def add_subscriber(
             sections=sections,
             frequency=frequency,
             status=status,
-            now=NOW,
+            now=support.NOW,
         )
-
-
-@dataclass
-class Clock:
-    """A clock that stands still until moved."""
-
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> datetime:
-        """Move forward by ``timedelta(**delta)``; return the new time."""
-        self.now += timedelta(**delta)
-        return self.now
 
 
 def parse_message(data: bytes) -> EmailMessage:
@@ -150,6 +136,10 @@ def parse_message(data: bytes) -> EmailMessage:
     return parsed
 
 
-def utc(*parts: int) -> datetime:
-    """A UTC datetime."""
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+def count_runs(store: Store) -> tuple[int, int]:
+    """How many ``digests`` and ``deliveries`` rows the store holds (for assertions)."""
+    with store.read() as conn:
+        return tuple(  # type: ignore[return-value]
+            int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in (digests, deliveries)
+        )

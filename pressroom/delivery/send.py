@@ -1,4 +1,4 @@
-"""Delivering a digest run through the ledger: claim, send, record, resume.
+"""Delivering a ledger run: claim, send, record, resume.
 
 :func:`deliver` runs one task per transport connection over a shared queue of claimed
 rows (``sending``, held by this sender; see :mod:`pressroom.store.deliveries`). A row is
@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pressroom.clock import Clock
-from pressroom.config import Settings
 from pressroom.delivery.group_commit import DbThread, GroupCommitter
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.transport import (
@@ -37,7 +36,7 @@ from pressroom.delivery.transport import (
     UncertainDelivery,
 )
 from pressroom.errors import DeliveryError
-from pressroom.models import Subscriber, SubscriberStatus
+from pressroom.models import DeliveryStatus, Subscriber, SubscriberStatus
 from pressroom.progress import Progress, progress
 from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
@@ -64,15 +63,17 @@ class DeliveryReport:
     skipped: int = 0
     seconds: float = 0.0
 
-    def count(self, status: str) -> None:
-        """Add one finished delivery with ``status`` (sent, failed, uncertain, skipped)."""
-        if status in ("sent", "failed", "uncertain", "skipped"):
-            setattr(self, status, getattr(self, status) + 1)
-
-    @property
-    def rate(self) -> float:
-        """Messages sent per second."""
-        return self.sent / self.seconds if self.seconds > 0 else 0.0
+    def count(self, status: DeliveryStatus) -> None:
+        """Add one finished delivery with ``status``; unfinished statuses add nothing."""
+        match status:
+            case DeliveryStatus.SENT:
+                self.sent += 1
+            case DeliveryStatus.FAILED:
+                self.failed += 1
+            case DeliveryStatus.UNCERTAIN:
+                self.uncertain += 1
+            case DeliveryStatus.SKIPPED:
+                self.skipped += 1
 
 
 def local_worker_id() -> str:
@@ -130,7 +131,7 @@ class _Run:
     def finish(
         self,
         item: _Item,
-        status: str,
+        status: DeliveryStatus,
         error: str | None = None,
         *,
         bounce: bool = False,
@@ -140,7 +141,7 @@ class _Run:
         delivery_id, subscriber = item
         sid = subscriber.id if subscriber else 0
         committed = self.ledger.submit(Outcome(delivery_id, sid, status, error, message_id, bounce))
-        if status != "queued":
+        if status is not DeliveryStatus.QUEUED:
             self.report.count(status)
             if self.bar is not None:
                 self.bar.advance(1)
@@ -188,7 +189,7 @@ class _Run:
         committed: asyncio.Future[None] | None = None
         while (item := await queue.get()) is not None:
             if self.stopping:
-                self.finish(item, "queued", None)
+                self.finish(item, DeliveryStatus.QUEUED, None)
             else:
                 committed = await self.one(item, committed) or committed
             queue.task_done()
@@ -202,12 +203,12 @@ class _Run:
         _, subscriber = item
         if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
             why = "gone" if subscriber is None else subscriber.status.value
-            return self.finish(item, "skipped", f"skipped: the subscriber is {why}")
+            return self.finish(item, DeliveryStatus.SKIPPED, f"skipped: the subscriber is {why}")
         try:
             msg = self.compose(subscriber)
         except Exception as exc:  # one bad subscriber must not stop the run
-            log.warning("cannot compose the digest for %s: %s", subscriber.email, exc)
-            return self.finish(item, "failed", f"compose: {exc}")
+            log.warning("cannot compose the message for %s: %s", subscriber.email, exc)
+            return self.finish(item, DeliveryStatus.FAILED, f"compose: {exc}")
         if previous is not None and not self.idempotent:
             await previous  # this connection's last message is on record first
         status, error, bounce = await self.hand_over(item[0], msg)
@@ -215,34 +216,34 @@ class _Run:
 
     async def hand_over(
         self, delivery_id: int, msg: OutgoingMessage
-    ) -> tuple[str, str | None, bool]:
+    ) -> tuple[DeliveryStatus, str | None, bool]:
         """Send ``msg``; return (status, error, bounce) for its ledger row."""
         try:
             await self.transport.send(msg)
         except ServerUnavailable as exc:
             self.halted = self.halted or exc
-            return "queued", str(exc), False
+            return DeliveryStatus.QUEUED, str(exc), False
         except PermanentFailure as exc:
-            return "failed", str(exc), exc.bounce
+            return DeliveryStatus.FAILED, str(exc), exc.bounce
         except UncertainDelivery as exc:
-            return "uncertain", str(exc), False
+            return DeliveryStatus.UNCERTAIN, str(exc), False
         except TemporaryFailure as exc:
             return self.temporary(delivery_id, exc), str(exc), False
         except DeliveryError as exc:
-            return "failed", str(exc), False
+            return DeliveryStatus.FAILED, str(exc), False
         except Exception as exc:  # the transport broke mid-message: it may have gone out
             log.exception("unexpected error sending to %s", msg.recipient)
-            return "uncertain", f"unexpected error: {exc!r}", False
+            return DeliveryStatus.UNCERTAIN, f"unexpected error: {exc!r}", False
         self.failing = 0
-        return "sent", None, False
+        return DeliveryStatus.SENT, None, False
 
-    def temporary(self, delivery_id: int, exc: TemporaryFailure) -> str:
+    def temporary(self, delivery_id: int, exc: TemporaryFailure) -> DeliveryStatus:
         """The status after a temporary failure that outlasted the transport's retries.
 
         The row goes back to the queue once (a later claim tries again); the second time
         it is ``failed``. When :attr:`breaker` messages in a row fail so, the relay is
         refusing everything: the run halts with the rest still queued, rather than
-        marking everybody failed (which would complete the run and lose the digest).
+        marking everybody failed (which would complete the run and lose its messages).
         """
         self.failing += 1
         if self.failing >= self.breaker and self.halted is None:
@@ -250,9 +251,9 @@ class _Run:
                 f"{self.failing} messages in a row were refused for now, last: {exc}"
             )
         if delivery_id in self.deferred and self.halted is None:
-            return "failed"
+            return DeliveryStatus.FAILED
         self.deferred.add(delivery_id)
-        return "queued"
+        return DeliveryStatus.QUEUED
 
 
 async def deliver(
@@ -261,7 +262,7 @@ async def deliver(
     compose: Callable[[Subscriber], OutgoingMessage],
     transport: Transport,
     *,
-    settings: Settings,
+    bounce_after: int,
     clock: Clock,
     worker_id: str,
     show_progress: bool = True,
@@ -269,15 +270,17 @@ async def deliver(
     batch_size: int = 200,
     lease: timedelta = DEFAULT_LEASE,
 ) -> DeliveryReport:
-    """Send every queued delivery of ``digest_id``; safe to run again, or in parallel.
+    """Send every queued delivery of the ledger run ``digest_id``; safe to run again, or
+    in parallel.
 
     Args:
         store: the store holding the ``deliveries`` rows (queued by the caller).
+        digest_id: the run whose rows to send (opaque here: the ledger's run id).
         compose: builds one subscriber's message (called once per delivery attempt).
         transport: an *entered* transport; ``transport.concurrency`` tasks share it (1
             when it has no such attribute); ``transport.idempotent`` (resending replaces,
             as in the file outbox) lets messages go out without waiting for the ledger.
-        settings: for ``[mail] bounce_after``.
+        bounce_after: ``[mail] bounce_after``: bounces before an address is dropped.
         clock: stamps ``claimed_at`` / ``sent_at``.
         worker_id: this sender's id, unique per process (see :func:`local_worker_id`).
         show_progress: a progress bar on a terminal, log lines elsewhere.
@@ -295,7 +298,7 @@ async def deliver(
     started = time.monotonic()
     workers = max(1, int(getattr(transport, "concurrency", 1)))
     db = DbThread(store)
-    writer = GroupCommitter(db, digest_id, worker_id, clock, settings.mail.bounce_after, lease)
+    writer = GroupCommitter(db, digest_id, worker_id, clock, bounce_after, lease)
     run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
                max(batch_size, workers), stop, writer,
                DeliveryReport())  # fmt: skip

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import dkim
 
-from pressroom.config import Settings
+from pressroom.config import DkimSettings
 from pressroom.errors import ConfigError, DeliveryError
 
 __all__ = ["SIGNED_HEADERS", "Signer", "make_signer"]
@@ -35,16 +35,19 @@ Signer = Callable[[bytes], bytes]
 """Takes a whole message and returns it with a DKIM-Signature header in front."""
 
 
-def make_signer(settings: Settings) -> Signer | None:
+def make_signer(config: DkimSettings | None) -> Signer | None:
     """A signer for ``[mail.dkim]``, or None when DKIM is not configured.
+
+    Args:
+        config: ``[mail.dkim]`` with ``key_file`` already resolved (a relative one is
+            read from the working directory).
 
     Raises:
         ConfigError: the key file cannot be read.
     """
-    config = settings.mail.dkim
     if config is None:
         return None
-    key_path = settings.path(config.key_file)
+    key_path = config.key_file
     try:
         key = key_path.read_bytes()
     except OSError as exc:

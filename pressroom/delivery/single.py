@@ -1,20 +1,27 @@
-"""Sending one message outside a digest run (confirmation mails, ``digest send --to``)."""
+"""Sending one message outside a ledger run (confirmation mails, a digest's test copy)."""
 
 from __future__ import annotations
 
-from pressroom.config import Settings
+from pathlib import Path
+
+from pressroom.config import MailSettings
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.transport import make_transport
 
 __all__ = ["send_one"]
 
 
-async def send_one(settings: Settings, msg: OutgoingMessage) -> None:
-    """Deliver ``msg`` through the configured transport, with its retries; record nothing.
+async def send_one(mail: MailSettings, outbox: Path, msg: OutgoingMessage) -> None:
+    """Deliver ``msg`` through the transport ``mail`` names, with its retries; record nothing.
+
+    Args:
+        mail: ``[mail]`` (the transport and its SMTP settings).
+        outbox: the file transport's folder, already resolved.
+        msg: the message.
 
     Raises:
         DeliveryError: a subclass from :mod:`pressroom.delivery.transport` (temporary,
             permanent, uncertain, or the server unreachable).
     """
-    async with make_transport(settings) as transport:
+    async with make_transport(mail, outbox) as transport:
         await transport.send(msg)

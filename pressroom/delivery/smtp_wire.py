@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from enum import StrEnum
 
 import aiosmtplib
 
 __all__ = [
     "Attempt",
+    "AttemptKind",
     "abandon",
     "command",
     "describe",
@@ -26,10 +28,19 @@ __all__ = [
 ]
 
 
-class Attempt(Exception):
-    """One failed attempt, classified: ``kind`` is temporary, connect, permanent, uncertain."""
+class AttemptKind(StrEnum):
+    """How one SMTP attempt failed, which decides what the transport does next."""
 
-    def __init__(self, kind: str, reason: str, *, bounce: bool = False) -> None:
+    TEMPORARY = "temporary"  # a 4xx or a dropped connection before the data: retry
+    CONNECT = "connect"  # no session could be opened: retry; all of them so = unavailable
+    PERMANENT = "permanent"  # a 5xx: give up on this message
+    UNCERTAIN = "uncertain"  # lost after the data, before the reply: never resend
+
+
+class Attempt(Exception):
+    """Raised by one failed SMTP attempt, classified by ``kind``."""
+
+    def __init__(self, kind: AttemptKind, reason: str, *, bounce: bool = False) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
@@ -56,8 +67,8 @@ def reply_error(stage: str, exc: aiosmtplib.SMTPResponseException) -> Attempt:
     """Classify a refusal at ``stage``: 5xx permanent (a bounce at RCPT or DATA end)."""
     reason = f"{stage}: {exc.code} {exc.message}".strip()
     if 500 <= exc.code < 600:
-        return Attempt("permanent", reason, bounce=stage in ("RCPT", "DATA end"))
-    return Attempt("temporary", reason)
+        return Attempt(AttemptKind.PERMANENT, reason, bounce=stage in ("RCPT", "DATA end"))
+    return Attempt(AttemptKind.TEMPORARY, reason)
 
 
 _MAILBOX = re.compile(r"[^\x00-\x20\x7f<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+")
@@ -68,9 +79,11 @@ def mailbox_path(address: str, *, bounce: bool) -> bytes:
     with :mod:`email.utils` (0.3 ms each, 10 % of a send); ours are normalised already,
     so a strict check is enough (no CR/LF or brackets can reach the command line)."""
     if not _MAILBOX.fullmatch(address):
-        raise Attempt("permanent", f"not a deliverable address: {address!r}", bounce=bounce)
+        reason = f"not a deliverable address: {address!r}"
+        raise Attempt(AttemptKind.PERMANENT, reason, bounce=bounce)
     if not address.isascii():  # would need SMTPUTF8 (RFC 6531), which we do not speak
-        raise Attempt("permanent", f"non-ASCII address needs SMTPUTF8: {address!r}", bounce=False)
+        reason = f"non-ASCII address needs SMTPUTF8: {address!r}"
+        raise Attempt(AttemptKind.PERMANENT, reason, bounce=False)
     return b"<" + address.encode("ascii") + b">"
 
 

@@ -30,10 +30,11 @@ from typing import Protocol, Self
 
 import aiosmtplib
 
-from pressroom.config import Settings, SmtpSettings
+from pressroom.config import MailSettings, SmtpSettings
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.smtp_wire import (
     Attempt,
+    AttemptKind,
     abandon,
     command,
     describe,
@@ -272,18 +273,18 @@ class SmtpTransport:
                 return
             except Attempt as failed:
                 failures.append(failed)
-                if failed.kind == "permanent":
+                if failed.kind is AttemptKind.PERMANENT:
                     raise PermanentFailure(
                         f"{self.where} refused {msg.recipient}: {failed.reason}",
                         bounce=failed.bounce,
                     ) from None
-                if failed.kind == "uncertain":
+                if failed.kind is AttemptKind.UNCERTAIN:
                     raise UncertainDelivery(
                         f"{self.where} dropped the connection after the message to "
                         f"{msg.recipient} was sent, before its reply ({failed.reason})"
                     ) from None
         last = failures[-1].reason
-        if all(f.kind == "connect" for f in failures):
+        if all(f.kind is AttemptKind.CONNECT for f in failures):
             raise ServerUnavailable(f"cannot connect to the SMTP server {self.where}: {last}")
         raise TemporaryFailure(
             f"{self.where} did not accept the message to {msg.recipient} after "
@@ -316,7 +317,7 @@ class SmtpTransport:
             raise reply_error(stage, exc) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             abandon(client)
-            kind = "uncertain" if stage == "DATA end" else "temporary"
+            kind = AttemptKind.UNCERTAIN if stage == "DATA end" else AttemptKind.TEMPORARY
             raise Attempt(kind, f"{stage}: {describe(exc)}") from None
 
     async def _ensure_connected(self, client: aiosmtplib.SMTP) -> None:
@@ -333,10 +334,11 @@ class SmtpTransport:
                 await client.login(self.smtp.username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             abandon(client)
-            raise Attempt("permanent", f"login as {self.smtp.username!r} refused: {exc}") from None
+            reason = f"login as {self.smtp.username!r} refused: {exc}"
+            raise Attempt(AttemptKind.PERMANENT, reason) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             abandon(client)
-            raise Attempt("connect", describe(exc)) from None
+            raise Attempt(AttemptKind.CONNECT, describe(exc)) from None
 
 
 def _local_hostname() -> str:
@@ -345,8 +347,13 @@ def _local_hostname() -> str:
     return name if re.fullmatch(r"[A-Za-z0-9.-]+", name or "") else "localhost"
 
 
-def make_transport(settings: Settings) -> FileTransport | SmtpTransport:
-    """The transport ``[mail] transport`` names: ``file`` (outbox) or ``smtp``."""
-    if settings.mail.transport == "smtp":
-        return SmtpTransport(settings.mail.smtp)
-    return FileTransport(settings.path(settings.mail.outbox))
+def make_transport(mail: MailSettings, outbox: Path) -> FileTransport | SmtpTransport:
+    """The transport ``[mail] transport`` names: ``file`` or ``smtp``.
+
+    Args:
+        mail: ``[mail]``; its ``smtp`` table configures the SMTP transport.
+        outbox: the file transport's folder, already resolved (``[mail] outbox``).
+    """
+    if mail.transport == "smtp":
+        return SmtpTransport(mail.smtp)
+    return FileTransport(outbox)

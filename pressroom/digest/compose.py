@@ -6,7 +6,7 @@ unsubscribe and preferences links, the greeting and the address in the bodies.
 :meth:`MessageTemplate.fill` joins the fixed byte segments with the values, a few
 microseconds a message, instead of rendering and serialising each message (milliseconds).
 
-Headers (SPEC 6, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
+Headers (RFC 5322, RFC 2369, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
 Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
 with a signed token, and a mailto), List-Unsubscribe-Post, MIME multipart/alternative.
 """
@@ -21,38 +21,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-from pressroom.config import Settings
 from pressroom.delivery.mime import encode_words, fold_body, format_address, one_line
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.signing import Signer, make_signer
+from pressroom.digest.config import DigestConfig
 from pressroom.digest.links import LinkMaker
+from pressroom.digest.plan import Plan, period_noon
 from pressroom.digest.render import RenderedDigest, Renderer, RunInfo
 from pressroom.digest.select import ContentCache, DigestContent
 from pressroom.errors import ConfigError
 from pressroom.models import Subscriber
 
-__all__ = ["Composer", "MessageTemplate", "RunIdentity", "require_secret"]
+__all__ = ["Composer", "MessageTemplate", "RunIdentity", "make_composer"]
 
 _NAME_CHARS = 64
 _ROOM = {"greeting_html": 320, "greeting_text": 220, "email_html": 400, "email_text": 400}
 """The most bytes each per-recipient body value may take (lines are folded to fit)."""
-
-
-def require_secret(settings: Settings) -> str:
-    """The ``[web] secret`` that signs links in mails.
-
-    Raises:
-        ConfigError: no secret is configured.
-    """
-    secret = settings.web.secret
-    if secret is None:
-        raise ConfigError(
-            [
-                "web.secret: not set; digest links need it to sign unsubscribe tokens "
-                "(set it in pressroom.toml or $PRESSROOM_WEB__SECRET)"
-            ]
-        )
-    return secret.get_secret_value()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +47,16 @@ class RunIdentity:
     schedule: str
     period: str
     date: datetime
+
+
+def make_composer(
+    config: DigestConfig, plan: Plan, digest_id: int | str, date: datetime
+) -> Composer:
+    """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
+    zone = plan.schedule.zone(config.site_timezone)
+    run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
+    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
+    return Composer(config, plan.contents, run, info)
 
 
 class MessageTemplate:
@@ -99,38 +93,38 @@ class Composer:
     """Makes the :class:`OutgoingMessage` of each subscriber for one run.
 
     Args:
-        settings: the configuration (site, mail, web secret and public URL, DKIM).
+        config: the site, mail, link and DKIM settings.
         contents: the run's contents per section choice.
         run: the run's identity (Message-IDs, Date).
         info: what the renderer needs to know about the run.
         renderer: a renderer (a new one by default).
 
     Raises:
-        ConfigError: ``[web] secret`` is missing, or the DKIM key cannot be read.
+        ConfigError: the DKIM key cannot be read.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        config: DigestConfig,
         contents: ContentCache,
         run: RunIdentity,
         info: RunInfo,
         renderer: Renderer | None = None,
     ) -> None:
-        self._settings = settings
-        self._links = LinkMaker(require_secret(settings), settings.web.public_url, run.date)
+        self._config = config
+        self._links = LinkMaker(config.secret, config.public_url, run.date)
         self._contents = contents
         self._run = run
         self._info = info
-        self._renderer = renderer or Renderer(settings)
+        self._renderer = renderer or Renderer(config)
         self._nonce = secrets.token_hex(6)
         self._slots = _slot_marks(self._nonce)
         self._templates: dict[tuple[int, ...], MessageTemplate] = {}
         self._rendered: dict[tuple[int, ...], RenderedDigest] = {}
-        self._signer: Signer | None = make_signer(settings)
-        self._domain = settings.mail.from_address.rsplit("@", 1)[1]
+        self._signer: Signer | None = make_signer(config.dkim)
+        self._domain = config.mail.from_address.rsplit("@", 1)[1]
         self._fixed_headers = self._common_headers()
-        url_room = len(settings.web.public_url) + 160  # "preferences/" + a token
+        url_room = len(config.public_url) + 160  # "preferences/" + a token
         rooms = {**_ROOM, "unsubscribe_url": url_room, "preferences_url": url_room}
         self._room = {self._slots[name]: size for name, size in rooms.items()}
 
@@ -182,7 +176,7 @@ class Composer:
         if self._signer is not None:
             data = self._signer(data)
         return OutgoingMessage(
-            sender=self._settings.mail.from_address,
+            sender=self._config.mail.from_address,
             recipient=subscriber.email,
             data=data,
             message_id=message_id,
@@ -219,13 +213,13 @@ class Composer:
         }
 
     def _common_headers(self) -> list[str]:
-        mail, site = self._settings.mail, self._settings.site
-        from_name = mail.from_name or site.name
+        mail = self._config.mail
+        from_name = mail.from_name or self._config.site_name
         list_host = f"{self._run.schedule}.digest.{self._domain}"
         headers = [
             f"From: {format_address(from_name, mail.from_address)}",
             f"Date: {format_datetime(self._run.date.astimezone(self._info.zone))}",
-            f"List-Id: {encode_words(one_line(site.name))} <{list_host}>",
+            f"List-Id: {encode_words(one_line(self._config.site_name))} <{list_host}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         ]
         if mail.reply_to:
@@ -254,7 +248,8 @@ class Composer:
         return MessageTemplate(data, self._slots)
 
     def _headers(self, subject: str, boundary: str) -> bytes:
-        mailto = self._settings.mail.unsubscribe_mailto or self._settings.mail.from_address
+        mail = self._config.mail
+        mailto = mail.unsubscribe_mailto or mail.from_address
         lines = [
             *self._fixed_headers,
             f"To: {self._slots['to']}",

@@ -7,21 +7,22 @@ completed run) or, for a schedule's first run, one period before now, and ends n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from pressroom.config import ScheduleSettings, Settings
-from pressroom.digest.select import ContentCache, articles_by_ids, important_articles
+from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
+from pressroom.digest.config import DigestConfig
+from pressroom.digest.select import ContentCache, important_articles
 from pressroom.errors import UsageError
 from pressroom.models import Article, Frequency, Section
-from pressroom.store.articles import list_sections
+from pressroom.store.articles import articles_by_ids, list_sections
 from pressroom.store.digests import Digest, earliest_start, find_digest, last_completed
 
 __all__ = [
-    "IMPLICIT_SCHEDULE",
     "Plan",
     "digest_schedules",
     "period_key",
@@ -31,25 +32,26 @@ __all__ = [
     "resolve_schedule",
 ]
 
-IMPLICIT_SCHEDULE = ScheduleSettings(name="daily", job="digest", cron="0 7 * * *")
-"""The digest schedule used when the config names none: daily at 07:00 site time."""
-
 PERIOD_LENGTH = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta(days=7)}
 
 
-def digest_schedules(settings: Settings) -> list[ScheduleSettings]:
-    """The configured digest schedules, or the implicit daily one."""
-    found = [s for s in settings.schedules if s.job == "digest"]
-    return found or [IMPLICIT_SCHEDULE]
+def digest_schedules(configured: Sequence[ScheduleSettings]) -> list[ScheduleSettings]:
+    """The digest schedules of ``[[schedules]]``, or the default daily one when none is."""
+    found = [s for s in configured if s.job == "digest"]
+    return found or [s for s in DEFAULT_SCHEDULES if s.job == "digest"]
 
 
-def resolve_schedule(settings: Settings, name: str | None) -> ScheduleSettings:
+def resolve_schedule(configured: Sequence[ScheduleSettings], name: str | None) -> ScheduleSettings:
     """The digest schedule called ``name`` (default: the first one).
+
+    Args:
+        configured: ``[[schedules]]`` (every job; the digest ones are picked).
+        name: a schedule name, or None.
 
     Raises:
         UsageError: no digest schedule has that name.
     """
-    schedules = digest_schedules(settings)
+    schedules = digest_schedules(configured)
     if name is None:
         return schedules[0]
     for schedule in schedules:
@@ -57,11 +59,6 @@ def resolve_schedule(settings: Settings, name: str | None) -> ScheduleSettings:
             return schedule
     known = ", ".join(s.name for s in schedules)
     raise UsageError(f"--schedule {name!r}: no digest schedule has that name (known: {known})")
-
-
-def schedule_zone(settings: Settings, schedule: ScheduleSettings) -> ZoneInfo:
-    """The schedule's own time zone, else the site's."""
-    return ZoneInfo(schedule.timezone or settings.site.timezone)
 
 
 def frequency_of(schedule: ScheduleSettings) -> Frequency:
@@ -111,21 +108,21 @@ class Plan:
 
 def plan_new_run(
     conn: Connection,
-    settings: Settings,
+    config: DigestConfig,
     schedule: ScheduleSettings,
     at: datetime,
     now: datetime,
 ) -> Plan:
     """Plan the run of ``schedule`` for the period of ``at``; reuse it if it exists."""
     frequency = frequency_of(schedule)
-    period = period_key(frequency, at, schedule_zone(settings, schedule))
+    period = period_key(frequency, at, schedule.zone(config.site_timezone))
     existing = find_digest(conn, schedule.name, period)
     if existing is not None:
-        return plan_for_digest(conn, settings, schedule, existing)
+        return plan_for_digest(conn, config, schedule, existing)
     start = _watermark(conn, schedule.name) or now - PERIOD_LENGTH[frequency]
     sections = list_sections(conn)
-    ranked = important_articles(conn, settings, sections, start, now)
-    contents = ContentCache(ranked, sections, settings.digest.max_items)
+    ranked = important_articles(conn, config, sections, start, now)
+    contents = ContentCache(ranked, sections, config.rules.max_items)
     return Plan(schedule, frequency, period, start, now, sections, ranked, contents, None)
 
 
@@ -137,12 +134,12 @@ def _watermark(conn: Connection, schedule: str) -> datetime | None:
 
 
 def plan_for_digest(
-    conn: Connection, settings: Settings, schedule: ScheduleSettings, digest: Digest
+    conn: Connection, config: DigestConfig, schedule: ScheduleSettings, digest: Digest
 ) -> Plan:
     """The plan of an existing run: its frozen window and articles."""
     sections = list_sections(conn)
     ranked = articles_by_ids(conn, digest.article_ids)
-    contents = ContentCache(ranked, sections, settings.digest.max_items)
+    contents = ContentCache(ranked, sections, config.rules.max_items)
     return Plan(
         schedule,
         digest.frequency,

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pressroom.clock import Clock
-from pressroom.config import ScheduleSettings, Settings
-from pressroom.digest.compose import Composer, require_secret
-from pressroom.digest.plan import Plan, plan_new_run, resolve_schedule
-from pressroom.digest.service import DigestReport, make_composer
+from pressroom.config import Settings
+from pressroom.delivery.single import send_one
+from pressroom.digest.compose import make_composer
+from pressroom.digest.plan import Plan, plan_new_run
+from pressroom.digest.report import DigestReport
+from pressroom.digest.request import DigestRequest, digest_request
 from pressroom.errors import JobFailed, UsageError
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
@@ -54,10 +56,9 @@ def _who(store: Store, email: str | None, frequency: Frequency) -> Subscriber:
     return found or _stand_in(address, frequency)
 
 
-def _plan(settings: Settings, store: Store, schedule: ScheduleSettings, at: datetime,
-          now: datetime) -> Plan:  # fmt: skip
+def _plan(store: Store, request: DigestRequest) -> Plan:
     with store.read() as conn:
-        return plan_new_run(conn, settings, schedule, at, now)
+        return plan_new_run(conn, request.config, request.schedule, request.at, request.now)
 
 
 def preview_digest(
@@ -76,12 +77,10 @@ def preview_digest(
         ConfigError: ``[web] secret`` is missing.
         UsageError: unknown schedule or a malformed address.
     """
-    chosen = resolve_schedule(settings, schedule)
-    require_secret(settings)
-    now = clock()
-    plan = _plan(settings, store, chosen, now, now)
+    request = digest_request(settings, clock, schedule, None)
+    plan = _plan(store, request)
     who = _who(store, subscriber, plan.frequency)
-    composer: Composer = make_composer(settings, plan, "preview", now)
+    composer = make_composer(request.config, plan, "preview", request.now)
     content = composer.content_for(who)
     view = composer.personal_view(who) if content else None
     return Preview(
@@ -99,28 +98,32 @@ def preview_digest(
 async def send_test_copy(
     settings: Settings,
     store: Store,
-    schedule: ScheduleSettings,
-    at: datetime,
-    now: datetime,
+    clock: Clock,
+    *,
     to: str,
+    schedule: str | None = None,
+    at: datetime | None = None,
 ) -> DigestReport:
-    """Send the period's digest once to ``to``, outside the ledger; record nothing.
+    """Send the digest of ``schedule`` for the period of ``at`` once to ``to``, outside the
+    ledger; record nothing.
+
+    ``to`` gets what they would get as a subscriber (their sections), or every section.
 
     Raises:
-        UsageError: ``to`` is not a valid address.
+        ConfigError: ``[web] secret`` is missing.
+        UsageError: unknown schedule, or ``to`` is not a valid address.
         JobFailed: there is nothing to send (no important article in the window).
         DeliveryError: the transport refused the message.
     """
-    from pressroom.delivery.single import send_one
-
-    plan = _plan(settings, store, schedule, at, now)
+    request = digest_request(settings, clock, schedule, at)
+    plan = _plan(store, request)
     who = _who(store, to, plan.frequency)
-    composer = make_composer(settings, plan, f"test-{secrets.token_hex(4)}", now)
+    composer = make_composer(request.config, plan, f"test-{secrets.token_hex(4)}", request.now)
     content = composer.content_for(who)
     if not content:
         raise JobFailed(
             f"digest {plan.key}: no important article for {who.email} since "
             f"{plan.window_start:%Y-%m-%d %H:%M} UTC, so no test copy was sent"
         )
-    await send_one(settings, composer(who))
-    return DigestReport(schedule.name, plan.period, articles=content.count, test_to=who.email)
+    await send_one(request.config.mail, request.outbox, composer(who))
+    return DigestReport(plan.schedule.name, plan.period, articles=content.count, test_to=who.email)

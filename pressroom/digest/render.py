@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 import css_inline
 import jinja2
 
-from pressroom.config import Settings
+from pressroom.clock import display_time
+from pressroom.digest.config import DigestConfig
 from pressroom.digest.select import DigestContent
 from pressroom.errors import ConfigError
 from pressroom.models import Article, Frequency
@@ -31,7 +32,6 @@ __all__ = [
     "RenderedDigest",
     "Renderer",
     "RunInfo",
-    "local_date",
     "period_label",
 ]
 
@@ -40,12 +40,6 @@ RECIPIENT_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
 
 SUMMARY_CHARS = 160
 FREQUENCY_LABELS = {Frequency.DAILY: "每日", Frequency.WEEKLY: "每周"}
-
-
-def local_date(moment: datetime, zone: ZoneInfo) -> str:
-    """``moment`` as people on the site read it: ``2020年1月31日 22:51``."""
-    local = moment.astimezone(zone)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
 
 
 def period_label(frequency: Frequency, at: datetime, zone: ZoneInfo) -> str:
@@ -83,7 +77,7 @@ class Renderer:
     """Renders digests with the package templates and the operator's overrides.
 
     Args:
-        settings: the configuration (site, ``[digest]`` subject and templates_dir).
+        config: the site, ``[digest] subject`` and ``templates_dir``.
         marks: per-recipient field name to the mark rendered in its place; by default
             fresh random marks (see :attr:`marks`).
 
@@ -91,12 +85,12 @@ class Renderer:
         ConfigError: ``[digest] templates_dir`` is not a folder, or a template is broken.
     """
 
-    def __init__(self, settings: Settings, marks: Mapping[str, str] | None = None) -> None:
-        self._settings = settings
-        self._zone = settings.site.tz
+    def __init__(self, config: DigestConfig, marks: Mapping[str, str] | None = None) -> None:
+        self._config = config
+        self._zone = config.zone
         nonce = secrets.token_hex(6)
         self.marks: dict[str, str] = dict(marks or {f: f"PRM{nonce}{f}X" for f in RECIPIENT_FIELDS})
-        self._env = _environment(settings)
+        self._env = _environment(config)
         self._inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
     def render(self, content: DigestContent, run: RunInfo) -> RenderedDigest:
@@ -116,7 +110,7 @@ class Renderer:
         return RenderedDigest(subject, html, _tidy_text(text))
 
     def _context(self, content: DigestContent, run: RunInfo) -> dict[str, Any]:
-        site = self._settings.site
+        config = self._config
         label = period_label(run.frequency, run.at, run.zone)
         numbers = iter(range(1, content.count + 1))
         groups = [
@@ -129,11 +123,11 @@ class Renderer:
         ]
         titles = [_one_line(a.title) for group in content.groups for a in group.articles]
         return {
-            "site": site.name,
-            "site_name": site.name,
-            "site_url": site.base_url,
-            "language": site.language,
-            "postal_address": site.postal_address,
+            "site": config.site_name,
+            "site_name": config.site_name,
+            "site_url": config.site_url,
+            "language": config.language,
+            "postal_address": config.postal_address,
             "period": label,
             "period_label": label,
             "frequency_label": FREQUENCY_LABELS[run.frequency],
@@ -148,8 +142,8 @@ class Renderer:
         return {
             "number": number,
             "title": _one_line(article.title),
-            "url": self._web_url(article.url) or self._settings.site.base_url,
-            "date": local_date(article.published_at, self._zone),
+            "url": self._web_url(article.url) or self._config.site_url,
+            "date": display_time(article.published_at, self._zone),
             "summary": _summary(article.summary),
             "image_url": self._web_url(article.image_url),
         }
@@ -162,7 +156,7 @@ class Renderer:
         """
         if not value:
             return None
-        absolute = urljoin(self._settings.site.base_url, value.strip())
+        absolute = urljoin(self._config.site_url, value.strip())
         parts = urlsplit(absolute)
         return absolute if parts.scheme in ("http", "https") and parts.netloc else None
 
@@ -176,15 +170,14 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def _environment(settings: Settings) -> jinja2.Environment:
+def _environment(config: DigestConfig) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
-    override = settings.digest.templates_dir
-    if override is not None:
-        folder = settings.path(override)
+    folder = config.templates_dir
+    if folder is not None:
         if not folder.is_dir():
             raise ConfigError([f"digest.templates_dir: {folder} is not a folder"])
         loaders.append(jinja2.FileSystemLoader(folder))
-    loaders.append(jinja2.DictLoader({"config/subject": settings.digest.subject}))
+    loaders.append(jinja2.DictLoader({"config/subject": config.rules.subject}))
     loaders.append(jinja2.PackageLoader("pressroom", "templates/email"))
     return jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),

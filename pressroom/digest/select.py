@@ -13,19 +13,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from pressroom.config import Settings
-from pressroom.importance import score
-from pressroom.models import Article, ArticleStatus, Section, Subscriber
-from pressroom.store.articles import published_between, row_to_article
-from pressroom.store.schema import articles as articles_table
+from pressroom.digest.config import DigestConfig
+from pressroom.importance import score, section_weights
+from pressroom.models import Article, Section, Subscriber
+from pressroom.store.articles import published_between
 
 __all__ = [
     "ContentCache",
     "DigestContent",
     "SectionGroup",
-    "articles_by_ids",
     "cut_for",
     "important_articles",
 ]
@@ -59,15 +57,9 @@ class DigestContent:
         return bool(self.groups)
 
 
-def _weights(settings: Settings, sections: Sequence[Section]) -> dict[str, float]:
-    weights = {s.slug: s.weight for s in sections}
-    weights.update(settings.section_weights)
-    return weights
-
-
 def important_articles(
     conn: Connection,
-    settings: Settings,
+    config: DigestConfig,
     sections: Sequence[Section],
     start: datetime,
     end: datetime,
@@ -77,24 +69,12 @@ def important_articles(
     Best = highest importance score, then newest. The section weights come from the
     ``sections`` table, overridden by ``[[sections]]`` in the config.
     """
-    weights = _weights(settings, sections)
-    rules = settings.digest
+    weights = section_weights(sections, config.section_weights)
+    rules = config.rules
     scored = [(score(a, weights, rules), a) for a in published_between(conn, start, end)]
     found = [pair for pair in scored if pair[0] >= rules.threshold]
     found.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp(), -pair[1].id))
     return [article for _, article in found]
-
-
-def articles_by_ids(conn: Connection, ids: Sequence[int]) -> list[Article]:
-    """The published articles with ``ids``, in the order of ``ids`` (missing ones left out)."""
-    if not ids:
-        return []
-    query = select(articles_table).where(
-        articles_table.c.id.in_(list(ids)),
-        articles_table.c.status == ArticleStatus.PUBLISHED.value,
-    )
-    found = {a.id: a for a in (row_to_article(r) for r in conn.execute(query))}
-    return [found[i] for i in ids if i in found]
 
 
 def cut_for(

@@ -1,9 +1,12 @@
-"""The digest service: what ``digest send``, ``digest preview``, the worker and demo call.
+"""The digest service: what ``digest send``, the worker and the demo call.
 
-:func:`send_digest` plans the run of a schedule's current period (or finds it), queues a
-delivery for every active subscriber with something to read (in the same transaction
+:func:`deliver_digest` plans the run of a schedule's current period (or finds it), queues
+a delivery for every active subscriber with something to read (in the same transaction
 that creates the run), delivers the queue through the configured transport, and marks the
 run completed (moving the watermark) only once every delivery is recorded.
+:func:`dry_run_digest` builds every message the same way and sends nothing;
+:func:`send_digest` picks one of them, or a test copy
+(:func:`pressroom.digest.preview.send_test_copy`).
 """
 
 from __future__ import annotations
@@ -12,118 +15,34 @@ import asyncio
 import logging
 import secrets
 import signal
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection
 
 from pressroom.clock import Clock
-from pressroom.config import ScheduleSettings, Settings
-from pressroom.digest.compose import Composer, RunIdentity, require_secret
-from pressroom.digest.plan import (
-    Plan,
-    period_noon,
-    plan_for_digest,
-    plan_new_run,
-    resolve_schedule,
-    schedule_zone,
-)
-from pressroom.digest.render import RunInfo
-from pressroom.models import Subscriber
+from pressroom.config import Settings
+from pressroom.delivery.send import deliver, local_worker_id
+from pressroom.delivery.transport import make_transport
+from pressroom.digest.compose import Composer, make_composer
+from pressroom.digest.plan import Plan, plan_for_digest, plan_new_run
+from pressroom.digest.preview import send_test_copy
+from pressroom.digest.report import DigestReport
+from pressroom.digest.request import DigestRequest, digest_request
+from pressroom.models import DeliveryStatus, DigestStatus, Subscriber
 from pressroom.store import deliveries as ledger
-from pressroom.store.digests import (
-    Digest,
-    DigestStatus,
-    complete_digest,
-    open_digest,
-    supersede_open,
-)
+from pressroom.store.digests import Digest, complete_digest, open_digest, supersede_open
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_by_sections, active_subscribers
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
-    "DigestReport",
-    "make_composer",
+    "deliver_digest",
+    "dry_run_digest",
     "send_digest",
     "send_digest_blocking",
 ]
 
 log = logging.getLogger("pressroom.digest")
-
-
-@dataclass
-class DigestReport:
-    """What one :func:`send_digest` call did."""
-
-    schedule: str
-    period: str
-    articles: int = 0
-    recipients: int = 0
-    sent: int = 0
-    failed: int = 0
-    uncertain: int = 0
-    skipped: int = 0
-    remaining: int = 0
-    elsewhere: int = 0
-    stopped: bool = False
-    seconds: float = 0.0
-    digest_id: int | None = None
-    created: bool = False
-    completed: bool = False
-    dry_run: bool = False
-    test_to: str | None = None
-
-    @property
-    def key(self) -> str:
-        """``schedule:period``, e.g. ``daily:2026-11-29``."""
-        return f"{self.schedule}:{self.period}"
-
-    @property
-    def ok(self) -> bool:
-        """True when every delivery is recorded, or the rest are with other live senders.
-
-        Several senders may share one run (``digest send`` on several machines); the one
-        that finishes first leaves the others' messages in flight and has not failed.
-        """
-        if self.remaining == 0:
-            return True
-        return not self.stopped and self.remaining == self.elsewhere
-
-    def summary(self) -> str:
-        """One line for people: the run, the counts and the time taken."""
-        if self.test_to is not None:
-            return f"digest {self.key}: test copy ({self.articles} articles) sent to {self.test_to}"
-        if self.dry_run:
-            return (
-                f"digest {self.key} (dry run): {self.articles} articles, "
-                f"{self.recipients} subscribers would get a mail; nothing sent or recorded"
-            )
-        if not self.created and self.completed and not (self.sent or self.failed):
-            return (
-                f"digest {self.key}: already completed ({self.recipients} recipients, "
-                f"{self.articles} articles); nothing new to send this period"
-            )
-        state = "completed" if self.completed else f"open, {self.remaining} left"
-        if not self.completed and self.elsewhere:
-            state += f" ({self.elsewhere} with other senders)"
-        rate = self.sent / self.seconds if self.seconds > 0 else 0.0
-        return (
-            f"digest {self.key}: {self.articles} articles, {self.recipients} recipients; "
-            f"sent {self.sent}, failed {self.failed}, uncertain {self.uncertain}, "
-            f"skipped {self.skipped} in {self.seconds:.1f} s ({rate:.0f}/s); run {state}"
-        )
-
-
-def make_composer(settings: Settings, plan: Plan, digest_id: int | str, date: datetime) -> Composer:
-    """The composer of ``plan``'s messages (Message-IDs name ``digest_id``)."""
-    zone = schedule_zone(settings, plan.schedule)
-    run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
-    return Composer(settings, plan.contents, run, info)
 
 
 async def send_digest(
@@ -138,7 +57,7 @@ async def send_digest(
     show_progress: bool = True,
     stop: asyncio.Event | None = None,
 ) -> DigestReport:
-    """Select, render and deliver the digest of ``schedule`` for the period of ``at``.
+    """The digest of ``schedule`` for the period of ``at``: sent, dry-run, or one test copy.
 
     Args:
         settings: the configuration.
@@ -146,8 +65,10 @@ async def send_digest(
         clock: now; the run's window ends at ``clock()``.
         schedule: a digest schedule name (default: the first, or the implicit daily one).
         at: the scheduled fire time that names the period (default ``clock()``).
-        dry_run: select and render every message, send and record nothing.
-        to: send one test copy to this address and record nothing.
+        dry_run: :func:`dry_run_digest`: select and render every message, send and record
+            nothing.
+        to: :func:`~pressroom.digest.preview.send_test_copy`: one copy to this address,
+            recording nothing.
         show_progress: a progress bar on a terminal.
         stop: when set, in-flight messages finish and the run stays open for a resume.
 
@@ -156,36 +77,85 @@ async def send_digest(
         UsageError: unknown schedule, or a bad ``to`` address.
         DeliveryError: the mail server cannot be reached (the run stays open).
     """
-    chosen = resolve_schedule(settings, schedule)
-    require_secret(settings)
-    now = clock()
-    when = at or now
     if to is not None:
-        from pressroom.digest.preview import send_test_copy
-
-        return await send_test_copy(settings, store, chosen, when, now, to)
+        return await send_test_copy(settings, store, clock, to=to, schedule=schedule, at=at)
     if dry_run:
-        return _dry_run(settings, store, chosen, when, now)
-    from pressroom.delivery.send import local_worker_id
+        return dry_run_digest(settings, store, clock, schedule=schedule, at=at)
+    return await deliver_digest(
+        settings, store, clock, schedule=schedule, at=at, show_progress=show_progress, stop=stop
+    )
 
-    digest, plan, created = _start_run(settings, store, chosen, when, now)
-    report = DigestReport(chosen.name, plan.period, articles=len(plan.ranked), digest_id=digest.id)
+
+async def deliver_digest(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    schedule: str | None = None,
+    at: datetime | None = None,
+    show_progress: bool = True,
+    stop: asyncio.Event | None = None,
+) -> DigestReport:
+    """Select, render and deliver the digest of ``schedule`` for the period of ``at``.
+
+    Creates the period's run (or resumes it), delivers every queued message, and
+    completes the run once each delivery is recorded. Arguments as :func:`send_digest`.
+
+    Raises:
+        ConfigError: ``[web] secret`` is missing (links cannot be signed).
+        UsageError: unknown schedule.
+        DeliveryError: the mail server cannot be reached (the run stays open).
+    """
+    request = digest_request(settings, clock, schedule, at)
+    digest, plan, created = _start_run(store, request)
+    report = DigestReport(
+        request.schedule.name, plan.period, articles=len(plan.ranked), digest_id=digest.id
+    )
     report.created = created
     if digest.status is not DigestStatus.OPEN:
         return _finish(store, digest, report, clock)
-    composer = make_composer(settings, plan, digest.id, digest.created_at)
+    composer = make_composer(request.config, plan, digest.id, digest.created_at)
     worker_id = f"{local_worker_id()}:{secrets.token_hex(3)}"  # unique per call, even in-process
-    await _deliver(settings, store, clock, digest, composer, report, show_progress, stop, worker_id)
+    await _deliver(request, store, clock, digest, composer, report, show_progress, stop, worker_id)
     report.stopped = stop is not None and stop.is_set()
     return _finish(store, digest, report, clock, worker_id)
 
 
-def _start_run(
-    settings: Settings, store: Store, chosen: ScheduleSettings, at: datetime, now: datetime
-) -> tuple[Digest, Plan, bool]:
+def dry_run_digest(
+    settings: Settings,
+    store: Store,
+    clock: Clock,
+    *,
+    schedule: str | None = None,
+    at: datetime | None = None,
+) -> DigestReport:
+    """Plan and build every message as :func:`deliver_digest` would; send and record nothing.
+
+    Raises:
+        ConfigError: ``[web] secret`` is missing (links cannot be signed).
+        UsageError: unknown schedule.
+    """
+    request = digest_request(settings, clock, schedule, at)
+    with store.read() as conn:
+        plan = plan_new_run(conn, request.config, request.schedule, request.at, request.now)
+        subscribers = active_subscribers(conn, plan.frequency)
+    recipients = _recipients(subscribers, plan)
+    composer = make_composer(request.config, plan, "dry-run", request.now)
+    for subscriber in recipients:
+        composer(subscriber)  # render and build every message: proves they can be made
+    report = DigestReport(
+        request.schedule.name, plan.period, articles=len(plan.ranked), dry_run=True
+    )
+    report.recipients = len(recipients)
+    report.completed = plan.existing is not None and plan.existing.status != DigestStatus.OPEN
+    return report
+
+
+def _start_run(store: Store, request: DigestRequest) -> tuple[Digest, Plan, bool]:
     """Find the period's run, or create it and queue its deliveries in one transaction."""
+    chosen, now = request.schedule, request.now
     with store.write() as conn:
-        plan = plan_new_run(conn, settings, chosen, at, now)
+        plan = plan_new_run(conn, request.config, chosen, request.at, now)
         if plan.existing is not None:
             return plan.existing, plan, False
         digest, created = open_digest(
@@ -199,7 +169,7 @@ def _start_run(
             now=now,
         )
         if not created:  # a concurrent sender created it first: use its frozen selection
-            return digest, plan_for_digest(conn, settings, chosen, digest), False
+            return digest, plan_for_digest(conn, request.config, chosen, digest), False
         ledger.enqueue(conn, digest.id, _recipient_ids(conn, plan))
         superseded = supersede_open(conn, chosen.name, digest.id, now)
         if superseded:
@@ -221,7 +191,7 @@ def _recipients(subscribers: list[Subscriber], plan: Plan) -> list[Subscriber]:
 
 
 async def _deliver(
-    settings: Settings,
+    request: DigestRequest,
     store: Store,
     clock: Clock,
     digest: Digest,
@@ -231,19 +201,17 @@ async def _deliver(
     stop: asyncio.Event | None,
     worker_id: str,
 ) -> None:
-    from pressroom.delivery.send import deliver
-    from pressroom.delivery.transport import make_transport
-
     with store.read() as conn:
         if ledger.unfinished(conn, digest.id) == 0:
             return
-    async with make_transport(settings) as transport:
+    mail = request.config.mail
+    async with make_transport(mail, request.outbox) as transport:
         done = await deliver(
             store,
             digest.id,
             composer,
             transport,
-            settings=settings,
+            bounce_after=mail.bounce_after,
             clock=clock,
             worker_id=worker_id,
             show_progress=show_progress,
@@ -260,29 +228,12 @@ def _finish(
     with store.write() as conn:
         counts, report.elsewhere = ledger.counts_and_held(conn, digest.id, worker_id)
         report.recipients = sum(counts.values())
-        report.remaining = counts["queued"] + counts["sending"]
+        report.remaining = counts[DeliveryStatus.QUEUED] + counts[DeliveryStatus.SENDING]
         if report.remaining == 0 and digest.status is DigestStatus.OPEN:
             summary = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
             complete_digest(conn, digest.id, clock(), summary or "nobody to send to")
         report.completed = report.remaining == 0 and digest.status is not DigestStatus.FAILED
     log.debug("%s", report.summary())
-    return report
-
-
-def _dry_run(
-    settings: Settings, store: Store, chosen: ScheduleSettings, at: datetime, now: datetime
-) -> DigestReport:
-    """Plan and build every message as a send would; send and record nothing."""
-    with store.read() as conn:
-        plan = plan_new_run(conn, settings, chosen, at, now)
-        subscribers = active_subscribers(conn, plan.frequency)
-    recipients = _recipients(subscribers, plan)
-    composer = make_composer(settings, plan, "dry-run", now)
-    for subscriber in recipients:
-        composer(subscriber)  # render and build every message: proves they can be made
-    report = DigestReport(chosen.name, plan.period, articles=len(plan.ranked), dry_run=True)
-    report.recipients = len(recipients)
-    report.completed = plan.existing is not None and plan.existing.status != DigestStatus.OPEN
     return report
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pressroom.models import Subscriber
+from pressroom.models import DeliveryStatus, Subscriber
 from pressroom.store.schema import deliveries, subscribers
 from pressroom.store.subscribers import record_bounce, row_to_subscriber
 
@@ -50,10 +50,12 @@ __all__ = [
     "unfinished",
 ]
 
-STATUSES = ("queued", "sending", "sent", "failed", "uncertain", "skipped")
-UNFINISHED = ("queued", "sending")
-FINISHED = ("sent", "failed", "uncertain", "skipped")
+STATUSES = tuple(DeliveryStatus)
+UNFINISHED = tuple(s for s in DeliveryStatus if not s.finished)
+FINISHED = tuple(s for s in DeliveryStatus if s.finished)
 _CHUNK = 1000
+_QUEUED = DeliveryStatus.QUEUED.value
+_UNFINISHED_VALUES = [s.value for s in UNFINISHED]
 
 
 def enqueue(conn: Connection, digest_id: int, subscriber_ids: Iterable[int]) -> int:
@@ -69,7 +71,7 @@ def enqueue(conn: Connection, digest_id: int, subscriber_ids: Iterable[int]) -> 
     )
     chunk: list[dict[str, Any]] = []
     for subscriber_id in subscriber_ids:
-        chunk.append({"digest_id": digest_id, "subscriber_id": subscriber_id, "status": "queued"})
+        chunk.append({"digest_id": digest_id, "subscriber_id": subscriber_id, "status": _QUEUED})
         if len(chunk) >= _CHUNK:
             conn.execute(statement, chunk)
             chunk = []
@@ -83,21 +85,21 @@ def _count(conn: Connection, digest_id: int) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def counts(conn: Connection, digest_id: int) -> dict[str, int]:
+def counts(conn: Connection, digest_id: int) -> dict[DeliveryStatus, int]:
     """Rows of ``digest_id`` per status; every status in :data:`STATUSES` is a key."""
     return counts_and_held(conn, digest_id, claimer=None)[0]
 
 
 def counts_and_held(
     conn: Connection, digest_id: int, claimer: str | None
-) -> tuple[dict[str, int], int]:
+) -> tuple[dict[DeliveryStatus, int], int]:
     """Rows per status, and the unfinished rows claimed by senders other than ``claimer``.
 
     One statement, so both come from one snapshot: on PostgreSQL (READ COMMITTED) two
     queries could see another sender's commit in between and disagree.
     """
     held = and_(
-        deliveries.c.status.in_(UNFINISHED),
+        deliveries.c.status.in_(_UNFINISHED_VALUES),
         deliveries.c.claimed_by.is_not(None),
         deliveries.c.claimed_by != (claimer or ""),
     )
@@ -109,7 +111,7 @@ def counts_and_held(
     result = dict.fromkeys(STATUSES, 0)
     others = 0
     for status, number, held_elsewhere in conn.execute(query):
-        result[status] = int(number)
+        result[DeliveryStatus(status)] = int(number)
         others += int(held_elsewhere or 0)
     return result, others
 
@@ -119,7 +121,7 @@ def unfinished(conn: Connection, digest_id: int) -> int:
     query = (
         select(func.count())
         .select_from(deliveries)
-        .where(deliveries.c.digest_id == digest_id, deliveries.c.status.in_(UNFINISHED))
+        .where(deliveries.c.digest_id == digest_id, deliveries.c.status.in_(_UNFINISHED_VALUES))
     )
     return int(conn.execute(query).scalar_one())
 
@@ -136,7 +138,7 @@ def claim(
         select(deliveries.c.id)
         .where(
             deliveries.c.digest_id == digest_id,
-            deliveries.c.status == "queued",
+            deliveries.c.status == _QUEUED,
             deliveries.c.claimed_by.is_(None),
         )
         .order_by(deliveries.c.id)
@@ -147,7 +149,7 @@ def claim(
         update(deliveries)
         .where(deliveries.c.id.in_(candidates.scalar_subquery()))
         .values(
-            status="sending",
+            status=DeliveryStatus.SENDING.value,
             claimed_by=worker_id,
             claimed_at=now,
             attempts=deliveries.c.attempts + 1,
@@ -176,7 +178,7 @@ class Outcome:
 
     delivery_id: int
     subscriber_id: int
-    status: str
+    status: DeliveryStatus
     error: str | None = None
     message_id: str | None = None
     bounce: bool = False
@@ -187,7 +189,7 @@ def apply_outcomes(
 ) -> None:
     """Write ``outcomes`` in order, a few statements per kind (one group commit)."""
     for group in _in_order_groups(outcomes):
-        if group[0].status == "queued":
+        if group[0].status == DeliveryStatus.QUEUED:
             _mark_requeued(conn, group)
         else:
             _mark_finished(conn, group, now)
@@ -222,14 +224,14 @@ _FINISH_SENT = _FINISH.values(sent_at=bindparam("b_now"))
 _REQUEUE = (
     update(deliveries)
     .where(_BY_ID)
-    .values(status="queued", claimed_by=None, claimed_at=None, last_error=bindparam("b_error"))
+    .values(status=_QUEUED, claimed_by=None, claimed_at=None, last_error=bindparam("b_error"))
 )
 
 
 def _mark_finished(conn: Connection, group: Sequence[Outcome], now: datetime) -> None:
-    sent = group[0].status == "sent"
+    sent = group[0].status == DeliveryStatus.SENT
     params = [
-        {"b_id": o.delivery_id, "b_status": o.status, "b_error": o.error,
+        {"b_id": o.delivery_id, "b_status": str(o.status), "b_error": o.error,
          "b_message_id": o.message_id, **({"b_now": now} if sent else {})}
         for o in group
     ]  # fmt: skip
@@ -249,7 +251,7 @@ def _held_by(digest_id: int, worker_id: str) -> Any:
     return and_(
         deliveries.c.digest_id == digest_id,
         deliveries.c.claimed_by == worker_id,
-        deliveries.c.status.in_(UNFINISHED),
+        deliveries.c.status.in_(_UNFINISHED_VALUES),
     )
 
 
@@ -262,7 +264,7 @@ def release(conn: Connection, digest_id: int, worker_id: str, reason: str) -> in
     result = conn.execute(
         update(deliveries)
         .where(_held_by(digest_id, worker_id))
-        .values(status="queued", claimed_by=None, claimed_at=None, last_error=reason)
+        .values(status=_QUEUED, claimed_by=None, claimed_at=None, last_error=reason)
     )
     return int(result.rowcount or 0)
 
@@ -281,7 +283,7 @@ def claimers(conn: Connection, digest_id: int) -> list[Claimer]:
         select(deliveries.c.claimed_by, func.max(deliveries.c.claimed_at))
         .where(
             deliveries.c.digest_id == digest_id,
-            deliveries.c.status.in_(UNFINISHED),
+            deliveries.c.status.in_(_UNFINISHED_VALUES),
             deliveries.c.claimed_by.is_not(None),
         )
         .group_by(deliveries.c.claimed_by)

@@ -12,36 +12,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pressroom.models import Frequency
+from pressroom.models import DigestStatus, Frequency
 from pressroom.store.schema import digests
 
 __all__ = [
     "Digest",
-    "DigestStatus",
     "complete_digest",
     "earliest_start",
-    "fail_digest",
     "find_digest",
-    "get_digest",
     "last_completed",
+    "latest_digest",
     "open_digest",
-    "recent_digests",
     "supersede_open",
 ]
-
-
-class DigestStatus(StrEnum):
-    """Where a digest run stands."""
-
-    OPEN = "open"
-    COMPLETED = "completed"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +69,6 @@ def _row_to_digest(row: Row[Any]) -> Digest:
         summary=m["summary"],
         article_ids=tuple(int(part) for part in m["article_ids"].split(",") if part),
     )
-
-
-def get_digest(conn: Connection, digest_id: int) -> Digest | None:
-    """The run with ``digest_id``, or None."""
-    row = conn.execute(select(digests).where(digests.c.id == digest_id)).first()
-    return None if row is None else _row_to_digest(row)
 
 
 def find_digest(conn: Connection, schedule: str, period: str) -> Digest | None:
@@ -162,15 +144,6 @@ def complete_digest(conn: Connection, digest_id: int, now: datetime, summary: st
     )
 
 
-def fail_digest(conn: Connection, digest_id: int, now: datetime, summary: str) -> None:
-    """Mark a run failed: the watermark stays, so the next run carries its articles."""
-    conn.execute(
-        digests.update()
-        .where(digests.c.id == digest_id, digests.c.status == DigestStatus.OPEN.value)
-        .values(status=DigestStatus.FAILED.value, completed_at=now, summary=summary)
-    )
-
-
 def supersede_open(conn: Connection, schedule: str, keep_id: int, now: datetime) -> int:
     """Mark every other still-open run of ``schedule`` failed; return how many.
 
@@ -193,7 +166,13 @@ def supersede_open(conn: Connection, schedule: str, keep_id: int, now: datetime)
     return int(result.rowcount)
 
 
-def recent_digests(conn: Connection, limit: int = 10) -> list[Digest]:
-    """The newest runs of every schedule, newest first."""
-    query = select(digests).order_by(digests.c.created_at.desc(), digests.c.id.desc())
-    return [_row_to_digest(r) for r in conn.execute(query.limit(limit))]
+def latest_digest(conn: Connection, schedule: str) -> Digest | None:
+    """The newest run of ``schedule`` (by creation), whatever its status, or None."""
+    query = (
+        select(digests)
+        .where(digests.c.schedule == schedule)
+        .order_by(digests.c.created_at.desc(), digests.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else _row_to_digest(row)

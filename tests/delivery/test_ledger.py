@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from deliverykit import NOW, add_digest, add_subscribers
-from sqlalchemy import select
+from deliverykit import add_digest, add_subscribers
+from deliverykit import delivery_rows as rows
+from support import NOW
 
-from pressroom.models import SubscriberStatus
+from pressroom.models import DeliveryStatus, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
 from pressroom.store.engine import Store
-from pressroom.store.schema import deliveries
 from pressroom.store.subscribers import get_subscriber
-
-
-def rows(store: Store, digest_id: int) -> dict[int, dict[str, object]]:
-    with store.read() as conn:
-        found = conn.execute(select(deliveries).where(deliveries.c.digest_id == digest_id))
-        return {r.subscriber_id: dict(r._mapping) for r in found}
 
 
 def test_enqueue_adds_each_pair_once(store: Store) -> None:
@@ -27,7 +21,9 @@ def test_enqueue_adds_each_pair_once(store: Store) -> None:
     with store.write() as conn:
         assert ledger.enqueue(conn, digest, people[:5]) == 5
     with store.write() as conn:
-        ledger.apply_outcomes(conn, [Outcome(1, people[0], "sent")], NOW, bounce_after=1)
+        ledger.apply_outcomes(
+            conn, [Outcome(1, people[0], DeliveryStatus.SENT)], NOW, bounce_after=1
+        )
         assert ledger.enqueue(conn, digest, iter(people)) == 2
     with store.read() as conn:
         assert ledger.counts(conn, digest) == {
@@ -64,12 +60,13 @@ def test_outcomes_record_attempts_errors_and_bounces(store: Store) -> None:
         ledger.enqueue(conn, digest, people)
         ids = [d for d, _ in ledger.claim(conn, digest, "w1", NOW, 10)]
     outcomes = [
-        Outcome(d, p, "sending", message_id=f"<m{p}@x>") for d, p in zip(ids, people, strict=True)
+        Outcome(d, p, DeliveryStatus.SENDING, message_id=f"<m{p}@x>")
+        for d, p in zip(ids, people, strict=True)
     ]
     outcomes += [
-        Outcome(ids[0], people[0], "sent"),
-        Outcome(ids[1], people[1], "failed", "RCPT: 550 no such user", bounce=True),
-        Outcome(ids[2], people[2], "uncertain", "dropped after DATA"),
+        Outcome(ids[0], people[0], DeliveryStatus.SENT),
+        Outcome(ids[1], people[1], DeliveryStatus.FAILED, "RCPT: 550 no such user", bounce=True),
+        Outcome(ids[2], people[2], DeliveryStatus.UNCERTAIN, "dropped after DATA"),
     ]
     with store.write() as conn:
         ledger.apply_outcomes(conn, outcomes, NOW, bounce_after=1)
@@ -91,7 +88,9 @@ def test_release_hands_back_claimed_and_in_flight_rows(store: Store) -> None:
     with store.write() as conn:
         ledger.enqueue(conn, digest, people)
         ids = [d for d, _ in ledger.claim(conn, digest, "w1", NOW, 10)]
-        ledger.apply_outcomes(conn, [Outcome(ids[0], people[0], "sent")], NOW, bounce_after=1)
+        ledger.apply_outcomes(
+            conn, [Outcome(ids[0], people[0], DeliveryStatus.SENT)], NOW, bounce_after=1
+        )
         assert ledger.release(conn, digest, "w1", "stopped") == 3
     got = rows(store, digest)
     assert got[people[0]]["status"] == "sent"

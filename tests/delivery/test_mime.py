@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from email.header import decode_header, make_header
 
 import pytest
@@ -10,8 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pressroom.delivery.mime import encode_phrase, encode_words, fold_body, format_address, one_line
-from pressroom.digest.links import LinkMaker
-from pressroom.tokens import make_token, read_token
 
 
 @given(st.text(min_size=1, max_size=300))
@@ -64,24 +61,6 @@ def test_fold_body_prefers_breaking_inside_a_tag() -> None:
     folded = fold_body(line, limit=len(line.encode()) - 12)
     first, second = folded.split(b"\r\n")
     assert first.endswith(b'class="c"') and second == b'id="d">' + b"x" * 10
-
-
-@given(
-    st.sampled_from(["unsubscribe", "preferences", "confirm"]),
-    st.integers(min_value=0, max_value=2**40),
-    st.datetimes(
-        min_value=datetime(2001, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-    ),
-    st.text(min_size=16, max_size=40),
-)
-def test_link_maker_tokens_are_those_of_make_token(
-    purpose: str, subscriber_id: int, issued: datetime, secret: str
-) -> None:
-    links = LinkMaker(secret, "https://news.example.cn/", issued)
-    token = links.token(purpose, subscriber_id)
-    assert token == make_token(secret, purpose, subscriber_id, issued)
-    assert read_token(secret, token, purpose, issued).subscriber_id == subscriber_id
-    assert links.link(purpose, subscriber_id) == f"https://news.example.cn/{purpose}/{token}"
 
 
 @given(

@@ -10,9 +10,9 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from deliverykit import NOW, add_digest, add_subscribers, simple_compose, smtp_settings
+from deliverykit import add_digest, add_subscribers, delivery_rows, simple_compose, smtp_settings
 from smtpkit import FaultyHandler, Recorder, SmtpServer
-from sqlalchemy import select, update
+from support import NOW
 
 from pressroom.config import Settings
 from pressroom.delivery.outgoing import OutgoingMessage
@@ -26,17 +26,16 @@ from pressroom.delivery.transport import (
 from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
-from pressroom.store.schema import deliveries, subscribers
-from pressroom.store.subscribers import get_subscriber
+from pressroom.store.subscribers import get_subscriber, set_status
 
 pytestmark = [pytest.mark.smtp, pytest.mark.anyio]
 
 StartServer = Callable[..., SmtpServer]
 
 
-def queue(store: Store, count: int, *, status: str = "active") -> tuple[int, list[int]]:
+def queue(store: Store, count: int) -> tuple[int, list[int]]:
     digest = add_digest(store)
-    people = add_subscribers(store, count, status=status)
+    people = add_subscribers(store, count)
     with store.write() as conn:
         ledger.enqueue(conn, digest, people)
     return digest, people
@@ -64,7 +63,7 @@ async def run(
             digest,
             compose or partial(simple_compose, digest_id=digest),
             transport,
-            settings=settings,
+            bounce_after=settings.mail.bounce_after,
             clock=lambda: NOW,
             worker_id=worker_id,
             show_progress=False,
@@ -87,8 +86,7 @@ async def test_every_queued_delivery_gets_exactly_one_message(
     assert (report.sent, report.failed, report.uncertain, report.skipped) == (60, 0, 0, 0)
     assert server.handler.by_recipient() == {f"user{i}@example.org": 1 for i in range(60)}
     assert statuses(store, digest) == {"sent": 60}
-    with store.read() as conn:
-        recorded = conn.execute(select(deliveries.c.message_id, deliveries.c.attempts)).all()
+    recorded = [(r["message_id"], r["attempts"]) for r in delivery_rows(store, digest).values()]
     assert {m for m, _ in recorded} == {m.message_id for m in server.handler.snapshot()}
     assert {a for _, a in recorded} == {1}
 
@@ -116,12 +114,7 @@ async def test_faults_end_delivered_once_or_recorded_failed(
     report = await run(sqlite_store, digest, smtp(server, retries=3), settings)
     got = handler.by_recipient()
     assert max(got.values()) == 1
-    with sqlite_store.read() as conn:
-        rows = conn.execute(
-            select(subscribers.c.email, deliveries.c.status).join(
-                subscribers, subscribers.c.id == deliveries.c.subscriber_id
-            )
-        ).all()
+    rows = [(r["email"], r["status"]) for r in delivery_rows(sqlite_store, digest).values()]
     assert {status for _, status in rows} <= {"sent", "failed"}
     assert {email for email, status in rows if status == "sent"} == set(got)
     assert report.sent + report.failed == 300 and report.sent == len(got)
@@ -151,9 +144,7 @@ async def test_a_5xx_fails_the_delivery_and_bounces_the_subscriber(
     assert (report.sent, report.failed) == (3, 1)
     with store.read() as conn:
         bounced = get_subscriber(conn, people[2])
-        error = conn.execute(
-            select(deliveries.c.last_error).where(deliveries.c.subscriber_id == people[2])
-        ).scalar_one()
+    error = delivery_rows(store, digest)[people[2]]["last_error"]
     assert bounced is not None and bounced.status is SubscriberStatus.BOUNCED
     assert "550" in error
 
@@ -164,9 +155,7 @@ async def test_people_who_left_since_the_run_was_queued_are_skipped(
     server = smtp_server()
     digest, people = queue(sqlite_store, 5)
     with sqlite_store.write() as conn:
-        conn.execute(
-            update(subscribers).where(subscribers.c.id == people[1]).values(status="unsubscribed")
-        )
+        set_status(conn, people[1], SubscriberStatus.UNSUBSCRIBED, NOW)
     report = await run(sqlite_store, digest, smtp(server), settings)
     assert (report.sent, report.skipped) == (4, 1)
     assert "user1@example.org" not in server.handler.by_recipient()
@@ -238,11 +227,8 @@ async def test_rows_of_a_dead_sender_are_resent_and_nobody_is_skipped(
     report = await run(sqlite_store, digest, smtp(server), settings)
     assert report.sent == 6
     assert statuses(sqlite_store, digest) == {"sent": 6}
-    with sqlite_store.read() as conn:
-        attempts = conn.execute(
-            select(deliveries.c.attempts).where(deliveries.c.id == first_id)
-        ).scalar_one()
-    assert attempts == 2
+    attempts = {r["id"]: r["attempts"] for r in delivery_rows(sqlite_store, digest).values()}
+    assert attempts[first_id] == 2
 
 
 async def test_a_relay_refusing_everything_halts_the_run_with_all_queued(
@@ -263,9 +249,8 @@ async def test_a_mailbox_that_stays_full_is_tried_again_once_then_failed(
     digest, people = queue(sqlite_store, 6)
     report = await run(sqlite_store, digest, smtp(server, retries=1), settings)
     assert (report.sent, report.failed) == (5, 1)
-    with sqlite_store.read() as conn:
-        row = conn.execute(select(deliveries).where(deliveries.c.subscriber_id == people[3])).one()
-    assert row.status == "failed" and row.attempts == 2 and "452" in row.last_error
+    row = delivery_rows(sqlite_store, digest)[people[3]]
+    assert row["status"] == "failed" and row["attempts"] == 2 and "452" in row["last_error"]
 
 
 async def test_a_cancelled_sender_hands_its_rows_back(

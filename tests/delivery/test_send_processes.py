@@ -12,13 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from deliverykit import add_digest, add_subscribers
+from deliverykit import add_digest, add_subscribers, delivery_rows
 from smtpkit import Recorder, SmtpServer
-from sqlalchemy import select
 
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import deliveries, subscribers
 
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
@@ -41,7 +39,8 @@ async def main(url, digest, host, port, connections):
     async with transport:
         report = await deliver(
             store, int(digest), partial(simple_compose, digest_id=int(digest)), transport,
-            settings=load_settings(None), clock=__import__("pressroom.clock").clock.system_clock,
+            bounce_after=load_settings(None).mail.bounce_after,
+            clock=__import__("pressroom.clock").clock.system_clock,
             worker_id=local_worker_id(), show_progress=False, batch_size=20,
         )
     print(report.sent, report.failed, report.uncertain, flush=True)
@@ -74,14 +73,8 @@ def prepare(store: Store, count: int) -> int:
     return digest
 
 
-def statuses_by_email(store: Store) -> dict[str, str]:
-    with store.read() as conn:
-        rows = conn.execute(
-            select(subscribers.c.email, deliveries.c.status).join(
-                subscribers, subscribers.c.id == deliveries.c.subscriber_id
-            )
-        )
-        return {email: status for email, status in rows}
+def statuses_by_email(store: Store, digest: int) -> dict[str, str]:
+    return {r["email"]: r["status"] for r in delivery_rows(store, digest).values()}
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
@@ -105,7 +98,7 @@ def test_a_killed_sender_loses_nobody_and_duplicates_only_in_flight(
         time.sleep(0.01)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=10)
-    at_kill = statuses_by_email(store)
+    at_kill = statuses_by_email(store, digest)
     held = {email for email, status in at_kill.items() if status == "sending"}
     assert 60 <= len(handler.received) < 240, "the sender was not killed mid-run"
 
@@ -116,7 +109,7 @@ def test_a_killed_sender_loses_nobody_and_duplicates_only_in_flight(
     assert duplicated <= held  # only rows the dead sender held ...
     assert len(duplicated) <= 4  # ... and at most one per connection: those in flight
     assert max(got.values()) <= 2
-    assert set(statuses_by_email(store).values()) == {"sent"}
+    assert set(statuses_by_email(store, digest).values()) == {"sent"}
     store.dispose()
 
 
@@ -133,10 +126,9 @@ def test_three_processes_on_postgresql_deliver_each_message_once(
     reports = [finish(p) for p in senders]
 
     assert Counter(handler.by_recipient().values()) == Counter({1: 300})
-    assert set(statuses_by_email(store).values()) == {"sent"}
+    assert set(statuses_by_email(store, digest).values()) == {"sent"}
     sent_per_process = [int(r.split()[0]) for r in reports]
     assert sum(sent_per_process) == 300
-    with store.read() as conn:
-        workers = conn.execute(select(deliveries.c.claimed_by).distinct()).scalars().all()
+    workers = {r["claimed_by"] for r in delivery_rows(store, digest).values()}
     assert len(workers) >= 2, "the processes did not share the run"
     store.dispose()

@@ -89,8 +89,9 @@ async def test_send_one_uses_the_configured_file_outbox(tmp_path: Path) -> None:
     config = tmp_path / "pressroom.toml"
     config.write_text('[mail]\noutbox = "mails"\n', encoding="utf-8")
     settings = load_settings(config)
-    assert isinstance(make_transport(settings), FileTransport)
-    await send_one(settings, message(5))
+    outbox = settings.path(settings.mail.outbox)
+    assert isinstance(make_transport(settings.mail, outbox), FileTransport)
+    await send_one(settings.mail, outbox, message(5))
     assert (tmp_path / "mails" / "digest-1.sub-5@example.com.eml").read_bytes() == message(5).data
 
 
@@ -116,7 +117,8 @@ async def test_make_transport_builds_smtp_from_settings(tmp_path: Path) -> None:
         '[mail]\ntransport = "smtp"\n[mail.smtp]\nhost = "mx.example.net"\nconnections = 6\n',
         encoding="utf-8",
     )
-    transport = make_transport(load_settings(config))
+    settings = load_settings(config)
+    transport = make_transport(settings.mail, settings.path(settings.mail.outbox))
     assert isinstance(transport, SmtpTransport)
     assert transport.concurrency == 6 and transport.where == "mx.example.net:587"
 

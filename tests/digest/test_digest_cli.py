@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from digestkit import add_articles, article, make_settings
+from digestkit import add_articles, article, count_runs, make_settings
 
 from pressroom.cli import main
 from pressroom.models import Priority
@@ -118,12 +118,7 @@ def test_preview_writes_html_prints_subject_and_text_and_records_nothing(
     assert _run(config, "digest", "send", "--dry-run") == 0
     assert "1 subscribers would get a mail" in capsys.readouterr().out
     store = open_store(make_settings(tmp_path).store_url)
-    from sqlalchemy import func, select
-
-    from pressroom.store.schema import digests
-
-    with store.read() as conn:
-        assert conn.execute(select(func.count()).select_from(digests)).scalar_one() == 0
+    assert count_runs(store) == (0, 0)
     store.dispose()
     assert not (tmp_path / "outbox").exists()
     assert _run(config, "digest", "preview", "--schedule", "nope") == 2

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import dkim
 import pytest
-from digestkit import NOW, SECRET, SECTIONS, make_settings, parse_message
+from digestkit import SECTIONS, make_settings, parse_message
+from support import NOW, SECRET
 
 from pressroom.config import Settings
 from pressroom.digest.compose import Composer, RunIdentity
+from pressroom.digest.config import digest_config
 from pressroom.digest.render import Renderer, RunInfo
 from pressroom.digest.select import ContentCache
 from pressroom.errors import ConfigError
@@ -52,10 +54,11 @@ def _subscriber(ident: int = 7, name: str = "王读者", *sections: str) -> Subs
 
 def _composer(settings: Settings, articles: list[Article] | None = None,
               renderer: Renderer | None = None) -> Composer:  # fmt: skip
-    contents = ContentCache(articles or _articles(), SECTIONS, settings.digest.max_items)
+    config = digest_config(settings)
+    contents = ContentCache(articles or _articles(), SECTIONS, config.rules.max_items)
     run = RunIdentity(42, "daily", "2026-11-29", NOW)
-    info = RunInfo(Frequency.DAILY, NOW, settings.site.tz)
-    return Composer(settings, contents, run, info, renderer)
+    info = RunInfo(Frequency.DAILY, NOW, config.zone)
+    return Composer(config, contents, run, info, renderer)
 
 
 def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
@@ -151,7 +154,7 @@ class CountingRenderer(Renderer):
 def test_render_happens_once_per_distinct_content(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     CountingRenderer.calls = 0
-    composer = _composer(settings, renderer=CountingRenderer(settings))
+    composer = _composer(settings, renderer=CountingRenderer(digest_config(settings)))
     for ident in range(1, 31):
         composer(_subscriber(ident, "", *(["news"] if ident % 3 == 0 else [])))
         composer(_subscriber(ident, "", *(["china", "news"] if ident % 5 == 0 else [])))

@@ -9,15 +9,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from digestkit import NOW, Clock, add_articles, add_subscriber, article, make_settings
+from digestkit import add_articles, add_subscriber, article, make_settings
 from smtpkit import Recorder
-from sqlalchemy import update
+from support import NOW, FakeClock
 
 from pressroom.config import Settings
-from pressroom.digest.service import DigestReport, send_digest
-from pressroom.models import Priority
+from pressroom.digest.report import DigestReport
+from pressroom.digest.service import send_digest
+from pressroom.models import DigestStatus, Priority
+from pressroom.store import deliveries as ledger
+from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store, open_store
-from pressroom.store.schema import deliveries, digests
 
 
 def _site(tmp_path: Path, store: Store, people: int, extra: str = "") -> Settings:
@@ -44,7 +46,9 @@ def test_two_senders_starting_one_period_together_mail_everyone_once(
         own = open_store(store_url)  # a process of its own would have its own engine
         try:
             barrier.wait(10)
-            reports.append(asyncio.run(send_digest(settings, own, Clock(), show_progress=False)))
+            reports.append(
+                asyncio.run(send_digest(settings, own, FakeClock(), show_progress=False))
+            )
         finally:
             own.dispose()
 
@@ -75,17 +79,16 @@ def test_rows_held_by_another_live_sender_leave_the_run_open_but_ok(
     settings = _site(tmp_path, store, 3)
     stop = asyncio.Event()
     stop.set()
-    clock = Clock()
+    clock = FakeClock()
     asyncio.run(send_digest(settings, store, clock, show_progress=False, stop=stop))
     with store.write() as conn:  # another machine's sender holds one row, its lease fresh
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == 1)
-            .values(status="sending", claimed_by="elsewhere:1:1", claimed_at=clock.now)
-        )
+        run = latest_digest(conn, "daily")
+        assert run is not None
+        assert len(ledger.claim(conn, run.id, "elsewhere:1:1", clock.now, 1)) == 1
     report = asyncio.run(send_digest(settings, store, clock, show_progress=False))
     assert (report.sent, report.remaining, report.elsewhere) == (2, 1, 1)
     assert report.ok and not report.completed
     assert "(1 with other senders)" in report.summary()
     with store.read() as conn:
-        assert conn.execute(digests.select()).one().status == "open"
+        run = latest_digest(conn, "daily")
+    assert run is not None and run.status is DigestStatus.OPEN

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from digestkit import NOW, Clock, make_settings
+from digestkit import make_settings
+from support import NOW, FakeClock
 
 from pressroom.demo.corpus import load_demo
 from pressroom.digest.preview import preview_digest
@@ -24,7 +25,7 @@ def demo_outbox(tmp_path: Path, sqlite_store: Store) -> list[Path]:
     """The demo corpus's digest, delivered to the file outbox."""
     settings = make_settings(tmp_path)
     load_demo(sqlite_store, NOW)
-    report = asyncio.run(send_digest(settings, sqlite_store, Clock(), show_progress=False))
+    report = asyncio.run(send_digest(settings, sqlite_store, FakeClock(), show_progress=False))
     assert report.sent >= 2
     return sorted(settings.path(settings.mail.outbox).glob("*.eml"))
 
@@ -59,7 +60,7 @@ def test_the_digest_fits_the_screen_in_chromium(
 
     settings = make_settings(tmp_path)
     load_demo(sqlite_store, NOW)
-    shown = preview_digest(settings, sqlite_store, Clock())
+    shown = preview_digest(settings, sqlite_store, FakeClock())
     page_file = tmp_path / "digest.html"
     page_file.write_text(shown.html, encoding="utf-8")
     artifacts = Path("test-artifacts")

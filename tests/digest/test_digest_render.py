@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
-from digestkit import NOW, SECTIONS, make_settings
+from digestkit import SECTIONS, make_settings
+from support import NOW, SHANGHAI
 
-from pressroom.digest.render import Renderer, RunInfo, local_date, period_label
+from pressroom.clock import display_time
+from pressroom.digest.config import digest_config
+from pressroom.digest.render import Renderer, RunInfo, period_label
 from pressroom.digest.select import cut_for
 from pressroom.errors import ConfigError
 from pressroom.models import Article, Frequency, Priority
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def _content(image: str | None = "https://img.example.cn/1.jpg", title: str = "头条<新闻>"):  # type: ignore[no-untyped-def]
@@ -29,7 +29,8 @@ def _content(image: str | None = "https://img.example.cn/1.jpg", title: str = "�
 
 
 def test_local_dates_and_period_labels_read_as_on_the_site() -> None:
-    assert local_date(datetime(2020, 1, 31, 14, 51, tzinfo=UTC), SHANGHAI) == "2020年1月31日 22:51"
+    when = datetime(2020, 1, 31, 14, 51, tzinfo=UTC)
+    assert display_time(when, SHANGHAI) == "2020年1月31日 22:51"
     assert period_label(Frequency.DAILY, NOW, SHANGHAI) == "11月29日"
     assert period_label(Frequency.WEEKLY, NOW, SHANGHAI) == "2026年第48周"
 
@@ -37,7 +38,7 @@ def test_local_dates_and_period_labels_read_as_on_the_site() -> None:
 def test_html_has_inlined_css_media_rules_preheader_alt_texts_and_escaping(
     tmp_path: Path,
 ) -> None:
-    renderer = Renderer(make_settings(tmp_path))
+    renderer = Renderer(digest_config(make_settings(tmp_path)))
     out = renderer.render(_content(), RunInfo(Frequency.DAILY, NOW, SHANGHAI))
     html = out.html
     assert 'class="page"' in html and "max-width: 600px" in html  # inlined from <style>
@@ -62,7 +63,7 @@ def test_operator_templates_override_the_packaged_ones(tmp_path: Path) -> None:
         "{{ recipient.unsubscribe_url }}\n"
     )
     settings = make_settings(tmp_path, '[digest]\ntemplates_dir = "mytemplates"\n')
-    renderer = Renderer(settings)
+    renderer = Renderer(digest_config(settings))
     out = renderer.render(_content(), RunInfo(Frequency.DAILY, NOW, SHANGHAI))
     assert out.subject == "【测试新闻网】2 条:头条<新闻>"
     assert out.text == f"* 头条<新闻>\n* 第二条\n{renderer.marks['unsubscribe_url']}\n"
@@ -71,7 +72,9 @@ def test_operator_templates_override_the_packaged_ones(tmp_path: Path) -> None:
 
 def test_config_subject_is_used_without_an_override(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, '[digest]\nsubject = "{{ site }}:{{ period }}精选"\n')
-    out = Renderer(settings).render(_content(), RunInfo(Frequency.WEEKLY, NOW, SHANGHAI))
+    out = Renderer(digest_config(settings)).render(
+        _content(), RunInfo(Frequency.WEEKLY, NOW, SHANGHAI)
+    )
     assert out.subject == "测试新闻网:2026年第48周精选"
 
 
@@ -81,10 +84,12 @@ def test_a_broken_template_is_a_config_error_naming_the_file(tmp_path: Path) -> 
     (folder / "digest.html").write_text("{% for x in %}")
     settings = make_settings(tmp_path, '[digest]\ntemplates_dir = "broken"\n')
     with pytest.raises(ConfigError, match=r"digest\.html: line 1"):
-        Renderer(settings).render(_content(), RunInfo(Frequency.DAILY, NOW, SHANGHAI))
+        Renderer(digest_config(settings)).render(
+            _content(), RunInfo(Frequency.DAILY, NOW, SHANGHAI)
+        )
     missing = make_settings(tmp_path, '[digest]\ntemplates_dir = "nowhere"\n')
     with pytest.raises(ConfigError, match=r"digest\.templates_dir: .*nowhere is not a folder"):
-        Renderer(missing)
+        Renderer(digest_config(missing))
 
 
 def test_only_web_urls_reach_the_mail(tmp_path: Path) -> None:
@@ -95,7 +100,7 @@ def test_only_web_urls_reach_the_mail(tmp_path: Path) -> None:
         Article(2, "/news/2.html", "china", "乙", "", "", "", "//img.example.cn/2.jpg",
                 when, when, 0, Priority.HEADLINE),
     ]  # fmt: skip
-    out = Renderer(make_settings(tmp_path)).render(
+    out = Renderer(digest_config(make_settings(tmp_path))).render(
         cut_for(hostile, [], SECTIONS, 20), RunInfo(Frequency.DAILY, NOW, SHANGHAI)
     )
     assert "javascript:" not in out.html and "data:" not in out.html

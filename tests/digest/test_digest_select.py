@@ -7,8 +7,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from digestkit import NOW, SECTIONS, add_articles, article, make_settings
+from digestkit import SECTIONS, add_articles, article, make_settings
+from support import NOW, SHANGHAI
 
+from pressroom.digest.config import digest_config
 from pressroom.digest.plan import period_key, resolve_schedule
 from pressroom.digest.select import ContentCache, cut_for, important_articles
 from pressroom.errors import UsageError
@@ -16,7 +18,6 @@ from pressroom.models import Article, Frequency, Priority, Subscriber, Subscribe
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 REC, HEAD = Priority.RECOMMENDED, Priority.HEADLINE
 
 
@@ -33,7 +34,7 @@ def _subscriber(*sections: str) -> Subscriber:
 def test_important_articles_are_the_window_ranked_by_score_then_recency(
     tmp_path: Path, store: Store
 ) -> None:
-    settings = make_settings(tmp_path)
+    config = digest_config(make_settings(tmp_path))
     hour = timedelta(hours=1)
     ids = add_articles(
         store,
@@ -49,7 +50,7 @@ def test_important_articles_are_the_window_ranked_by_score_then_recency(
         ],
     )
     with store.read() as conn:
-        found = important_articles(conn, settings, list_sections(conn), NOW - 24 * hour, NOW)
+        found = important_articles(conn, config, list_sections(conn), NOW - 24 * hour, NOW)
     url = "https://www.example.cn/{}/{}.html"
     expected = [ids[url.format(s, n)] for s, n in [("china", 3), ("news", 5), ("news", 1)]]
     assert [a.id for a in found] == expected
@@ -59,7 +60,9 @@ def test_config_weights_override_the_store_weights(tmp_path: Path, store: Store)
     settings = make_settings(tmp_path, '[[sections]]\nslug = "tech"\nname = "科技"\nweight = 5.0\n')
     add_articles(store, [article(1, "tech", NOW - timedelta(hours=1))])
     with store.read() as conn:
-        found = important_articles(conn, settings, list_sections(conn), NOW - timedelta(1), NOW)
+        found = important_articles(
+            conn, digest_config(settings), list_sections(conn), NOW - timedelta(1), NOW
+        )
     assert [a.section for a in found] == ["tech"]
 
 
@@ -107,14 +110,14 @@ def test_period_key_is_the_local_day_or_iso_week(
 
 
 def test_schedules_resolve_by_name_with_an_implicit_daily_default(tmp_path: Path) -> None:
-    assert resolve_schedule(make_settings(tmp_path), None).name == "daily"
+    assert resolve_schedule(make_settings(tmp_path).schedules, None).name == "daily"
     settings = make_settings(
         tmp_path,
         '[[schedules]]\nname = "feeds"\njob = "feeds"\ncron = "*/10 * * * *"\n'
         '[[schedules]]\nname = "weekly-digest"\njob = "digest"\ncron = "0 8 * * 1"\n'
         'frequency = "weekly"\ntimezone = "Europe/Berlin"\n',
     )
-    chosen = resolve_schedule(settings, None)
+    chosen = resolve_schedule(settings.schedules, None)
     assert (chosen.name, chosen.frequency) == ("weekly-digest", Frequency.WEEKLY)
     with pytest.raises(UsageError, match="'feeds': no digest schedule"):
-        resolve_schedule(settings, "feeds")
+        resolve_schedule(settings.schedules, "feeds")

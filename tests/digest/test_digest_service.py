@@ -12,24 +12,22 @@ from pathlib import Path
 
 import pytest
 from digestkit import (
-    NOW,
-    Clock,
     add_articles,
     add_subscriber,
     article,
+    count_runs,
     make_settings,
     parse_message,
 )
-from sqlalchemy import func, select
+from support import NOW, FakeClock
 
 from pressroom.config import Settings
 from pressroom.digest.preview import preview_digest
 from pressroom.digest.service import send_digest
 from pressroom.errors import ConfigError
-from pressroom.models import Frequency, Priority, SubscriberStatus
-from pressroom.store.digests import DigestStatus, find_digest
+from pressroom.models import DigestStatus, Frequency, Priority, SubscriberStatus
+from pressroom.store.digests import find_digest
 from pressroom.store.engine import Store
-from pressroom.store.schema import deliveries, digests
 
 HOUR = timedelta(hours=1)
 REC, HEAD = Priority.RECOMMENDED, Priority.HEADLINE
@@ -60,11 +58,6 @@ def _titles(settings: Settings, recipient: str) -> list[list[str]]:
     return mails
 
 
-def _rows(store: Store, table) -> int:  # type: ignore[no-untyped-def]
-    with store.read() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 @pytest.fixture
 def site(tmp_path: Path, store: Store) -> Settings:
     """A site with important articles in news and china, and five kinds of subscriber."""
@@ -88,7 +81,7 @@ def site(tmp_path: Path, store: Store) -> Settings:
 def test_a_run_mails_each_active_subscriber_what_they_chose_once(
     site: Settings, store: Store
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     report = asyncio.run(send_digest(site, store, clock, show_progress=False))
     assert (report.key, report.created, report.completed) == ("daily:2026-11-29", True, True)
     assert (report.articles, report.recipients, report.sent, report.ok) == (2, 2, 2, True)
@@ -100,11 +93,11 @@ def test_a_run_mails_each_active_subscriber_what_they_chose_once(
     assert (again.created, again.sent, again.recipients) == (False, 0, 2)
     assert "already completed" in again.summary()
     assert len(list(site.path(site.mail.outbox).glob("*.eml"))) == 2
-    assert _rows(store, digests) == 1 and _rows(store, deliveries) == 2
+    assert count_runs(store) == (1, 2)
 
 
 def test_the_watermark_carries_on_where_the_last_run_ended(site: Settings, store: Store) -> None:
-    clock = Clock()
+    clock = FakeClock()
     asyncio.run(send_digest(site, store, clock, show_progress=False))
     late = clock.now - HOUR / 2  # published before the first run's end: already sent? no:
     add_articles(store, [article(5, "news", clock.now + HOUR, priority=HEAD)])
@@ -122,7 +115,7 @@ def test_the_watermark_carries_on_where_the_last_run_ended(site: Settings, store
 
 
 def test_a_stopped_run_stays_open_and_a_resume_completes_it(site: Settings, store: Store) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stop = asyncio.Event()
     stop.set()
     report = asyncio.run(send_digest(site, store, clock, show_progress=False, stop=stop))
@@ -144,7 +137,7 @@ def test_a_stopped_run_stays_open_and_a_resume_completes_it(site: Settings, stor
 def test_a_new_period_supersedes_an_unfinished_run_and_keeps_its_articles(
     site: Settings, store: Store
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     stop = asyncio.Event()
     stop.set()
     asyncio.run(send_digest(site, store, clock, show_progress=False, stop=stop))
@@ -159,7 +152,7 @@ def test_a_new_period_supersedes_an_unfinished_run_and_keeps_its_articles(
 def test_a_period_with_nothing_important_mails_nobody_and_moves_on(
     site: Settings, store: Store
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     asyncio.run(send_digest(site, store, clock, show_progress=False))
     clock.advance(days=1)
     report = asyncio.run(send_digest(site, store, clock, show_progress=False))
@@ -168,18 +161,18 @@ def test_a_period_with_nothing_important_mails_nobody_and_moves_on(
 
 
 def test_dry_run_test_copy_and_preview_record_nothing(site: Settings, store: Store) -> None:
-    clock = Clock()
+    clock = FakeClock()
     dry = asyncio.run(send_digest(site, store, clock, dry_run=True, show_progress=False))
     assert (dry.recipients, dry.articles, dry.sent) == (2, 2, 0)
     shown = preview_digest(site, store, clock, subscriber="Someone@Example.com")
     assert shown.recipient == "Someone@example.com" and shown.articles == 2  # all sections
     shown = preview_digest(site, store, clock, subscriber="news@EXAMPLE.com")
     assert shown.articles == 1 and "news 新闻 1" in shown.text and shown.subject.endswith("1 篇")
-    assert _rows(store, digests) == 0 and not site.path(site.mail.outbox).exists()
+    assert count_runs(store)[0] == 0 and not site.path(site.mail.outbox).exists()
     test = asyncio.run(send_digest(site, store, clock, to="me@Example.org", show_progress=False))
     assert test.test_to == "me@example.org"
     assert _outbox(site) == {"me@example.org": ["测试新闻网 · 11月29日 要闻 2 篇"]}
-    assert _rows(store, digests) == 0 and _rows(store, deliveries) == 0
+    assert count_runs(store) == (0, 0)
 
 
 def test_weekly_schedules_key_by_iso_week_and_mail_weekly_subscribers(
@@ -190,7 +183,7 @@ def test_weekly_schedules_key_by_iso_week_and_mail_weekly_subscribers(
         '[[schedules]]\nname = "weekly"\njob = "digest"\ncron = "0 8 * * 1"\n'
         'frequency = "weekly"\n',
     )
-    report = asyncio.run(send_digest(weekly, store, Clock(), show_progress=False))
+    report = asyncio.run(send_digest(weekly, store, FakeClock(), show_progress=False))
     assert (report.key, report.sent) == ("weekly:2026-W48", 1)
     assert set(_outbox(weekly)) == {"weekly@example.com"}
     assert report.articles == 3  # a week back: article 4 (30 h old) too
@@ -201,11 +194,11 @@ def test_sending_without_a_secret_is_a_config_error(tmp_path: Path, store: Store
         update={"web": make_settings(tmp_path).web.model_copy(update={"secret": None})}
     )
     with pytest.raises(ConfigError, match=r"web\.secret"):
-        asyncio.run(send_digest(settings, store, Clock(), show_progress=False))
+        asyncio.run(send_digest(settings, store, FakeClock(), show_progress=False))
 
 
 def test_a_late_run_is_keyed_and_labelled_by_its_fire_time(site: Settings, store: Store) -> None:
-    clock = Clock()
+    clock = FakeClock()
     clock.advance(hours=20)  # 05:00 on 30 November in Shanghai
     fired = NOW - HOUR  # 08:00 on 29 November: the worker catching up a missed run
     report = asyncio.run(send_digest(site, store, clock, at=fired, show_progress=False))
