@@ -1,5 +1,8 @@
 """End to end: a fresh ``pressroom init`` site sends its digest through a real SMTP server.
 
+``init`` writes placeholders; the site fills them in with the demo's values (the same
+starter template, rendered by :func:`pressroom.demo.site_config.render_demo_config`).
+
 Every message is read back from the aiosmtpd recorder and checked header by header; a
 second ``digest send`` in the same period delivers nothing.
 """
@@ -17,6 +20,7 @@ from smtpkit import Recorder, SmtpServer
 
 from pressroom.cli import main
 from pressroom.config import load_settings
+from pressroom.demo.site_config import render_demo_config
 from pressroom.tokens import read_token
 
 pytestmark = pytest.mark.smtp
@@ -51,6 +55,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server) -> tuple[
     monkeypatch.setenv("PRESSROOM_WEB__PUBLIC_URL", "https://news.example.cn/")
     folder = tmp_path / "site"
     assert main(["init", str(folder)]) == 0
+    (folder / "pressroom.toml").write_text(render_demo_config(), encoding="utf-8")
     config = str(folder / "pressroom.toml")
     _articles(tmp_path / "articles.jsonl", datetime.now(UTC))
     assert main(["--config", config, "import", str(tmp_path / "articles.jsonl")]) == 0
