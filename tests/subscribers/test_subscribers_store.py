@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
+from support import NOW
 
 from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store.engine import Store
@@ -21,8 +22,6 @@ from pressroom.store.subscribers import (
     set_status,
 )
 from pressroom.subscribers.addresses import InvalidAddress, normalise_email
-
-FIXED_NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 
 ACTIVE = SubscriberStatus.ACTIVE
 DAILY = Frequency.DAILY
@@ -63,9 +62,9 @@ def test_save_inserts_then_upserts_by_address(store: Store) -> None:
             sections=["china", "world", "china"],
             frequency=DAILY,
             status=SubscriberStatus.PENDING,
-            now=FIXED_NOW,
+            now=NOW,
         )
-    later = FIXED_NOW + timedelta(hours=1)
+    later = NOW + timedelta(hours=1)
     with store.write() as conn:
         second = save_subscriber(
             conn,
@@ -79,7 +78,7 @@ def test_save_inserts_then_upserts_by_address(store: Store) -> None:
     assert first.sections == ("china", "world")
     assert second.id == first.id
     assert (second.name, second.sections, second.frequency) == ("乙", (), Frequency.WEEKLY)
-    assert second.created_at == FIXED_NOW and second.updated_at == later
+    assert second.created_at == NOW and second.updated_at == later
     with store.read() as conn:
         assert find_subscriber(conn, "a@example.com") == second
         assert get_subscriber(conn, first.id) == second
@@ -103,7 +102,7 @@ def test_active_subscribers_filters_status_and_frequency(store: Store) -> None:
                 sections=[],
                 frequency=frequency,
                 status=status,
-                now=FIXED_NOW,
+                now=NOW,
             )
     with store.read() as conn:
         assert [s.email for s in active_subscribers(conn, DAILY)] == ["a@x.com", "e@x.com"]
@@ -121,10 +120,10 @@ def test_status_and_preferences_change_in_place(store: Store) -> None:
             sections=[],
             frequency=DAILY,
             status=SubscriberStatus.PENDING,
-            now=FIXED_NOW,
+            now=NOW,
         )
-        set_status(conn, sub.id, SubscriberStatus.UNSUBSCRIBED, FIXED_NOW)
-        set_preferences(conn, sub.id, sections=["tech"], frequency=Frequency.WEEKLY, now=FIXED_NOW)
+        set_status(conn, sub.id, SubscriberStatus.UNSUBSCRIBED, NOW)
+        set_preferences(conn, sub.id, sections=["tech"], frequency=Frequency.WEEKLY, now=NOW)
     with store.read() as conn:
         now = get_subscriber(conn, sub.id)
     assert now is not None
@@ -144,17 +143,17 @@ def test_record_bounce_marks_bounced_at_the_threshold(store: Store) -> None:
             sections=[],
             frequency=DAILY,
             status=ACTIVE,
-            now=FIXED_NOW,
+            now=NOW,
         )
-        record_bounce(conn, sub.id, 2, FIXED_NOW)
+        record_bounce(conn, sub.id, 2, NOW)
         after_one = get_subscriber(conn, sub.id)
-        record_bounce(conn, sub.id, 2, FIXED_NOW)
+        record_bounce(conn, sub.id, 2, NOW)
         after_two = get_subscriber(conn, sub.id)
     assert after_one is not None and after_two is not None
     assert (after_one.bounces, after_one.status) == (1, ACTIVE)
     assert (after_two.bounces, after_two.status) == (2, SubscriberStatus.BOUNCED)
     with store.write() as conn:
-        set_status(conn, sub.id, ACTIVE, FIXED_NOW)
+        set_status(conn, sub.id, ACTIVE, NOW)
         reactivated = get_subscriber(conn, sub.id)
     assert reactivated is not None and reactivated.bounces == 0
 
@@ -168,7 +167,7 @@ def test_active_by_sections_groups_ids_by_choice(store: Store) -> None:
             ("d@x.com", ["news", "tech"], SubscriberStatus.BOUNCED),
         ]:
             save_subscriber(conn, email=email, name="", sections=sections, frequency=DAILY,
-                            status=status, now=FIXED_NOW)  # fmt: skip
+                            status=status, now=NOW)  # fmt: skip
     with store.read() as conn:
         groups = active_by_sections(conn, DAILY)
         ids = {s.email: s.id for s in list_subscribers(conn)}

@@ -1,4 +1,7 @@
-"""Fixtures for the web app: settings, a store with sections, a movable clock, a test client."""
+"""Fixtures for the web app: settings, a store with sections, an outbox, a test client.
+
+The ``clock`` fixture is the shared one (``tests/conftest.py``).
+"""
 
 from __future__ import annotations
 
@@ -43,11 +46,6 @@ def web_store(web_settings: Settings, migrated_db: Path) -> Iterator[Store]:
     store = open_store(web_settings.store_url, migrate=False)
     yield store
     store.dispose()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

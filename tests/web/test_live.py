@@ -243,12 +243,12 @@ def test_newsboat_reads_the_demo_feeds_over_http(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / "config").write_text("reload-threads 1\n", encoding="utf-8")
-    feeds = ["all/rss.xml", "all/atom.xml", "zhongyao-jianghua/rss.xml"]
+    paths = ["all/rss.xml", "all/atom.xml", "zhongyao-jianghua/rss.xml"]
     titles: dict[str, set[str]] = {}
     with LiveServer(factory) as server:
         # One cache per feed: newsboat keeps one row per entry id across all its feeds,
         # and the same article is (rightly) the same entry in every feed.
-        for number, feed in enumerate(feeds):
+        for number, feed in enumerate(paths):
             urls = home / f"urls{number}"
             urls.write_text(f"{server.url}{feed}\n", encoding="utf-8")
             cache = home / f"cache{number}.db"

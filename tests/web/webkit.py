@@ -1,4 +1,7 @@
-"""Web test helpers: settings, tiny feed files, a movable clock, an outbox, a live server."""
+"""Web test helpers: settings, tiny feed files, an outbox, a live server.
+
+The time, the secret and the clock are :mod:`support`'s (re-exported for the web tests).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +11,36 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import support
 import uvicorn
+from support import NOW, SECRET, FakeClock
 
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.models import Section
 
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
-SECRET = "web-test-secret-0123456789"
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "NOW",
+    "RSS",
+    "SECRET",
+    "SECTIONS",
+    "FakeClock",
+    "LiveServer",
+    "Outbox",
+    "mail_link",
+    "make_settings",
+    "shoot",
+    "wait_for_mail",
+    "write_feeds",
+]
+
 SECTIONS = [
     Section("shizheng", "时政"),
     Section("guoji", "国际"),
@@ -45,19 +64,6 @@ INDEX = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>订阅源</title></head>
 <body><h1>订阅源</h1><ul><li><a href="all/rss.xml">全部文章 RSS</a></li></ul></body></html>
 """
-
-
-@dataclass
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    now: datetime = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass
@@ -105,17 +111,16 @@ def write_feeds(root: Path, *, index: str = INDEX) -> None:
 def make_settings(
     tmp_path: Path, public_url: str = "http://testserver/", **web: object
 ) -> Settings:
-    """Settings rooted in ``tmp_path`` with a secret and the given public URL."""
-    extra = "".join(f"{key} = {value!r}\n" for key, value in web.items())
-    config = tmp_path / "pressroom.toml"
-    config.write_text(
-        f'[site]\nname = "测试新闻"\n[store]\nurl = "sqlite:///store.db"\n'
-        f'[feeds]\noutput_dir = "public"\n[mail]\noutbox = "outbox"\n'
-        f'from_address = "news@example.com"\nfrom_name = "测试新闻"\n'
-        f'[web]\nsecret = "{SECRET}"\npublic_url = "{public_url}"\n{extra}',
-        encoding="utf-8",
+    """:func:`support.make_settings` for the web site 测试新闻 at ``public_url``; ``web``
+    sets more ``[web]`` keys."""
+    return support.make_settings(
+        tmp_path,
+        site={"name": "测试新闻"},
+        store={"url": "sqlite:///store.db"},
+        feeds={"output_dir": "public"},
+        mail={"outbox": "outbox", "from_address": "news@example.com", "from_name": "测试新闻"},
+        web={"public_url": public_url, **web},
     )
-    return load_settings(config)
 
 
 class LiveServer:
