@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pressroom.store.articles import list_sections
 from pressroom.store.engine import open_store
-from pressroom.store.schema import articles, sections
+from pressroom.store.schema import articles
 
 
 def pressroom(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -106,7 +107,7 @@ def test_demo_makes_the_whole_site_and_is_safe_to_repeat(tmp_path: Path) -> None
     demo = tmp_path / "pressroom-demo"
     store = open_store(f"sqlite:///{demo / 'pressroom.db'}")
     with store.read() as conn:
-        names = [r.name for r in conn.execute(select(sections).order_by(sections.c.position))]
+        names = [section.name for section in list_sections(conn)]
         seed = conn.execute(
             select(articles).where(articles.c.title == "亲自部署!习近平:坚决打赢疫情防控阻击战")
         ).one()
