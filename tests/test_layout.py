@@ -43,7 +43,9 @@ def _imported_modules(tree: ast.Module) -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("path", _modules_outside_store(), ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path", _modules_outside_store(), ids=lambda p: str(p.relative_to(PACKAGE))
+)
 def test_only_the_store_builds_sql(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assert "pressroom.store.schema" not in _imported_modules(tree)
