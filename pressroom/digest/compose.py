@@ -49,16 +49,6 @@ class RunIdentity:
     date: datetime
 
 
-def make_composer(
-    config: DigestConfig, plan: Plan, digest_id: int | str, date: datetime
-) -> Composer:
-    """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
-    zone = plan.schedule.zone(config.site_timezone)
-    run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
-    return Composer(config, plan.contents, run, info)
-
-
 class MessageTemplate:
     """A message's bytes split around named slots."""
 
@@ -261,6 +251,16 @@ class Composer:
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
         ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def make_composer(
+    config: DigestConfig, plan: Plan, digest_id: int | str, date: datetime
+) -> Composer:
+    """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
+    zone = plan.schedule.zone(config.site_timezone)
+    run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
+    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
+    return Composer(config, plan.contents, run, info)
 
 
 def _boundary(body: bytes) -> str:

@@ -22,8 +22,8 @@ from digestkit import (
 from support import NOW, FakeClock
 
 from pressroom.config import Settings
-from pressroom.digest.preview import preview_digest
-from pressroom.digest.service import send_digest
+from pressroom.digest.preview import preview_digest, send_test_copy
+from pressroom.digest.service import deliver_digest, dry_run_digest, send_digest
 from pressroom.errors import ConfigError
 from pressroom.models import DigestStatus, Frequency, Priority, SubscriberStatus
 from pressroom.store.digests import find_digest
@@ -173,6 +173,16 @@ def test_dry_run_test_copy_and_preview_record_nothing(site: Settings, store: Sto
     assert test.test_to == "me@example.org"
     assert _outbox(site) == {"me@example.org": ["测试新闻网 · 11月29日 要闻 2 篇"]}
     assert count_runs(store) == (0, 0)
+
+
+def test_the_modes_are_also_callable_on_their_own(site: Settings, store: Store) -> None:
+    clock = FakeClock()
+    dry = dry_run_digest(site, store, clock)
+    assert (dry.dry_run, dry.recipients, dry.articles) == (True, 2, 2)
+    test = asyncio.run(send_test_copy(site, store, clock, to="me@example.org"))
+    assert test.test_to == "me@example.org" and count_runs(store) == (0, 0)
+    sent = asyncio.run(deliver_digest(site, store, clock, show_progress=False))
+    assert (sent.sent, sent.completed) == (2, True) and count_runs(store) == (1, 2)
 
 
 def test_weekly_schedules_key_by_iso_week_and_mail_weekly_subscribers(
