@@ -126,11 +126,6 @@ class Article:
     priority: Priority = Priority.NORMAL
     status: ArticleStatus = ArticleStatus.PUBLISHED
 
-    @property
-    def author_names(self) -> tuple[str, ...]:
-        """The credits line split into its entries (``文字:岳小乔`` ...)."""
-        return split_credits(self.authors)
-
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:

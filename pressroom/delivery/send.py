@@ -42,7 +42,7 @@ from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
 from pressroom.store.engine import Store
 
-__all__ = ["DEFAULT_LEASE", "DeliveryReport", "deliver", "local_worker_id"]
+__all__ = ["DEFAULT_LEASE", "DeliveryReport", "deliver"]
 
 log = logging.getLogger("pressroom.delivery.send")
 
@@ -74,11 +74,6 @@ class DeliveryReport:
                 self.uncertain += 1
             case DeliveryStatus.SKIPPED:
                 self.skipped += 1
-
-
-def local_worker_id() -> str:
-    """An id for this process as a sender: ``host:pid:start`` (dead ones are spotted)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time())}"
 
 
 def _is_dead_here(worker_id: str) -> bool:
@@ -282,7 +277,7 @@ async def deliver(
             as in the file outbox) lets messages go out without waiting for the ledger.
         bounce_after: ``[mail] bounce_after``: bounces before an address is dropped.
         clock: stamps ``claimed_at`` / ``sent_at``.
-        worker_id: this sender's id, unique per process (see :func:`local_worker_id`).
+        worker_id: this sender's id, unique per process (:func:`~pressroom.process_id.process_id`).
         show_progress: a progress bar on a terminal, log lines elsewhere.
         stop: when set, in-flight messages finish, nothing more is claimed, and the
             rows claimed but not started go back to the queue.

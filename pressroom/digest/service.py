@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from pressroom.clock import Clock
 from pressroom.config import Settings
-from pressroom.delivery.send import deliver, local_worker_id
+from pressroom.delivery.send import deliver
 from pressroom.delivery.transport import make_transport
 from pressroom.digest.compose import Composer, make_composer
 from pressroom.digest.plan import Plan, plan_for_digest, plan_new_run
@@ -30,6 +30,7 @@ from pressroom.digest.preview import send_test_copy
 from pressroom.digest.report import DigestReport
 from pressroom.digest.request import DigestRequest, digest_request
 from pressroom.models import DeliveryStatus, DigestStatus, Subscriber
+from pressroom.process_id import process_id
 from pressroom.store import deliveries as ledger
 from pressroom.store.digests import Digest, complete_digest, open_digest, supersede_open
 from pressroom.store.engine import Store
@@ -115,7 +116,7 @@ async def deliver_digest(
     if digest.status is not DigestStatus.OPEN:
         return _finish(store, digest, report, clock)
     composer = make_composer(request.config, plan, digest.id, digest.created_at)
-    worker_id = f"{local_worker_id()}:{secrets.token_hex(3)}"  # unique per call, even in-process
+    worker_id = f"{process_id()}:{secrets.token_hex(3)}"  # unique per call, even in-process
     await _deliver(request, store, clock, digest, composer, report, show_progress, stop, worker_id)
     report.stopped = stop is not None and stop.is_set()
     return _finish(store, digest, report, clock, worker_id)

@@ -29,7 +29,8 @@ from functools import partial
 sys.path.insert(0, sys.argv[1])
 from deliverykit import simple_compose, smtp_settings_for
 from pressroom.config import load_settings
-from pressroom.delivery.send import deliver, local_worker_id
+from pressroom.delivery.send import deliver
+from pressroom.process_id import process_id
 from pressroom.delivery.transport import SmtpTransport
 from pressroom.store.engine import open_store
 
@@ -41,7 +42,7 @@ async def main(url, digest, host, port, connections):
             store, int(digest), partial(simple_compose, digest_id=int(digest)), transport,
             bounce_after=load_settings(None).mail.bounce_after,
             clock=__import__("pressroom.clock").clock.system_clock,
-            worker_id=local_worker_id(), show_progress=False, batch_size=20,
+            worker_id=process_id(), show_progress=False, batch_size=20,
         )
     print(report.sent, report.failed, report.uncertain, flush=True)
 
