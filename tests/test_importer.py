@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from storekit import newest_articles
 from support import NOW
 
 from pressroom.cli import main
 from pressroom.models import Article
-from pressroom.store.articles import newest_articles
 from pressroom.store.engine import open_store
 
 CONFIG = """

@@ -118,11 +118,6 @@ class Composer:
         rooms = {**_ROOM, "unsubscribe_url": url_room, "preferences_url": url_room}
         self._room = {self._slots[name]: size for name, size in rooms.items()}
 
-    @property
-    def distinct_contents(self) -> int:
-        """How many distinct contents were rendered so far."""
-        return len(self._templates)
-
     def content_for(self, subscriber: Subscriber) -> DigestContent:
         """What ``subscriber`` gets (empty when nothing matches their sections)."""
         return self._contents.for_subscriber(subscriber)

@@ -23,7 +23,6 @@ __all__ = [
     "articles_by_ids",
     "count_articles",
     "list_sections",
-    "newest_articles",
     "published_between",
     "row_to_article",
     "sync_sections",
@@ -84,25 +83,6 @@ def sync_sections(conn: Connection, wanted: Sequence[Section]) -> None:
             conn.execute(sections.insert().values(slug=section.slug, **values))
         elif (current.name, current.weight, current.position) != tuple(values.values()):
             conn.execute(sections.update().where(sections.c.slug == section.slug).values(values))
-
-
-def newest_articles(
-    conn: Connection, section: str | None, limit: int, now: datetime
-) -> list[Article]:
-    """The newest ``limit`` published articles (of one section, or all), newest first.
-
-    Future-dated, draft and deleted articles are left out. An index scan on
-    ``(section, published_at)`` or ``(published_at)`` at any store size.
-    """
-    query = (
-        select(articles)
-        .where(articles.c.published_at <= now, articles.c.status == ArticleStatus.PUBLISHED.value)
-        .order_by(articles.c.published_at.desc(), articles.c.id.desc())
-        .limit(limit)
-    )
-    if section is not None:
-        query = query.where(articles.c.section == section)
-    return [row_to_article(r) for r in conn.execute(query)]
 
 
 def articles_by_ids(

@@ -21,7 +21,6 @@ from pressroom.store.schema import subscribers
 __all__ = [
     "active_by_sections",
     "active_subscribers",
-    "count_by_status",
     "existing_addresses",
     "find_subscriber",
     "get_subscriber",
@@ -189,12 +188,6 @@ def list_subscribers(conn: Connection, status: SubscriberStatus | None = None) -
     if status is not None:
         query = query.where(subscribers.c.status == SubscriberStatus(status).value)
     return [row_to_subscriber(r) for r in conn.execute(query)]
-
-
-def count_by_status(conn: Connection) -> dict[str, int]:
-    """How many subscribers have each status (statuses with none are left out)."""
-    query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
-    return {str(status): int(count) for status, count in conn.execute(query)}
 
 
 def record_bounce(conn: Connection, subscriber_id: int, bounce_after: int, now: datetime) -> None:

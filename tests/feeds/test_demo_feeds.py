@@ -9,12 +9,13 @@ from xml.etree import ElementTree as ET
 import lxml.html
 from conftest import DemoSite
 from feedkit import active_content, json_feed, parse_feed, strict_xml
+from storekit import newest_articles
 from support import NOW
 
 from pressroom.demo.corpus import demo_sections
 from pressroom.feeds.jsonfeed import JSON_FEED_VERSION
 from pressroom.importance import is_important
-from pressroom.store.articles import list_sections, newest_articles
+from pressroom.store.articles import list_sections
 
 SEED_TITLE = "亲自部署!习近平:坚决打赢疫情防控阻击战"
 SEED_PUBLISHED = datetime(2020, 1, 31, 14, 51, tzinfo=UTC)

@@ -5,18 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
-from pressroom.models import ArticleStatus, Priority, Section
+from pressroom.models import Article, ArticleStatus, Priority, Section
 from pressroom.store.articles import (
+    articles_by_ids,
     count_articles,
     list_sections,
-    newest_articles,
     published_between,
     sync_sections,
     upsert_articles,
 )
 from pressroom.store.engine import Store
+from pressroom.store.feed_keys import newest_keys
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 
@@ -45,6 +46,14 @@ def seed(store: Store, rows: list[dict[str, Any]]) -> None:
         upsert_articles(conn, rows, T0)
 
 
+def _newest(
+    conn: Connection, now: datetime, limit: int, section: str | None = None
+) -> list[Article]:
+    """The articles a feed would list, through the feed build's own reads."""
+    ids = [key[0] for key in newest_keys(conn, limit, now, section=section)]
+    return articles_by_ids(conn, ids, published_only=False)
+
+
 def test_sections_sync_and_order(store: Store) -> None:
     with store.write() as conn:
         sync_sections(conn, [Section("b", "乙", 2.0), Section("a", "甲", 1.0)])
@@ -60,7 +69,7 @@ def test_upsert_inserts_updates_and_leaves_unchanged(store: Store) -> None:
         counts = upsert_articles(conn, [row(1), row(2, title="新标题"), row(3)], later)
     assert (counts.inserted, counts.updated, counts.unchanged) == (1, 1, 1)
     with store.read() as conn:
-        by_url = {a.url: a for a in newest_articles(conn, None, 10, later)}
+        by_url = {a.url: a for a in _newest(conn, later, 10)}
         assert count_articles(conn) == 3
     edited = by_url[row(2)["url"]]
     assert edited.title == "新标题" and edited.updated_at == later
@@ -71,11 +80,11 @@ def test_upsert_inserts_updates_and_leaves_unchanged(store: Store) -> None:
 def test_edit_keeps_the_article_id(store: Store) -> None:
     seed(store, [row(1)])
     with store.read() as conn:
-        (before,) = newest_articles(conn, "a", 5, T0 + timedelta(days=1))
+        (before,) = _newest(conn, T0 + timedelta(days=1), 5, section="a")
     with store.write() as conn:
         upsert_articles(conn, [row(1, title="改过", views=999)], T0)
     with store.read() as conn:
-        (after,) = newest_articles(conn, "a", 5, T0 + timedelta(days=1))
+        (after,) = _newest(conn, T0 + timedelta(days=1), 5, section="a")
     assert after.id == before.id and after.title == "改过" and after.views == 999
 
 
@@ -83,7 +92,7 @@ def test_times_come_back_aware_utc(store: Store) -> None:
     shanghai = timezone(timedelta(hours=8))
     seed(store, [row(1, published_at=datetime(2020, 1, 31, 22, 51, tzinfo=shanghai))])
     with store.read() as conn:
-        (article,) = newest_articles(conn, None, 5, T0)
+        (article,) = _newest(conn, T0, 5)
     assert article.published_at == datetime(2020, 1, 31, 14, 51, tzinfo=UTC)
     assert article.published_at.utcoffset() == timedelta(0)
 
@@ -94,8 +103,8 @@ def test_newest_excludes_future_drafts_and_deleted(store: Store) -> None:
     rows += [row(6, status="draft"), row(7, status="deleted"), row(30), row(8, section="b")]
     seed(store, rows)
     with store.read() as conn:
-        newest = newest_articles(conn, "a", 3, now)
-        everything = newest_articles(conn, None, 50, now)
+        newest = _newest(conn, now, 3, section="a")
+        everything = _newest(conn, now, 50)
     assert [a.title for a in newest] == ["标题5", "标题4", "标题3"]
     assert {a.title for a in everything} == {f"标题{n}" for n in (1, 2, 3, 4, 5, 8)}
     assert all(a.status is ArticleStatus.PUBLISHED for a in everything)

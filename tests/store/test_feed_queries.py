@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from storekit import newest_articles
 from support import NOW
 
 from pressroom.config import DigestSettings, ViewTier
@@ -13,7 +14,6 @@ from pressroom.importance import is_important
 from pressroom.models import Section
 from pressroom.store.articles import (
     articles_by_ids,
-    newest_articles,
     sync_sections,
     upsert_articles,
 )

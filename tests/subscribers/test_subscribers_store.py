@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from storekit import count_by_status
 from support import NOW
 
 from pressroom.models import Frequency, SubscriberStatus
@@ -12,7 +13,6 @@ from pressroom.store.engine import Store
 from pressroom.store.subscribers import (
     active_by_sections,
     active_subscribers,
-    count_by_status,
     find_subscriber,
     get_subscriber,
     list_subscribers,
