@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pressroom.errors import ConfigError
-from pressroom.models import Frequency
+from pressroom.models import Frequency, JobKind
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -220,7 +220,7 @@ class ScheduleSettings(_Strict):
     """One ``[[schedules]]`` entry: a job on a cron schedule."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    job: Literal["feeds", "digest"]
+    job: JobKind
     cron: str
     timezone: str | None = None
     frequency: Frequency | None = None
@@ -244,7 +244,7 @@ class ScheduleSettings(_Strict):
 
     @model_validator(mode="after")
     def _digest_needs_frequency(self) -> ScheduleSettings:
-        if self.job == "digest" and self.frequency is None:
+        if self.job is JobKind.DIGEST and self.frequency is None:
             object.__setattr__(self, "frequency", Frequency.DAILY)
         return self
 
@@ -253,12 +253,12 @@ class ScheduleSettings(_Strict):
         return ZoneInfo(self.timezone or site_zone)
 
 
-
 DEFAULT_SCHEDULES = (
-    ScheduleSettings(name="feeds", job="feeds", cron="*/15 * * * *"),
-    ScheduleSettings(name="daily", job="digest", cron="0 7 * * *", frequency=Frequency.DAILY),
+    ScheduleSettings(name="feeds", job=JobKind.FEEDS, cron="*/15 * * * *"),
+    ScheduleSettings(name="daily", job=JobKind.DIGEST, cron="0 7 * * *", frequency=Frequency.DAILY),
 )
 """Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
+
 
 class WebSettings(_Strict):
     """``[web]``: the web app (feeds, subscribe, unsubscribe, preferences)."""

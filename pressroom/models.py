@@ -17,6 +17,7 @@ __all__ = [
     "DeliveryStatus",
     "DigestStatus",
     "Frequency",
+    "JobKind",
     "JobOutcome",
     "Priority",
     "Section",
@@ -84,6 +85,13 @@ class Frequency(StrEnum):
 
     DAILY = "daily"
     WEEKLY = "weekly"
+
+
+class JobKind(StrEnum):
+    """What a ``[[schedules]]`` entry runs (its ``job`` key)."""
+
+    FEEDS = "feeds"
+    DIGEST = "digest"
 
 
 class JobOutcome(StrEnum):

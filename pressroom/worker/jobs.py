@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
-from pressroom.models import JobOutcome
+from pressroom.models import JobKind, JobOutcome
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.lease import FEEDS_LEASE, Lease
@@ -207,7 +207,7 @@ class JobRunner:
 
     async def _outcome(self, schedule: ScheduleSettings, at: datetime) -> Ended:
         try:
-            if schedule.job == "feeds":
+            if schedule.job is JobKind.FEEDS:
                 return await self._feeds()
             return await self._digest(schedule, at)
         except Exception as exc:  # the job boundary: record, log, keep the worker alive

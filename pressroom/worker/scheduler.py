@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pressroom.clock import Clock, system_clock
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
+from pressroom.models import JobKind
 from pressroom.process_id import process_id
 from pressroom.store import runs
 from pressroom.store.engine import Store
@@ -54,7 +55,7 @@ TriggerFactory = Callable[[Settings, ScheduleSettings], Any]
 def effective_schedules(settings: Settings) -> list[ScheduleSettings]:
     """The configured schedules (feeds jobs first), or :data:`DEFAULT_SCHEDULES`."""
     schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
-    return sorted(schedules, key=lambda s: s.job != "feeds")
+    return sorted(schedules, key=lambda s: s.job is not JobKind.FEEDS)
 
 
 def fire_time_for(settings: Settings, schedule: ScheduleSettings, now: datetime) -> datetime:
@@ -106,7 +107,7 @@ def _decide(
     if fire is None:
         return StartupDecision(schedule, None, StartupAction.NONE, "no fire time in the last year")
     with store.read() as conn:
-        if schedule.job == "digest":
+        if schedule.job is JobKind.DIGEST:
             done = runs.digest_done_since(conn, schedule.name, fire)
         else:
             done = runs.run_started_since(conn, schedule.name, fire)
@@ -120,7 +121,7 @@ def _decide(
         )
     carry = (
         "the watermark carries its articles into the next digest"
-        if schedule.job == "digest"
+        if schedule.job is JobKind.DIGEST
         else "the next build catches up"
     )
     reason = f"missed {local}, {_ago(late)} ago, beyond its grace of {_ago(grace)}; {carry}"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pressroom.config import ScheduleSettings, Settings
-from pressroom.models import DeliveryStatus, JobOutcome
+from pressroom.models import DeliveryStatus, JobKind, JobOutcome
 from pressroom.store import runs
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
@@ -100,7 +100,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             last = runs.last_run(conn, schedule.name)
             finished = runs.last_run(conn, schedule.name, finished=True)
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, finished))
-            digest = latest_digest(conn, schedule.name) if schedule.job == "digest" else None
+            digest = latest_digest(conn, schedule.name) if schedule.job is JobKind.DIGEST else None
             if digest is not None:
                 digests.append(DigestStatus(digest, _occurring(conn, digest.id)))
         return StatusReport(
@@ -108,7 +108,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             site_zone=settings.site.tz,
             schedules=schedules,
             digests=digests,
-            last_feed_build=runs.last_job_run(conn, "feeds", outcome=JobOutcome.OK),
+            last_feed_build=runs.last_job_run(conn, JobKind.FEEDS, outcome=JobOutcome.OK),
             feeds_lease=runs.lease_holder(conn, FEEDS_LEASE, now=now),
             workers=runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR),
         )
