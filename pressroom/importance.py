@@ -6,50 +6,12 @@ bonus of the highest view tier reached. An article is important when score >= th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from collections.abc import Iterable, Mapping
 
+from pressroom.config import DigestSettings
 from pressroom.models import Article, Priority, Section
 
-__all__ = ["Rules", "Tier", "is_important", "priority_bonus", "score", "section_weights"]
-
-
-class Tier(Protocol):
-    """A view tier: articles with at least ``min_views`` views earn ``bonus``."""
-
-    @property
-    def min_views(self) -> int:
-        """The views an article needs to reach the tier."""
-        ...
-
-    @property
-    def bonus(self) -> float:
-        """What reaching the tier adds to the score."""
-        ...
-
-
-class Rules(Protocol):
-    """The bonuses, tiers and threshold of the rule (``[digest]`` in the config)."""
-
-    @property
-    def headline_bonus(self) -> float:
-        """Added for a headline."""
-        ...
-
-    @property
-    def recommended_bonus(self) -> float:
-        """Added for a recommended article."""
-        ...
-
-    @property
-    def view_tiers(self) -> Sequence[Tier]:
-        """The view tiers; only the highest one reached counts."""
-        ...
-
-    @property
-    def threshold(self) -> float:
-        """The lowest score that makes an article important."""
-        ...
+__all__ = ["is_important", "priority_bonus", "score", "section_weights"]
 
 
 def section_weights(
@@ -63,7 +25,7 @@ def section_weights(
     return {s.slug: s.weight for s in sections} | dict(overrides)
 
 
-def priority_bonus(priority: Priority, rules: Rules) -> float:
+def priority_bonus(priority: Priority, rules: DigestSettings) -> float:
     """What ``priority`` adds to the score under ``rules``."""
     if priority == Priority.HEADLINE:
         return rules.headline_bonus
@@ -72,7 +34,7 @@ def priority_bonus(priority: Priority, rules: Rules) -> float:
     return 0.0
 
 
-def score(article: Article, section_weights: Mapping[str, float], rules: Rules) -> float:
+def score(article: Article, section_weights: Mapping[str, float], rules: DigestSettings) -> float:
     """Return ``article``'s importance score under ``rules``.
 
     Args:
@@ -88,6 +50,8 @@ def score(article: Article, section_weights: Mapping[str, float], rules: Rules) 
     return total + tier_bonus
 
 
-def is_important(article: Article, section_weights: Mapping[str, float], rules: Rules) -> bool:
+def is_important(
+    article: Article, section_weights: Mapping[str, float], rules: DigestSettings
+) -> bool:
     """True when ``article`` scores at least ``rules.threshold``."""
     return score(article, section_weights, rules) >= rules.threshold

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_
 
-from pressroom.importance import Rules, priority_bonus
+from pressroom.config import DigestSettings
+from pressroom.importance import priority_bonus
 from pressroom.models import Priority
 from pressroom.store.schema import articles
 
@@ -25,10 +26,10 @@ class Important:
     """Which articles are important: section weights (slug to weight) and the rules."""
 
     weights: Mapping[str, float]
-    rules: Rules
+    rules: DigestSettings
 
 
-def _min_views(base: float, rules: Rules) -> int | None:
+def _min_views(base: float, rules: DigestSettings) -> int | None:
     """Fewest views that make ``base`` (weight + priority bonus) important; None: never."""
     # The same float arithmetic as pressroom.importance.score, so SQL and Python agree.
     if base + 0.0 >= rules.threshold:
@@ -61,7 +62,7 @@ def important_clause(important: Important) -> ColumnElement[bool]:
 
 
 def _group_terms(
-    section: ColumnElement[bool] | None, weight: float, rules: Rules
+    section: ColumnElement[bool] | None, weight: float, rules: DigestSettings
 ) -> list[ColumnElement[bool]]:
     terms = []
     for priority in Priority:
