@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pressroom.store.data_version import data_version, database_key
+from pressroom.store.data_version import database_key
 from pressroom.store.engine import Store
 
-__all__ = ["Memo", "data_version", "file_stamps", "forget", "recall", "remember"]
+__all__ = ["Memo", "file_stamps", "forget", "recall", "remember"]
 
 FileStamps = dict[str, tuple[int, int]]
 """Relative path to (size, mtime in ns) of every file a build published."""

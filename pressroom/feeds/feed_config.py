@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -45,13 +44,12 @@ class FeedConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedConfig:
-        """The feeds' part of ``settings`` (the same object for the same settings, so
-        :attr:`settings_key` is computed once per settings object)."""
-        with _lock:
-            cached = _configs.get(id(settings))
-        if cached is not None and cached[0] is settings:
-            return cached[1]
-        config = cls(
+        """The feeds' part of ``settings``.
+
+        Build it once and keep it (the worker does): :attr:`settings_key` is computed once
+        per config.
+        """
+        return cls(
             site=settings.site,
             feeds=settings.feeds,
             public_url=settings.feeds_public_url,
@@ -59,11 +57,6 @@ class FeedConfig:
             sections=tuple(settings.sections),
             output_dir=settings.path(settings.feeds.output_dir).resolve(),
         )
-        with _lock:
-            if len(_configs) > 64:
-                _configs.clear()
-            _configs[id(settings)] = (settings, config)
-        return config
 
     @property
     def section_weights(self) -> dict[str, float]:
@@ -90,6 +83,3 @@ class FeedConfig:
         text = json.dumps(shaping, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-
-_lock = threading.Lock()
-_configs: dict[int, tuple[Settings, FeedConfig]] = {}

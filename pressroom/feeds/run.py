@@ -37,6 +37,7 @@ from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs
 from pressroom.importance import section_weights
 from pressroom.models import Article, Section
 from pressroom.store.articles import articles_by_ids, list_sections
+from pressroom.store.data_version import data_version
 from pressroom.store.engine import Store
 from pressroom.store.feed_keys import FeedKeys, key_time, newest_keys, next_visible_at
 from pressroom.store.feed_state import load_fingerprints, save_fingerprints
@@ -108,7 +109,7 @@ def _build_or_keep(
     config: FeedConfig, store: Store, now: datetime, force: bool, report: FeedBuildReport
 ) -> None:
     out, key = config.output_dir, config.settings_key
-    version = fastpath.data_version(store)
+    version = data_version(store)
     memo = None if force or version is None else fastpath.recall(store, out)
     if memo is not None and _memo_holds(memo, version, key, now, out):
         report.kept, report.feeds = sorted(memo.files), memo.feed_count

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pressroom.clock import Clock
@@ -193,6 +194,13 @@ class JobRunner:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     show_progress: bool = False
 
+    @cached_property
+    def feed_config(self) -> FeedConfig:
+        """The feeds' part of :attr:`settings`, made once for every feeds job."""
+        from pressroom.feeds import FeedConfig
+
+        return FeedConfig.from_settings(self.settings)
+
     async def run(self, schedule: ScheduleSettings, at: datetime) -> JobResult:
         """Run ``schedule``'s job for the fire time ``at``; never raises for a job failure."""
         started = self.clock()
@@ -215,12 +223,8 @@ class JobRunner:
             return JobOutcome.FAILED, "", _one_line(exc)
 
     async def _feeds(self) -> Ended:
-        from pressroom.feeds import FeedConfig
-
-        build = self.jobs.build_feeds
-        config = FeedConfig.from_settings(self.settings)
         report, other = await build_feeds_leased(
-            build, config, self.store, self.clock, self.worker_id
+            self.jobs.build_feeds, self.feed_config, self.store, self.clock, self.worker_id
         )
         if report is None:
             return JobOutcome.SKIPPED, f"another worker is building the feeds ({other})", None
