@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from feedkit import make_settings
+from feedkit import DemoSite, make_settings
 from support import NOW
 from support import make_settings as make_site_settings
 
 from pressroom.config import Settings
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, load_demo
-from pressroom.feeds import FeedBuildReport, FeedConfig, build_feeds
+from pressroom.feeds import FeedConfig, build_feeds
 from pressroom.store.engine import Store, open_store
 
 
@@ -34,14 +34,6 @@ def small_store(feed_settings: Settings) -> Iterator[Store]:
     opened = open_store(feed_settings.store_url)
     yield opened
     opened.dispose()
-
-
-class DemoSite:
-    """The demo corpus built into ``out`` (shared by read-only tests)."""
-
-    def __init__(self, settings: Settings, store: Store, report: FeedBuildReport) -> None:
-        self.settings, self.store, self.report = settings, store, report
-        self.out = settings.path(settings.feeds.output_dir)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from lxml import etree
 from support import NOW
 
 from pressroom.config import Settings
-from pressroom.feeds import FeedConfig
+from pressroom.feeds import FeedBuildReport, FeedConfig
 from pressroom.feeds.content import ALLOWED_TAGS
 from pressroom.models import Section
 from pressroom.store.articles import sync_sections, upsert_articles
@@ -28,6 +28,14 @@ SECTIONS = [
     Section("tiyu", "体育", 0.0, 2),
 ]
 FORMATS = ("rss.xml", "atom.xml", "feed.json")
+
+
+class DemoSite:
+    """The demo corpus built into ``out`` (shared by read-only tests)."""
+
+    def __init__(self, settings: Settings, store: Store, report: FeedBuildReport) -> None:
+        self.settings, self.store, self.report = settings, store, report
+        self.out = settings.path(settings.feeds.output_dir)
 
 
 def make_settings(root: Path, **feeds: object) -> Settings:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 import lxml.html
-from conftest import DemoSite
-from feedkit import active_content, json_feed, parse_feed, strict_xml
+from feedkit import DemoSite, active_content, json_feed, parse_feed, strict_xml
 from storekit import newest_articles
 from support import NOW
 

@@ -9,8 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DemoSite
-from feedkit import parse_feed
+from feedkit import DemoSite, parse_feed
 
 from pressroom.demo.corpus import demo_sections
 
