@@ -51,16 +51,39 @@ class ConfigValues:
     from_address: str = PLACEHOLDER_FROM_ADDRESS
     public_url: str = "http://127.0.0.1:8080/"
 
-    def to_fill_in(self) -> set[str]:
-        """The keys that still hold a placeholder (the template marks them)."""
-        todo = {
+    @classmethod
+    def of(cls, settings: Settings) -> ConfigValues:
+        """The site-specific values a loaded config holds."""
+        return cls(
+            site_name=settings.site.name,
+            base_url=settings.site.base_url,
+            postal_address=settings.site.postal_address,
+            sections=[Section(s.slug, s.name, s.weight) for s in settings.sections],
+            from_address=settings.mail.from_address,
+            public_url=settings.web.public_url,
+        )
+
+    def to_fill_in(self) -> list[str]:
+        """The keys that still hold their placeholder, in the order of the file."""
+        example = [(EXAMPLE_SECTION.slug, EXAMPLE_SECTION.name)]
+        still = {
             "site.name": self.site_name == PLACEHOLDER_SITE_NAME,
             "site.base_url": self.base_url == PLACEHOLDER_BASE_URL,
             "site.postal_address": not self.postal_address,
-            "sections": tuple(self.sections) == (EXAMPLE_SECTION,),
+            "sections": [(s.slug, s.name) for s in self.sections] == example,
             "mail.from_address": self.from_address == PLACEHOLDER_FROM_ADDRESS,
         }
-        return {key for key, placeholder in todo.items() if placeholder}
+        return [key for key in _ADVICE if still[key]]
+
+
+_ADVICE = {
+    "site.name": f"still the placeholder {PLACEHOLDER_SITE_NAME!r}; set the site's name",
+    "site.base_url": f"still the placeholder {PLACEHOLDER_BASE_URL}; set the home page",
+    "site.postal_address": "empty; digests should show the sender's address",
+    "sections": "only the example section; list the site's own sections",
+    "mail.from_address": f"still the placeholder {PLACEHOLDER_FROM_ADDRESS}",
+}
+"""Each key ``init`` writes as a placeholder (marked TODO), and what ``config check`` says."""
 
 
 def render_config(values: ConfigValues) -> str:
@@ -90,19 +113,7 @@ def render_example_config(*, public_url: str = "http://127.0.0.1:8080/") -> str:
 
 def placeholders_left(settings: Settings) -> list[str]:
     """One line per setting that still holds what ``init`` wrote as a placeholder."""
-    site, left = settings.site, []
-    if site.name == PLACEHOLDER_SITE_NAME:
-        left.append(f"site.name: still the placeholder {site.name!r}; set the site's name")
-    if site.base_url == PLACEHOLDER_BASE_URL:
-        left.append(f"site.base_url: still the placeholder {site.base_url}; set the home page")
-    if not site.postal_address:
-        left.append("site.postal_address: empty; digests should show the sender's address")
-    example = [(EXAMPLE_SECTION.slug, EXAMPLE_SECTION.name)]
-    if [(s.slug, s.name) for s in settings.sections] == example:
-        left.append("sections: only the example section; list the site's own sections")
-    if settings.mail.from_address == PLACEHOLDER_FROM_ADDRESS:
-        left.append(f"mail.from_address: still the placeholder {PLACEHOLDER_FROM_ADDRESS}")
-    return left
+    return [f"{key}: {_ADVICE[key]}" for key in ConfigValues.of(settings).to_fill_in()]
 
 
 def init_project(directory: Path, *, force: bool = False, out: Callable[[str], None]) -> Runtime:
