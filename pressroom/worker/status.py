@@ -18,7 +18,7 @@ from pressroom.worker.lease import FEEDS_LEASE, WORKER_ALIVE_FOR
 from pressroom.worker.scheduler import effective_schedules
 from pressroom.worker.triggers import make_trigger, next_fire_time
 
-__all__ = ["DigestStatus", "ScheduleStatus", "StatusReport", "collect_status"]
+__all__ = ["DigestRunStatus", "ScheduleStatus", "StatusReport", "collect_status"]
 
 _FAILED = (JobOutcome.FAILED, JobOutcome.ABANDONED)
 
@@ -41,7 +41,7 @@ class ScheduleStatus:
 
 
 @dataclass(frozen=True)
-class DigestStatus:
+class DigestRunStatus:
     """A digest schedule's newest run and its deliveries by status."""
 
     digest: Digest
@@ -56,7 +56,7 @@ class StatusReport:
     now: datetime
     site_zone: tzinfo
     schedules: list[ScheduleStatus]
-    digests: list[DigestStatus]
+    digests: list[DigestRunStatus]
     last_feed_build: runs.JobRunRow | None
     feeds_lease: str | None
     workers: list[runs.WorkerRow]
@@ -102,7 +102,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, finished))
             digest = latest_digest(conn, schedule.name) if schedule.job is JobKind.DIGEST else None
             if digest is not None:
-                digests.append(DigestStatus(digest, _occurring(conn, digest.id)))
+                digests.append(DigestRunStatus(digest, _occurring(conn, digest.id)))
         return StatusReport(
             now=now,
             site_zone=settings.site.tz,
@@ -155,7 +155,7 @@ def _schedule_json(item: ScheduleStatus) -> dict[str, Any]:
     }
 
 
-def _digest_json(item: DigestStatus) -> dict[str, Any]:
+def _digest_json(item: DigestRunStatus) -> dict[str, Any]:
     digest = item.digest
     return {
         "schedule": digest.schedule,
@@ -199,7 +199,7 @@ def _schedule_lines(item: ScheduleStatus) -> list[str]:
     ]
 
 
-def _digest_line(item: DigestStatus, zone: tzinfo) -> str:
+def _digest_line(item: DigestRunStatus, zone: tzinfo) -> str:
     digest = item.digest
     counts = ", ".join(f"{status} {n}" for status, n in item.deliveries.items()) or "none"
     return (
