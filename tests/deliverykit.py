@@ -7,15 +7,13 @@ from typing import Any
 
 from smtpkit import SmtpServer
 from sqlalchemy import select
-from support import NOW
+from storekit import add_subscriber, open_run
 
 from pressroom.config import SmtpSettings
 from pressroom.delivery.outgoing import OutgoingMessage
-from pressroom.models import Frequency, Subscriber, SubscriberStatus
-from pressroom.store.digests import open_digest
+from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
 from pressroom.store.schema import deliveries, subscribers
-from pressroom.store.subscribers import save_subscriber
 
 __all__ = [
     "SENDER",
@@ -66,17 +64,7 @@ def simple_compose(subscriber: Subscriber, digest_id: int = 1) -> OutgoingMessag
 def add_digest(store: Store, schedule: str = "daily") -> int:
     """Open a digest run (an empty window, no articles) and return its id."""
     with store.write() as conn:
-        digest, _ = open_digest(
-            conn,
-            schedule=schedule,
-            period="2026-11-29",
-            frequency=Frequency.DAILY,
-            window_start=NOW,
-            window_end=NOW,
-            article_ids=[],
-            now=NOW,
-        )
-        return digest.id
+        return open_run(conn, schedule).id
 
 
 def add_subscribers(
@@ -89,15 +77,7 @@ def add_subscribers(
     """Save ``count`` subscribers (user<i>@example.org, 读者<i>) and return their ids."""
     with store.write() as conn:
         return [
-            save_subscriber(
-                conn,
-                email=f"user{i}@example.org",
-                name=f"读者{i}",
-                sections=(),
-                frequency=Frequency.DAILY,
-                status=status,
-                now=NOW,
-            ).id
+            add_subscriber(conn, f"user{i}@example.org", name=f"读者{i}", status=status).id
             for i in range(start, start + count)
         ]
 

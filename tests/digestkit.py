@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import storekit
 import support
 from sqlalchemy import func, select
 
@@ -25,7 +26,6 @@ from pressroom.models import Frequency, Priority, Section, Subscriber, Subscribe
 from pressroom.store.articles import published_between, sync_sections, upsert_articles
 from pressroom.store.engine import Store
 from pressroom.store.schema import deliveries, digests
-from pressroom.store.subscribers import save_subscriber
 
 __all__ = [
     "SECTIONS",
@@ -118,14 +118,8 @@ def add_subscriber(
 ) -> Subscriber:
     """Save one subscriber."""
     with store.write() as conn:
-        return save_subscriber(
-            conn,
-            email=email_address,
-            name=name,
-            sections=sections,
-            frequency=frequency,
-            status=status,
-            now=support.NOW,
+        return storekit.add_subscriber(
+            conn, email_address, name=name, sections=sections, frequency=frequency, status=status
         )
 
 

@@ -1,19 +1,69 @@
-"""Reads the tests make to check what the store holds; the package itself never needs them.
+"""Rows for tests, made through the store's own functions with test defaults, and the
+reads tests make to check what the store holds (the package itself needs none of them).
 
-Rows are *created* through the store's own functions; these only look.
+The row helpers take a connection, so they join the caller's transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select
+from support import NOW
 
-from pressroom.models import Article, ArticleStatus
+from pressroom.models import Article, ArticleStatus, Frequency, Subscriber, SubscriberStatus
 from pressroom.store.articles import row_to_article
+from pressroom.store.digests import Digest, open_digest
 from pressroom.store.schema import articles, subscribers
+from pressroom.store.subscribers import save_subscriber
 
-__all__ = ["count_by_status", "newest_articles"]
+__all__ = ["add_subscriber", "count_by_status", "newest_articles", "open_run"]
+
+
+def add_subscriber(
+    conn: Connection,
+    email: str,
+    *,
+    name: str = "",
+    sections: Sequence[str] = (),
+    frequency: Frequency = Frequency.DAILY,
+    status: SubscriberStatus = SubscriberStatus.ACTIVE,
+    now: datetime = NOW,
+) -> Subscriber:
+    """Save one subscriber (active, daily, every section unless told otherwise)."""
+    return save_subscriber(
+        conn,
+        email=email,
+        name=name,
+        sections=sections,
+        frequency=frequency,
+        status=status,
+        now=now,
+    )
+
+
+def open_run(
+    conn: Connection,
+    schedule: str = "daily",
+    *,
+    period: str = "2026-11-29",
+    window_start: datetime = NOW,
+    window_end: datetime = NOW,
+    now: datetime = NOW,
+) -> Digest:
+    """Open a daily digest run with no articles (the ledger tests need only its id)."""
+    digest, _ = open_digest(
+        conn,
+        schedule=schedule,
+        period=period,
+        frequency=Frequency.DAILY,
+        window_start=window_start,
+        window_end=window_end,
+        article_ids=[],
+        now=now,
+    )
+    return digest
 
 
 def newest_articles(

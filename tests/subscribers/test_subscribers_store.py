@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from storekit import count_by_status
+from storekit import add_subscriber, count_by_status
 from support import NOW
 
 from pressroom.models import Frequency, SubscriberStatus
@@ -95,15 +95,7 @@ def test_active_subscribers_filters_status_and_frequency(store: Store) -> None:
             ("d@x.com", SubscriberStatus.UNSUBSCRIBED, DAILY),
             ("e@x.com", ACTIVE, DAILY),
         ]:
-            save_subscriber(
-                conn,
-                email=email,
-                name="",
-                sections=[],
-                frequency=frequency,
-                status=status,
-                now=NOW,
-            )
+            add_subscriber(conn, email, frequency=frequency, status=status)
     with store.read() as conn:
         assert [s.email for s in active_subscribers(conn, DAILY)] == ["a@x.com", "e@x.com"]
         assert [s.email for s in active_subscribers(conn, Frequency.WEEKLY)] == ["b@x.com"]
@@ -113,15 +105,7 @@ def test_active_subscribers_filters_status_and_frequency(store: Store) -> None:
 
 def test_status_and_preferences_change_in_place(store: Store) -> None:
     with store.write() as conn:
-        sub = save_subscriber(
-            conn,
-            email="a@x.com",
-            name="",
-            sections=[],
-            frequency=DAILY,
-            status=SubscriberStatus.PENDING,
-            now=NOW,
-        )
+        sub = add_subscriber(conn, "a@x.com", status=SubscriberStatus.PENDING)
         set_status(conn, sub.id, SubscriberStatus.UNSUBSCRIBED, NOW)
         set_preferences(conn, sub.id, sections=["tech"], frequency=Frequency.WEEKLY, now=NOW)
     with store.read() as conn:
@@ -136,15 +120,7 @@ def test_status_and_preferences_change_in_place(store: Store) -> None:
 
 def test_record_bounce_marks_bounced_at_the_threshold(store: Store) -> None:
     with store.write() as conn:
-        sub = save_subscriber(
-            conn,
-            email="a@x.com",
-            name="",
-            sections=[],
-            frequency=DAILY,
-            status=ACTIVE,
-            now=NOW,
-        )
+        sub = add_subscriber(conn, "a@x.com")
         record_bounce(conn, sub.id, 2, NOW)
         after_one = get_subscriber(conn, sub.id)
         record_bounce(conn, sub.id, 2, NOW)
@@ -166,8 +142,7 @@ def test_active_by_sections_groups_ids_by_choice(store: Store) -> None:
             ("c@x.com", ["news", "tech"], ACTIVE),
             ("d@x.com", ["news", "tech"], SubscriberStatus.BOUNCED),
         ]:
-            save_subscriber(conn, email=email, name="", sections=sections, frequency=DAILY,
-                            status=status, now=NOW)  # fmt: skip
+            add_subscriber(conn, email, sections=sections, status=status)
     with store.read() as conn:
         groups = active_by_sections(conn, DAILY)
         ids = {s.email: s.id for s in list_subscribers(conn)}

@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from storekit import add_subscriber, open_run
+
 from pressroom.config import Settings
-from pressroom.models import DeliveryStatus, Frequency, SubscriberStatus
+from pressroom.models import DeliveryStatus
 from pressroom.store.deliveries import Outcome, apply_outcomes, claim, enqueue
-from pressroom.store.digests import complete_digest, open_digest
+from pressroom.store.digests import complete_digest
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import save_subscriber
 
 
 @dataclass
@@ -112,14 +113,12 @@ def add_digest_run(
     """A digest run of ``schedule`` created at ``created`` (its window: the day before),
     completed unless told otherwise; returns its id."""
     with store.write() as conn:
-        digest, _ = open_digest(
+        digest = open_run(
             conn,
-            schedule=schedule,
+            schedule,
             period=period or f"daily:{created.date()}",
-            frequency=Frequency.DAILY,
             window_start=created - timedelta(days=1),
             window_end=created,
-            article_ids=[],
             now=created,
         )
         if completed:
@@ -134,15 +133,7 @@ def add_deliveries(
     ``digest_id`` in that status (queued, or claimed and recorded as sent, failed...)."""
     with store.write() as conn:
         ids = [
-            save_subscriber(
-                conn,
-                email=f"s{n}@example.com",
-                name="",
-                sections=(),
-                frequency=Frequency.DAILY,
-                status=SubscriberStatus.ACTIVE,
-                now=now,
-            ).id
+            add_subscriber(conn, f"s{n}@example.com", now=now).id
             for n in range(first, first + len(statuses))
         ]
         enqueue(conn, digest_id, ids)
