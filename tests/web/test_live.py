@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from storekit import add_subscriber
 from webkit import SECRET, LiveServer, make_settings, write_feeds
 
 from pressroom.cli import main
 from pressroom.clock import system_clock
-from pressroom.models import Frequency, SubscriberStatus
+from pressroom.models import SubscriberStatus
 from pressroom.store.engine import Store, open_store
-from pressroom.store.subscribers import find_subscriber, save_subscriber
+from pressroom.store.subscribers import find_subscriber
 from pressroom.tokens import make_token
 from pressroom.web import create_app
 
@@ -121,15 +122,7 @@ def test_pressroom_serve_process(tmp_path: Path) -> None:
     write_feeds(settings.path(settings.feeds.output_dir))
     store = open_store(settings.store_url)
     with store.write() as conn:
-        sub = save_subscriber(
-            conn,
-            email="r@example.com",
-            name="",
-            sections=[],
-            frequency=Frequency.DAILY,
-            status=SubscriberStatus.ACTIVE,
-            now=datetime.now(UTC),
-        )
+        sub = add_subscriber(conn, "r@example.com", now=datetime.now(UTC))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
     command = [sys.executable, "-m", "pressroom", "--config", str(settings.source), "serve"]
     with subprocess.Popen(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
+from storekit import add_subscriber
 from webkit import SECRET, FakeClock, Outbox, make_settings
 
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import get_subscriber, save_subscriber
+from pressroom.store.subscribers import get_subscriber
 from pressroom.tokens import make_token
 from pressroom.web import create_app
 
@@ -21,14 +22,8 @@ ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
 @pytest.fixture
 def active(web_store: Store, clock: FakeClock) -> Subscriber:
     with web_store.write() as conn:
-        return save_subscriber(
-            conn,
-            email="reader@example.com",
-            name="读者",
-            sections=["guoji"],
-            frequency=Frequency.DAILY,
-            status=SubscriberStatus.ACTIVE,
-            now=clock(),
+        return add_subscriber(
+            conn, "reader@example.com", name="读者", sections=["guoji"], now=clock()
         )
 
 
@@ -209,15 +204,7 @@ def test_form_token_of_another_subscriber_does_not_pass(
     client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
 ) -> None:
     with web_store.write() as conn:
-        other = save_subscriber(
-            conn,
-            email="other@example.com",
-            name="",
-            sections=[],
-            frequency=Frequency.DAILY,
-            status=SubscriberStatus.ACTIVE,
-            now=clock(),
-        )
+        other = add_subscriber(conn, "other@example.com", now=clock())
     mine = _form_token(client, f"/preferences/{token('preferences', other, clock)}")
     url = f"/preferences/{token('preferences', active, clock)}"
     response = client.post(url, data={"form_token": mine, "frequency": "weekly"})

@@ -9,12 +9,13 @@ from email.utils import parseaddr
 
 import pytest
 from starlette.testclient import TestClient
+from storekit import add_subscriber
 from webkit import SECRET, FakeClock, Outbox
 
 from pressroom.config import Settings
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import find_subscriber, save_subscriber, set_status
+from pressroom.store.subscribers import find_subscriber, set_status
 from pressroom.tokens import make_token
 
 
@@ -31,14 +32,8 @@ def subscribe(client: TestClient, email: str, **fields: object) -> tuple[int, st
 
 def add(store: Store, email: str, status: SubscriberStatus, clock: FakeClock) -> Subscriber:
     with store.write() as conn:
-        return save_subscriber(
-            conn,
-            email=email,
-            name="",
-            sections=["guoji"],
-            frequency=Frequency.WEEKLY,
-            status=status,
-            now=clock(),
+        return add_subscriber(
+            conn, email, sections=["guoji"], frequency=Frequency.WEEKLY, status=status, now=clock()
         )
 
 

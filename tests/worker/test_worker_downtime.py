@@ -8,14 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
+from storekit import add_subscriber
 from support import FakeClock
 
 from pressroom.config import Settings
-from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store.articles import upsert_articles
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import articles, digests
-from pressroom.store.subscribers import save_subscriber
 from pressroom.worker.jobs import JobRunner, default_jobs
 from pressroom.worker.scheduler import plan_startup
 
@@ -39,15 +38,7 @@ def site(make_settings) -> Iterator[tuple[Settings, Store]]:  # type: ignore[no-
     settings = make_settings(SCHEDULE)
     store = open_store(settings.store_url)
     with store.write() as conn:
-        save_subscriber(
-            conn,
-            email="reader@example.com",
-            name="读者",
-            sections=[],
-            frequency=Frequency.DAILY,
-            status=SubscriberStatus.ACTIVE,
-            now=DAY0_0800 - timedelta(days=10),
-        )
+        add_subscriber(conn, "reader@example.com", name="读者", now=DAY0_0800 - timedelta(days=10))
     yield settings, store
     store.dispose()
 

@@ -17,13 +17,12 @@ from xml.etree import ElementTree
 import pytest
 from slowsmtp import SlowRecorder, SmtpServer
 from sqlalchemy import select
+from storekit import add_subscriber
 
 from pressroom.demo.corpus import load_demo
-from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import deliveries, digests, job_runs
-from pressroom.store.subscribers import save_subscriber
 
 HERE = Path(__file__).parent
 PRESSROOM = Path(sys.executable).parent / "pressroom"
@@ -73,15 +72,7 @@ def seed(store_url: str, subscribers: int) -> None:
         load_demo(store, now, subscribers=False)
         with store.write() as conn:
             for n in range(subscribers):
-                save_subscriber(
-                    conn,
-                    email=f"reader{n}@example.com",
-                    name=f"读者{n}",
-                    sections=[],
-                    frequency=Frequency.DAILY,
-                    status=SubscriberStatus.ACTIVE,
-                    now=now,
-                )
+                add_subscriber(conn, f"reader{n}@example.com", name=f"读者{n}", now=now)
     finally:
         store.dispose()
 
