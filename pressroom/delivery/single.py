@@ -1,4 +1,4 @@
-"""Sending one message outside a ledger run (confirmation mails, a digest's test copy)."""
+"""Sending one message outside a ledger run (confirmation mails, test copies)."""
 
 from __future__ import annotations
 
