@@ -83,6 +83,8 @@ def prepare(folder: Path, count: int) -> Path:
             "status": "active",
             "sections": ",".join(choices[i % len(choices)]),
             "frequency": "daily",
+            "email_key": f"reader{i}@example.org",
+            "public_key": f"k{i:015d}",
             "created_at": now,
             "updated_at": now,
         }

@@ -14,11 +14,14 @@ from enum import IntEnum, StrEnum
 __all__ = [
     "Article",
     "ArticleStatus",
+    "ConsentEvent",
+    "ConsentSource",
     "DeliveryStatus",
     "DigestStatus",
     "Frequency",
     "JobKind",
     "JobOutcome",
+    "JobTrigger",
     "Priority",
     "Section",
     "Subscriber",
@@ -50,6 +53,29 @@ class SubscriberStatus(StrEnum):
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
+    COMPLAINED = "complained"  # marked the mail as spam (a feedback-loop report)
+
+    @property
+    def suppressed(self) -> bool:
+        """True for the statuses that only the person's own new confirmation may undo."""
+        return self in (
+            SubscriberStatus.UNSUBSCRIBED,
+            SubscriberStatus.BOUNCED,
+            SubscriberStatus.COMPLAINED,
+        )
+
+
+class ConsentSource(StrEnum):
+    """What changed a subscriber's status (``consent_events.source``)."""
+
+    WEB = "web"  # the subscribe, confirm, preferences or unsubscribe pages
+    ONE_CLICK = "one-click"  # RFC 8058 List-Unsubscribe-Post
+    MAILTO = "mailto"  # a mail to the List-Unsubscribe mailto address
+    CSV = "csv"  # subscribers import
+    CLI = "cli"  # subscribers add / remove
+    BOUNCE = "bounce"  # a refusal at send time or a bounce message
+    COMPLAINT = "complaint"  # an ARF feedback-loop report
+    MIGRATION = "migration"  # a schema migration (case-duplicate merge)
 
 
 class DigestStatus(StrEnum):
@@ -106,6 +132,15 @@ class JobOutcome(StrEnum):
     ABANDONED = "abandoned"  # its worker died without recording an end
 
 
+class JobTrigger(StrEnum):
+    """What started a run (``job_runs.trigger``)."""
+
+    SCHEDULE = "schedule"  # a cron fire of a ``[[schedules]]`` entry
+    CATCH_UP = "catch-up"  # a missed fire run when a worker starts
+    MANUAL = "manual"  # a command: digest send, feeds build, bounces process
+    WATCH = "watch"  # the feeds watch saw the store change
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """A section of the site (栏目)."""
@@ -136,6 +171,19 @@ class Article:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsentEvent:
+    """One change of a subscriber's status, as ``consent_events`` records it."""
+
+    subscriber_id: int
+    from_status: SubscriberStatus | None  # None: the address was new
+    to_status: SubscriberStatus
+    at: datetime
+    source: ConsentSource
+    ip: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A mailing-list subscriber; ``sections`` empty means every section."""
 
@@ -148,6 +196,7 @@ class Subscriber:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     bounces: int = 0
+    public_key: str = ""  # the opaque key that links carry instead of ``id``
 
 
 _CREDIT_SEPARATORS = re.compile(r"[;；,，、\n]+")

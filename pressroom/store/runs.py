@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pressroom.models import DigestStatus, JobOutcome
+from pressroom.models import DigestStatus, JobOutcome, JobTrigger
 from pressroom.store.schema import digests, job_runs, leases, workers
 
 __all__ = [
@@ -53,11 +53,18 @@ class JobRunRow:
     summary: str
     error: str | None
     worker: str
+    trigger: JobTrigger = JobTrigger.SCHEDULE
 
     @classmethod
     def from_row(cls, mapping: Any) -> JobRunRow:
         """The row of a ``select(job_runs)`` result (its ``_mapping``)."""
-        return cls(**{**mapping, "outcome": JobOutcome(mapping["outcome"])})
+        return cls(
+            **{
+                **mapping,
+                "outcome": JobOutcome(mapping["outcome"]),
+                "trigger": JobTrigger(mapping["trigger"]),
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +82,22 @@ class WorkerRow:
 
 
 def start_run(
-    conn: Connection, *, job: str, schedule: str, started_at: datetime, worker: str
+    conn: Connection,
+    *,
+    job: str,
+    schedule: str,
+    started_at: datetime,
+    worker: str,
+    trigger: JobTrigger = JobTrigger.SCHEDULE,
 ) -> int:
     """Record a run that has started (outcome ``running``); return its id."""
-    values = {"job": job, "schedule": schedule, "started_at": started_at, "worker": worker}
+    values = {
+        "job": job,
+        "schedule": schedule,
+        "started_at": started_at,
+        "worker": worker,
+        "trigger": JobTrigger(trigger).value,
+    }
     result = conn.execute(
         insert(job_runs).values(**values, outcome=JobOutcome.RUNNING.value).returning(job_runs.c.id)
     )

@@ -31,6 +31,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "UTCDateTime",
     "articles",
+    "consent_events",
     "deliveries",
     "digests",
     "feed_state",
@@ -119,7 +120,14 @@ subscribers = Table(
     "subscribers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("email", String(320), nullable=False, unique=True),
+    Column("email", String(320), nullable=False),  # as first written
+    # One subscriber per mailbox: the address with its local part lower-cased (0003).
+    Column("email_key", String(320), nullable=False, unique=True),
+    # The opaque random key that links carry instead of the sequential id (0003).
+    Column("public_key", String(32), nullable=False, unique=True),
+    # The pending request's nonce: a confirm link is valid only for the request it was
+    # made for; any later change of state clears or replaces it (0003).
+    Column("confirm_nonce", String(32)),
     Column("name", Text, nullable=False, server_default=""),
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("sections", Text, nullable=False, server_default=""),  # slugs joined by ","
@@ -165,6 +173,20 @@ deliveries = Table(
     Index("ix_deliveries_digest_status", "digest_id", "status"),
 )
 
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), nullable=False),
+    Column("from_status", String(16)),  # None: the address was new
+    Column("to_status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("source", String(16), nullable=False),  # a ConsentSource
+    Column("ip", String(64)),  # the request's address, for changes made on the web
+    Column("note", Text, nullable=False, server_default=""),
+    Index("ix_consent_events_subscriber_at", "subscriber_id", "at"),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,
@@ -177,6 +199,7 @@ job_runs = Table(
     Column("summary", Text, nullable=False, server_default=""),
     Column("error", Text),
     Column("worker", String(128), nullable=False, server_default=""),
+    Column("trigger", String(16), nullable=False, server_default="schedule"),  # 0004
     Index("ix_job_runs_job_started", "job", "started_at"),
 )
 

@@ -8,6 +8,7 @@ Addresses reaching these functions are already normalised
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,11 +22,13 @@ from pressroom.store.schema import subscribers
 __all__ = [
     "active_by_sections",
     "active_subscribers",
+    "address_key",
     "existing_addresses",
     "find_subscriber",
     "get_subscriber",
     "join_sections",
     "list_subscribers",
+    "new_public_key",
     "record_bounce",
     "row_to_subscriber",
     "save_subscriber",
@@ -33,6 +36,21 @@ __all__ = [
     "set_status",
     "split_sections",
 ]
+
+
+def address_key(email: str) -> str:
+    """The mailbox key of a normalised address: its local part lower-cased.
+
+    ``X@y.org`` and ``x@y.org`` reach one mailbox at every provider in practice, so they
+    are one subscriber; the address is still sent as first written.
+    """
+    local, _, domain = email.rpartition("@")
+    return f"{local.lower()}@{domain.lower()}"
+
+
+def new_public_key() -> str:
+    """A fresh random key for a subscriber's links (16 URL-safe characters)."""
+    return secrets.token_urlsafe(12)
 
 
 def join_sections(sections: Sequence[str]) -> str:
@@ -62,6 +80,7 @@ def row_to_subscriber(row: Row[Any]) -> Subscriber:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         bounces=m["bounces"],
+        public_key=m["public_key"],
     )
 
 
@@ -73,16 +92,22 @@ def get_subscriber(conn: Connection, subscriber_id: int) -> Subscriber | None:
 
 def find_subscriber(conn: Connection, email: str) -> Subscriber | None:
     """The subscriber with the (normalised) address ``email``, or None."""
-    row = conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
+    query = select(subscribers).where(subscribers.c.email_key == address_key(email))
+    row = conn.execute(query).first()
     return None if row is None else row_to_subscriber(row)
 
 
 def existing_addresses(conn: Connection, emails: Sequence[str]) -> set[str]:
-    """Which of ``emails`` (normalised) already have a subscriber row: one query."""
+    """Which of ``emails`` (normalised) already have a subscriber row: one query.
+
+    The answer holds the given spellings whose mailbox (:func:`address_key`) is known.
+    """
     if not emails:
         return set()
-    query = select(subscribers.c.email).where(subscribers.c.email.in_(set(emails)))
-    return set(conn.execute(query).scalars())
+    keys = {address_key(email) for email in emails}
+    query = select(subscribers.c.email_key).where(subscribers.c.email_key.in_(keys))
+    known = set(conn.execute(query).scalars())
+    return {email for email in emails if address_key(email) in known}
 
 
 def save_subscriber(
@@ -116,8 +141,16 @@ def save_subscriber(
         )
         update["bounces"] = 0
     confirmed = now if status == SubscriberStatus.ACTIVE else None
-    statement = insert.values(created_at=now, confirmed_at=confirmed, **values)
-    conn.execute(statement.on_conflict_do_update(index_elements=[subscribers.c.email], set_=update))
+    statement = insert.values(
+        created_at=now,
+        confirmed_at=confirmed,
+        email_key=address_key(email),
+        public_key=new_public_key(),
+        **values,
+    )
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=[subscribers.c.email_key], set_=update)
+    )
     saved = find_subscriber(conn, email)
     assert saved is not None  # just written in this transaction
     return saved

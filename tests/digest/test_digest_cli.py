@@ -57,7 +57,7 @@ def test_import_keeps_good_rows_and_names_each_bad_line(
         "An email address must have an @-sign",
         "line 4: unknown section '体育'",
         "line 5: frequency 'hourly' is not one of daily, weekly",
-        "line 6: status 'gone' is not one of pending, active, unsubscribed, bounced",
+        "line 6: status 'gone' is not one of pending, active, unsubscribed, bounced, complained",
     ]
     assert out[4] == "7 rows: 2 added, 1 updated, 4 bad rows skipped"
     assert _run(config, "subscribers", "export") == 0

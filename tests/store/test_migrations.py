@@ -18,6 +18,7 @@ OWN_TABLES = {
     "sections",
     "articles",
     "subscribers",
+    "consent_events",
     "digests",
     "deliveries",
     "job_runs",
