@@ -21,7 +21,8 @@ from enum import StrEnum
 
 from sqlalchemy import Connection
 
-from pressroom.models import Frequency, Subscriber, SubscriberStatus
+from pressroom.models import ConsentEvent, ConsentSource, Frequency, Subscriber, SubscriberStatus
+from pressroom.store.consent import record_consent_event
 from pressroom.store.subscribers import (
     find_subscriber,
     get_subscriber,
@@ -38,6 +39,7 @@ __all__ = [
     "confirm",
     "import_subscriber",
     "request_subscription",
+    "suppress",
     "unsubscribe",
     "unsubscribe_address",
 ]
@@ -179,4 +181,43 @@ def change_preferences(
     if get_subscriber(conn, subscriber_id) is None:
         return None
     set_preferences(conn, subscriber_id, sections=sections, frequency=frequency, now=now)
+    return get_subscriber(conn, subscriber_id)
+
+
+# Strictest first: suppressing never trades a stricter status for a milder one.
+_SUPPRESSION_ORDER = (
+    SubscriberStatus.COMPLAINED,
+    SubscriberStatus.BOUNCED,
+    SubscriberStatus.UNSUBSCRIBED,
+)
+
+
+def suppress(
+    conn: Connection,
+    subscriber_id: int,
+    status: SubscriberStatus,
+    *,
+    source: ConsentSource,
+    now: datetime,
+    note: str = "",
+    ip: str | None = None,
+) -> Subscriber | None:
+    """Stop all mail to a subscriber: ``unsubscribed``, ``bounced`` or ``complained``.
+
+    Idempotent; a stricter status already held is kept (a complaint is never turned into
+    a mere unsubscribe). A change is recorded in ``consent_events``. None if unknown.
+    """
+    if not status.suppressed:
+        raise ValueError(f"{status} is not a suppressing status")
+    subscriber = get_subscriber(conn, subscriber_id)
+    if subscriber is None:
+        return None
+    held = subscriber.status
+    if held.suppressed and _SUPPRESSION_ORDER.index(held) <= _SUPPRESSION_ORDER.index(status):
+        return subscriber
+    set_status(conn, subscriber_id, status, now)
+    record_consent_event(
+        conn,
+        ConsentEvent(subscriber_id, held, status, now, source, ip=ip, note=note),
+    )
     return get_subscriber(conn, subscriber_id)
