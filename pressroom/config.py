@@ -38,6 +38,7 @@ from pressroom.models import Frequency, JobKind
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_SCHEDULES",
+    "BouncesSettings",
     "DigestSettings",
     "FeedsSettings",
     "MailSettings",
@@ -195,6 +196,9 @@ class DkimSettings(_Strict):
     key_file: Path
 
 
+_VERP_LOCAL_MAX = 24  # 64 - 1 ("+") - 39 (the longest token, pressroom.delivery.verp)
+
+
 class MailSettings(_Strict):
     """``[mail]``: how digests leave."""
 
@@ -204,16 +208,57 @@ class MailSettings(_Strict):
     from_name: str | None = None
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+    return_path: str | None = None  # VERP: the envelope sender becomes local+<token>@domain
     bounce_after: int = Field(1, ge=1)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
 
-    @field_validator("from_address", "reply_to", "unsubscribe_mailto")
+    @field_validator("from_address", "reply_to", "unsubscribe_mailto", "return_path")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
             raise ValueError(f"not an e-mail address: {value!r}")
         return value
+
+    @field_validator("unsubscribe_mailto", "return_path")
+    @classmethod
+    def _check_verp_room(cls, value: str | None) -> str | None:
+        # local + "+" + the longest token must fit RFC 5321's 64-octet local part.
+        if value is not None and len(value.rpartition("@")[0]) > _VERP_LOCAL_MAX:
+            raise ValueError(
+                f"the part before @ must be at most {_VERP_LOCAL_MAX} characters, so that "
+                f"'+<token>' still fits a 64-character local part: {value!r}"
+            )
+        if value is not None and "+" in value.rpartition("@")[0]:
+            raise ValueError(f"must not contain '+' (pressroom adds '+<token>'): {value!r}")
+        return value
+
+
+class BouncesSettings(_Strict):
+    """``[bounces]``: the mailbox that bounces, complaints and mailto unsubscribes arrive in."""
+
+    source: str | None = None  # maildir:/var/mail/bounces, imaps://user@host/INBOX
+    password: SecretStr | None = None  # the IMAP password; use $PRESSROOM_BOUNCES__PASSWORD
+    ca_file: Path | None = None  # trust this CA for IMAP TLS instead of the system's
+    soft_limit: int = Field(3, ge=1)
+    soft_window: int = Field(30 * 86400, ge=60)
+
+    _duration = field_validator("soft_window", mode="before")(_parse_duration)
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "maildir" and parts.path:
+            return value
+        if parts.scheme in ("imap", "imaps") and parts.hostname and parts.username:
+            return value
+        raise ValueError(
+            "must be maildir:/path/to/Maildir or imaps://user@host/INBOX "
+            f"(imap:// uses STARTTLS), got {value!r}"
+        )
 
 
 class ScheduleSettings(_Strict):
@@ -295,6 +340,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     schedules: list[ScheduleSettings] = []
     web: WebSettings = WebSettings()
+    bounces: BouncesSettings = BouncesSettings()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
