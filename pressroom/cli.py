@@ -183,6 +183,34 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- bounces
+
+
+def cmd_bounces(args: argparse.Namespace) -> int:
+    """Process the bounce mailbox, or list what it brought."""
+    runtime = _runtime(args)
+    if args.bounces_command == "process":
+        from pressroom.worker.bounces_job import run_bounces_manually
+
+        report = run_bounces_manually(runtime.settings, runtime.store, runtime.clock)
+        print(report.summary())
+        for failed in report.failed:
+            print(f"unparseable: {failed}", file=sys.stderr)
+        return 0
+    from pressroom.bounces.listing import bounce_lines, parse_kinds, parse_since
+
+    zone = runtime.settings.site.tz
+    lines = bounce_lines(
+        runtime.store,
+        kinds=parse_kinds(args.kind),
+        since=parse_since(args.since, runtime.clock(), zone),
+        zone=zone,
+    )
+    print("\n".join(lines), end="\n" if lines else "")
+    print(f"{len(lines)} messages", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------- worker
 
 
@@ -311,6 +339,14 @@ def build_parser() -> argparse.ArgumentParser:
     s_import.add_argument("file", help="CSV with email,name,sections,frequency,status")
     s_export = add("export", cmd_subscribers, "export subscribers as CSV", subs_sub)
     s_export.add_argument("file", nargs="?", default="-", help="default: standard output")
+
+    bounces = add("bounces", None, "process the bounce mailbox (bounces, complaints, unsubscribes)")
+    bounces_sub = bounces.add_subparsers(dest="bounces_command", required=True, metavar="ACTION")
+    add("process", cmd_bounces, "read [bounces] source, record and apply each message", bounces_sub)
+    b_list = add("list", cmd_bounces, "list processed messages, newest first", bounces_sub)
+    b_list.add_argument("--kind", action="append", default=[], help="hard, soft, complaint, "
+                        "unsubscribe, auto-reply, unknown (repeat or comma-separate)")  # fmt: skip
+    b_list.add_argument("--since", help="a date (2026-12-01) or an age (7d, 12h)")
 
     run = add("run", cmd_run, "run the scheduled worker in the foreground")
     run.add_argument("--once", action="store_true", help="run every configured job once, exit")
