@@ -45,15 +45,17 @@ class DovecotServer:
     """A running private Dovecot; a context manager that starts and stops it.
 
     Args:
-        maildir: the Maildir to serve (made if missing, handed to the mail user).
+        maildir: the Maildir to serve (made if missing, handed to the mail user); every
+            folder above it must be open to that user (pytest's ``tmp_path`` is not), so
+            by default it is ``Maildir`` in the server's own folder (removed on stop).
         cert: the server certificate (PEM).
         key: its private key (PEM).
     """
 
-    def __init__(self, maildir: Path, *, cert: Path, key: Path) -> None:
-        self.maildir = maildir
+    def __init__(self, maildir: Path | None = None, *, cert: Path, key: Path) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="pressroom-dovecot-"))
         self.folder.chmod(0o755)
+        self.maildir = maildir or self.folder / "Maildir"
         self.imaps_port = free_port()
         self.imap_port = free_port()
         self.user = USER

@@ -116,7 +116,7 @@ class ImapInbox:
         if folder in self._made:
             return
         conn = self._session()
-        status, listed = conn.list("", _quote(folder))
+        status, listed = conn.list('""', _quote(folder))
         if status == "OK" and not any(listed):
             self._check(*conn.create(_quote(folder)), f"create folder {folder}")
         self._made.add(folder)
