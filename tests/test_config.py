@@ -128,7 +128,7 @@ def test_toml_syntax_error_names_line_and_column(write_config) -> None:  # type:
         (
             "[[schedules]]\nname='d'\njob='mail'\ncron='0 7 * * *'\n",
             "schedules[0].job",
-            "'feeds' or 'digest'",
+            "'feeds', 'digest' or 'bounces'",
         ),
     ],
 )

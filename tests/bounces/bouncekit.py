@@ -58,9 +58,13 @@ class Site:
         """Bounce processing's part of the settings."""
         return bounce_config(self.settings)
 
-    def bounce_address(self, subscriber_id: int, digest_id: int | None = 7, secret: str = "") -> str:
+    def bounce_address(
+        self, subscriber_id: int, digest_id: int | None = 7, secret: str = ""
+    ) -> str:
         """The VERP envelope sender of a delivery (signed with ``secret`` if given)."""
-        token = make_token(secret or support.SECRET, Purpose.BOUNCE, VerpRef(subscriber_id, digest_id))
+        token = make_token(
+            secret or support.SECRET, Purpose.BOUNCE, VerpRef(subscriber_id, digest_id)
+        )
         return verp_address(RETURN_PATH, token)
 
     def unsubscribe_address(self, subscriber_id: int, digest_id: int | None = 7) -> str:

@@ -38,13 +38,19 @@ def _run(site: Site, store: Store, clock: FakeClock | None = None):  # type: ign
 
 def test_each_kind_does_what_it_should(site: Site, store: Store) -> None:
     people = _people(store, "gone", "angry", "leaver", "away", "full", "bystander")
-    site.drop("dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id))
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
     site.drop("arf_complaint.eml", rcpt="angry@example.org",
-              bounce=site.bounce_address(people["angry"].id), unsubscribe="unsubscribe@mail.test")  # fmt: skip
+              bounce=site.bounce_address(people["angry"].id))  # fmt: skip
     site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org",
               unsubscribe=site.unsubscribe_address(people["leaver"].id))  # fmt: skip
-    site.drop("vacation.eml", rcpt="away@example.org", bounce=site.bounce_address(people["away"].id))
-    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=site.bounce_address(people["full"].id))
+    site.drop(
+        "vacation.eml", rcpt="away@example.org", bounce=site.bounce_address(people["away"].id)
+    )
+    site.drop(
+        "dsn_soft.eml", rcpt="full@example.org", bounce=site.bounce_address(people["full"].id)
+    )
 
     report = _run(site, store)
 
@@ -62,9 +68,7 @@ def test_each_kind_does_what_it_should(site: Site, store: Store) -> None:
     }  # fmt: skip
     assert dict(report.actions) == {"bounced": 1, "complained": 1, "unsubscribed": 1, "counted": 1}
     with store.read() as conn:
-        sources = {
-            n: [e.source for e in consent_history(conn, s.id)] for n, s in people.items()
-        }
+        sources = {n: [e.source for e in consent_history(conn, s.id)] for n, s in people.items()}
     assert sources["gone"] == [ConsentSource.BOUNCE]
     assert sources["angry"] == [ConsentSource.COMPLAINT]
     assert sources["leaver"] == [ConsentSource.MAILTO]
@@ -89,7 +93,9 @@ def test_nonstandard_bounces_are_hard(site: Site, store: Store, sample: str) -> 
 
 
 @pytest.mark.parametrize("sample", ["exchange.eml", "gmail.eml", "qmail.eml", "dsn_hard.eml"])
-def test_without_a_token_the_reported_address_is_used(site: Site, store: Store, sample: str) -> None:
+def test_without_a_token_the_reported_address_is_used(
+    site: Site, store: Store, sample: str
+) -> None:
     _people(store, "gone", "other")
     site.drop(sample, rcpt="gone@example.org")  # delivered to plain bounces@mail.test
     _run(site, store)
