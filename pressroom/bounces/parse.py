@@ -121,10 +121,10 @@ def read_message(data: bytes, addresses: Addresses) -> Inbound:
 
 
 def _classify(msg: Message, base: Inbound, addresses: Addresses) -> tuple[Inbound, Purpose]:
-    report_type = (msg.get_param("report-type", header="content-type") or "").__str__().lower()
-    if msg.get_content_type() == "multipart/report" and report_type == "feedback-report":
+    report_type = _report_type(msg)
+    if report_type == "feedback-report":
         return _feedback_report(msg, base), Purpose.BOUNCE
-    if msg.get_content_type() == "multipart/report" and report_type == "delivery-status":
+    if report_type == "delivery-status":
         dsn = _delivery_status(msg, base)
         if dsn is not None:
             return dsn, Purpose.BOUNCE
@@ -143,6 +143,14 @@ def _classify(msg: Message, base: Inbound, addresses: Addresses) -> tuple[Inboun
     return replace(base, diagnostic=f"subject: {subject}" if subject else ""), Purpose.BOUNCE
 
 
+def _report_type(msg: Message) -> str:
+    """``multipart/report``'s ``report-type`` (lower case), or "" for any other message."""
+    if msg.get_content_type() != "multipart/report":
+        return ""
+    value = msg.get_param("report-type", header="content-type")
+    return value.lower() if isinstance(value, str) else ""
+
+
 def _feedback_report(msg: Message, base: Inbound) -> Inbound:
     fields = _report_fields(msg, "message/feedback-report")
     first = fields[0] if fields else Message()
@@ -159,8 +167,7 @@ def _feedback_report(msg: Message, base: Inbound) -> Inbound:
 
 
 def _delivery_status(msg: Message, base: Inbound) -> Inbound | None:
-    blocks = _report_fields(msg, "message/delivery-status")
-    recipients = blocks[1:] if len(blocks) > 1 else blocks
+    recipients = [b for b in _report_fields(msg, "message/delivery-status") if b.get("Action")]
     chosen = next(
         (b for b in recipients if _header(b, "Action").lower() in ("failed", "delayed")), None
     )

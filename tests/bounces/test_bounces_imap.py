@@ -17,6 +17,7 @@ from dovecotkit import DovecotServer
 from storekit import add_subscriber
 from support import FakeClock
 
+from pressroom.bounces.imap import ImapInbox
 from pressroom.bounces.process import process_bounces
 from pressroom.errors import JobFailed
 from pressroom.models import BounceKind, SubscriberStatus
@@ -32,7 +33,20 @@ def _imap_site(tmp_path: Path, dovecot: DovecotServer, scheme: str, ca: Path | N
     return Site(dovecot.maildir, settings)
 
 
-@pytest.mark.parametrize("scheme", ["imaps", "imap"])
+def _without_move(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the server look like one without MOVE (RFC 6851): copy, delete, expunge."""
+    original = ImapInbox.__enter__
+
+    def enter(self: ImapInbox) -> ImapInbox:
+        inbox = original(self)
+        conn = inbox._session()
+        conn.capabilities = tuple(c for c in conn.capabilities if c != "MOVE")
+        return inbox
+
+    monkeypatch.setattr(ImapInbox, "__enter__", enter)
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "imap", "imaps-without-move"])
 def test_imap_mailbox_is_processed_and_moved(
     tmp_path: Path,
     sqlite_store: Store,
@@ -42,6 +56,9 @@ def test_imap_mailbox_is_processed_and_moved(
 ) -> None:
     (tmp_path / "site").mkdir()
     monkeypatch.setenv("PRESSROOM_BOUNCES__PASSWORD", "imap-test-password")
+    if scheme.endswith("-without-move"):
+        _without_move(monkeypatch)
+        scheme = scheme.split("-")[0]
     cert, key = tls_files
     with sqlite_store.write() as conn:
         gone = add_subscriber(conn, "gone@example.org")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from bouncekit import Site, events, statuses
+from bouncekit import MAIL, Site, events, statuses
 from storekit import add_subscriber
 from support import NOW, FakeClock
 
@@ -200,3 +200,56 @@ def test_an_unparseable_message_goes_to_failed(site: Site, store: Store) -> None
     assert events(store) == []
     again = _run(site, store)  # never looped on
     assert again.read == 0
+
+
+def test_a_bounced_confirmation_mail_marks_its_address(site: Site, store: Store) -> None:
+    people = _people(store, "typo")
+    address = site.bounce_address(people["typo"].id, digest_id=None)
+    site.drop("dsn_hard.eml", rcpt="typo@example.org", bounce=address)
+    _run(site, store)
+    assert statuses(store)["typo@example.org"] is SubscriberStatus.BOUNCED
+    assert events(store)[0].event.digest_id is None
+
+
+def test_reports_that_are_not_failures_change_nothing(site: Site, store: Store) -> None:
+    people = _people(store, "fine", "reader")
+    relayed = (MAIL / "dsn_hard.eml").read_text().replace("Action: failed", "Action: relayed")
+    (site.maildir.parent / "relayed.eml").write_text(relayed)
+    other_type = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Feedback-Type: abuse", "Feedback-Type: not-spam")
+    )
+    for name, text, who in (("relayed", relayed, "fine"), ("not-spam", other_type, "reader")):
+        path = site.maildir / "new" / f"{name}.test"
+        path.write_text(
+            text.replace("@@BOUNCE@@", site.bounce_address(people[who].id))
+            .replace("@@RCPT@@", f"{who}@example.org")
+            .replace("@@UNSUB@@", "unsubscribe@mail.test")
+            .replace("@@MSGID@@", f"{name}@x")
+        )
+    report = _run(site, store)
+    assert dict(report.kinds) == {BounceKind.UNKNOWN: 2}
+    assert set(statuses(store).values()) == {ACTIVE}
+    notes = sorted(row.event.note for row in events(store))
+    assert notes == ["delivery report with action 'relayed'", "feedback report of type 'not-spam'"]
+
+
+def test_a_dsn_naming_several_recipients_uses_the_failed_one(site: Site, store: Store) -> None:
+    people = _people(store, "gone")
+    text = (
+        (MAIL / "dsn_hard.eml")
+        .read_text()
+        .replace(
+            "Reporting-MTA: dns; mx.gone.example\n\n",
+            "Final-Recipient: rfc822; other@example.org\nAction: delivered\nStatus: 2.0.0\n\n",
+        )
+    )
+    (site.maildir / "new" / "multi.test").write_text(
+        text.replace("@@BOUNCE@@", "bounces@mail.test")
+        .replace("@@RCPT@@", "gone@example.org")
+        .replace("@@MSGID@@", "multi@x")
+    )
+    _run(site, store)
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED
+    assert events(store)[0].event.recipient == "gone@example.org"
