@@ -236,7 +236,7 @@ def test_reports_that_are_not_failures_change_nothing(site: Site, store: Store) 
 
 
 def test_a_dsn_naming_several_recipients_uses_the_failed_one(site: Site, store: Store) -> None:
-    people = _people(store, "gone")
+    _people(store, "gone")
     text = (
         (MAIL / "dsn_hard.eml")
         .read_text()
