@@ -1,7 +1,7 @@
 """A private Postfix on 127.0.0.1 for tests: its own config and queue in a temporary folder.
 
 It never reads or touches ``/etc/postfix``'s instance: every path it uses (config, queue,
-data, mailboxes) is under the folder it is given, it listens on one loopback port chosen
+data, mailboxes) is under a temporary folder of its own, it listens on one loopback port chosen
 at start, ``inet_interfaces = loopback-only`` and no relay (nothing leaves the machine).
 
 Mail for ``@<domain>`` (``mail.test`` by default) is accepted for any local part and
@@ -98,13 +98,22 @@ class PostfixServer:
     Args:
         mailboxes: the local parts of ``domain`` that exist (each a Maildir).
         domain: the one domain it receives for.
+        aliases: more local parts delivered into one of ``mailboxes``' Maildirs
+            (``{"unsubscribe": "bounces"}``).
     """
 
-    def __init__(self, *, mailboxes: list[str], domain: str = "mail.test") -> None:
+    def __init__(
+        self,
+        *,
+        mailboxes: list[str],
+        domain: str = "mail.test",
+        aliases: dict[str, str] | None = None,
+    ) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="pressroom-postfix-"))
         self.folder.chmod(0o755)
         self.domain = domain
         self.mailboxes = list(mailboxes)
+        self.aliases = dict(aliases or {})
         self.port = free_port()
         self.config_dir = self.folder / "etc"
         self.queue_dir = self.folder / "queue"
@@ -178,8 +187,10 @@ class PostfixServer:
         self.mail_dir.mkdir()
         os.chown(self.mail_dir, MAIL_UID, MAIL_UID)
         maps = self.config_dir / "mailboxes"
+        boxes = {m: m for m in self.mailboxes} | self.aliases
         maps.write_text(
-            "".join(f"{m}@{self.domain} {m}/Maildir/\n" for m in self.mailboxes), encoding="ascii"
+            "".join(f"{m}@{self.domain} {box}/Maildir/\n" for m, box in boxes.items()),
+            encoding="ascii",
         )
         main = {
             "compatibility_level": "3.6",

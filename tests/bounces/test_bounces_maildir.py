@@ -253,3 +253,21 @@ def test_a_dsn_naming_several_recipients_uses_the_failed_one(site: Site, store: 
     _run(site, store)
     assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED
     assert events(store)[0].event.recipient == "gone@example.org"
+
+
+def test_a_complaint_is_traced_through_the_quoted_original(site: Site, store: Store) -> None:
+    people = _people(store, "angry")
+    text = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Delivered-To: @@BOUNCE@@", "Delivered-To: fbl@mail.test")
+        .replace("\nTo: @@BOUNCE@@", "\nTo: fbl@mail.test")
+        .replace("<@@RCPT@@>", "<redacted@isp.example>")  # providers often redact it
+    )
+    (site.maildir / "new" / "arf.test").write_text(
+        text.replace("@@BOUNCE@@", site.bounce_address(people["angry"].id))
+        .replace("@@UNSUB@@", "unsubscribe@mail.test")
+        .replace("@@RCPT@@", "angry@example.org")
+    )
+    _run(site, store)
+    assert statuses(store)["angry@example.org"] is SubscriberStatus.COMPLAINED
