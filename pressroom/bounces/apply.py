@@ -57,7 +57,7 @@ def apply_inbound(conn: Connection, inbound: Inbound, policy: SoftPolicy, now: d
     action = ""
     if subscriber is not None:
         action, why = _act(conn, inbound, subscriber, policy, received, now)
-        note = "; ".join(n for n in (note, why) if n)
+        note = _join(note, why)
     record_event(
         conn,
         BounceEvent(
@@ -81,18 +81,20 @@ def apply_inbound(conn: Connection, inbound: Inbound, policy: SoftPolicy, now: d
 def _subscriber(conn: Connection, inbound: Inbound) -> tuple[Subscriber | None, str]:
     if inbound.ref is not None:
         found = get_subscriber(conn, inbound.ref.subscriber_id)
-        if found is None:
-            return None, f"{inbound.note}; the token names no subscriber".lstrip("; ")
-        return found, inbound.note
+        return found, _join(inbound.note, "" if found else "the token names no subscriber")
     if inbound.token is not None:  # a token that did not verify: never fall back
         return None, inbound.note
     if inbound.kind in _BY_ADDRESS and inbound.recipient:
         found = find_subscriber(conn, inbound.recipient)
-        note = "no token: found by the reported address" if found else "no token, unknown address"
-        return found, "; ".join(n for n in (inbound.note, note) if n)
+        how = "no token: found by the reported address" if found else "no token, unknown address"
+        return found, _join(inbound.note, how)
     if inbound.kind is BounceKind.UNSUBSCRIBE:
         return None, "no valid token: not applied (the sender's address proves nothing)"
     return None, inbound.note
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(note for note in notes if note)
 
 
 def _act(

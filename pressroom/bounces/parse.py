@@ -282,15 +282,11 @@ def _tokens_of(address: str, bases: list[tuple[Purpose, str]]) -> Iterator[tuple
 
 
 def _sent_to(msg: Message, base: str) -> bool:
-    wanted = base.lower()
-    local, _, domain = wanted.rpartition("@")
-    for address in _addresses_in(msg, _ENVELOPE_HEADERS):
-        got = address.lower()
-        if got == wanted or find_token(base, got) is not None:
-            return True
-        if got.endswith("@" + domain) and got.startswith(local + "+"):
-            return True
-    return False
+    """True when ``msg`` was delivered to ``base`` itself or to one of its ``+token`` forms."""
+    return any(
+        address.lower() == base.lower() or find_token(base, address) is not None
+        for address in _addresses_in(msg, _ENVELOPE_HEADERS)
+    )
 
 
 # ---------------------------------------------------------------- MIME helpers

@@ -25,11 +25,6 @@ class BounceReport:
         """Messages taken from the mailbox."""
         return sum(self.kinds.values()) + self.duplicates + len(self.failed)
 
-    @property
-    def ok(self) -> bool:
-        """Always true once the pass finished: unparseable messages are moved, not errors."""
-        return True
-
     def summary(self) -> str:
         """One line: messages read, per kind, what changed, duplicates, failures."""
         kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.kinds.items()) if n)
