@@ -47,13 +47,19 @@ class Maildir:
     def move(self, key: str, folder: str, *, flag: bool) -> None:
         """Rename the message into ``.<folder>/cur`` with the seen (and flagged) flag."""
         target = self.path / f".{folder}"
-        for sub in ("new", "cur", "tmp"):
-            (target / sub).mkdir(parents=True, exist_ok=True)
-        (target / "maildirfolder").touch()
+        try:
+            for sub in ("new", "cur", "tmp"):
+                (target / sub).mkdir(parents=True, exist_ok=True)
+            (target / "maildirfolder").touch()
+        except OSError as exc:
+            raise JobFailed(f"{target}: cannot make the folder: {exc}") from exc
         name = key.split("/", 1)[1]
         base, _, info = name.partition(":2,")
         flags = set(info) | {"S"} | ({"F"} if flag else set())
-        os.replace(self.path / key, target / "cur" / f"{base}:2,{''.join(sorted(flags))}")
+        try:
+            os.replace(self.path / key, target / "cur" / f"{base}:2,{''.join(sorted(flags))}")
+        except OSError as exc:
+            raise JobFailed(f"{self.path / key}: cannot move it to {target}: {exc}") from exc
 
     def __enter__(self) -> Maildir:
         return self

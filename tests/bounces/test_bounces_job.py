@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bouncekit import Site, make_maildir, statuses
@@ -91,3 +92,30 @@ def test_cli_list_filters_by_kind_and_since(tmp_path: Path, capsys) -> None:  # 
     assert "--kind bogus: not a kind" in capsys.readouterr().err
     assert main(["--config", config, "status"]) in (0, 1)
     assert "Bounce mailbox (last 30 days)" in capsys.readouterr().out
+
+
+def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from pressroom.store.engine import open_store
+    from pressroom.worker.bounces_job import BOUNCES_LEASE
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    settings = make_settings(
+        tmp_path,
+        bounces={"source": f"maildir:{maildir}"},
+        store={"url": f"sqlite:///{tmp_path / 'store.db'}"},
+    )
+    store = open_store(settings.store_url)
+    with store.write() as conn:
+        assert runs.acquire_lease(
+            conn, BOUNCES_LEASE, "other:1:1", now=datetime.now(UTC), ttl=timedelta(minutes=5)
+        )
+    store.dispose()
+    assert main(["--config", str(tmp_path / "pressroom.toml"), "bounces", "process"]) == 1
+    assert "another process is processing the bounce mailbox (other:1:1)" in capsys.readouterr().err
+    store = open_store(settings.store_url)
+    with store.read() as conn:
+        row = runs.last_run(conn, "manual")
+    store.dispose()
+    assert row is not None and row.outcome == "skipped" and row.error is None

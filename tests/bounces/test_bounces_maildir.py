@@ -271,3 +271,28 @@ def test_a_complaint_is_traced_through_the_quoted_original(site: Site, store: St
     )
     _run(site, store)
     assert statuses(store)["angry@example.org"] is SubscriberStatus.COMPLAINED
+
+
+def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(
+    site: Site, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressroom.bounces.mailbox import Maildir
+
+    people = _people(store, "gone")
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    real_move = Maildir.move
+
+    def crash(self: Maildir, key: str, folder: str, *, flag: bool) -> None:
+        raise OSError("killed before the move")
+
+    monkeypatch.setattr(Maildir, "move", crash)
+    with pytest.raises(OSError):
+        _run(site, store)
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED  # committed
+    assert len(list((site.maildir / "new").iterdir())) == 1  # but not moved
+    monkeypatch.setattr(Maildir, "move", real_move)
+    again = _run(site, store)
+    assert (again.read, again.duplicates) == (1, 1)
+    assert len(events(store)) == 1 and not list((site.maildir / "new").iterdir())
