@@ -23,6 +23,8 @@ from pressroom.errors import JobFailed
 from pressroom.models import BounceKind, SubscriberStatus
 from pressroom.store.engine import Store
 
+pytestmark = pytest.mark.external
+
 
 def _imap_site(tmp_path: Path, dovecot: DovecotServer, scheme: str, ca: Path | None) -> Site:
     port = dovecot.imaps_port if scheme == "imaps" else dovecot.imap_port

@@ -36,7 +36,7 @@ from pressroom.store.bounces import count_by_kind
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers
 
-pytestmark = [pytest.mark.smtp, pytest.mark.slow]
+pytestmark = [pytest.mark.smtp, pytest.mark.external, pytest.mark.slow]
 
 LIVE = ["alive", "angry", "leaver", "away", "victim"]
 GHOSTS = ["ghost1", "ghost2", "ghost3"]
