@@ -242,6 +242,7 @@ class BouncesSettings(_Strict):
     ca_file: Path | None = None  # trust this CA for IMAP TLS instead of the system's
     soft_limit: int = Field(3, ge=1)
     soft_window: int = Field(30 * 86400, ge=60)
+    address_fallback: bool = True  # a report without a VERP token may name its address
 
     _duration = field_validator("soft_window", mode="before")(_parse_duration)
 

@@ -6,6 +6,8 @@ changes a status, so every change has its consent event:
 
 - hard bounce: ``bounced`` (source ``bounce``);
 - soft bounce: ``bounced`` once ``soft_limit`` of them arrived within ``soft_window``;
+- (a bounce or complaint without a token names its subscriber by the reported address,
+  unless ``[bounces] address_fallback = false``: anyone can write such a message);
 - complaint: ``complained`` (source ``complaint``);
 - unsubscribe request: ``unsubscribed`` (source ``mailto``), only with a valid token;
 - auto-reply, unknown: recorded and counted, never acted on.
@@ -24,18 +26,20 @@ from pressroom.store.bounces import BounceEvent, count_since, record_event, seen
 from pressroom.store.subscribers import find_subscriber, get_subscriber
 from pressroom.subscribers.lifecycle import suppress
 
-__all__ = ["Applied", "SoftPolicy", "apply_inbound"]
+__all__ = ["Applied", "Policy", "apply_inbound"]
 
 _BY_ADDRESS = (BounceKind.HARD, BounceKind.SOFT, BounceKind.COMPLAINT)
 """Kinds that may fall back to the address the report names when there is no token."""
 
 
 @dataclass(frozen=True, slots=True)
-class SoftPolicy:
-    """``[bounces] soft_limit`` soft bounces within ``soft_window`` mark an address bounced."""
+class Policy:
+    """``[bounces] soft_limit`` soft bounces within ``soft_window`` mark an address bounced;
+    ``address_fallback``: a report without a token may name its subscriber by address."""
 
     limit: int
     window: timedelta
+    address_fallback: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +52,12 @@ class Applied:
     duplicate: bool = False
 
 
-def apply_inbound(conn: Connection, inbound: Inbound, policy: SoftPolicy, now: datetime) -> Applied:
+def apply_inbound(conn: Connection, inbound: Inbound, policy: Policy, now: datetime) -> Applied:
     """Record ``inbound`` and apply it (nothing at all if it was recorded before)."""
     if seen(conn, inbound.message_key):
         return Applied(inbound.kind, None, "", duplicate=True)
     received = min(inbound.received_at or now, now)
-    subscriber, note = _subscriber(conn, inbound)
+    subscriber, note = _subscriber(conn, inbound, policy.address_fallback)
     action = ""
     if subscriber is not None:
         action, why = _act(conn, inbound, subscriber, policy, received, now)
@@ -78,12 +82,16 @@ def apply_inbound(conn: Connection, inbound: Inbound, policy: SoftPolicy, now: d
     return Applied(inbound.kind, subscriber, action)
 
 
-def _subscriber(conn: Connection, inbound: Inbound) -> tuple[Subscriber | None, str]:
+def _subscriber(
+    conn: Connection, inbound: Inbound, address_fallback: bool
+) -> tuple[Subscriber | None, str]:
     if inbound.ref is not None:
         found = get_subscriber(conn, inbound.ref.subscriber_id)
         return found, _join(inbound.note, "" if found else "the token names no subscriber")
     if inbound.token is not None:  # a token that did not verify: never fall back
         return None, inbound.note
+    if inbound.kind in _BY_ADDRESS and inbound.recipient and not address_fallback:
+        return None, _join(inbound.note, "no token, and [bounces] address_fallback is off")
     if inbound.kind in _BY_ADDRESS and inbound.recipient:
         found = find_subscriber(conn, inbound.recipient)
         how = "no token: found by the reported address" if found else "no token, unknown address"
@@ -101,7 +109,7 @@ def _act(
     conn: Connection,
     inbound: Inbound,
     subscriber: Subscriber,
-    policy: SoftPolicy,
+    policy: Policy,
     received: datetime,
     now: datetime,
 ) -> tuple[str, str]:

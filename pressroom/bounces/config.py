@@ -25,6 +25,8 @@ class BounceConfig:
         addresses: the VERP bases and ``[web] secret``.
         soft_limit: soft bounces within ``soft_window`` that mark an address bounced.
         soft_window: ``[bounces] soft_window``.
+        address_fallback: ``[bounces] address_fallback``: whether a report without a token
+            may name its subscriber by the address it reports.
     """
 
     source: str
@@ -34,6 +36,7 @@ class BounceConfig:
     addresses: Addresses
     soft_limit: int
     soft_window: timedelta
+    address_fallback: bool = True
 
 
 def bounce_config(settings: Settings) -> BounceConfig:
@@ -66,4 +69,5 @@ def bounce_config(settings: Settings) -> BounceConfig:
         ),
         soft_limit=bounces.soft_limit,
         soft_window=timedelta(seconds=bounces.soft_window),
+        address_fallback=bounces.address_fallback,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from pressroom.bounces.apply import SoftPolicy, apply_inbound
+from pressroom.bounces.apply import Policy, apply_inbound
 from pressroom.bounces.config import BounceConfig
 from pressroom.bounces.inbox import FAILED, PROCESSED
 from pressroom.bounces.mailbox import open_mailbox
@@ -32,7 +32,7 @@ def process_bounces(config: BounceConfig, store: Store, clock: Clock) -> BounceR
         JobFailed: the mailbox cannot be opened or read.
     """
     report = BounceReport()
-    policy = SoftPolicy(config.soft_limit, config.soft_window)
+    policy = Policy(config.soft_limit, config.soft_window, config.address_fallback)
     with open_mailbox(config) as inbox:
         for item in inbox.messages():
             try:

@@ -296,3 +296,20 @@ def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(
     again = _run(site, store)
     assert (again.read, again.duplicates) == (1, 1)
     assert len(events(store)) == 1 and not list((site.maildir / "new").iterdir())
+
+
+def test_without_address_fallback_only_tokens_count(tmp_path, store: Store) -> None:  # type: ignore[no-untyped-def]
+    from bouncekit import make_maildir, make_site_settings
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    site = Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}",
+                                            address_fallback=False))  # fmt: skip
+    people = _people(store, "victim", "gone")
+    site.drop("dsn_hard.eml", rcpt="victim@example.org")  # no token: anyone can write this
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    _run(site, store)
+    assert statuses(store) == {"victim@example.org": ACTIVE,
+                               "gone@example.org": SubscriberStatus.BOUNCED}  # fmt: skip
+    assert "address_fallback is off" in events(store, BounceKind.HARD)[-1].event.note
