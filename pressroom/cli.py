@@ -59,8 +59,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     )
     for warning in warnings:
         print(f"{label}: warning: {warning}", file=sys.stderr)
-    warned = {warning.split(":")[0] for warning in warnings}
-    left = [line for line in placeholders_left(settings) if line.split(":")[0] not in warned]
+    left = placeholders_left(settings)
     if left:
         print("to fill in before going live:")
         print("\n".join(f"  {line}" for line in left))

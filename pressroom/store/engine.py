@@ -64,11 +64,15 @@ class Store:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, busy_timeout: float | None = None) -> Iterator[Connection]:
         """A connection inside a write transaction, committed on success.
 
         On SQLite the transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken
         up front, so concurrent writers wait (busy timeout) rather than deadlock.
+
+        Args:
+            busy_timeout: wait at most this long for the lock instead of the store's busy
+                timeout (the web's rate limiter must not hold a request for 30 s).
 
         Raises:
             StoreUnavailable: the store is unreachable, locked beyond the busy timeout,
@@ -76,8 +80,21 @@ class Store:
         """
         with self._translated(), self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
+            with self._waiting(conn, busy_timeout), conn.begin():
                 yield conn
+
+    @contextmanager
+    def _waiting(self, conn: Connection, seconds: float | None) -> Iterator[None]:
+        if seconds is None or not self.is_sqlite:
+            yield
+            return
+        cursor = conn.connection.cursor()  # the driver's own: no SQLAlchemy BEGIN
+        cursor.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            cursor.close()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
