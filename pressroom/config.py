@@ -134,6 +134,10 @@ class StoreSettings(_Strict):
             raise ValueError(
                 f"must start with sqlite:/// or postgresql+psycopg://, got {value.split(':')[0]!r}"
             )
+        try:
+            urlsplit(value).port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"{redact_url(value)} has a bad port: {exc}") from None
         return value
 
 

@@ -188,6 +188,8 @@ def describe_store_error(label: str, exc: BaseException, busy_timeout: float) ->
         return f"the store {label} is read-only ({reason}); make it writable"
     if "full" in lowered or "no space" in lowered:
         return f"the store {label} is out of space ({reason}); free some space"
+    if "connect" in lowered or "server closed" in lowered or "timeout expired" in lowered:
+        return f"cannot reach the store {label}: {reason}"
     if "unable to open" in lowered:
         return (
             f"cannot open the store {label}: {reason} (does its folder exist and is it writable?)"
