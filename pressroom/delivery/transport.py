@@ -17,8 +17,8 @@ and sends many messages over each one; a global rate limit spaces transactions.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import os
 import random
 import re

@@ -19,6 +19,7 @@ from functools import partial
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
@@ -146,9 +147,12 @@ def create_app(
     routes = _routes(ctx)
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        # The body limit inside the headers: its 413 gets them too.
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES),
+        ],
         exception_handlers=_error_pages(ctx, routes),
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.ctx = ctx
     return app
