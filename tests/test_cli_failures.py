@@ -326,3 +326,33 @@ def test_an_unwritable_export_or_preview_path(site: Path, args: list[str], reaso
     (site / "public").mkdir(exist_ok=True)
     line = assert_one_sentence(pressroom(site, expand(args, site=site)), code=1)
     assert line.startswith("pressroom: error: cannot write the ") and reason in line
+
+
+# ---------------------------------------------------------------- the store's own disk
+
+
+@pytest.mark.parametrize("command", ["status", "feeds build", "subscribers add", "import"])
+def test_a_store_on_a_read_only_or_full_disk(site: Path, tmp_path: Path, command: str) -> None:
+    """The SQLite file itself on a read-only and on a full tmpfs: one sentence each."""
+    for kind in ("read-only", "full"):
+        folder = tmp_path / kind
+        folder.mkdir()
+        if not _mount_tmpfs(folder, "2m"):
+            pytest.skip("needs `mount -t tmpfs` (root in a permissive container)")
+        try:
+            shutil.copyfile(site / "pressroom.db", folder / "pressroom.db")
+            if kind == "read-only":
+                subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+            else:
+                with open(folder / "filler", "wb", buffering=0) as filler:
+                    try:
+                        while True:
+                            filler.write(b"\0" * 4096)
+                    except OSError:
+                        pass
+            url = f"sqlite:///{folder / 'pressroom.db'}"
+            args = expand(STORE_COMMANDS[command], site=site)
+            line = assert_one_sentence(pressroom(site, args, PRESSROOM_STORE__URL=url), code=1)
+            assert f"the store {url}" in line or f"cannot open the store {url}" in line, line
+        finally:
+            _umount(folder)

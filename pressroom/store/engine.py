@@ -186,8 +186,8 @@ def describe_store_error(label: str, exc: BaseException, busy_timeout: float) ->
         )
     if "readonly" in lowered or "read-only" in lowered:
         return f"the store {label} is read-only ({reason}); make it writable"
-    if "full" in lowered or "no space" in lowered:
-        return f"the store {label} is out of space ({reason}); free some space"
+    if "full" in lowered or "no space" in lowered or "disk i/o" in lowered:
+        return f"the store {label} cannot write to its disk ({reason}); is the disk full?"
     if "connect" in lowered or "server closed" in lowered or "timeout expired" in lowered:
         return f"cannot reach the store {label}: {reason}"
     if "unable to open" in lowered:
