@@ -116,12 +116,15 @@ class StoreCounter:
         self._next_prune = 0.0
 
     def hit(self, bucket: str, slot: int, expires_at: int) -> tuple[int, int]:
-        """One upsert-increment and one primary-key read in one short write transaction."""
+        """One upsert-increment and one primary-key read in a short write transaction
+        (on SQLite waiting at most :data:`STORE_WAIT_S` for the lock)."""
         prune_now = self._monotonic() >= self._next_prune
+        if prune_now:
+            self._next_prune = self._monotonic() + PRUNE_EVERY_S
         with self.store.write(busy_timeout=STORE_WAIT_S) as conn:
+            rate_limits.relax_durability(conn)
             counts = rate_limits.hit(conn, bucket, slot, expires_at)
             if prune_now:
-                self._next_prune = self._monotonic() + PRUNE_EVERY_S
                 rate_limits.prune(conn, int(time.time()))
         return counts
 
