@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -39,6 +40,7 @@ __all__ = [
     "job_runs",
     "leases",
     "metadata",
+    "rate_limits",
     "sections",
     "subscribers",
     "workers",
@@ -251,4 +253,14 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(64), primary_key=True),  # sha256(limit name | client key)[:32]
+    Column("slot", BigInteger, primary_key=True),  # floor(unix time / window seconds)
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # unix seconds; pruned after
+    Index("ix_rate_limits_expires_at", "expires_at"),
 )
