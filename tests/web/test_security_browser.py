@@ -137,7 +137,8 @@ def test_links_from_a_token_page_send_no_referer_to_other_sites(
 
     class Recorder(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            seen.append(self.headers.get("Referer"))
+            if self.path == "/landing":  # not the browser's own /favicon.ico fetch
+                seen.append(self.headers.get("Referer"))
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.end_headers()
