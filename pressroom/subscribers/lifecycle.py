@@ -78,6 +78,7 @@ __all__ = [
     "suppress",
     "unsubscribe",
     "unsubscribe_address",
+    "unsubscribe_key",
 ]
 
 log = logging.getLogger("pressroom.subscribers")
@@ -153,6 +154,12 @@ def _event(
     record_consent_event(conn, ConsentEvent(subscriber_id, held, status, now, source, ip, note))
 
 
+def _reload(conn: Connection, subscriber_id: int) -> Subscriber:
+    found = get_subscriber(conn, subscriber_id)
+    assert found is not None  # written in this transaction
+    return found
+
+
 def request_subscription(
     conn: Connection, form: SubscribeForm, now: datetime, *, ip: str | None = None
 ) -> SubscriptionRequest:
@@ -190,9 +197,7 @@ def request_subscription(
         now=now,
         confirm_nonce=nonce,
     )
-    saved = get_subscriber(conn, existing.id)
-    assert saved is not None  # just updated in this transaction
-    return SubscriptionRequest(saved, MailKind.CONFIRM, nonce)
+    return SubscriptionRequest(_reload(conn, existing.id), MailKind.CONFIRM, nonce)
 
 
 def open_request(conn: Connection, public_key: str, nonce: str) -> Subscriber | None:
@@ -247,6 +252,19 @@ def unsubscribe(
     return suppress(
         conn, subscriber_id, SubscriberStatus.UNSUBSCRIBED, source=source, now=now, ip=ip
     )
+
+
+def unsubscribe_key(
+    conn: Connection,
+    public_key: str,
+    now: datetime,
+    *,
+    source: ConsentSource = ConsentSource.WEB,
+    ip: str | None = None,
+) -> Subscriber | None:
+    """:func:`unsubscribe` the subscriber whose links carry ``public_key``; None if unknown."""
+    found = find_by_public_key(conn, public_key)
+    return None if found is None else unsubscribe(conn, found.id, now, source=source, ip=ip)
 
 
 def unsubscribe_address(
@@ -308,9 +326,7 @@ def _operator_save(
         if note:
             log.warning("%s: %s was %s, now %s", email, note, held, status)
         _event(conn, existing.id, held, status, now, source, note=note)
-    saved = get_subscriber(conn, existing.id)
-    assert saved is not None  # just updated in this transaction
-    return OperatorResult(saved, False)
+    return OperatorResult(_reload(conn, existing.id), False)
 
 
 def add_by_operator(

@@ -35,7 +35,8 @@ def reload(store: Store, subscriber: Subscriber) -> Subscriber:
 
 
 def token(purpose: str, subscriber: Subscriber, clock: FakeClock) -> str:
-    return make_token(SECRET, purpose, subscriber.id, clock())
+    nonce = "A" * 16 if purpose == "confirm" else None
+    return make_token(SECRET, purpose, subscriber.public_key, clock(), nonce)
 
 
 def test_get_unsubscribe_shows_a_button_and_changes_nothing(
@@ -94,16 +95,18 @@ def test_forged_unsubscribe_tokens_are_400_and_change_nothing(
     client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock, method: str
 ) -> None:
     good = token("unsubscribe", active, clock)
-    payload, signature = good.split(".")
-    other_id = make_token(SECRET, "unsubscribe", active.id + 1, clock()).split(".")[0]
+    other_key = "B" * 16 if active.public_key != "B" * 16 else "C" * 16
+    other = make_token(SECRET, "unsubscribe", other_key, clock())
     forged = [
-        f"{payload}.{signature[::-1]}",
-        f"{other_id}.{signature}",  # someone else's id with this signature
-        make_token("a-different-secret-123456", "unsubscribe", active.id, clock()),
+        good[:22] + good[22:][::-1],
+        other[:22] + good[22:],  # someone else's key with this signature
+        make_token("a-different-secret-123456", "unsubscribe", active.public_key, clock()),
         token("confirm", active, clock),
-        token("preferences", active, clock),
+        token("preferences", active, clock)[:-1] + "A",
+        good + "A",
+        good + "=",
+        good[:-1],
         "x.y",
-        payload,
     ]
     for bad in forged:
         response = client.request(
@@ -274,5 +277,13 @@ def test_forms_and_links_follow_a_public_url_with_a_path(
         assert 'action="/news/subscribe"' in prefixed.get("/subscribe").text
         prefixed.post("/subscribe", data={"email": "p@example.com"})
         assert outbox.link().startswith("http://testserver/news/confirm/")
-        confirmed = prefixed.get("/confirm/" + outbox.link().rsplit("/", 1)[1])
+        page = prefixed.get("/confirm/" + outbox.link().rsplit("/", 1)[1])
+        action = re.search(r'action="([^"]+)"', page.text)
+        form_token = re.search(r'name="form_token" value="([^"]+)"', page.text)
+        assert action and form_token
+        assert action.group(1) == "/news/confirm/" + outbox.link().rsplit("/", 1)[1]
+        confirmed = prefixed.post(
+            "/confirm/" + outbox.link().rsplit("/", 1)[1],
+            data={"form_token": form_token.group(1)},
+        )
         assert 'href="http://testserver/news/preferences/' in confirmed.text
