@@ -31,7 +31,8 @@ class LinkMaker:
         self._signer = TokenSigner(secret)
         issued_at = int(issued.timestamp())
         self._heads = {
-            purpose: TokenSigner.head(purpose, issued_at) for purpose in ("unsubscribe", "preferences")
+            purpose: TokenSigner.head(purpose, issued_at)
+            for purpose in ("unsubscribe", "preferences")
         }
         self._base = public_url
 

@@ -140,7 +140,8 @@ def test_message_ids_are_deterministic_and_links_personal(tmp_path: Path) -> Non
     assert one(_subscriber(2)).message_id != a.message_id
     unsubscribe, preferences = one.links(_subscriber(1))
     assert preferences.startswith("https://news.example.cn/preferences/")
-    assert read_token(SECRET, preferences.rsplit("/", 1)[1], "preferences", NOW).public_key == _key(1)
+    read = read_token(SECRET, preferences.rsplit("/", 1)[1], "preferences", NOW)
+    assert read.public_key == _key(1)
     body = parse_message(a.data).get_body(("html",)).get_content()
     assert f'href="{unsubscribe}"' in body and f'href="{preferences}"' in body
 

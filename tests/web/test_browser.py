@@ -1,8 +1,8 @@
 """End to end in a real headless Chromium against uvicorn on 127.0.0.1 (port 0).
 
 Subscribe through the form on the feed index, read the confirmation mail from the file
-outbox, open its link and press the confirm button, change preferences, unsubscribe through the page. Screenshots at
-375 px and 1280 px go to test-artifacts/web/.
+outbox, open its link and press the confirm button, change preferences, unsubscribe
+through the page. Screenshots at 375 px and 1280 px go to test-artifacts/web/.
 """
 
 from __future__ import annotations
