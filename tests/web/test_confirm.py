@@ -145,7 +145,7 @@ def test_confirming_records_the_ip_and_old_links_die(
             SubscriberStatus.UNSUBSCRIBED,
             ConsentSource.ONE_CLICK,
             "testclient",
-        ),  # fmt: skip
+        ),
         (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, ConsentSource.WEB, "testclient"),
     ]
 
