@@ -100,13 +100,8 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
         return await _form_page(ctx, raw, str(exc), 400)
     ip = client_key(request)
     asked = await in_write(ctx, lambda conn: request_subscription(conn, wanted, ctx.clock(), ip=ip))
-    task = None
-    if not ctx.address_limit.hit(asked.subscriber.email):
-        task = BackgroundTask(partial(send_subscription_mail, ctx, asked))
-    else:
-        log.info(
-            "subscribe: mail to subscriber %d held back (per-address limit)", asked.subscriber.id
-        )
+    allowed = not ctx.address_limit.hit(asked.subscriber.email)
+    task = BackgroundTask(partial(send_subscription_mail, ctx, asked, send=allowed))
     return await _padded(_sent_page(ctx, raw.email, task), started)
 
 
@@ -135,8 +130,14 @@ def _sent_page(ctx: WebContext, email: str, task: BackgroundTask | None = None) 
     return response
 
 
-async def send_subscription_mail(ctx: WebContext, asked: SubscriptionRequest) -> None:
-    """Build and send the confirm (or notice) mail; failures are logged, never shown."""
+async def send_subscription_mail(
+    ctx: WebContext, asked: SubscriptionRequest, *, send: bool = True
+) -> None:
+    """Build and send the confirm (or notice) mail; failures are logged, never shown.
+
+    With ``send`` false (the address's hourly limit is reached) the mail is built all the
+    same and dropped, so the work after the answer is alike for every address.
+    """
     settings = ctx.settings
     subscriber, kind = asked.subscriber, asked.mail
     try:
@@ -150,7 +151,12 @@ async def send_subscription_mail(ctx: WebContext, asked: SubscriptionRequest) ->
             max_age=settings.web.confirm_max_age,
             now=ctx.clock(),
         )
-        await ctx.send(msg)
+        if send:
+            await ctx.send(msg)
+        else:
+            log.info(
+                "subscribe: mail to subscriber %d held back (per-address limit)", subscriber.id
+            )
     except Exception:  # one recipient's mail; the page has already answered
         log.exception("subscribe: cannot send the %s mail to subscriber %d", kind, subscriber.id)
 
