@@ -32,9 +32,11 @@ from pressroom.store.subscribers import find_subscriber
 from pressroom.web.routes_subscribe import SUBSCRIBE_MIN_SECONDS
 
 ROUNDS = 40
-MARGIN_S = 0.003
-"""Below the old gap (~5 ms); padded, the medians differ by about 1 ms on a busy machine.
-A measurement over the margin is repeated once: noise rarely strikes twice, a leak does."""
+MEDIANS_MARGIN_S = 0.003
+OFFSETS_MARGIN_S = 0.002
+"""Below the old gap (active ~2.5-5 ms faster); padded, the medians differ by 1-2 ms on a
+busy 2-core machine and the offsets by about 1 ms. Over a margin, the test measures as
+many rounds again and judges all of them together."""
 
 PAUSE_S = 0.03
 """Between requests: the previous answer's mail is built by then, so it does not delay the
@@ -73,34 +75,48 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store]]:
             store.dispose()
 
 
-def measure(url: str) -> dict[str, float]:
-    """The median answer time of each case over :data:`ROUNDS` interleaved requests."""
-    times: dict[str, list[float]] = {case: [] for case in ["unknown", *CASES]}
-    order = list(times)
+def measure(url: str) -> list[dict[str, float]]:
+    """:data:`ROUNDS` rounds of one request per case in a shuffled order: the times."""
+    rounds: list[dict[str, float]] = []
+    order = ["unknown", *CASES]
     shuffle = random.Random().shuffle
     with httpx.Client(base_url=url, timeout=10) as client:
         for _ in range(3):
             client.post("/subscribe", data={"email": "warm-up@example.com"})
-        for _ in range(ROUNDS):
+        for index in range(ROUNDS):
             shuffle(order)
+            took: dict[str, float] = {}
             for case in order:
                 email = f"{case}@example.com"
                 if case == "unknown":
-                    email = f"new{len(times[case])}-{random.random()}@example.com"
+                    email = f"new{index}-{random.random()}@example.com"
                 time.sleep(PAUSE_S)
                 started = time.perf_counter()
                 response = client.post("/subscribe", data={"email": email})
-                times[case].append(time.perf_counter() - started)
+                took[case] = time.perf_counter() - started
                 assert response.status_code == 200
-    return {case: statistics.median(values) for case, values in times.items()}
+            rounds.append(took)
+    return rounds
 
 
-def spread(medians: dict[str, float]) -> float:
-    return max(medians.values()) - min(medians.values())
+def summary(rounds: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Each case's median answer time, and its median difference from its round's median
+    (which cancels slow moments that last a round or more, so a steady gap stands out)."""
+    cases = list(rounds[0])
+    medians = {case: statistics.median(r[case] for r in rounds) for case in cases}
+    offsets = {
+        case: statistics.median(r[case] - statistics.median(r.values()) for r in rounds)
+        for case in cases
+    }
+    return medians, offsets
 
 
-def shown(medians: dict[str, float]) -> str:
-    return ", ".join(f"{case} {value * 1000:.2f} ms" for case, value in medians.items())
+def spread(values: dict[str, float]) -> float:
+    return max(values.values()) - min(values.values())
+
+
+def shown(values: dict[str, float]) -> str:
+    return ", ".join(f"{case} {value * 1000:.2f} ms" for case, value in values.items())
 
 
 @pytest.mark.slow
@@ -108,13 +124,16 @@ def test_subscribe_takes_the_same_time_whatever_the_address_state(
     served: tuple[str, Store],
 ) -> None:
     url, store = served
-    medians = measure(url)
-    print(f"subscribe medians over {ROUNDS} requests each: {shown(medians)}")
-    if spread(medians) > MARGIN_S:
-        medians = measure(url)
-        print(f"again: {shown(medians)}")
+    rounds = measure(url)
+    medians, offsets = summary(rounds)
+    print(f"subscribe medians: {shown(medians)}; offsets from the round: {shown(offsets)}")
+    if spread(medians) > MEDIANS_MARGIN_S or spread(offsets) > OFFSETS_MARGIN_S:
+        rounds += measure(url)  # more samples, not a second chance: a steady gap stays
+        medians, offsets = summary(rounds)
+        print(f"over {len(rounds)} rounds: {shown(medians)}; offsets {shown(offsets)}")
     assert min(medians.values()) >= SUBSCRIBE_MIN_SECONDS, shown(medians)
-    assert spread(medians) <= MARGIN_S, shown(medians)
+    assert spread(medians) <= MEDIANS_MARGIN_S, shown(medians)
+    assert spread(offsets) <= OFFSETS_MARGIN_S, shown(offsets)
     with store.read() as conn:  # the states held, so each case measured what it says
         for case, status in CASES.items():
             found = find_subscriber(conn, f"{case}@example.com")
