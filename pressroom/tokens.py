@@ -18,7 +18,7 @@ so the request's end (confirmation, unsubscribe, a newer request) voids it.
 
 Tokens of the earlier format (``base64(json).base64(mac)`` with the subscriber id) are
 refused: links in mails sent before the upgrade stop working (their pages answer "this
-link is invalid"; the ``mailto`` unsubscribe still works).
+link is invalid").
 """
 
 from __future__ import annotations
