@@ -148,7 +148,9 @@ def save_subscriber(
     """Insert the subscriber ``email``, or update it when the address exists (upsert).
 
     Becoming ``active`` stamps ``confirmed_at`` (once); a changed address row keeps its id,
-    ``created_at`` and bounce count, except that re-activating resets the bounces.
+    ``created_at`` and bounce count, except that re-activating resets the bounces. It
+    applies no consent rule and records no consent event: the rules are
+    :mod:`pressroom.subscribers.lifecycle`'s (tests and bulk loaders use this directly).
     """
     values: dict[str, Any] = {
         "email": email,
@@ -160,6 +162,7 @@ def save_subscriber(
     }
     insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(subscribers)
     update = {key: insert.excluded[key] for key in values if key != "email"}
+    update["confirm_nonce"] = None  # a change by the operator voids an open confirm link
     if status == SubscriberStatus.ACTIVE:
         update["confirmed_at"] = func.coalesce(
             subscribers.c.confirmed_at, insert.excluded.confirmed_at
