@@ -202,26 +202,25 @@ def insert_subscriber(
     status: SubscriberStatus,
     now: datetime,
     confirm_nonce: str | None = None,
-) -> Subscriber:
-    """Insert a new subscriber (the mailbox must be unknown) with a fresh public key."""
-    conn.execute(
-        subscribers.insert().values(
-            email=email,
-            email_key=address_key(email),
-            public_key=new_public_key(),
-            confirm_nonce=confirm_nonce,
-            name=name,
-            sections=join_sections(sections),
-            frequency=Frequency(frequency).value,
-            status=SubscriberStatus(status).value,
-            created_at=now,
-            updated_at=now,
-            confirmed_at=now if status == SubscriberStatus.ACTIVE else None,
-        )
-    )
-    saved = find_subscriber(conn, email)
-    assert saved is not None  # just written in this transaction
-    return saved
+) -> Subscriber | None:
+    """Insert a new subscriber with a fresh public key; None if the mailbox exists already
+    (another transaction may have added it since the caller looked)."""
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(subscribers)
+    statement = insert.values(
+        email=email,
+        email_key=address_key(email),
+        public_key=new_public_key(),
+        confirm_nonce=confirm_nonce,
+        name=name,
+        sections=join_sections(sections),
+        frequency=Frequency(frequency).value,
+        status=SubscriberStatus(status).value,
+        created_at=now,
+        updated_at=now,
+        confirmed_at=now if status == SubscriberStatus.ACTIVE else None,
+    ).on_conflict_do_nothing(index_elements=[subscribers.c.email_key])
+    inserted = conn.execute(statement.returning(subscribers.c.id)).scalar()
+    return None if inserted is None else get_subscriber(conn, inserted)
 
 
 def update_subscriber(

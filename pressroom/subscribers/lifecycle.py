@@ -154,6 +154,12 @@ def _event(
     record_consent_event(conn, ConsentEvent(subscriber_id, held, status, now, source, ip, note))
 
 
+def _found(conn: Connection, email: str) -> Subscriber:
+    found = find_subscriber(conn, email)
+    assert found is not None  # the insert just met its row
+    return found
+
+
 def _reload(conn: Connection, subscriber_id: int) -> Subscriber:
     found = get_subscriber(conn, subscriber_id)
     assert found is not None  # written in this transaction
@@ -181,8 +187,10 @@ def request_subscription(
             now=now,
             confirm_nonce=nonce,
         )
-        _event(conn, saved.id, None, SubscriberStatus.PENDING, now, ConsentSource.WEB, ip=ip)
-        return SubscriptionRequest(saved, MailKind.CONFIRM, nonce)
+        if saved is not None:
+            _event(conn, saved.id, None, SubscriberStatus.PENDING, now, ConsentSource.WEB, ip=ip)
+            return SubscriptionRequest(saved, MailKind.CONFIRM, nonce)
+        existing = _found(conn, form.email)  # a concurrent request added the mailbox
     if existing.status == SubscriberStatus.ACTIVE:
         set_confirm_nonce(conn, existing.id, None)  # already None: the same write as below
         return SubscriptionRequest(existing, MailKind.NOTICE, None)
@@ -305,8 +313,10 @@ def _operator_save(
             status=status,
             now=now,
         )
-        _event(conn, saved.id, None, status, now, source)
-        return OperatorResult(saved, True)
+        if saved is not None:
+            _event(conn, saved.id, None, status, now, source)
+            return OperatorResult(saved, True)
+        existing = _found(conn, email)  # a concurrent change added the mailbox
     held = existing.status
     if held.suppressed and not resubscribe:
         changed = held != status

@@ -62,9 +62,7 @@ async def read_form(request: Request) -> FormData:
         except Exception as exc:  # multipart errors come in several types
             raise FormError("提交的表单无法读取，请重新填写。") from exc
     try:
-        pairs = parse_qsl(
-            text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS
-        )
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
     except UnicodeDecodeError:
         raise FormError(_NOT_UTF8) from None
     except ValueError as exc:

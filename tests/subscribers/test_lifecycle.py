@@ -17,7 +17,12 @@ from support import NOW
 
 from pressroom.models import ConsentSource, Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import find_subscriber, pending_nonce, record_bounce
+from pressroom.store.subscribers import (
+    find_subscriber,
+    list_subscribers,
+    pending_nonce,
+    record_bounce,
+)
 from pressroom.subscribers import lifecycle
 from pressroom.subscribers.lifecycle import MailKind, SubscribeForm
 
@@ -289,3 +294,30 @@ def test_subscriber_history_by_any_casing_and_unknown(store: Store) -> None:
         found = lifecycle.subscriber_history(conn, "READER@y.org")
         assert found is not None and found[0].email == "Reader@y.org"
         assert lifecycle.subscriber_history(conn, "nobody@y.org") is None
+
+
+def test_a_mailbox_added_by_a_concurrent_request_is_taken_as_existing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests for one new address at once: the second's insert meets the first's row
+    (ON CONFLICT DO NOTHING) and goes on as for an existing address, without an error."""
+    seed(store, "race@example.com", PENDING)
+    real = lifecycle.find_subscriber
+    calls: list[str] = []
+
+    def missed_once(conn: Connection, email: str) -> Subscriber | None:
+        calls.append(email)
+        return None if len(calls) == 1 else real(conn, email)  # the look before the insert
+
+    monkeypatch.setattr(lifecycle, "find_subscriber", missed_once)
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("Race@example.com"), LATER)
+        assert asked.mail is MailKind.CONFIRM and asked.subscriber.email == "race@example.com"
+    calls.clear()
+    with store.write() as conn:
+        result = lifecycle.add_by_operator(
+            conn, "race@example.com", name="", sections=(), frequency=Frequency.DAILY, now=LATER
+        )
+    assert not result.new and result.subscriber.status is ACTIVE
+    with store.read() as conn:
+        assert [s.email for s in list_subscribers(conn)] == ["race@example.com"]
