@@ -8,6 +8,7 @@ only for the request it was made for.
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -321,3 +322,25 @@ def test_a_mailbox_added_by_a_concurrent_request_is_taken_as_existing(
     assert not result.new and result.subscriber.status is ACTIVE
     with store.read() as conn:
         assert [s.email for s in list_subscribers(conn)] == ["race@example.com"]
+
+
+def test_many_requests_for_one_new_mailbox_at_once(store: Store) -> None:
+    """Real threads, real transactions: one row, one ``None -> pending`` event, no error."""
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with store.write() as conn:
+                lifecycle.request_subscription(conn, form("Crowd@example.com"), NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert [row[:2] for row in history(store, "crowd@example.com")] == [(None, PENDING)]
