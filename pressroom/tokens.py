@@ -16,9 +16,13 @@ The payload names the subscriber by their random ``public_key`` (never the seque
 id), and a confirm token also carries the nonce of the pending request it was made for,
 so the request's end (confirmation, unsubscribe, a newer request) voids it.
 
-Tokens of the earlier format (``base64(json).base64(mac)`` with the subscriber id) are
-refused: links in mails sent before the upgrade stop working (their pages answer "this
-link is invalid").
+Tokens of the earlier format (``base64url(json).base64url(mac)`` with the sequential
+subscriber id) are refused, with one exception: an *unsubscribe* token of that format is
+still read, strictly (its one canonical spelling, the exact JSON pressroom wrote, the
+signature), for :data:`LEGACY_UNSUBSCRIBE_DAYS` days after it was issued, so that the
+unsubscribe links of digests sent before the upgrade keep working as the law expects
+(CAN-SPAM: 30 days) and then die by themselves. Its payload names ``subscriber_id``
+instead of ``public_key``.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
 __all__ = [
     "KEY_BYTES",
+    "LEGACY_UNSUBSCRIBE_DAYS",
     "NONCE_BYTES",
     "PURPOSES",
     "BadToken",
@@ -59,6 +65,12 @@ _LENGTHS = {
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")
 
 
+LEGACY_UNSUBSCRIBE_DAYS = 60
+"""How long an unsubscribe link of the earlier token format keeps working after issue."""
+
+_LEGACY_MAC_BYTES = 18
+
+
 class BadToken(ValueError):
     """Raised when a token is malformed, forged, for another purpose, or expired."""
 
@@ -71,6 +83,7 @@ class TokenPayload:
     public_key: str
     issued_at: int
     nonce: str | None = None  # confirm tokens only
+    subscriber_id: int | None = None  # legacy unsubscribe tokens only (public_key "")
 
 
 def _b64(data: bytes) -> str:
@@ -146,6 +159,8 @@ def read_token(
         BadToken: not the one canonical spelling of a token for ``purpose``, a bad
             signature, another purpose, or older than ``max_age`` seconds.
     """
+    if purpose == "unsubscribe" and "." in token:
+        return _read_legacy_unsubscribe(secret, token, now)
     expected = _LENGTHS.get(purpose)
     if expected is None:
         raise BadToken(f"unknown token purpose {purpose!r}")
@@ -164,3 +179,33 @@ def read_token(
     public_key = _b64(body[_HEAD_BYTES:key_end])
     nonce = _b64(body[key_end:]) if purpose == "confirm" else None
     return TokenPayload(purpose, public_key, issued, nonce)
+
+
+def _canonical_b64(text: str) -> bytes:
+    """The bytes of unpadded base64url ``text``, if that is their one spelling."""
+    if not _ALPHABET.fullmatch(text) or len(text) % 4 == 1:
+        raise BadToken("malformed token")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw).rstrip("=") != text:  # spare bits set: another spelling of these bytes
+        raise BadToken("malformed token")
+    return raw
+
+
+def _read_legacy_unsubscribe(secret: str, token: str, now: datetime) -> TokenPayload:
+    """An unsubscribe token of the earlier format, read strictly (see the module doc)."""
+    encoded, _, signature = token.partition(".")
+    raw, mac = _canonical_b64(encoded), _canonical_b64(signature)
+    expected = hmac.digest(secret.encode("utf-8"), raw, hashlib.sha256)[:_LEGACY_MAC_BYTES]
+    if len(mac) != _LEGACY_MAC_BYTES or not hmac.compare_digest(expected, mac):
+        raise BadToken("bad signature")
+    try:
+        purpose, subscriber_id, issued = json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise BadToken("malformed payload") from exc
+    if not (purpose == "unsubscribe" and type(subscriber_id) is int and type(issued) is int):
+        raise BadToken("token is not for 'unsubscribe'")
+    if json.dumps([purpose, subscriber_id, issued], separators=(",", ":")).encode() != raw:
+        raise BadToken("malformed payload")
+    if now.timestamp() - issued > LEGACY_UNSUBSCRIBE_DAYS * 86400:
+        raise BadToken("token expired")
+    return TokenPayload(purpose, "", issued, subscriber_id=subscriber_id)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import string
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from support import NOW, SECRET
 
-from pressroom.tokens import BadToken, TokenPayload, make_token, read_token
+from pressroom.tokens import (
+    LEGACY_UNSUBSCRIBE_DAYS,
+    BadToken,
+    TokenPayload,
+    make_token,
+    read_token,
+)
 
 KEY = "k3Y_-0123456789a"  # 16 base64url characters, as store.subscribers.new_public_key
 NONCE = "n0nce_-abcdefghi"
@@ -124,7 +133,72 @@ def test_malformed_keys_and_nonces_are_refused_when_making() -> None:
         make_token(SECRET, "login", KEY, NOW)
 
 
-def test_old_format_tokens_are_refused() -> None:
+def legacy_token(purpose: str, subscriber_id: object, issued: datetime, payload: str = "") -> str:
+    """A token as pressroom wrote them before public keys: base64url(json).base64url(mac)."""
+    text = payload or json.dumps([purpose, subscriber_id, int(issued.timestamp())],
+                                 separators=(",", ":"))  # fmt: skip
+    raw = text.encode()
+    mac = hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()[:18]
+    b64 = base64.urlsafe_b64encode
+    return f"{b64(raw).rstrip(b'=').decode()}.{b64(mac).rstrip(b'=').decode()}"
+
+
+def test_a_legacy_unsubscribe_link_works_for_a_while() -> None:
+    token = legacy_token("unsubscribe", 7, NOW)
+    payload = read_token(SECRET, token, "unsubscribe", NOW + timedelta(days=59))
+    assert payload.subscriber_id == 7 and payload.public_key == ""
+    with pytest.raises(BadToken, match="expired"):
+        read_token(
+            SECRET, token, "unsubscribe", NOW + timedelta(days=LEGACY_UNSUBSCRIBE_DAYS, seconds=1)
+        )
+
+
+def test_legacy_tokens_for_anything_but_unsubscribe_are_refused() -> None:
+    for purpose in ("confirm", "preferences"):
+        with pytest.raises(BadToken):
+            read_token(SECRET, legacy_token(purpose, 7, NOW), purpose, NOW)
+        with pytest.raises(BadToken):
+            read_token(SECRET, legacy_token(purpose, 7, NOW), "unsubscribe", NOW)
+    for odd in ('["unsubscribe", 7, 1796000000]', '["unsubscribe",7.0,1796000000]',
+                '["unsubscribe","7",1796000000]', '["unsubscribe",true,1796000000]',
+                '["unsubscribe",7,1796000000,1]', '{"unsubscribe":7}'):  # fmt: skip
+        with pytest.raises(BadToken):  # validly signed, but not what pressroom wrote
+            read_token(SECRET, legacy_token("", 0, NOW, payload=odd), "unsubscribe", NOW)
+
+
+def test_every_change_to_a_legacy_unsubscribe_token_is_rejected() -> None:
+    token = legacy_token("unsubscribe", 123, NOW)
+    assert _passes(token)
+    alphabet = string.ascii_letters + string.digits + "-_=.!~%+/ "
+    accepted = []
+    for index, original in enumerate(token):
+        for replacement in alphabet:
+            changed = token[:index] + replacement + token[index + 1 :]
+            if replacement != original and _passes(changed):
+                accepted.append(changed)
+    for tail in [*URL_SAFE, "%20", "=", "==", "!", "~", "\n"]:
+        if _passes(token + tail):
+            accepted.append(token + tail)
+    encoded, signature = token.split(".")
+    for spelling in (
+        f"{encoded}=.{signature}",
+        f"{encoded}.{signature}==",
+        f"{encoded}.{signature}.x",
+    ):
+        if _passes(spelling):
+            accepted.append(spelling)
+    assert accepted == []
+
+
+def _passes(token: str) -> bool:
+    try:
+        read_token(SECRET, token, "unsubscribe", NOW)
+    except BadToken:
+        return False
+    return True
+
+
+def test_a_legacy_token_with_a_forged_signature_is_refused() -> None:
     old = "WyJ1bnN1YnNjcmliZSIsNywxNzk2MDAwMDAwXQ.c2lnbmF0dXJlLWJ5dGVzLTE4"
     with pytest.raises(BadToken):
         read_token(SECRET, old, "unsubscribe", NOW)

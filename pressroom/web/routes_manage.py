@@ -8,12 +8,16 @@ and is idempotent.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from pressroom.models import ConsentSource, Subscriber, SubscriberStatus
-from pressroom.store.subscribers import find_by_public_key
-from pressroom.subscribers.lifecycle import change_preferences, unsubscribe_key
+from pressroom.store.subscribers import find_by_public_key, get_subscriber
+from pressroom.subscribers.lifecycle import change_preferences, unsubscribe, unsubscribe_key
+from pressroom.tokens import TokenPayload
 from pressroom.web.common import (
     base_path,
     in_read,
@@ -28,6 +32,20 @@ from pressroom.web.forms import FormError, parse_choices, read_form
 from pressroom.web.security import client_key, cross_site, form_token, form_token_ok
 
 __all__ = ["preferences_page", "preferences_post", "unsubscribe_page", "unsubscribe_post"]
+
+
+def _holder(conn: Connection, checked: TokenPayload) -> Subscriber | None:
+    """The token's subscriber: by public key, or by id for a legacy unsubscribe token."""
+    if checked.subscriber_id is not None:
+        return get_subscriber(conn, checked.subscriber_id)
+    return find_by_public_key(conn, checked.public_key)
+
+
+def _unsubscribe(
+    conn: Connection, checked: TokenPayload, now: datetime, source: ConsentSource, ip: str
+) -> Subscriber | None:
+    found = _holder(conn, checked)
+    return None if found is None else unsubscribe(conn, found.id, now, source=source, ip=ip)
 
 
 def _gone(ctx: WebContext) -> Response:
@@ -45,7 +63,7 @@ async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
     checked = verify_token(ctx, request, "unsubscribe")
     if isinstance(checked, Response):
         return checked
-    subscriber = await in_read(ctx, lambda conn: find_by_public_key(conn, checked.public_key))
+    subscriber = await in_read(ctx, lambda conn: _holder(conn, checked))
     if subscriber is None:
         return _gone(ctx)
     if subscriber.status.suppressed:
@@ -70,10 +88,7 @@ async def unsubscribe_post(ctx: WebContext, request: Request) -> Response:
     # an empty form.
     one_click = b"List-Unsubscribe=One-Click" in await request.body()
     source = ConsentSource.ONE_CLICK if one_click else ConsentSource.WEB
-    done = await in_write(
-        ctx,
-        lambda conn: unsubscribe_key(conn, checked.public_key, ctx.clock(), source=source, ip=ip),
-    )
+    done = await in_write(ctx, lambda conn: _unsubscribe(conn, checked, ctx.clock(), source, ip))
     return _gone(ctx) if done is None else _unsubscribed(ctx)
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 from pathlib import Path
 
@@ -287,3 +291,26 @@ def test_forms_and_links_follow_a_public_url_with_a_path(
             data={"form_token": form_token.group(1)},
         )
         assert 'href="http://testserver/news/preferences/' in confirmed.text
+
+
+def test_a_legacy_digest_unsubscribe_link_still_unsubscribes(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    """Digests sent before the public-key tokens carry base64(json).base64(mac) links with
+    the id; for LEGACY_UNSUBSCRIBE_DAYS they still unsubscribe (read strictly)."""
+
+    def legacy_token(purpose: str) -> str:
+        issued = int(clock().timestamp())
+        raw = json.dumps([purpose, active.id, issued], separators=(",", ":")).encode()
+        mac = hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()[:18]
+        b64 = base64.urlsafe_b64encode
+        return f"{b64(raw).rstrip(b'=').decode()}.{b64(mac).rstrip(b'=').decode()}"
+
+    url = f"/unsubscribe/{legacy_token('unsubscribe')}"
+    assert client.get(url).status_code == 200
+    assert client.post(url + "A", content=b"List-Unsubscribe=One-Click").status_code == 400
+    assert reload(web_store, active).status == SubscriberStatus.ACTIVE
+    response = client.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    assert response.status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+    assert client.get(f"/preferences/{legacy_token('preferences')}").status_code == 400
