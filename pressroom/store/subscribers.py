@@ -21,6 +21,7 @@ from pressroom.store.consent import record_consent_event
 from pressroom.store.schema import subscribers
 
 __all__ = [
+    "activate_request",
     "active_by_sections",
     "active_subscribers",
     "address_key",
@@ -247,6 +248,22 @@ def update_subscriber(
         confirm_nonce=confirm_nonce,
     )
     conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id).values(values))
+
+
+def activate_request(conn: Connection, subscriber_id: int, nonce: str, now: datetime) -> bool:
+    """Make the subscriber active if ``nonce`` is still their open request, and close it.
+
+    One conditional UPDATE: of two confirmations racing, exactly one wins (True).
+    """
+    values = _status_values(SubscriberStatus.ACTIVE, now)
+    values["confirm_nonce"] = None
+    statement = (
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id, subscribers.c.confirm_nonce == nonce)
+        .values(values)
+        .returning(subscribers.c.id)
+    )
+    return conn.execute(statement).scalar() is not None
 
 
 def set_confirm_nonce(conn: Connection, subscriber_id: int, nonce: str | None) -> None:

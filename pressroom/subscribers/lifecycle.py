@@ -50,6 +50,7 @@ from sqlalchemy import Connection
 from pressroom.models import ConsentEvent, ConsentSource, Frequency, Subscriber, SubscriberStatus
 from pressroom.store.consent import consent_history, record_consent_event
 from pressroom.store.subscribers import (
+    activate_request,
     find_by_public_key,
     find_subscriber,
     get_subscriber,
@@ -232,9 +233,8 @@ def confirm(
     Returns None when the link no longer applies (see :func:`open_request`).
     """
     subscriber = open_request(conn, public_key, nonce)
-    if subscriber is None:
+    if subscriber is None or not activate_request(conn, subscriber.id, nonce, now):
         return None
-    set_status(conn, subscriber.id, SubscriberStatus.ACTIVE, now)
     _event(
         conn,
         subscriber.id,

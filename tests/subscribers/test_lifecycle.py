@@ -344,3 +344,28 @@ def test_many_requests_for_one_new_mailbox_at_once(store: Store) -> None:
         thread.join(30)
     assert errors == []
     assert [row[:2] for row in history(store, "crowd@example.com")] == [(None, PENDING)]
+
+
+def test_one_link_confirmed_many_times_at_once_is_one_confirmation(store: Store) -> None:
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("twice@example.com"), NOW)
+    key, nonce = asked.subscriber.public_key, asked.nonce
+    assert nonce is not None
+    barrier = threading.Barrier(6)
+    results: list[Subscriber | None] = []
+
+    def click() -> None:
+        barrier.wait(timeout=10)
+        with store.write() as conn:
+            results.append(lifecycle.confirm(conn, key, nonce, LATER))
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 6 and sum(r is not None for r in results) == 1
+    assert [row[:2] for row in history(store, "twice@example.com")] == [
+        (None, PENDING),
+        (PENDING, ACTIVE),
+    ]
