@@ -185,9 +185,10 @@ class FeedsSettings(_Strict):
     @field_validator("websub_hub")
     @classmethod
     def _check_hubs(cls, value: str | list[str] | None) -> str | list[str] | None:
+        # a hub is an endpoint, kept as written (no slash added)
         if isinstance(value, list):
-            return [_check_http_url(hub) for hub in dict.fromkeys(value)]
-        return None if value is None else _check_http_url(value)
+            return [str(_check_absolute_url(hub)) for hub in dict.fromkeys(value)]
+        return _check_absolute_url(value)
 
     @property
     def hubs(self) -> tuple[str, ...]:
