@@ -25,6 +25,7 @@ from pressroom.models import JobKind, JobOutcome, JobTrigger
 from pressroom.store import runs
 from pressroom.store.data_version import data_version
 from pressroom.store.engine import Store
+from pressroom.store.notify import ArticlesListener
 from pressroom.worker.jobs import JobResult, JobRunner, build_feeds_leased, log_result
 
 __all__ = ["WATCH_SCHEDULE", "FeedsWatch"]
@@ -48,6 +49,7 @@ class FeedsWatch:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.listener: ArticlesListener | None = None
 
     @classmethod
     def start(cls, settings: Settings, runner: JobRunner) -> FeedsWatch | None:
@@ -56,6 +58,10 @@ class FeedsWatch:
             return None
         watch = cls(runner, settings.feeds.watch)
         watch._task = asyncio.create_task(watch.run(), name="pressroom-feeds-watch")
+        loop = asyncio.get_running_loop()
+        listener = ArticlesListener(runner.store, lambda: loop.call_soon_threadsafe(watch.wake))
+        if listener.start():  # PostgreSQL: NOTIFY pressroom_articles wakes it at once
+            watch.listener = listener
         log.info("feeds watch: looking for changes every %gs", settings.feeds.watch)
         return watch
 
@@ -67,6 +73,8 @@ class FeedsWatch:
         """Stop looking; a running build finishes (up to 30 s)."""
         self._stopping.set()
         self._wake.set()
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
         if self._task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT)

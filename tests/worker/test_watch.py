@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feeds.feedkit import load_rows, make_settings, row
+import support
+from feeds.feedkit import SECTIONS, load_rows, make_settings, row
 from sqlalchemy import select
 from storekit import add_subscriber
 
 from pressroom.clock import system_clock
 from pressroom.feeds import FeedBuildReport, FeedConfig, build_feeds
 from pressroom.store import runs
+from pressroom.store.articles import sync_sections, upsert_articles
 from pressroom.store.engine import Store, open_store
+from pressroom.store.notify import notify_articles
 from pressroom.store.schema import job_runs
 from pressroom.worker.jobs import JobRunner, Jobs
 from pressroom.worker.watch import WATCH_SCHEDULE, FeedsWatch
@@ -154,5 +157,41 @@ def test_watch_0_is_off(tmp_path: Path) -> None:
 
     try:
         assert asyncio.run(start()) is None
+    finally:
+        store.dispose()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_notify_wakes_the_watch_before_its_next_poll(
+    tmp_path: Path, pg_url: str
+) -> None:
+    settings = support.make_settings(
+        tmp_path,
+        site={"name": "测试新闻网", "base_url": "https://news.example.cn/"},
+        store={"url": pg_url},
+        feeds={"public_url": "https://feeds.example.cn/", "watch": "30s"},
+    )
+    store = open_store(settings.store_url)
+    runner = JobRunner(settings, store, system_clock, "t:1:pg", Jobs(CountingBuild(), _no_digest))  # type: ignore[arg-type]
+    out = runner.feed_config.output_dir
+
+    async def scenario() -> float:
+        watch = FeedsWatch.start(settings, runner)
+        assert watch is not None and watch.listener is not None
+        try:
+            await asyncio.to_thread(watch.listener.listening.wait, 10)
+            await asyncio.sleep(0.5)  # the first look (nothing to build) is done
+            with store.write() as conn:
+                sync_sections(conn, SECTIONS)
+                upsert_articles(conn, [_recent(1)], datetime.now(UTC))
+                notify_articles(conn)
+            started = time.monotonic()
+            await _until(lambda: (out / "tiyu" / "rss.xml").is_file(), 5)
+            return time.monotonic() - started
+        finally:
+            await watch.stop()
+
+    try:
+        assert asyncio.run(scenario()) < 5  # the next poll would be 30 s away
     finally:
         store.dispose()
