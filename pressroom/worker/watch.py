@@ -59,7 +59,11 @@ class FeedsWatch:
         watch = cls(runner, settings.feeds.watch)
         watch._task = asyncio.create_task(watch.run(), name="pressroom-feeds-watch")
         loop = asyncio.get_running_loop()
-        listener = ArticlesListener(runner.store, lambda: loop.call_soon_threadsafe(watch.wake))
+
+        def wake_from_thread() -> None:
+            loop.call_soon_threadsafe(watch.wake)
+
+        listener = ArticlesListener(runner.store, wake_from_thread)
         if listener.start():  # PostgreSQL: NOTIFY pressroom_articles wakes it at once
             watch.listener = listener
         log.info("feeds watch: looking for changes every %gs", settings.feeds.watch)
