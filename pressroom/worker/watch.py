@@ -36,6 +36,9 @@ WATCH_SCHEDULE = "watch"
 """The ``job_runs.schedule`` of a watch-triggered build."""
 SETTLE = 0.2
 """Seconds the data version must stand still before a build (a burst gives one build)."""
+MAX_SETTLE = 1.0
+"""Seconds a build waits at most for the burst to settle (a steady stream of commits, or
+PostgreSQL's WAL position moving with other databases' commits, never stands still)."""
 STOP_WAIT = 30.0
 
 
@@ -114,10 +117,9 @@ class FeedsWatch:
             await asyncio.wait_for(self._wake.wait(), seconds)
 
     async def _settled(self, version: int | str | None) -> int | str | None:
-        """The data version once it stood still for :attr:`settle` (at most one interval)."""
+        """The data version once it stood still for :attr:`settle` (at most 1 s)."""
         waited = 0.0
-        limit = max(self.interval, 1.0)
-        while version is not None and waited < limit and not self._stopping.is_set():
+        while version is not None and waited < MAX_SETTLE and not self._stopping.is_set():
             await asyncio.sleep(self.settle)
             waited += self.settle
             latest = await asyncio.to_thread(data_version, self.store)
