@@ -101,7 +101,8 @@ def start_hub(hub: Hub) -> tuple[str, uvicorn.Server, threading.Thread]:
 def make_site(root: Path, hub_url: str, *, watch: str, cron: str) -> Path:
     public = "https://feeds.dangjian.example.cn/"
     text = render_demo_config(public_url=public)
-    text = text.replace("[feeds]\n", f'[feeds]\nwebsub_hub = "{hub_url}"\nwatch = "{watch}"\n', 1)
+    text = text.replace("[feeds]\n", f'[feeds]\nwebsub_hub = "{hub_url}"\n', 1)
+    text = text.replace('\nwatch = "2s"\n', f'\nwatch = "{watch}"\n', 1)
     # only the feeds schedule, on the cron asked for: no digest runs in the measurements
     feeds = '[[schedules]]\nname = "feeds"\njob = "feeds"\n'
     start, web = text.index(feeds), text.index("\n[web]\n")
