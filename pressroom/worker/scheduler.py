@@ -209,6 +209,8 @@ class Worker:
         try:
             await self._stop_requested.wait()
             scheduler.pause()  # no new runs; running ones finish below
+            if watch is not None:
+                await watch.stop()  # nor watch builds; a running one finishes
             clean = await self._drain()
         finally:
             if watch is not None:
