@@ -14,7 +14,8 @@ CMS would) and prints the time of its commit; this process then measures
 
 first with ``[feeds] watch = "1s"`` (``--samples`` articles, 0.5-3 s apart), then for the
 baseline of a feeds schedule ``*/1 * * * *`` with the watch off (``--cron-samples``
-articles, each at a random moment of the minute: up to a minute per sample, so fewer).
+articles, each at a random moment of its own slice of the minute, so that a few samples
+cover the whole minute: up to a minute per sample, so fewer).
 It prints median and p95 of each, and their ratios (cron / watch). Last, the CPU time the
 watching worker used over ``--idle`` quiet seconds (``/proc/<pid>/stat``), as a share of
 one core.
@@ -165,7 +166,7 @@ def wait_for(check: Callable[[], float | None], timeout: float) -> float:
 
 
 def measure(
-    root: Path, hub: Hub, samples: int, pause: tuple[float, float], tag: str, timeout: float
+    root: Path, hub: Hub, samples: int, cron: bool, tag: str, timeout: float
 ) -> tuple[list[float], list[float]]:
     out, store_url = root / "public", f"sqlite:///{root / 'pressroom.db'}"
     public = "https://feeds.dangjian.example.cn/"
@@ -173,7 +174,7 @@ def measure(
     rng = random.Random(f"latency-{tag}")
     to_file, to_ping = [], []
     for n in range(samples):
-        time.sleep(rng.uniform(*pause))
+        time.sleep(_cron_phase(n, samples, rng) if cron else rng.uniform(0.5, 3.0))
         slug = rng.choice(slugs)
         committed, url = commit_article(store_url, n, slug, tag)
         rss = out / slug / "rss.xml"
@@ -187,6 +188,13 @@ def measure(
             flush=True,
         )
     return to_file, to_ping
+
+
+def _cron_phase(n: int, samples: int, rng: random.Random) -> float:
+    """Seconds to wait so that commit ``n`` falls at a random moment of its own slice of
+    the minute: a few samples still spread over the whole minute, as commits do."""
+    target = (n + rng.random()) / samples * 60
+    return (target - time.time() % 60) % 60
 
 
 def p95(values: list[float]) -> float:
@@ -228,9 +236,9 @@ def scenario(
     try:
         time.sleep(3)  # started, first look done
         if watch != "0":
-            to_file, to_ping = measure(root, hub, samples, (0.5, 3.0), "watch", 30)
+            to_file, to_ping = measure(root, hub, samples, False, "watch", 30)
         else:
-            to_file, to_ping = measure(root, hub, samples, (0.0, 60.0), "cron", 130)
+            to_file, to_ping = measure(root, hub, samples, True, "cron", 130)
         share = None
         if idle:
             time.sleep(5)  # the last build's pings and commits settle
