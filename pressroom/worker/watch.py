@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import datetime
 
 from pressroom.config import Settings
@@ -40,6 +41,9 @@ MAX_SETTLE = 1.0
 """Seconds a build waits at most for the burst to settle (a steady stream of commits, or
 PostgreSQL's WAL position moving with other databases' commits, never stands still)."""
 STOP_WAIT = 30.0
+FAILED_PAUSE = 60.0
+"""Seconds the watch waits after a failed build before trying again (each failure is a
+``job_runs`` row; the feeds schedule still runs meanwhile)."""
 
 
 class FeedsWatch:
@@ -53,6 +57,8 @@ class FeedsWatch:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.listener: ArticlesListener | None = None
+        self._last_problem: str | None = None
+        self._paused_until = 0.0
 
     @classmethod
     def start(cls, settings: Settings, runner: JobRunner) -> FeedsWatch | None:
@@ -101,16 +107,29 @@ class FeedsWatch:
         due_at: datetime | None = None
         first = True
         while not self._stopping.is_set():
-            version = await asyncio.to_thread(data_version, self.store)
-            due = due_at is not None and self.runner.clock() >= due_at
-            if first or version is None or version != seen or due or self._wake.is_set():
-                self._wake.clear()
-                seen = await self._settled(version)
-                due_at, ok = await self._check_and_build()
-                if not ok:
-                    seen = None  # the store failed: look again at the next interval
-                first = False
+            if time.monotonic() < self._paused_until:  # the last build failed
+                await self._sleep(self.interval)
+                continue
+            try:
+                version = await asyncio.to_thread(data_version, self.store)
+                due = due_at is not None and self.runner.clock() >= due_at
+                if first or version is None or version != seen or due or self._wake.is_set():
+                    self._wake.clear()
+                    seen = await self._settled(version)
+                    due_at, ok = await self._check_and_build()
+                    if not ok:
+                        seen = None  # the store failed: look again at the next interval
+                    first = False
+            except Exception as exc:  # the store went away mid-way: keep watching
+                self._complain(f"{type(exc).__name__}: {exc}")
+                seen = None
             await self._sleep(self.interval)
+
+    def _complain(self, problem: str) -> None:
+        """Log a problem once while it lasts (the watch looks every few seconds)."""
+        level = logging.DEBUG if problem == self._last_problem else logging.ERROR
+        log.log(level, "feeds watch: %s; trying again every %gs", problem, self.interval)
+        self._last_problem = problem
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -138,8 +157,9 @@ class FeedsWatch:
                 needs_build, config, self.store, now=self.runner.clock()
             )
         except PressroomError as exc:
-            log.warning("feeds watch: %s", exc)
+            self._complain(str(exc))
             return None, False
+        self._last_problem = None
         if check.stale:
             await self._build()
         return check.next_visible_at, True
@@ -152,6 +172,7 @@ class FeedsWatch:
                 runner.jobs.build_feeds, runner.feed_config, self.store, runner.clock, self.holder
             )
         except PressroomError as exc:
+            self._paused_until = time.monotonic() + FAILED_PAUSE
             await self._record(started, JobOutcome.FAILED, "", str(exc))
             return
         if report is None:
@@ -161,6 +182,7 @@ class FeedsWatch:
         # a report that cannot say what it wrote (a fake job) counts as having written
         wrote = bool(getattr(report, "written", True) or getattr(report, "removed", False))
         if not report.ok:
+            self._paused_until = time.monotonic() + FAILED_PAUSE
             failed = "; ".join(report.failed)
             await self._record(started, JobOutcome.FAILED, report.summary(), failed)
         elif wrote:

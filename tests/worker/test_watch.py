@@ -195,3 +195,29 @@ def test_on_postgresql_a_notify_wakes_the_watch_before_its_next_poll(
         assert asyncio.run(scenario()) < 5  # the next poll would be 30 s away
     finally:
         store.dispose()
+
+
+def test_a_failing_build_is_recorded_once_then_retried_after_a_pause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pressroom.worker.watch.FAILED_PAUSE", 1.5)
+
+    async def scenario(watch: FeedsWatch, store: Store, build: CountingBuild, out: Path) -> None:
+        await _until(lambda: len(_watch_runs(store)) == 1, 5)
+        [(_schedule, _trigger, outcome)] = _watch_runs(store)
+        assert outcome == "failed"  # the output folder is a file: nothing can be written
+        await asyncio.sleep(0.8)
+        assert len(_watch_runs(store)) == 1  # no build, no row, every interval meanwhile
+        out.unlink()
+        await _until(lambda: len(_watch_runs(store)) == 2, 5)
+        assert _watch_runs(store)[-1] == (WATCH_SCHEDULE, "watch", "ok")
+        assert (out / "tiyu" / "rss.xml").is_file()
+
+    root = tmp_path
+    settings = make_settings(root, watch="0.1s")
+    store = open_store(settings.store_url)
+    load_rows(store, [_recent(1)])
+    store.dispose()
+    out = root / "public"
+    out.write_text("not a folder")
+    _watching(root, scenario)
