@@ -3,6 +3,9 @@ version), and passes the W3C Feed Validation Service with no error and no warnin
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -115,3 +118,35 @@ def test_every_demo_feed_passes_the_w3c_validator_without_warnings(demo_out: Pat
             if found:
                 problems[url] = found
     assert problems == {}
+
+
+@pytest.mark.external
+@pytest.mark.skipif(shutil.which("newsboat") is None, reason="newsboat is not installed")
+@pytest.mark.parametrize("file", ["rss.xml", "atom.xml"])
+def test_newsboat_takes_the_section_page_as_the_feed_link(
+    demo_out: Path, tmp_path: Path, file: str
+) -> None:
+    section = demo_sections()[2].slug  # 重要讲话, with the seed article
+    urls = {(demo_out / name / file).resolve().as_uri(): name for name in ("all", section)}
+    (tmp_path / "urls").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    (tmp_path / "config").write_text(f'error-log "{tmp_path / "error.log"}"\n', encoding="utf-8")
+    command = ["newsboat", "-C", str(tmp_path / "config"), "-u", str(tmp_path / "urls")]
+    subprocess.run(
+        [*command, "-c", str(tmp_path / "cache.db"), "-x", "reload"],
+        env={
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        },
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert (tmp_path / "error.log").read_text(encoding="utf-8", errors="replace").strip() == ""
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        links = dict(db.execute("select rssurl, url from rss_feed"))
+    assert {urls[u]: link for u, link in links.items()} == {
+        name: _page(name) for name in urls.values()
+    }
