@@ -99,7 +99,8 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     """Write the feeds that changed; print what was written, kept and removed."""
     import asyncio
 
-    from pressroom.feeds import FeedConfig, build_feeds
+    from pressroom.feeds import FeedConfig
+    from pressroom.feeds.websub import build_and_announce
     from pressroom.process_id import process_id
     from pressroom.worker.jobs import build_feeds_leased
 
@@ -107,7 +108,7 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     config, store, clock = FeedConfig.from_settings(runtime.settings), runtime.store, runtime.clock
     holder = process_id(clock())
     report, other = asyncio.run(
-        build_feeds_leased(build_feeds, config, store, clock, holder, force=args.force)
+        build_feeds_leased(build_and_announce, config, store, clock, holder, force=args.force)
     )
     if report is None:
         raise JobFailed(f"another process is building the feeds ({other})")
