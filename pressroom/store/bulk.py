@@ -1,0 +1,135 @@
+"""Bulk writes that never lose a good row: a batch the database refuses is split in halves,
+recursively, until the refused rows are found; they are reported, the others committed.
+
+Like :mod:`pressroom.store.migrate`, this module opens its own transactions (one per
+attempt): a refused statement spoils the transaction it ran in, on PostgreSQL at once.
+
+Only row-level refusals are split (a constraint, a value the column cannot hold). A
+failure of the store itself (locked, unreachable, full) ends the import with a
+:class:`~pressroom.errors.StoreError`: splitting would only report every row as bad.
+Messages never carry SQL or parameters (SQLAlchemy puts both into ``str(exc)``).
+
+:class:`LineIndex` remembers which line of a file last held each key (a URL, a mailbox)
+on a private temporary SQLite database, so finding duplicates over a file of a million
+rows keeps memory flat.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, StatementError
+
+from pressroom.errors import StoreError
+from pressroom.store.engine import Store
+
+__all__ = ["LineIndex", "refusal_reason", "write_bisecting"]
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+# SQLSTATE classes that mean the store, not the row, failed: connection, resources,
+# operator intervention, system errors, transaction rollbacks (deadlock, serialisation).
+_STORE_FAILURES = ("08", "40", "53", "57", "58", "XX", "HV")
+_ROW_ERRORS = (SQLAlchemyError, ValueError, OverflowError, TypeError, UnicodeError)
+_REASON_CHARS = 120
+
+
+def write_bisecting(
+    store: Store,
+    items: Sequence[Item],
+    write: Callable[[Connection, Sequence[Item]], Result],
+    refused: Callable[[Item, str], None],
+) -> list[Result]:
+    """Run ``write(conn, items)`` in one write transaction; split it when a row is refused.
+
+    Returns the results of the committed parts, in order. ``refused(item, reason)`` is
+    called for each item that the database refused on its own.
+
+    Raises:
+        StoreError: the store itself failed (one sentence, no SQL).
+    """
+    if not items:
+        return []
+    try:
+        with store.write() as conn:
+            return [write(conn, items)]
+    except _ROW_ERRORS as exc:
+        if _store_failure(exc):
+            raise StoreError(f"the store failed: {refusal_reason(exc)}") from None
+        if len(items) == 1:
+            refused(items[0], refusal_reason(exc))
+            return []
+    middle = len(items) // 2
+    first = write_bisecting(store, items[:middle], write, refused)
+    return first + write_bisecting(store, items[middle:], write, refused)
+
+
+def _store_failure(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str):
+        return state[:2] in _STORE_FAILURES
+    # SQLite raises OperationalError for a locked, read-only, full or corrupt database.
+    return isinstance(exc, OperationalError)
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """The database's own first line about ``exc``, without the SQL or the parameters."""
+    cause: object = exc
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        cause = exc.orig
+    diag = getattr(cause, "diag", None)
+    text = getattr(diag, "message_primary", None) or str(cause)
+    lines = text.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    if not first or "[SQL" in first or "[parameters" in first:
+        first = type(cause).__name__
+    return first if len(first) <= _REASON_CHARS else first[: _REASON_CHARS - 3] + "..."
+
+
+class LineIndex:
+    """The last line of one file that held each key, on disk (deleted when closed)."""
+
+    def __init__(self) -> None:
+        # "" opens a private temporary database; it spills to disk beyond its cache.
+        self._db = sqlite3.connect("", isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE seen (key INTEGER PRIMARY KEY, line INTEGER NOT NULL)")
+
+    def earlier(self, keyed: Sequence[tuple[str, int]]) -> dict[int, int]:
+        """Record ``(key, line)`` pairs in file order; return ``{line: earlier line}``.
+
+        The earlier line is the last one before ``line`` that held the same key (in an
+        earlier call or earlier in this one). Keys are compared by a 64-bit hash: a
+        collision (odds ~1e-8 in a file of a million rows) reports a duplicate that is
+        not one, and loses nothing.
+        """
+        hashed = [(hash(key), line) for key, line in keyed]
+        last: dict[int, int] = {}
+        distinct = list({h for h, _ in hashed})
+        for start in range(0, len(distinct), 30_000):
+            chunk = distinct[start : start + 30_000]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, line FROM seen WHERE key IN ({marks})"
+            last.update(self._db.execute(query, chunk).fetchall())
+        found: dict[int, int] = {}
+        for h, line in hashed:
+            if h in last:
+                found[line] = last[h]
+            last[h] = line
+        self._db.executemany(
+            "INSERT OR REPLACE INTO seen (key, line) VALUES (?, ?)",
+            [(h, last[h]) for h in distinct],
+        )
+        return found
+
+    def close(self) -> None:
+        """Delete the index."""
+        self._db.close()
