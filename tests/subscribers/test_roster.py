@@ -39,7 +39,8 @@ def test_add_makes_an_active_subscriber_and_updates_a_known_one(site: Store) -> 
         frequency="weekly", now=NOW,
     )  # fmt: skip
     saved = done.subscriber
-    assert done.outcome == "added" and saved.email == "reader@example.com" and saved.name == "读者 一"
+    assert done.outcome == "added"
+    assert saved.email == "reader@example.com" and saved.name == "读者 一"
     assert saved.status is SubscriberStatus.ACTIVE and saved.frequency is Frequency.WEEKLY
     assert saved.sections == ("shizheng", "keji")
     again = roster.add_subscriber(
