@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, StatementError
 
 from pressroom.errors import StoreError
 from pressroom.store.engine import Store
 
-__all__ = ["LineIndex", "refusal_reason", "write_bisecting"]
+__all__ = ["LineIndex", "execute_many", "refusal_reason", "write_bisecting"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -66,6 +68,40 @@ def write_bisecting(
     middle = len(items) // 2
     first = write_bisecting(store, items[:middle], write, refused)
     return first + write_bisecting(store, items[middle:], write, refused)
+
+
+def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, Any]]) -> None:
+    """Run the INSERT ``statement`` (an upsert too) once per row, in one driver call.
+
+    The same as ``conn.execute(statement, rows)``, minus SQLAlchemy's per-row parameter
+    processing, which costs more than the database at 10,000 rows/s: the statement is
+    compiled once, and only typed values (times) go through their bind processors, once
+    per distinct value (a batch's rows share their "now"). Every row has the same keys.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = statement.inline().compile(dialect=dialect, column_keys=keys)
+    processors: dict[str, Any] = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+    order = list(compiled.positiontup or []) if compiled.positional else keys
+    typed = [(i, processors[n], {}) for i, n in enumerate(order) if n in processors]
+    pick = itemgetter(*order)
+    params: list[Any] = []
+    for row in rows:
+        values = list(pick(row)) if len(order) > 1 else [pick(row)]
+        for i, process, memo in typed:
+            value = values[i]
+            if value is not None:
+                if value not in memo:
+                    memo[value] = process(value)
+                values[i] = memo[value]
+        params.append(tuple(values) if compiled.positional else dict(zip(order, values)))
+    conn.exec_driver_sql(compiled.string, params)
 
 
 def _store_failure(exc: BaseException) -> bool:

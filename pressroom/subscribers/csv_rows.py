@@ -19,7 +19,7 @@ import csv
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TypeVar
 
 from pressroom.errors import ImportRowError, UsageError
 from pressroom.incoming import numbered_lines, text_problem
@@ -86,14 +86,20 @@ class SubscriberRow:
     status: SubscriberStatus
 
 
-def _choice(value: str, kind: type[Frequency] | type[SubscriberStatus], default: str) -> str:
+_FREQUENCIES = {f.value: f for f in Frequency}
+_STATUSES = {s.value: s for s in SubscriberStatus}
+
+
+Choice = TypeVar("Choice")
+
+
+def _choice(value: str | None, field: str, allowed: dict[str, Choice], default: str) -> Choice:
     text = (value or "").strip().lower() or default
-    allowed = [member.value for member in kind]
-    if text not in allowed:
-        field = "frequency" if kind is Frequency else "status"
-        shown = value if len(value) <= 40 else value[:37] + "..."
+    found = allowed.get(text)
+    if found is None:
+        shown = value if len(value or "") <= 40 else (value or "")[:37] + "..."
         raise ValueError(f"{field} {shown!r} is not one of {', '.join(allowed)}")
-    return text
+    return found
 
 
 def _name(value: str) -> str:
@@ -121,8 +127,8 @@ def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
         email = normalise_email(raw_email)
         name = _name(row.get("name") or "")
         sections = names.parse(row.get("sections") or "")
-        frequency = Frequency(_choice(row.get("frequency") or "", Frequency, "daily"))
-        status = SubscriberStatus(_choice(row.get("status") or "", SubscriberStatus, "active"))
+        frequency = _choice(row.get("frequency"), "frequency", _FREQUENCIES, "daily")
+        status = _choice(row.get("status"), "status", _STATUSES, "active")
     except (InvalidAddress, ValueError) as exc:
         raise ImportRowError(str(exc)) from exc
     return SubscriberRow(email, name, sections, frequency, status)
