@@ -16,12 +16,21 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from pressroom.clock import Clock, as_utc
 from pressroom.errors import ImportRowError, UsageError
-from pressroom.incoming import MAX_INT, numbered_lines, show, text_problem, time_problem
+from pressroom.incoming import (
+    MAX_INT,
+    chunked,
+    numbered_lines,
+    parsed_ahead,
+    show,
+    text_problem,
+    time_problem,
+)
 from pressroom.models import ArticleStatus
 from pressroom.progress import progress
 from pressroom.store.articles import (
@@ -210,70 +219,80 @@ def _check_texts(data: dict[str, Any]) -> None:
 
 
 Numbered = tuple[int, dict[str, Any]]
+Line = tuple[int, bytes | None]
+ParsedLine = tuple[int, dict[str, Any] | None, str | None]  # a row, or a reason, or blank
+BACKGROUND_BYTES = 4_000_000  # larger inputs are parsed in a helper process
 
 
 def import_lines(
     store: Store,
-    lines: Iterator[tuple[int, bytes | None]],
+    lines: Iterator[Line],
     parser: RowParser,
     clock: Clock,
     *,
     batch_size: int = 2000,
     report_bad: Callable[[str], None],
     advance: Callable[[int], None] = lambda n: None,
+    background: bool = False,
 ) -> ImportReport:
     """Parse numbered raw lines and upsert the good rows in batches of ``batch_size``.
 
     A line given as None was too long to read (:func:`pressroom.incoming.numbered_lines`).
+    ``background`` parses in a helper process while batches are written
+    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same.
 
     Raises:
         StoreError: the store itself failed; the batches before are committed.
     """
     report = ImportReport()
     seen = LineIndex()
-    batch: list[Numbered] = []
-    pending = 0
     try:
-        for number, raw in lines:
-            pending += len(raw) if raw is not None else 0
-            row = _parse_line(number, raw, parser, report, report_bad)
-            if row is not None:
-                batch.append((number, row))
-            if len(batch) >= batch_size:
-                _flush(store, batch, clock, report, seen, report_bad)
-                advance(pending)
-                pending = 0
-        _flush(store, batch, clock, report, seen, report_bad)
-        advance(pending)
+        chunks = chunked(lines, batch_size)
+        for size, parsed in parsed_ahead(
+            chunks, partial(_parse_chunk, parser), background=background
+        ):
+            batch: list[Numbered] = []
+            for number, row, reason in parsed:
+                if row is not None:
+                    report.rows += 1
+                    batch.append((number, row))
+                elif reason is not None:
+                    report.rows += 1
+                    report.bad += 1
+                    report_bad(f"line {number}: {reason}")
+            _flush(store, batch, clock, report, seen, report_bad)
+            advance(size)
     finally:
         seen.close()
     return report
 
 
-def _parse_line(
-    number: int,
-    raw: bytes | None,
-    parser: RowParser,
-    report: ImportReport,
-    report_bad: Callable[[str], None],
-) -> dict[str, Any] | None:
+def _parse_chunk(parser: RowParser, chunk: list[Line]) -> tuple[int, list[ParsedLine]]:
+    """The parsed lines of ``chunk`` and its size in bytes (runs in the helper process)."""
+    return sum(len(raw) for _, raw in chunk if raw), [
+        _parse_line(n, raw, parser) for n, raw in chunk
+    ]
+
+
+def _parse_line(number: int, raw: bytes | None, parser: RowParser) -> ParsedLine:
     if raw is not None:
         if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
         if not raw.strip():
-            return None
-    report.rows += 1
+            return number, None, None
     try:
         if raw is None:
             raise ImportRowError("longer than 16 MB")
-        return parser.parse(raw.decode("utf-8"))
+        return number, parser.parse(raw.decode("utf-8")), None
     except UnicodeDecodeError as exc:
-        reason = f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})"  # type: ignore[index]
+        assert raw is not None
+        return (
+            number,
+            None,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})",
+        )
     except ImportRowError as exc:
-        reason = str(exc)
-    report.bad += 1
-    report_bad(f"line {number}: {reason}")
-    return None
+        return number, None, str(exc)
 
 
 def _flush(
@@ -340,6 +359,7 @@ def import_file(
                 batch_size=batch_size,
                 report_bad=report_bad,
                 advance=bar.advance,
+                background=total is None or total > BACKGROUND_BYTES,
             )
     finally:
         if stream is not sys.stdin.buffer:

@@ -252,3 +252,30 @@ def test_import_lines_takes_numbered_raw_lines(sqlite_store: Store) -> None:
     assert bad == ["line 2: longer than 16 MB"]
     with pytest.raises(ImportRowError, match="nested too deeply"):
         parser.parse("[" * 200_000)
+
+
+def test_parsing_in_a_helper_process_gives_the_same_outcome(sqlite_store: Store) -> None:
+    from pressroom.importer import RowParser
+    from pressroom.models import Section
+    from pressroom.store.articles import sync_sections
+
+    with sqlite_store.write() as conn:
+        sync_sections(conn, [Section("s", "S")])
+    parser = RowParser({"s": "s"}, NOW.tzinfo)  # type: ignore[arg-type]
+    rows = [line(article(n, section="s")).encode() + b"\n" for n in range(40)]
+    rows[5] = b'{"views": 1e999}\n'
+    rows[9] = rows[3]
+    outcomes = []
+    for background in (False, True):
+        bad: list[str] = []
+        report = import_lines(
+            sqlite_store, iter(enumerate(rows, 1)), parser, lambda: NOW,
+            batch_size=6, report_bad=bad.append, background=background,
+        )  # fmt: skip
+        outcomes.append((report.summary(), bad))
+    assert outcomes[0][1] == outcomes[1][1]
+    assert outcomes[0][1][0].startswith("line 6: ")
+    assert outcomes[0][1][1] == "line 10: same url as line 4; the later row wins"
+    tail = "1 repeated urls (the later row won), 1 bad rows skipped"
+    assert outcomes[0][0] == f"40 rows: 38 new, 0 updated, 1 unchanged, {tail}"
+    assert outcomes[1][0] == f"40 rows: 0 new, 0 updated, 39 unchanged, {tail}"

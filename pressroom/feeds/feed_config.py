@@ -82,4 +82,3 @@ class FeedConfig:
         }
         text = json.dumps(shaping, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-

@@ -22,8 +22,8 @@ from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection
-from sqlalchemy.sql.dml import Insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, StatementError
+from sqlalchemy.sql.dml import Insert
 
 from pressroom.errors import StoreError
 from pressroom.store.engine import Store
@@ -89,7 +89,9 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
         if process is not None:
             processors[name] = process
     order = list(compiled.positiontup or []) if compiled.positional else keys
-    typed = [(i, processors[n], {}) for i, n in enumerate(order) if n in processors]
+    typed: list[tuple[int, Any, dict[Any, Any]]] = [
+        (i, processors[n], {}) for i, n in enumerate(order) if n in processors
+    ]
     pick = itemgetter(*order)
     params: list[Any] = []
     for row in rows:
@@ -100,7 +102,9 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
                 if value not in memo:
                     memo[value] = process(value)
                 values[i] = memo[value]
-        params.append(tuple(values) if compiled.positional else dict(zip(order, values)))
+        params.append(
+            tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
+        )
     conn.exec_driver_sql(compiled.string, params)
 
 

@@ -15,12 +15,15 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from typing import IO
 
 from pressroom.errors import ImportRowError, UsageError
+from pressroom.incoming import chunked, parsed_ahead
 from pressroom.models import ConsentEvent, ConsentSource, Subscriber, SubscriberStatus
 from pressroom.progress import progress
 from pressroom.store.articles import list_sections
@@ -61,6 +64,7 @@ __all__ = [
 log = logging.getLogger("pressroom.subscribers")
 
 BATCH = 2000
+BACKGROUND_BYTES = 2_000_000  # larger files are parsed in a helper process
 CONSENT_COLUMNS = ("created_at", "confirmed_at", "consent_history")
 Numbered = tuple[int, SubscriberRow]
 
@@ -104,11 +108,14 @@ def import_subscribers(
     resubscribe: bool = False,
     batch_size: int = BATCH,
     advance: Callable[[int], None] = lambda n: None,
+    background: bool = False,
 ) -> SubscriberImport:
     """Apply the rows of the CSV ``stream`` under the operator's consent rules.
 
     Bad rows, suppressed addresses left as they are and repeated addresses are reported
     through ``out`` as ``line N: ...``; ``--resubscribe`` changes are logged as warnings.
+    ``background`` parses in a helper process while batches are written
+    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same.
 
     Raises:
         UsageError: the CSV has no header with an ``email`` column.
@@ -119,37 +126,37 @@ def import_subscribers(
     rules = OperatorRules(ConsentSource.CSV, now, zone, resubscribe=resubscribe)
     report = SubscriberImport()
     seen = LineIndex()
-    batch: list[Numbered] = []
+    chunks = chunked(csv_records(stream), batch_size)
     try:
-        for line, record in csv_records(stream):
-            report.rows += 1
-            row = _parse(line, record, names, report, out)
-            if row is not None:
-                batch.append((line, row))
-            if len(batch) >= batch_size:
-                _flush(store, batch, rules, seen, report, out)
-                advance(batch_size)
-        _flush(store, batch, rules, seen, report, out)
+        for parsed in parsed_ahead(chunks, partial(_parse_chunk, names), background=background):
+            batch: list[Numbered] = []
+            for line, row in parsed:
+                report.rows += 1
+                if isinstance(row, str):
+                    report.bad += 1
+                    out(f"line {line}: {row}")
+                else:
+                    batch.append((line, row))
+            _flush(store, batch, rules, seen, report, out)
+            advance(len(parsed))
     finally:
         seen.close()
     return report
 
 
-def _parse(
-    line: int,
-    record: dict[str, str | None] | str,
-    names: SectionNames,
-    report: SubscriberImport,
-    out: Callable[[str], None],
-) -> SubscriberRow | None:
-    try:
-        if isinstance(record, str):
-            raise ImportRowError(record)
-        return parse_row(record, names)
-    except ImportRowError as exc:
-        report.bad += 1
-        out(f"line {line}: {exc}")
-        return None
+def _parse_chunk(
+    names: SectionNames, chunk: list[tuple[int, dict[str, str | None] | str]]
+) -> list[tuple[int, SubscriberRow | str]]:
+    """Each record as a row or the reason it is bad (runs in the helper process)."""
+    parsed: list[tuple[int, SubscriberRow | str]] = []
+    for line, record in chunk:
+        try:
+            if isinstance(record, str):
+                raise ImportRowError(record)
+            parsed.append((line, parse_row(record, names)))
+        except ImportRowError as exc:
+            parsed.append((line, str(exc)))
+    return parsed
 
 
 def _flush(
@@ -207,10 +214,12 @@ def import_csv_file(
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     try:
+        large = os.fstat(stream.fileno()).st_size > BACKGROUND_BYTES
         with progress("importing", unit="rows", enabled=show_progress) as bar:
             return import_subscribers(
-                store, stream, now, out, zone=zone, resubscribe=resubscribe, advance=bar.advance
-            )
+                store, stream, now, out, zone=zone, resubscribe=resubscribe,
+                advance=bar.advance, background=large,
+            )  # fmt: skip
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     finally:

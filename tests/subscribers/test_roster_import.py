@@ -275,3 +275,20 @@ def test_many_rows_in_many_batches(site: Store) -> None:
     assert [line.split(": ")[0] for line in lines] == ["line 1236", "line 1237"]
     assert lines[1] == "line 1237: same address as line 7; the later row wins"
     assert stored_count(site) == 1234
+
+
+def test_parsing_in_a_helper_process_gives_the_same_outcome(
+    site: Store, tmp_path: pytest.TempPathFactory
+) -> None:
+    data = HEADER + b"".join(good(n) for n in range(50)) + b"bad,,,,\n" + good(3) + b'q@x.org,"a\n'
+    outcomes = []
+    for background in (False, True):
+        lines: list[str] = []
+        report = roster.import_subscribers(
+            site, io.BytesIO(data), LATER, lines.append, batch_size=7, background=background
+        )
+        outcomes.append((report, lines))
+    first, second = outcomes
+    assert first[1] == second[1] and len(first[1]) == 3
+    assert (first[0].added, second[0].added, second[0].unchanged) == (50, 0, 51)
+    assert (first[0].bad, second[0].bad) == (2, 2)
