@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from sqlalchemy import Connection
@@ -42,6 +42,9 @@ __all__ = ["RESUBSCRIBE_NOTE", "BatchOutcome", "OperatorRules", "Outcome"]
 log = logging.getLogger("pressroom.subscribers")
 
 RESUBSCRIBE_NOTE = "resubscribed by the operator (--resubscribe)"
+# Looked up once: an enum member's attribute access costs a call per use.
+_ACTIVE = SubscriberStatus.ACTIVE
+_SUPPRESSED = frozenset(status for status in SubscriberStatus if status.suppressed)
 
 Numbered = tuple[int, SubscriberRow]
 
@@ -86,11 +89,11 @@ class OperatorRules:
 
     def apply(self, conn: Connection, rows: Sequence[Numbered]) -> BatchOutcome:
         """Write ``rows`` (numbered by line) in the caller's transaction."""
-        keys = {address_key(row.email) for _, row in rows}
+        keys = {row.key or address_key(row.email) for _, row in rows}
         plan = _Plan(held_by_keys(conn, keys))
         outcome = BatchOutcome()
         for line, row in rows:
-            key = address_key(row.email)
+            key = row.key or address_key(row.email)
             outcome.outcomes.append((line, self._step(plan, line, key, row, outcome), key))
         outcome.ids = self._write(conn, plan)
         outcome.notices.extend(self._kept_notices(conn, plan))
@@ -107,12 +110,12 @@ class OperatorRules:
             return Outcome.ADDED
         if _same(current, wanted):
             return Outcome.UNCHANGED
-        if current.status.suppressed and not self.resubscribe:
+        if current.status in _SUPPRESSED and not self.resubscribe:
             plan.kept.append((line, key, current))
             return Outcome.KEPT
         note = ""
         if current.status != wanted.status:
-            if current.status.suppressed:
+            if current.status in _SUPPRESSED:
                 note = RESUBSCRIBE_NOTE
                 outcome.warnings.append(
                     f"line {line}: {current.email} was {current.status}; {RESUBSCRIBE_NOTE}"
@@ -160,20 +163,19 @@ def _wanted(
     current: HeldSubscriber | None, key: str, row: SubscriberRow, now: datetime
 ) -> HeldSubscriber:
     """``current`` (or a new subscriber) with the row's fields and status."""
-    active = row.status == SubscriberStatus.ACTIVE
-    base = current or HeldSubscriber(
-        None, row.email, key, "", row.status, "", row.frequency, 0, None, None
-    )
-    became_active = active and base.status != SubscriberStatus.ACTIVE
-    return replace(
-        base,
-        name=row.name,
-        status=row.status,
-        sections=join_sections(row.sections),
-        frequency=row.frequency,
-        bounces=0 if became_active or (active and current is None) else base.bounces,
-        confirmed_at=(base.confirmed_at or now) if active else base.confirmed_at,
-    )
+    active = row.status is _ACTIVE
+    if current is None:
+        return HeldSubscriber(
+            None, row.email, key, row.name, row.status, join_sections(row.sections),
+            row.frequency, 0, now if active else None, None,
+        )  # fmt: skip
+    return HeldSubscriber(
+        current.id, current.email, key, row.name, row.status, join_sections(row.sections),
+        row.frequency,
+        0 if active and current.status is not _ACTIVE else current.bounces,
+        (current.confirmed_at or now) if active else current.confirmed_at,
+        current.updated_at,
+    )  # fmt: skip
 
 
 def _same(current: HeldSubscriber, wanted: HeldSubscriber) -> bool:

@@ -24,6 +24,7 @@ from typing import IO, TypeVar
 from pressroom.errors import ImportRowError, UsageError
 from pressroom.incoming import numbered_lines, text_problem
 from pressroom.models import Frequency, Section, SubscriberStatus
+from pressroom.store.subscribers import address_key
 from pressroom.subscribers.addresses import InvalidAddress, normalise_email
 
 __all__ = [
@@ -84,6 +85,7 @@ class SubscriberRow:
     sections: list[str]
     frequency: Frequency
     status: SubscriberStatus
+    key: str = ""  # the mailbox (:func:`pressroom.store.subscribers.address_key`)
 
 
 _FREQUENCIES = {f.value: f for f in Frequency}
@@ -131,7 +133,7 @@ def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
         status = _choice(row.get("status"), "status", _STATUSES, "active")
     except (InvalidAddress, ValueError) as exc:
         raise ImportRowError(str(exc)) from exc
-    return SubscriberRow(email, name, sections, frequency, status)
+    return SubscriberRow(email, name, sections, frequency, status, address_key(email))
 
 
 def neutralise(cell: str) -> str:
@@ -203,4 +205,6 @@ def csv_records(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None] 
         except ValueError as exc:
             yield number, str(exc)
             continue
-        yield number, {key: _restore(cell) for key, cell in zip(header, cells, strict=False)}
+        if "'" in text:
+            cells = [_restore(cell) for cell in cells]
+        yield number, dict(zip(header, cells, strict=False))

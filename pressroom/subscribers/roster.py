@@ -170,7 +170,7 @@ def _flush(
     if not batch:
         return
     messages: list[tuple[int, str]] = []
-    earlier = seen.earlier([(address_key(row.email), line) for line, row in batch])
+    earlier = seen.earlier([(row.key or address_key(row.email), line) for line, row in batch])
     for line, previous in earlier.items():
         report.duplicates += 1
         messages.append((line, f"same address as line {previous}; the later row wins"))
