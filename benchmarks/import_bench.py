@@ -4,7 +4,8 @@ Prints rows/s and peak RSS of the streaming, batched importer (every value check
 upsert statement per batch of 2,000 rows), and of a naive row-by-row baseline measured in
 the same run (each row its own SELECT + INSERT and commit through the Core API) on a
 smaller sample, with the ratio. Each path runs in its own forked process, so each peak
-RSS is its own.
+RSS is its own (the importer's, with its parsing helper process: a file over 4 MB is parsed
+in a helper while batches are written).
 
     python benchmarks/import_bench.py --rows 1000000 [--backend sqlite|postgres]
 """
