@@ -169,7 +169,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
             print(f"{done.notice} (--resubscribe to change it)", file=sys.stderr)
             return 1
         chosen = ",".join(saved.sections) or "all sections"
-        print(f"{done.outcome} {saved.email} ({saved.status}, {saved.frequency}, {chosen})")
+        print(f"{done.outcome} {saved.email} ({saved.frequency}, {chosen})")
     elif action == "remove":
         print(f"unsubscribed {roster.remove_subscriber(store, args.email, now).email}")
     elif action == "list":

@@ -75,7 +75,8 @@ class ImportReport:
         c = self.counts
         text = f"{self.rows} rows: {c.inserted} new, {c.updated} updated, {c.unchanged} unchanged"
         if self.duplicates:
-            text += f", {self.duplicates} repeated urls (the later row won)"
+            noun = "url" if self.duplicates == 1 else "urls"
+            text += f", {self.duplicates} repeated {noun} (the later row won)"
         return text + (f", {self.bad} bad rows skipped" if self.bad else "")
 
 

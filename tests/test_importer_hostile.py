@@ -276,6 +276,6 @@ def test_parsing_in_a_helper_process_gives_the_same_outcome(sqlite_store: Store)
     assert outcomes[0][1] == outcomes[1][1]
     assert outcomes[0][1][0].startswith("line 6: ")
     assert outcomes[0][1][1] == "line 10: same url as line 4; the later row wins"
-    tail = "1 repeated urls (the later row won), 1 bad rows skipped"
+    tail = "1 repeated url (the later row won), 1 bad rows skipped"
     assert outcomes[0][0] == f"40 rows: 38 new, 0 updated, 1 unchanged, {tail}"
     assert outcomes[1][0] == f"40 rows: 0 new, 0 updated, 39 unchanged, {tail}"

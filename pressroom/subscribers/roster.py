@@ -83,14 +83,14 @@ class SubscriberImport:
 
     def summary(self) -> str:
         """One line: rows read, added, updated, unchanged, left as they are, bad."""
-        text = (
-            f"{self.rows} rows: {self.added} added, {self.updated} updated, "
-            f"{self.unchanged} unchanged"
-        )
+        text = f"{self.rows} rows: {self.added} added, {self.updated} updated"
+        if self.unchanged:
+            text += f", {self.unchanged} unchanged"
         if self.kept:
             text += f", {self.kept} unsubscribed, bounced or complained left as they are"
         if self.duplicates:
-            text += f", {self.duplicates} repeated addresses (the later row won)"
+            noun = "address" if self.duplicates == 1 else "addresses"
+            text += f", {self.duplicates} repeated {noun} (the later row won)"
         return text + (f", {self.bad} bad rows skipped" if self.bad else "")
 
     def count(self, outcome: str) -> None:

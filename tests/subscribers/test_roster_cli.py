@@ -41,7 +41,7 @@ def test_add_remove_add_leaves_the_unsubscribed_address_and_says_so(
     site: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     assert cli(site, "add", "Reader@example.com", "--name", "读者") == 0
-    assert "added Reader@example.com (active, daily, all sections)" in capsys.readouterr().out
+    assert "added Reader@example.com (daily, all sections)" in capsys.readouterr().out
     assert cli(site, "remove", "reader@example.com") == 0
     capsys.readouterr()
     assert cli(site, "add", "reader@example.com") == 1
@@ -49,7 +49,7 @@ def test_add_remove_add_leaves_the_unsubscribed_address_and_says_so(
     assert err.startswith("Reader@example.com unsubscribed on ")
     assert "; left as it is (--resubscribe to change it)" in err
     assert cli(site, "add", "reader@example.com", "--resubscribe") == 0
-    assert "updated Reader@example.com (active" in capsys.readouterr().out
+    assert "updated Reader@example.com (daily" in capsys.readouterr().out
     warned = [r for r in caplog.records if r.levelname == "WARNING"]
     assert [r.getMessage() for r in warned] == [
         "Reader@example.com was unsubscribed; resubscribed by the operator (--resubscribe)"
@@ -71,7 +71,7 @@ def test_import_prints_lines_and_summary_and_export_with_consent(
     assert cli(site, "import", str(source)) == 1
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("line 3: 'bad' is not a valid e-mail address")
-    assert "2 rows: 1 added, 0 updated, 0 unchanged, 1 bad rows skipped" in out
+    assert "2 rows: 1 added, 0 updated, 1 bad rows skipped" in out
     target = site / "out.csv"
     assert cli(site, "export", str(target), "--with-consent") == 0
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
