@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, StatementError
 from sqlalchemy.sql.dml import Insert
 
 from pressroom.errors import StoreError
 from pressroom.store.engine import Store
+from pressroom.store.schema import UTCDateTime
 
-__all__ = ["LineIndex", "execute_many", "refusal_reason", "write_bisecting"]
+__all__ = ["LineIndex", "bind_processor", "execute_many", "refusal_reason", "write_bisecting"]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,6 +40,7 @@ Result = TypeVar("Result")
 _STORE_FAILURES = ("08", "40", "53", "57", "58", "XX", "HV")
 _ROW_ERRORS = (SQLAlchemyError, ValueError, OverflowError, TypeError, UnicodeError)
 _REASON_CHARS = 120
+_INDEX_CACHE_KB = 16 * 1024  # ~700,000 keys in memory; beyond, pages spill to the file
 
 
 def write_bisecting(
@@ -85,7 +88,7 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
     compiled = statement.inline().compile(dialect=dialect, column_keys=keys)
     processors: dict[str, Any] = {}
     for name, bind in compiled.binds.items():
-        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        process = bind_processor(bind.type, dialect)
         if process is not None:
             processors[name] = process
     order = list(compiled.positiontup or []) if compiled.positional else keys
@@ -106,6 +109,24 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
             tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
         )
     conn.exec_driver_sql(compiled.string, params)
+
+
+def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How ``execute_many`` binds a value of ``type_``: SQLAlchemy's own processor, except
+    for times on SQLite, written here as the same text at a fifth of the cost."""
+    if dialect.name == "sqlite" and isinstance(type_, UTCDateTime):
+        return _sqlite_utc_text
+    return type_.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
+
+
+def _sqlite_utc_text(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("a naive datetime reached the store")
+    v = value.astimezone(UTC)
+    return (
+        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
+        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
+    )
 
 
 def _store_failure(exc: BaseException) -> bool:
@@ -138,8 +159,9 @@ class LineIndex:
 
     def __init__(self) -> None:
         # "" opens a private temporary database; it spills to disk beyond its cache.
-        self._db = sqlite3.connect("", isolation_level=None)
+        self._db = sqlite3.connect("")
         self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute(f"PRAGMA cache_size=-{_INDEX_CACHE_KB}")
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("CREATE TABLE seen (key INTEGER PRIMARY KEY, line INTEGER NOT NULL)")
 
@@ -153,7 +175,7 @@ class LineIndex:
         """
         hashed = [(hash(key), line) for key, line in keyed]
         last: dict[int, int] = {}
-        distinct = list({h for h, _ in hashed})
+        distinct = sorted({h for h, _ in hashed})  # in key order: B-tree pages in sequence
         for start in range(0, len(distinct), 30_000):
             chunk = distinct[start : start + 30_000]
             marks = ",".join("?" * len(chunk))
@@ -164,10 +186,11 @@ class LineIndex:
             if h in last:
                 found[line] = last[h]
             last[h] = line
-        self._db.executemany(
-            "INSERT OR REPLACE INTO seen (key, line) VALUES (?, ?)",
-            [(h, last[h]) for h in distinct],
-        )
+        with self._db:  # one transaction: autocommit would write the pages per row
+            self._db.executemany(
+                "INSERT OR REPLACE INTO seen (key, line) VALUES (?, ?)",
+                [(h, last[h]) for h in distinct],
+            )
         return found
 
     def close(self) -> None:
