@@ -122,11 +122,7 @@ def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
 def _sqlite_utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a naive datetime reached the store")
-    v = value.astimezone(UTC)
-    return (
-        f"{v.year:04d}-{v.month:02d}-{v.day:02d} "
-        f"{v.hour:02d}:{v.minute:02d}:{v.second:02d}.{v.microsecond:06d}"
-    )
+    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
 
 
 def _store_failure(exc: BaseException) -> bool:
