@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     s_show = add("show", cmd_subscribers, "a subscriber and its consent history", subs_sub)
     s_show.add_argument("email")
     s_import = add("import", cmd_subscribers, "import subscribers from CSV", subs_sub)
-    s_import.add_argument("file", help="CSV with email,name,sections,frequency,status")
+    s_import.add_argument("file", help="CSV (email,name,sections,frequency,status); - = stdin")
     s_import.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     s_export = add("export", cmd_subscribers, "export subscribers as CSV", subs_sub)
     s_export.add_argument("file", nargs="?", default="-", help="default: standard output")

@@ -16,6 +16,7 @@ import csv
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -204,17 +205,19 @@ def import_csv_file(
     resubscribe: bool = False,
     show_progress: bool = True,
 ) -> SubscriberImport:
-    """:func:`import_subscribers` from the CSV file at ``path`` (UTF-8, a BOM allowed).
+    """:func:`import_subscribers` from the CSV file at ``path`` (``-``: standard input).
+
+    UTF-8, a BOM allowed. A file over 2 MB (or standard input) is parsed in a helper process.
 
     Raises:
         UsageError: the file cannot be read or has no ``email`` header.
     """
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed below, after the import
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     try:
-        large = os.fstat(stream.fileno()).st_size > BACKGROUND_BYTES
+        large = path == "-" or os.fstat(stream.fileno()).st_size > BACKGROUND_BYTES
         with progress("importing", unit="rows", enabled=show_progress) as bar:
             return import_subscribers(
                 store, stream, now, out, zone=zone, resubscribe=resubscribe,
@@ -223,7 +226,8 @@ def import_csv_file(
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     finally:
-        stream.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
 
 
 def export_subscribers(

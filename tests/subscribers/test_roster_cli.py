@@ -108,3 +108,18 @@ def test_a_row_the_store_refuses_is_found_and_no_sql_is_printed(
     for leak in ("INSERT", "[SQL", "parameters", SECRET_ADDRESS, "Traceback"):
         assert leak not in captured.out + captured.err
     assert "150 rows: 149 added" in captured.out
+
+
+def test_import_from_standard_input(site: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pressroom", "--config", str(site / "pressroom.toml"),
+         "subscribers", "import", "-"],
+        input=b"email,name\nstdin@example.com,S\nbad,x\n",
+        capture_output=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert b"line 3: 'bad' is not a valid e-mail address" in done.stdout
+    assert b"2 rows: 1 added, 0 updated, 1 bad rows skipped" in done.stdout
