@@ -154,22 +154,19 @@ _UPDATE = (
         bounces=bindparam("b_bounces"),
         confirmed_at=bindparam("b_confirmed_at", type_=subscribers.c.confirmed_at.type),
         updated_at=bindparam("b_updated_at", type_=subscribers.c.updated_at.type),
+        confirm_nonce=None,
     )
 )
-_UPDATE_STATUS = _UPDATE.values(confirm_nonce=None)
 
 
-def update_subscribers(
-    conn: Connection, rows: Sequence[tuple[HeldSubscriber, bool]], now: datetime
-) -> None:
-    """Write changed subscribers: ``(row, status_changed)``; a new status voids confirm links.
+def update_subscribers(conn: Connection, rows: Sequence[HeldSubscriber], now: datetime) -> None:
+    """Write subscribers the operator changed, in one statement.
 
-    One statement for the rows whose status changed, one for the others.
+    Their open subscribe request is closed (``confirm_nonce`` cleared): confirm links sent
+    before an operator's change are void.
     """
-    for changed in (True, False):
-        values = [_update_values(row, now) for row, status in rows if status is changed]
-        if values:
-            conn.execute(_UPDATE_STATUS if changed else _UPDATE, values)
+    if rows:
+        conn.execute(_UPDATE, [_update_values(row, now) for row in rows])
 
 
 def _update_values(row: HeldSubscriber, now: datetime) -> dict[str, Any]:

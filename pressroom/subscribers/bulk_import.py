@@ -7,9 +7,10 @@ The same rules as :func:`pressroom.subscribers.lifecycle.import_subscriber` row 
   is and reported (``line N: x@y unsubscribed on 2026-11-30; left as it is``), unless the
   operator passes ``--resubscribe``: then the row applies, with a consent event noted
   ``resubscribed by the operator (--resubscribe)`` and a logged warning;
-- a pending or active address takes the row's fields; a change of status is a consent
-  event (a row may record a suppression: status ``unsubscribed``, ``bounced`` or
-  ``complained``).
+- a pending or active address takes the row's fields (and its open subscribe request, if
+  any, is closed); a change of status is a consent event (a row may record a suppression:
+  status ``unsubscribed``, ``bounced`` or ``complained``). A row that agrees with a
+  suppressed address's status changes nothing and says nothing.
 
 Rows apply in file order, so several rows for one mailbox end as if applied one by one.
 A batch costs one lookup query, one insert and up to two update statements, plus the
@@ -72,7 +73,7 @@ class BatchOutcome:
 class _Plan:
     held: dict[str, HeldSubscriber]
     new: dict[str, HeldSubscriber] = field(default_factory=dict)
-    changed: dict[str, bool] = field(default_factory=dict)  # key -> status changed
+    changed: set[str] = field(default_factory=set)  # stored keys to write
     events: list[tuple[str, SubscriberStatus | None, SubscriberStatus, str]] = field(
         default_factory=list
     )
@@ -108,11 +109,12 @@ class OperatorRules:
             plan.new[key] = wanted
             plan.events.append((key, None, row.status, ""))
             return Outcome.ADDED
-        if _same(current, wanted):
-            return Outcome.UNCHANGED
         if current.status in _SUPPRESSED and not self.resubscribe:
+            if current.status is wanted.status:
+                return Outcome.UNCHANGED  # nothing to refuse: the row agrees
             plan.kept.append((line, key, current))
             return Outcome.KEPT
+        same = _same(current, wanted)
         note = ""
         if current.status != wanted.status:
             if current.status in _SUPPRESSED:
@@ -124,16 +126,15 @@ class OperatorRules:
         if key in plan.new:
             plan.new[key] = wanted
         else:
+            # Written even when equal: any operator change closes an open subscribe request.
             plan.held[key] = wanted
-            plan.changed[key] = plan.changed.get(key, False) or current.status != wanted.status
-        return Outcome.UPDATED
+            plan.changed.add(key)
+        return Outcome.UNCHANGED if same else Outcome.UPDATED
 
     def _write(self, conn: Connection, plan: _Plan) -> dict[str, int]:
         new = list(plan.new.values())
         ids = insert_subscribers(conn, new, [new_public_key() for _ in new], self.now)
-        update_subscribers(
-            conn, [(plan.held[key], status) for key, status in plan.changed.items()], self.now
-        )
+        update_subscribers(conn, [plan.held[key] for key in plan.changed], self.now)
         for key, held in plan.held.items():
             if held.id is not None:
                 ids[key] = held.id
@@ -172,7 +173,7 @@ def _wanted(
     return HeldSubscriber(
         current.id, current.email, key, row.name, row.status, join_sections(row.sections),
         row.frequency,
-        0 if active and current.status is not _ACTIVE else current.bounces,
+        0 if active else current.bounces,
         (current.confirmed_at or now) if active else current.confirmed_at,
         current.updated_at,
     )  # fmt: skip

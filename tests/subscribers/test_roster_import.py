@@ -292,3 +292,13 @@ def test_parsing_in_a_helper_process_gives_the_same_outcome(
     assert first[1] == second[1] and len(first[1]) == 3
     assert (first[0].added, second[0].added, second[0].unchanged) == (50, 0, 51)
     assert (first[0].bad, second[0].bad) == (2, 2)
+
+
+def test_a_row_agreeing_with_a_suppressed_status_changes_nothing_and_says_nothing(
+    site: Store,
+) -> None:
+    run(site, HEADER + b"u@example.com,Old,,,unsubscribed\n", now=NOW)
+    report, lines = run(site, HEADER + b"u@example.com,New,keji,weekly,unsubscribed\n")
+    assert lines == [] and (report.unchanged, report.kept, report.updated) == (1, 0, 0)
+    assert state(site, "u@example.com") == (SubscriberStatus.UNSUBSCRIBED, "Old")
+    assert len(history(site, "u@example.com")) == 1
