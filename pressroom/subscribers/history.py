@@ -1,27 +1,14 @@
 """``pressroom subscribers show EMAIL``: a subscriber and the consent history that proves
-how they came to their status."""
+how they came to their status, as
+:func:`pressroom.subscribers.lifecycle.subscriber_history` reads them."""
 
 from __future__ import annotations
 
 from datetime import tzinfo
 
-from sqlalchemy import Connection
-
 from pressroom.models import ConsentEvent, Subscriber
-from pressroom.store.consent import consent_history
-from pressroom.store.subscribers import find_subscriber
 
-__all__ = ["history_lines", "subscriber_history"]
-
-
-def subscriber_history(
-    conn: Connection, email: str
-) -> tuple[Subscriber, list[ConsentEvent]] | None:
-    """The subscriber of the (normalised) address ``email`` and its events, oldest first."""
-    found = find_subscriber(conn, email)
-    if found is None:
-        return None
-    return found, consent_history(conn, found.id)
+__all__ = ["history_lines"]
 
 
 def history_lines(subscriber: Subscriber, events: list[ConsentEvent], zone: tzinfo) -> list[str]:

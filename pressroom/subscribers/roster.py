@@ -42,8 +42,8 @@ from pressroom.subscribers.csv_rows import (
     neutralise,
     parse_row,
 )
-from pressroom.subscribers.history import history_lines, subscriber_history
-from pressroom.subscribers.lifecycle import unsubscribe_address
+from pressroom.subscribers.history import history_lines
+from pressroom.subscribers.lifecycle import subscriber_history, unsubscribe_address
 
 __all__ = [
     "COLUMNS",

@@ -1,8 +1,9 @@
-"""The two jobs (feeds, digest): each run recorded in ``job_runs`` and logged in one line.
+"""The jobs (feeds, digest, bounces): each run recorded in ``job_runs`` and logged in one line.
 
 The job functions are injected (:class:`Jobs`), so tests can run the worker on fakes; the
-defaults are :func:`pressroom.feeds.build_feeds` and
-:func:`pressroom.digest.service.send_digest`.
+defaults are :func:`pressroom.feeds.build_feeds`,
+:func:`pressroom.digest.service.send_digest` and
+:func:`pressroom.worker.bounces_job.run_bounces`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pressroom.config import ScheduleSettings, Settings
 from pressroom.models import JobKind, JobOutcome
 from pressroom.store import runs
 from pressroom.store.engine import Store
-from pressroom.worker.lease import FEEDS_LEASE, Lease
+from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased, run_bounces
+from pressroom.worker.lease import Lease, feeds_lease_name
 
 if TYPE_CHECKING:
     from pressroom.feeds import FeedConfig
@@ -108,14 +110,15 @@ class Jobs:
 
     build_feeds: BuildFeeds
     send_digest: SendDigest
+    process_bounces: ProcessBounces = run_bounces
 
 
 def default_jobs() -> Jobs:
-    """The real feeds build and digest service."""
+    """The real feeds build (telling the WebSub hubs) and digest service."""
     from pressroom.digest.service import send_digest
-    from pressroom.feeds import build_feeds
+    from pressroom.feeds.websub import build_and_announce
 
-    return Jobs(build_feeds=build_feeds, send_digest=send_digest)
+    return Jobs(build_feeds=build_and_announce, send_digest=send_digest)
 
 
 async def build_feeds_leased(
@@ -132,7 +135,8 @@ async def build_feeds_leased(
     Returns ``(report, None)``, or ``(None, other_holder)`` when another process holds
     the lease: the worker's job and ``pressroom feeds build`` never build at once.
     """
-    async with Lease(store, FEEDS_LEASE, holder, clock) as lease:
+    name = feeds_lease_name(config.feeds.lease, config.output_dir)
+    async with Lease(store, name, holder, clock) as lease:
         if not lease.held:
             return None, lease.other
         now = clock()
@@ -217,6 +221,8 @@ class JobRunner:
         try:
             if schedule.job is JobKind.FEEDS:
                 return await self._feeds()
+            if schedule.job is JobKind.BOUNCES:
+                return await self._bounces()
             return await self._digest(schedule, at)
         except Exception as exc:  # the job boundary: record, log, keep the worker alive
             log.debug("job %s failed", schedule.name, exc_info=True)
@@ -230,6 +236,14 @@ class JobRunner:
             return JobOutcome.SKIPPED, f"another worker is building the feeds ({other})", None
         if not report.ok:  # some feed could not be written; the rest were
             return JobOutcome.FAILED, report.summary(), "; ".join(report.failed)
+        return JobOutcome.OK, report.summary(), None
+
+    async def _bounces(self) -> Ended:
+        report, other = await process_bounces_leased(
+            self.jobs.process_bounces, self.settings, self.store, self.clock, self.worker_id
+        )
+        if report is None:
+            return JobOutcome.SKIPPED, f"another worker is processing bounces ({other})", None
         return JobOutcome.OK, report.summary(), None
 
     async def _digest(self, schedule: ScheduleSettings, at: datetime) -> Ended:

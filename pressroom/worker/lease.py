@@ -10,10 +10,12 @@ are atomic), without keeping a connection open for the whole job as an advisory 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 
 from pressroom.clock import Clock
@@ -27,6 +29,7 @@ __all__ = [
     "WORKER_ALIVE_FOR",
     "Heartbeat",
     "Lease",
+    "feeds_lease_name",
 ]
 
 log = logging.getLogger("pressroom.worker")
@@ -36,6 +39,17 @@ LEASE_TTL = timedelta(minutes=2)
 HEARTBEAT_EVERY = timedelta(seconds=15)
 WORKER_ALIVE_FOR = HEARTBEAT_EVERY * 4
 """A worker whose heartbeat is older than this is taken for dead by ``status``."""
+
+
+def feeds_lease_name(lease: str, output_dir: Path) -> str:
+    """The lease a feeds build holds: :data:`FEEDS_LEASE` (one builder for every worker of
+    the store, ``[feeds] lease = "store"``) or, with ``"local"``, one per machine and
+    output folder (each machine builds its own copy; builders of one folder still take
+    turns)."""
+    if lease != "local":
+        return FEEDS_LEASE
+    where = f"{socket.gethostname()}:{output_dir.resolve()}"
+    return f"{FEEDS_LEASE}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
 
 
 class Lease:

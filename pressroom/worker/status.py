@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection
@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from pressroom.config import ScheduleSettings, Settings
 from pressroom.models import DeliveryStatus, JobKind, JobOutcome
 from pressroom.store import runs
+from pressroom.store.bounces import count_by_kind
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
@@ -21,6 +22,8 @@ from pressroom.worker.triggers import make_trigger, next_fire_time
 __all__ = ["DigestRunStatus", "ScheduleStatus", "StatusReport", "collect_status"]
 
 _FAILED = (JobOutcome.FAILED, JobOutcome.ABANDONED)
+BOUNCES_WINDOW = timedelta(days=30)
+"""``status`` counts the bounce mailbox's messages of this long."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class StatusReport:
     last_feed_build: runs.JobRunRow | None
     feeds_lease: str | None
     workers: list[runs.WorkerRow]
+    bounces: dict[str, int] = field(default_factory=dict)
+    """Bounce mailbox messages per kind over :data:`BOUNCES_WINDOW` (only kinds that occur)."""
 
     @property
     def failed(self) -> bool:
@@ -77,6 +82,7 @@ class StatusReport:
             "feeds_lease": self.feeds_lease,
             "workers": [_worker_json(w, self.now) for w in self.workers],
             "worker_alive": bool(self.workers),
+            "bounces_30d": self.bounces,
         }
 
     def lines(self) -> list[str]:
@@ -87,6 +93,7 @@ class StatusReport:
         out += [_digest_line(digest, self.site_zone) for digest in self.digests]
         out.append(_feeds_line(self.last_feed_build, self.feeds_lease, self.site_zone))
         out.append(_workers_line(self.workers, self.now))
+        out.append(_bounces_line(self.bounces))
         return out
 
 
@@ -111,6 +118,9 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             last_feed_build=runs.last_job_run(conn, JobKind.FEEDS, outcome=JobOutcome.OK),
             feeds_lease=runs.lease_holder(conn, FEEDS_LEASE, now=now),
             workers=runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR),
+            bounces={
+                k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
+            },
         )
 
 
@@ -222,3 +232,8 @@ def _workers_line(workers: list[runs.WorkerRow], now: datetime) -> str:
         f"{w.id} (heartbeat {(now - w.seen_at).total_seconds():.0f}s ago)" for w in workers
     )
     return f"Worker: alive: {beats}"
+
+
+def _bounces_line(kinds: dict[str, int]) -> str:
+    found = ", ".join(f"{kind} {n}" for kind, n in kinds.items()) or "none"
+    return f"Bounce mailbox (last 30 days): {found}"
