@@ -1,7 +1,7 @@
 """Subscribers in bulk: the reads and writes of CSV import and export, a batch per statement.
 
 Import looks a batch's mailboxes up with one ``IN`` query, inserts the new rows with one
-``executemany`` and updates the changed ones with another; export reads in keyset pages so
+``executemany`` and updates the others with another; export reads in keyset pages so
 memory stays flat at any list size. The rules deciding what to write are
 :mod:`pressroom.subscribers.bulk_import`'s; functions here take a connection inside the
 caller's transaction.
