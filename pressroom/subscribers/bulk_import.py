@@ -13,7 +13,7 @@ The same rules as :func:`pressroom.subscribers.lifecycle.import_subscriber` row 
   suppressed address's status changes nothing and says nothing.
 
 Rows apply in file order, so several rows for one mailbox end as if applied one by one.
-A batch costs one lookup query, one insert and up to two update statements, plus the
+A batch costs one lookup query, one insert and one update statement, plus the
 consent events in one statement, inside the caller's transaction.
 """
 
