@@ -302,3 +302,19 @@ def test_a_row_agreeing_with_a_suppressed_status_changes_nothing_and_says_nothin
     assert lines == [] and (report.unchanged, report.kept, report.updated) == (1, 0, 0)
     assert state(site, "u@example.com") == (SubscriberStatus.UNSUBSCRIBED, "Old")
     assert len(history(site, "u@example.com")) == 1
+
+
+def test_export_reads_in_pages_in_address_order(site: Store) -> None:
+    from pressroom.store.subscriber_bulk import subscriber_pages
+
+    run(site, HEADER + b"".join(good(n) for n in range(23)) + b"Reader5@example.org,,,,\n")
+    with site.read() as conn:
+        pages = list(subscriber_pages(conn, page=5))
+        by_four = subscriber_pages(conn, SubscriberStatus.ACTIVE, page=4)
+        active = [s.email for page in by_four for s in page]
+    emails = [s.email for page in pages for s in page]
+    assert [len(page) for page in pages] == [5, 5, 5, 5, 4]
+    # The database's own order by address (its collation), as `subscribers list` shows it.
+    assert emails == [line.split("\t")[0] for line in roster.listing(site, None)]
+    assert len(set(emails)) == 24
+    assert active == emails
