@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Dialect
+from sqlalchemy import Connection, Dialect, Table
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError, StatementError
 from sqlalchemy.sql.dml import Insert
 
@@ -30,7 +30,14 @@ from pressroom.errors import StoreError
 from pressroom.store.engine import Store
 from pressroom.store.schema import UTCDateTime
 
-__all__ = ["LineIndex", "bind_processor", "execute_many", "refusal_reason", "write_bisecting"]
+__all__ = [
+    "LineIndex",
+    "bind_processor",
+    "execute_many",
+    "insert_many",
+    "refusal_reason",
+    "write_bisecting",
+]
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -109,6 +116,30 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
             tuple(values) if compiled.positional else dict(zip(order, values, strict=True))
         )
     conn.exec_driver_sql(compiled.string, params)
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows`` into ``table``: ``COPY`` on PostgreSQL, :func:`execute_many` elsewhere.
+
+    psycopg runs an ``executemany`` as one statement per row; ``COPY`` streams the batch in
+    one command. Every row has the same keys; values are what psycopg adapts itself
+    (text, numbers, aware datetimes, None).
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        execute_many(conn, table.insert(), rows)
+        return
+    keys = list(rows[0])
+    columns = ", ".join(f'"{key}"' for key in keys)
+    pick = itemgetter(*keys)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(pick(row) if len(keys) > 1 else (pick(row),))
+    finally:
+        cursor.close()
 
 
 def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, tuple_
 
 from pressroom.models import ConsentEvent, ConsentSource, Frequency, Subscriber, SubscriberStatus
-from pressroom.store.bulk import execute_many
+from pressroom.store.bulk import insert_many
 from pressroom.store.schema import consent_events, subscribers
 from pressroom.store.subscribers import row_to_subscriber
 
@@ -132,7 +132,7 @@ def insert_subscribers(
         }
         for row, key in zip(rows, public_keys, strict=True)
     ]
-    execute_many(conn, subscribers.insert(), values)
+    insert_many(conn, subscribers, values)
     ids: dict[str, int] = {}
     keys = [row.email_key for row in rows]
     for start in range(0, len(keys), _CHUNK):

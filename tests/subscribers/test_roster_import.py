@@ -318,3 +318,10 @@ def test_export_reads_in_pages_in_address_order(site: Store) -> None:
     assert emails == [line.split("\t")[0] for line in roster.listing(site, None)]
     assert len(set(emails)) == 24
     assert active == emails
+
+
+def test_names_with_quotes_backslashes_and_copy_escapes_are_stored_as_given(site: Store) -> None:
+    name = 'O\'Brien \\N \\t "Bob" 读者'
+    escaped = name.replace('"', '""')
+    run(site, HEADER + f'esc@example.com,"{escaped}",,,pending\n'.encode())
+    assert state(site, "esc@example.com") == (SubscriberStatus.PENDING, name)
