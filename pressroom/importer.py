@@ -41,6 +41,7 @@ from pressroom.store.articles import (
 )
 from pressroom.store.bulk import LineIndex, write_bisecting
 from pressroom.store.engine import Store
+from pressroom.store.notify import notify_articles
 
 __all__ = ["ImportReport", "RowParser", "import_file", "import_lines"]
 
@@ -317,6 +318,7 @@ def _flush(
     now = clock()
 
     def write(conn: Any, part: Any) -> UpsertCounts:
+        notify_articles(conn)  # PostgreSQL: wakes a watching worker when this commits
         return upsert_articles(conn, [row for _, row in part], now)
 
     def refused(item: Numbered, reason: str) -> None:
