@@ -37,6 +37,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listen now, so that a client reading the "serving" line may connect at once:
+        # connections wait in the backlog until uvicorn accepts them.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port} (web.host/web.port): {exc}") from exc
