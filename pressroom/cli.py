@@ -161,6 +161,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         saved, new = roster.add_subscriber(
             store, args.email, name=args.name, sections=args.sections,
             frequency=args.frequency, now=now,
+            smtputf8=runtime.settings.mail.accepts_utf8_local_parts,
         )  # fmt: skip
         chosen = ",".join(saved.sections) or "all sections"
         print(f"{'added' if new else 'updated'} {saved.email} ({saved.frequency}, {chosen})")
@@ -171,7 +172,8 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         print("\n".join(lines), end="\n" if lines else "")
         print(f"{len(lines)} subscribers", file=sys.stderr)
     elif action == "import":
-        report = roster.import_csv_file(store, args.file, now, out=print)
+        utf8 = runtime.settings.mail.accepts_utf8_local_parts
+        report = roster.import_csv_file(store, args.file, now, out=print, smtputf8=utf8)
         print(report.summary())
         return 1 if report.bad else 0
     elif args.file == "-":

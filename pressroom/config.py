@@ -185,6 +185,7 @@ class SmtpSettings(_Strict):
     rate: float = Field(0.0, ge=0, description="messages per second, 0 = unlimited")
     timeout: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0, le=20)
+    smtputf8: bool = False  # addresses with non-ASCII local parts (needs the relay's SMTPUTF8)
 
 
 class DkimSettings(_Strict):
@@ -207,6 +208,12 @@ class MailSettings(_Strict):
     bounce_after: int = Field(1, ge=1)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
+
+    @property
+    def accepts_utf8_local_parts(self) -> bool:
+        """True when addresses like ``读者@example.org`` may subscribe or be imported:
+        ``[mail.smtp] smtputf8 = true`` (pass it to ``normalise_email(smtputf8=...)``)."""
+        return self.smtp.smtputf8
 
     @field_validator("from_address", "reply_to", "unsubscribe_mailto")
     @classmethod

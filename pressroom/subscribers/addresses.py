@@ -17,20 +17,23 @@ class InvalidAddress(ValueError):
     """Raised when a text is not a deliverable e-mail address; the message says why."""
 
 
-def normalise_email(text: str) -> str:
+def normalise_email(text: str, *, smtputf8: bool = False) -> str:
     """Return ``text`` as a normalised address (``local@ascii-domain``).
 
     Args:
         text: what a user typed; surrounding blanks are ignored.
+        smtputf8: accept a non-ASCII local part (``读者@example.org``), which only a relay
+            with SMTPUTF8 can carry (``settings.mail.accepts_utf8_local_parts``).
 
     Raises:
-        InvalidAddress: the address is empty, malformed or has an invalid domain.
+        InvalidAddress: the address is empty, malformed, has an invalid domain, or a
+            non-ASCII local part without ``smtputf8``.
     """
     candidate = text.strip()
     if not candidate:
         raise InvalidAddress("the e-mail address is empty")
     try:
-        result = validate_email(candidate, check_deliverability=False)
+        result = validate_email(candidate, check_deliverability=False, allow_smtputf8=smtputf8)
     except EmailNotValidError as exc:
         reason = str(exc).rstrip(".")
         raise InvalidAddress(f"{candidate!r} is not a valid e-mail address: {reason}") from exc

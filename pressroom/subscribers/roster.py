@@ -99,14 +99,16 @@ def _choice(value: str, kind: type[Frequency] | type[SubscriberStatus], default:
     return text
 
 
-def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
+def parse_row(
+    row: dict[str, str | None], names: SectionNames, *, smtputf8: bool = False
+) -> SubscriberRow:
     """Validate one CSV row (a dict of the columns).
 
     Raises:
         ImportRowError: the reason the row is bad.
     """
     try:
-        email = normalise_email(row.get("email") or "")
+        email = normalise_email(row.get("email") or "", smtputf8=smtputf8)
         name = " ".join((row.get("name") or "").split())
         sections = names.parse(row.get("sections") or "")
         frequency = Frequency(_choice(row.get("frequency") or "", Frequency, "daily"))
@@ -147,6 +149,8 @@ def import_subscribers(
     sections: Sequence[Section],
     now: datetime,
     out: Callable[[str], None],
+    *,
+    smtputf8: bool = False,
 ) -> SubscriberImport:
     """Upsert the subscribers of a CSV ``stream``; report bad rows through ``out``.
 
@@ -159,7 +163,7 @@ def import_subscribers(
     for line, raw in _rows(stream):
         report.rows += 1
         try:
-            batch.append(parse_row(raw, names))
+            batch.append(parse_row(raw, names, smtputf8=smtputf8))
         except ImportRowError as exc:
             report.bad += 1
             out(f"line {line}: {exc}")
@@ -207,7 +211,14 @@ def export_subscribers(
 
 
 def add_subscriber(
-    store: Store, email: str, *, name: str, sections: str, frequency: str, now: datetime
+    store: Store,
+    email: str,
+    *,
+    name: str,
+    sections: str,
+    frequency: str,
+    now: datetime,
+    smtputf8: bool = False,
 ) -> tuple[Subscriber, bool]:
     """Add (or update) the active subscriber ``email``; return it and whether it is new.
 
@@ -215,7 +226,7 @@ def add_subscriber(
         UsageError: the address is invalid or a section is unknown.
     """
     try:
-        address = normalise_email(email)
+        address = normalise_email(email, smtputf8=smtputf8)
         with store.read() as conn:
             slugs = SectionNames(list_sections(conn)).parse(sections)
     except (InvalidAddress, ValueError) as exc:
@@ -240,7 +251,7 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
         UsageError: the address is invalid or not subscribed.
     """
     try:
-        address = normalise_email(email)
+        address = normalise_email(email, smtputf8=True)  # finding one: any stored address
     except InvalidAddress as exc:
         raise UsageError(str(exc)) from exc
     with store.write() as conn:
@@ -251,7 +262,7 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
 
 
 def import_csv_file(
-    store: Store, path: str, now: datetime, out: Callable[[str], None]
+    store: Store, path: str, now: datetime, out: Callable[[str], None], *, smtputf8: bool = False
 ) -> SubscriberImport:
     """:func:`import_subscribers` from the CSV file at ``path`` (UTF-8, a BOM allowed).
 
@@ -262,7 +273,7 @@ def import_csv_file(
         sections = list_sections(conn)
     try:
         with open(path, encoding="utf-8-sig", newline="") as stream:
-            return import_subscribers(store, stream, sections, now, out)
+            return import_subscribers(store, stream, sections, now, out, smtputf8=smtputf8)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
