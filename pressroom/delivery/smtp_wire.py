@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 __all__ = [
     "Attempt",
@@ -112,11 +113,10 @@ class Wire(asyncio.Protocol):
     def take_over(
         cls, transport: asyncio.BaseTransport, extensions: Extensions, timeout: float
     ) -> Wire:
-        """Make the :class:`Wire` the protocol of ``transport`` (TCP or TLS)."""
-        if not isinstance(transport, asyncio.WriteTransport):
-            raise Lost("the connection has no transport to write to")
+        """Make the :class:`Wire` the protocol of ``transport`` (TCP or TLS; uvloop's
+        transports have the same methods without deriving from asyncio's classes)."""
         wire = cls(extensions, timeout)
-        wire.transport = transport
+        wire.transport = cast(asyncio.WriteTransport, transport)
         transport.set_protocol(wire)
         if transport.is_closing():
             wire._lost = "connection closed during the session's setup"

@@ -26,7 +26,7 @@ import ssl
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, cast
 
 import aiosmtplib
 
@@ -403,8 +403,8 @@ class _Envelope:
 
 def _abandon(client: aiosmtplib.SMTP) -> None:
     """Drop a half-open aiosmtplib session at once (no TLS goodbye)."""
-    if isinstance(client.transport, asyncio.WriteTransport):
-        client.transport.abort()
+    if client.transport is not None:
+        cast(asyncio.WriteTransport, client.transport).abort()
     client.close()
 
 
