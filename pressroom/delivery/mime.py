@@ -18,14 +18,14 @@ from email import message_from_bytes, policy
 
 __all__ = [
     "BODY_LINE_LIMIT",
-    "qp_around_marks",
-    "qp_value",
-    "seven_bit",
     "encode_phrase",
     "encode_words",
     "fold_body",
     "format_address",
     "one_line",
+    "qp_around_marks",
+    "qp_value",
+    "seven_bit",
 ]
 
 BODY_LINE_LIMIT = 990
@@ -220,5 +220,7 @@ def seven_bit(data: bytes) -> bytes:
             continue
         del part["Content-Transfer-Encoding"]
         part["Content-Transfer-Encoding"] = "quoted-printable"
-        part.set_payload(qp_value(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).decode("ascii"))
+        part.set_payload(
+            qp_value(raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")).decode("ascii")
+        )
     return message.as_bytes(policy=policy.SMTP)

@@ -31,8 +31,8 @@ from typing import Protocol, Self, cast
 import aiosmtplib
 
 from pressroom.config import MailSettings, SmtpSettings
-from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.mime import seven_bit
+from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.smtp_wire import (
     Attempt,
     AttemptKind,
@@ -396,7 +396,9 @@ class _Envelope:
         framed = self._framed.get(convert)
         if framed is None:
             msg = self.msg
-            data = (msg.seven_bit() if msg.seven_bit else seven_bit(msg.data)) if convert else msg.data
+            data = (
+                (msg.seven_bit() if msg.seven_bit else seven_bit(msg.data)) if convert else msg.data
+            )
             framed = self._framed[convert] = frame(data)
         return self._mail + params, framed
 

@@ -95,15 +95,21 @@ def test_quoted_printable_around_marks_decodes_as_the_filled_8bit_text() -> None
     rng = random.Random(5)
     alphabet = "ab 中文.=\t<>" + "x" * 10
     for _ in range(200):
-        words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(6)]
-        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(2)]
+        words = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(6)
+        ]
+        values = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(2)
+        ]
         marks = [b"MARKAX", b"MARKBX"]
         body = (words[0] + "MARKAX" + words[1] + "\r\n" + words[2] + "MARKBX" + "\r\n"
                 + words[3] + "MARKAX" + words[4] + "MARKBX").encode()  # fmt: skip
         encoded = qp_around_marks(body, marks)
         filled = encoded.replace(b"MARKAX", qp_value(values[0].encode()))
         filled = filled.replace(b"MARKBX", qp_value(values[1].encode()))
-        expected = body.replace(b"MARKAX", values[0].encode()).replace(b"MARKBX", values[1].encode())
+        expected = body.replace(b"MARKAX", values[0].encode()).replace(
+            b"MARKBX", values[1].encode()
+        )
         assert filled.isascii()
         assert max(len(line) for line in filled.split(b"\r\n")) <= 76
         assert binascii.a2b_qp(filled) == expected

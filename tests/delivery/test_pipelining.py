@@ -49,7 +49,9 @@ def scripted() -> object:
 
 
 def message(i: int) -> OutgoingMessage:
-    who = Subscriber(i, f"user{i}@example.org", f"读者{i}", SubscriberStatus.ACTIVE, Frequency.DAILY)
+    who = Subscriber(
+        i, f"user{i}@example.org", f"读者{i}", SubscriberStatus.ACTIVE, Frequency.DAILY
+    )
     return simple_compose(who)
 
 

@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from functools import partial
 
 import pytest
-from deliverykit import add_digest, add_subscribers, delivery_rows, simple_compose, smtp_settings_for
+from deliverykit import (
+    add_digest,
+    add_subscribers,
+    delivery_rows,
+    simple_compose,
+    smtp_settings_for,
+)
 from postfix_relay import PostfixRelay, missing
 from support import NOW
 from wirekit import ScriptedHandler, ScriptedServer
@@ -35,9 +41,7 @@ pytestmark = [
 ]
 
 SENDERS = "blocked@example.com REJECT sender refused here\n"
-RECIPIENTS = (
-    "refuse@example.org REJECT no such user\nlater@example.org 451 4.7.1 try again later\n"
-)
+RECIPIENTS = "refuse@example.org REJECT no such user\nlater@example.org 451 4.7.1 try again later\n"
 HEADERS = "/^Subject: reject-me/ REJECT content refused\n"
 CHECKS = {
     "smtpd_sender_restrictions": "check_sender_access texthash:{config}/senders",

@@ -46,6 +46,7 @@ class ScriptedHandler(Recorder):
         eightbitmime: keep aiosmtpd's ``8BITMIME`` in the EHLO reply.
         grouped: per transaction, True when ``RCPT`` and ``DATA`` had arrived with ``MAIL``.
         mail_options: the parameters of each ``MAIL FROM``.
+        options_by_rcpt: the ``MAIL FROM`` parameters of each accepted recipient.
     """
 
     script: list[str] = field(default_factory=list)
@@ -53,6 +54,7 @@ class ScriptedHandler(Recorder):
     eightbitmime: bool = True
     grouped: list[bool] = field(default_factory=list)
     mail_options: list[tuple[str, ...]] = field(default_factory=list)
+    options_by_rcpt: dict[str, tuple[str, ...]] = field(default_factory=dict)
     played: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -83,7 +85,9 @@ class ScriptedHandler(Recorder):
         with self.lock:
             fate = self.script.pop(0) if self.script else "ok"
             self.played.append(fate)
-            self.grouped.append(waiting.upper().startswith(b"RCPT TO:") and b"\nDATA\r\n" in waiting)
+            self.grouped.append(
+                waiting.upper().startswith(b"RCPT TO:") and b"\nDATA\r\n" in waiting
+            )
             self.mail_options.append(tuple(options))
         self._fate[id(session)] = fate
         if fate == "drop at MAIL":
@@ -105,6 +109,9 @@ class ScriptedHandler(Recorder):
         return await super().handle_RCPT(server, session, envelope, address, options)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.options_by_rcpt[rcpt] = tuple(envelope.mail_options)
         fate = self._fate.pop(id(session), "ok")
         if fate == "drop after data":
             self.record(envelope)  # a real server may have queued it
