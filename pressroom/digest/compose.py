@@ -5,6 +5,9 @@ with *slots* where per-recipient values go: the To header, the Message-ID, the
 unsubscribe and preferences links, the greeting and the address in the bodies.
 :meth:`MessageTemplate.fill` joins the fixed byte segments with the values, a few
 microseconds a message, instead of rendering and serialising each message (milliseconds).
+For a relay without 8BITMIME, a second template per content holds the same message with
+quoted-printable bodies (built on first need); only the per-recipient values are encoded
+per message (``OutgoingMessage.seven_bit``).
 
 Headers (RFC 5322, RFC 2369, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
 Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
