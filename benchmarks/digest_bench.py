@@ -180,6 +180,7 @@ def run_senders(
         "seconds": seconds,
         "rate": sent / seconds,
         "rss_mb": max(r["rss_mb"] for r in results),
+        "cpu_us": sum(r["cpu"] for r in results) / max(sent, 1) * 1e6,
     }
 
 
@@ -191,10 +192,11 @@ def child(config: Path, use_uvloop: bool) -> None:
     store = open_store(settings.store_url)
 
     async def main() -> dict[str, Any]:
-        start = time.time()
+        start, cpu = time.time(), _cpu()
         report = await send_digest(settings, store, system_clock, show_progress=False)
         end = time.time()
         return {
+            "cpu": _cpu() - cpu,
             "sent": report.sent,
             "failed": report.failed + report.uncertain,
             "recipients": report.recipients,
@@ -213,6 +215,12 @@ def child(config: Path, use_uvloop: bool) -> None:
         result = asyncio.run(main())
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process so far (every thread, user and system)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def naive(config: Path, port: int, count: int) -> float:
@@ -331,7 +339,8 @@ def fresh(template: Path, folder: Path) -> Path:
 
 def line(label: str, got: dict[str, float], baseline: float) -> str:
     return (f"{label:<34} {got['sent']:>7.0f} msgs  {got['rate']:6.0f} msg/s  "
-            f"{got['seconds']:6.1f} s  peak RSS {got['rss_mb']:4.0f} MB  "
+            f"{got['seconds']:6.1f} s  {got['cpu_us']:4.0f} us CPU/msg  "
+            f"peak RSS {got['rss_mb']:4.0f} MB  "
             f"x{got['rate'] / baseline:5.1f} naive  (failed {got['failed']:.0f})")  # fmt: skip
 
 
@@ -406,9 +415,10 @@ def summary(results: dict[Key, list[dict[str, float]]], baselines: list[float]) 
     base = statistics.median(baselines)
     print(f"\n## medians of {len(baselines)} run(s); naive baseline {base:.0f} msg/s "
           f"(runs: {', '.join(f'{b:.0f}' for b in baselines)})")  # fmt: skip
-    print("| server | subscribers | processes | pipelined msg/s | lock-step msg/s | "
-          "pipelined / lock-step | peak RSS (MB) | x naive (pipelined) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| server | subscribers | processes | pipelined msg/s (runs) | lock-step msg/s | "
+          "pipelined / lock-step | CPU µs/msg pipelined / lock-step | peak RSS (MB) | "
+          "x naive (pipelined) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(server, size, procs) for server, _, size, procs in results})
     for server, size, procs in keys:
         piped = results.get((server, "pipelined", size, procs), [])
@@ -418,8 +428,11 @@ def summary(results: dict[Key, list[dict[str, float]]], baselines: list[float]) 
         rss = max(r["rss_mb"] for r in piped + stepped)
         spread = ", ".join(f"{r['rate']:.0f}" for r in piped)
         ratio = rate_p / rate_l if rate_l else 0.0
+        cpu_p = statistics.median(r["cpu_us"] for r in piped) if piped else 0.0
+        cpu_l = statistics.median(r["cpu_us"] for r in stepped) if stepped else 0.0
         print(f"| {server} | {size:,} | {procs} | {rate_p:,.0f} ({spread}) | {rate_l:,.0f} | "
-              f"{ratio:.2f} | {rss:.0f} | {rate_p / base:.1f} |")  # fmt: skip
+              f"{ratio:.2f} | {cpu_p:.0f} / {cpu_l:.0f} | {rss:.0f} | "
+              f"{rate_p / base:.1f} |")  # fmt: skip
 
 
 def _has_uvloop() -> bool:
