@@ -346,8 +346,8 @@ def line(label: str, got: dict[str, float], baseline: float) -> str:
 
 def run_all(args: argparse.Namespace, workdir: Path, uvloop: bool) -> None:
     templates = {size: prepare(workdir / f"t{size}", size) for size in args.sizes}
-    if args.postfix:
-        templates.setdefault(args.postfix, prepare(workdir / f"t{args.postfix}", args.postfix))
+    if args.postfix and args.postfix not in templates:
+        templates[args.postfix] = prepare(workdir / f"t{args.postfix}", args.postfix)
     naive_site = prepare(workdir / "naive", max(args.baseline * 2, 1000))
     ports = {"pipelined": free_port(), "lock-step": free_port()}
     sinks = [start_sink(ports["pipelined"]), start_sink(ports["lock-step"], "-p")]
