@@ -241,15 +241,17 @@ def naive(config: Path, port: int, count: int) -> float:
                   if plan.contents.for_subscriber(p)][:count]  # fmt: skip
     info = RunInfo(plan.frequency, plan.window_end, schedule.zone(config.site_timezone))
     renderer = Renderer(config)
-    started = time.perf_counter()
-    for person in people:
+    started = 0.0
+    for index, person in enumerate(people):
+        if index == 1:  # the first message warms up (templates compiled): not timed
+            started = time.perf_counter()
         rendered = renderer.render(plan.contents.for_subscriber(person), info)
         message = naive_message(
             settings, person.email, rendered.subject, rendered.text, rendered.html
         )
         with smtplib.SMTP("127.0.0.1", port) as client:
             client.send_message(message)
-    rate = len(people) / (time.perf_counter() - started)
+    rate = (len(people) - 1) / (time.perf_counter() - started)
     store.dispose()
     return rate
 
