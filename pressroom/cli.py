@@ -175,6 +175,7 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         done = roster.add_subscriber(
             store, args.email, name=args.name, sections=args.sections,
             frequency=args.frequency, now=now, zone=zone, resubscribe=args.resubscribe,
+            smtputf8=runtime.settings.mail.accepts_utf8_local_parts,
         )  # fmt: skip
         saved = done.subscriber
         if done.notice:
@@ -192,8 +193,9 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
         print("\n".join(roster.show_subscriber(store, args.email, zone)))
     elif action == "import":
         report = roster.import_csv_file(
-            store, args.file, now, out=print, zone=zone, resubscribe=args.resubscribe
-        )
+            store, args.file, now, out=print, zone=zone, resubscribe=args.resubscribe,
+            smtputf8=runtime.settings.mail.accepts_utf8_local_parts,
+        )  # fmt: skip
         print(report.summary())
         return 1 if report.bad else 0
     elif args.file == "-":

@@ -194,9 +194,7 @@ class FeedsSettings(_Strict):
     watch: float = Field(2.0, ge=0)
     lease: Literal["store", "local"] = "store"
 
-    _check_urls = field_validator("public_url")(
-        lambda v: None if v is None else _check_http_url(v)
-    )
+    _check_urls = field_validator("public_url")(lambda v: None if v is None else _check_http_url(v))
     _watch = field_validator("watch", mode="before")(_parse_watch)
 
     @field_validator("websub_hub")
@@ -249,6 +247,7 @@ class SmtpSettings(_Strict):
     rate: float = Field(0.0, ge=0, description="messages per second, 0 = unlimited")
     timeout: float = Field(30.0, gt=0)
     retries: int = Field(3, ge=0, le=20)
+    smtputf8: bool = False  # addresses with non-ASCII local parts (needs the relay's SMTPUTF8)
 
 
 class DkimSettings(_Strict):
@@ -275,6 +274,12 @@ class MailSettings(_Strict):
     bounce_after: int = Field(1, ge=1)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
+
+    @property
+    def accepts_utf8_local_parts(self) -> bool:
+        """True when addresses like ``读者@example.org`` may subscribe or be imported:
+        ``[mail.smtp] smtputf8 = true`` (pass it to ``normalise_email(smtputf8=...)``)."""
+        return self.smtp.smtputf8
 
     @field_validator("from_address", "reply_to", "unsubscribe_mailto", "return_path")
     @classmethod

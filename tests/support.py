@@ -73,9 +73,7 @@ def toml_text(tables: Mapping[str, Mapping[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_settings(
-    folder: Path, extra: str = "", **tables: Mapping[str, object]
-) -> Settings:
+def make_settings(folder: Path, extra: str = "", **tables: Mapping[str, object]) -> Settings:
     """Load settings from a ``pressroom.toml`` written in ``folder``.
 
     Every configuration has ``[web] secret = SECRET``; each keyword is one table

@@ -1,30 +1,38 @@
 """SMTP on the wire, below :class:`~pressroom.delivery.transport.SmtpTransport`.
 
-aiosmtplib does the protocol; these helpers do what it does not do the way a delivery
-ledger needs: say *where* a failure happened (before the message data, or after it), keep
-address parsing cheap and strict, and close broken connections at once.
+aiosmtplib opens the session (connect, STARTTLS, EHLO, AUTH); then a :class:`Wire` takes
+the socket over and carries the messages. aiosmtplib's protocol reads one reply per
+command it awaits and drops replies that arrive while none is awaited, so it cannot
+pipeline (RFC 2920), and it cannot say whether a connection was lost before or after the
+message data. A :class:`Wire` parses every reply into a queue in arrival order, so
+replies to pipelined commands are read in order and each is attributed to its command;
+:func:`transact` sends one message, pipelined when the server offers ``PIPELINING`` and in
+lock-step otherwise, and classifies a failure the way a delivery ledger needs (before the
+data: temporary or permanent; after the data, without a reply: uncertain).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-
-import aiosmtplib
+from typing import cast
 
 __all__ = [
     "Attempt",
     "AttemptKind",
-    "abandon",
-    "command",
+    "Extensions",
+    "Lost",
+    "Reply",
+    "Wire",
     "describe",
     "frame",
     "mailbox_path",
-    "quit_politely",
     "reply_error",
-    "reset",
-    "send_data",
+    "transact",
 ]
 
 
@@ -47,6 +55,207 @@ class Attempt(Exception):
         self.bounce = bounce
 
 
+class Lost(Exception):
+    """Raised when the connection is gone, or a reply did not come within the timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class Extensions:
+    """What the server's EHLO reply offers that the sender uses."""
+
+    pipelining: bool = False
+    eightbitmime: bool = False
+    smtputf8: bool = False
+
+    @classmethod
+    def from_ehlo(cls, keywords: Mapping[str, str]) -> Extensions:
+        """From aiosmtplib's ``esmtp_extensions`` (lower-case keywords)."""
+        names = {k.lower() for k in keywords}
+        return cls("pipelining" in names, "8bitmime" in names, "smtputf8" in names)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One server reply: its code and its lines' text (without the codes)."""
+
+    code: int
+    lines: tuple[bytes, ...]
+
+    @property
+    def text(self) -> str:
+        """The reply's text on one line."""
+        return " ".join(line[4:].strip().decode("utf-8", "replace") for line in self.lines)
+
+
+_MAX_REPLY = 64 * 1024  # a reply longer than this is not SMTP; drop the connection
+
+
+class Wire(asyncio.Protocol):
+    """An open SMTP session's socket: writes commands, queues replies in order.
+
+    Made by :meth:`take_over` once aiosmtplib has opened the session; from then on
+    aiosmtplib's client is not used for this connection.
+    """
+
+    def __init__(self, extensions: Extensions, timeout: float) -> None:
+        self.extensions = extensions
+        self.timeout = timeout
+        self.transport: asyncio.WriteTransport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._buffer = bytearray()
+        self._partial: list[bytes] = []  # the lines of a multi-line reply so far
+        self._replies: deque[Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost: str | None = None
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+
+    @classmethod
+    def take_over(
+        cls, transport: asyncio.BaseTransport, extensions: Extensions, timeout: float
+    ) -> Wire:
+        """Make the :class:`Wire` the protocol of ``transport`` (TCP or TLS; uvloop's
+        transports have the same methods without deriving from asyncio's classes)."""
+        wire = cls(extensions, timeout)
+        wire.transport = cast(asyncio.WriteTransport, transport)
+        transport.set_protocol(wire)
+        if transport.is_closing():
+            wire._lost = "connection closed during the session's setup"
+        return wire
+
+    @property
+    def is_open(self) -> bool:
+        """True while the connection can carry commands."""
+        return self._lost is None and self.transport is not None and not self.transport.is_closing()
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        added = False
+        while (end := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[: end + 1])
+            del buffer[: end + 1]
+            if not line[:3].isdigit() or line[3:4] not in (b" ", b"-", b"\r", b"\n"):
+                self._fail(f"malformed reply line {line[:80]!r}")
+                return
+            if line[3:4] == b"-":
+                self._partial.append(line)
+                continue
+            self._replies.append(Reply(int(line[:3]), (*self._partial, line)))
+            self._partial = []
+            added = True
+        if len(buffer) + sum(map(len, self._partial)) > _MAX_REPLY:
+            self._fail("reply too long")
+            return
+        if added:
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self._lost = self._lost or "the server closed the connection"
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = self._lost or (describe(exc) if exc else "the server closed the connection")
+        self.transport = None
+        self._wake()
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _fail(self, reason: str) -> None:
+        self._lost = reason
+        self.abort()
+        self._wake()
+
+    # ------------------------------------------------------------ commands
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as is; raise :class:`Lost` when the connection is gone."""
+        transport = self.transport
+        if self._lost is not None or transport is None or transport.is_closing():
+            raise Lost(self._lost or "connection lost")
+        transport.write(data)
+
+    async def reply(self) -> Reply:
+        """The next reply, in the order the server sent them.
+
+        Raises:
+            Lost: the connection closed, or no reply came within :attr:`timeout`.
+        """
+        if self._replies:
+            return self._replies.popleft()
+        if self._lost is not None:
+            raise Lost(self._lost)
+        waiter = self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(self.timeout, _expire, waiter)
+        try:
+            await waiter
+        except TimeoutError:  # _expire
+            raise Lost(f"no reply within {self.timeout:g} s") from None
+        finally:
+            timer.cancel()
+            self._waiter = None
+        if self._replies:
+            return self._replies.popleft()
+        raise Lost(self._lost or "connection lost")
+
+    async def command(self, line: bytes) -> Reply:
+        """Send one command line (CRLF added) and read its reply."""
+        self.write(line + b"\r\n")
+        return await self.reply()
+
+    def abort(self) -> None:
+        """Drop the connection at once (no TLS goodbye that needs the loop)."""
+        self._lost = self._lost or "connection dropped"
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def reset(self, code: int) -> None:
+        """After a refusal: RSET to clear the envelope, or drop a closing session (421)."""
+        if code == 421 or not self.is_open:
+            self.abort()
+            return
+        try:
+            reply = await self.command(b"RSET")
+        except Lost:
+            self.abort()
+            return
+        if reply.code != 250:
+            self.abort()
+
+    async def quit(self) -> None:
+        """Say QUIT, then wait (briefly) for the socket to close: a TLS close needs a few
+        more round trips, and leaving before them leaks the socket."""
+        if not self.is_open:
+            self.abort()
+            return
+        try:
+            await self.command(b"QUIT")
+        except Lost:
+            self.abort()
+            return
+        transport = self.transport
+        if transport is not None:
+            transport.close()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed), 0.5)
+        except TimeoutError:
+            self.abort()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+# ---------------------------------------------------------------------------- messages
+
+
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
@@ -63,10 +272,10 @@ def frame(data: bytes) -> bytes:
     return data + b".\r\n"
 
 
-def reply_error(stage: str, exc: aiosmtplib.SMTPResponseException) -> Attempt:
+def reply_error(stage: str, reply: Reply) -> Attempt:
     """Classify a refusal at ``stage``: 5xx permanent (a bounce at RCPT or DATA end)."""
-    reason = f"{stage}: {exc.code} {exc.message}".strip()
-    if 500 <= exc.code < 600:
+    reason = f"{stage}: {reply.code} {reply.text}".strip()
+    if 500 <= reply.code < 600:
         return Attempt(AttemptKind.PERMANENT, reason, bounce=stage in ("RCPT", "DATA end"))
     return Attempt(AttemptKind.TEMPORARY, reason)
 
@@ -75,80 +284,89 @@ _MAILBOX = re.compile(r"[^\x00-\x20\x7f<>()\[\]\\,;:\"]+@[A-Za-z0-9.-]+")
 
 
 def mailbox_path(address: str, *, bounce: bool) -> bytes:
-    """``<address>`` for MAIL/RCPT. aiosmtplib's ``mail()``/``rcpt()`` parse the address
-    with :mod:`email.utils` (0.3 ms each, 10 % of a send); ours are normalised already,
-    so a strict check is enough (no CR/LF or brackets can reach the command line)."""
+    """``<address>`` for MAIL/RCPT, UTF-8 when the local part is (SMTPUTF8, RFC 6531).
+
+    aiosmtplib's ``mail()``/``rcpt()`` parse the address with :mod:`email.utils` (0.3 ms
+    each, 10 % of a send); ours are normalised already (the domain in its ASCII form), so
+    a strict check is enough: no CR/LF, blank or bracket can reach the command line.
+    """
     if not _MAILBOX.fullmatch(address):
         reason = f"not a deliverable address: {address!r}"
         raise Attempt(AttemptKind.PERMANENT, reason, bounce=bounce)
-    if not address.isascii():  # would need SMTPUTF8 (RFC 6531), which we do not speak
-        reason = f"non-ASCII address needs SMTPUTF8: {address!r}"
-        raise Attempt(AttemptKind.PERMANENT, reason, bounce=False)
-    return b"<" + address.encode("ascii") + b">"
+    return b"<" + address.encode("utf-8") + b">"
 
 
-async def command(
-    client: aiosmtplib.SMTP, verb: bytes, argument: bytes, accept: tuple[int, ...]
-) -> None:
-    """Send ``verb argument``; raise SMTPResponseException unless the code is in ``accept``."""
-    reply = await client.execute_command(verb, argument)
-    if reply.code not in accept:
-        raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+async def transact(wire: Wire, mail: bytes, rcpt: bytes, payload: bytes) -> None:
+    """Send one message over an open session: ``MAIL FROM:<mail>``, ``RCPT TO:<rcpt>``,
+    ``DATA`` and ``payload`` (framed by :func:`frame`).
 
+    With ``PIPELINING`` the three commands go in one write and their replies are read in
+    order (RFC 2920 3.1); the first refusal among them is the one reported, and when the
+    server answered ``DATA`` with 354 all the same, a lone ``.`` ends an empty message
+    that has no recipient. Without it, one command at a time.
 
-async def send_data(client: aiosmtplib.SMTP, payload: bytes, timeout: float) -> None:
-    """Write the framed message and await the final reply.
+    Args:
+        wire: the session.
+        mail: the MAIL FROM argument after ``FROM:`` (path and parameters).
+        rcpt: the RCPT TO argument after ``TO:``.
+        payload: the framed message.
 
-    aiosmtplib's ``data()`` does DATA, the 354 and the payload in one call, so a lost
-    connection cannot be placed before or after the payload; we split it to know
-    whether the message may have been accepted (RFC 5321 6.1: the final reply is the
-    moment responsibility passes). One task uses a connection at a time, so the
-    protocol's command lock is not needed here.
+    Raises:
+        Attempt: refused (temporary or permanent, by the reply's code), lost before the
+            data (temporary), or lost after the data before the final reply (uncertain).
     """
-    protocol = client.protocol
-    if protocol is None:
-        raise aiosmtplib.SMTPServerDisconnected("connection lost before the message data")
-    protocol.write(payload)
-    reply = await protocol.read_response(timeout=timeout)
+    stage = "MAIL"
+    try:
+        if wire.extensions.pipelining:
+            await _pipelined_envelope(wire, mail, rcpt)
+        else:
+            for stage, line, accept in (
+                ("MAIL", b"MAIL FROM:" + mail, 250),
+                ("RCPT", b"RCPT TO:" + rcpt, 250),
+                ("DATA", b"DATA", 354),
+            ):
+                reply = await wire.command(line)
+                if reply.code != accept and not (stage == "RCPT" and reply.code == 251):
+                    await wire.reset(reply.code)
+                    raise reply_error(stage, reply)
+        stage = "DATA"
+        wire.write(payload)
+        stage = "DATA end"  # from here on the server may have the message
+        reply = await wire.reply()
+    except Lost as exc:
+        wire.abort()
+        kind = AttemptKind.UNCERTAIN if stage == "DATA end" else AttemptKind.TEMPORARY
+        raise Attempt(kind, f"{stage}: {exc}") from None
     if reply.code != 250:
-        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+        await wire.reset(reply.code)
+        raise reply_error("DATA end", reply)
 
 
-async def reset(client: aiosmtplib.SMTP, code: int) -> None:
-    """After a refused command: RSET to clear the envelope, or drop a closing session."""
-    if code == 421 or not client.is_connected:
-        abandon(client)
+async def _pipelined_envelope(wire: Wire, mail: bytes, rcpt: bytes) -> None:
+    """MAIL, RCPT and DATA in one write; raises the first refusal, or Lost."""
+    wire.write(b"MAIL FROM:" + mail + b"\r\nRCPT TO:" + rcpt + b"\r\nDATA\r\n")
+    refusal: tuple[str, Reply] | None = None
+    reply: Reply | None = None
+    for stage, accept in (("MAIL", (250,)), ("RCPT", (250, 251)), ("DATA", (354,))):
+        try:
+            reply = await wire.reply()
+        except Lost as exc:
+            wire.abort()
+            if refusal is None:
+                raise Attempt(AttemptKind.TEMPORARY, f"{stage}: {exc}") from None
+            raise reply_error(*refusal) from None  # e.g. a 421 at MAIL, then a hang-up
+        if reply.code not in accept and refusal is None:
+            refusal = (stage, reply)
+    if refusal is None:
         return
     try:
-        await client.rset()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        abandon(client)
-
-
-async def quit_politely(client: aiosmtplib.SMTP) -> None:
-    """Say QUIT, then wait (briefly) until the socket is really closed: a TLS close
-    needs a few more round trips, and leaving before them leaks the socket."""
-    if not client.is_connected:
-        return
-    protocol, transport = client.protocol, client.transport
-    try:
-        await client.quit()
-    except (aiosmtplib.SMTPException, OSError, TimeoutError):
-        abandon(client)
-        return
-    for _ in range(50):
-        if protocol is None or protocol.transport is None:
-            return
-        await asyncio.sleep(0.01)
-    if isinstance(transport, asyncio.WriteTransport):
-        transport.abort()
-
-
-def abandon(client: aiosmtplib.SMTP) -> None:
-    """Drop a broken connection at once (abort: no TLS goodbye that needs the loop)."""
-    if isinstance(client.transport, asyncio.WriteTransport):
-        client.transport.abort()
-    client.close()
+        if reply is not None and reply.code == 354:  # DATA accepted without a recipient
+            wire.write(b".\r\n")
+            await wire.reply()
+    except Lost:
+        wire.abort()
+    await wire.reset(refusal[1].code)
+    raise reply_error(*refusal)
 
 
 def describe(exc: BaseException) -> str:

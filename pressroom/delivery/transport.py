@@ -27,24 +27,23 @@ import ssl
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, cast
 
 import aiosmtplib
 
 from pressroom.config import MailSettings, SmtpSettings
+from pressroom.delivery.mime import seven_bit
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.smtp_wire import (
     Attempt,
     AttemptKind,
-    abandon,
-    command,
+    Extensions,
+    Lost,
+    Wire,
     describe,
     frame,
     mailbox_path,
-    quit_politely,
-    reply_error,
-    reset,
-    send_data,
+    transact,
 )
 from pressroom.errors import DeliveryError
 
@@ -184,12 +183,26 @@ class _RateLimiter:
             await asyncio.sleep(slot - now)
 
 
-class SmtpTransport:
-    """Delivers over SMTP through a pool of persistent aiosmtplib connections.
+class _Connection:
+    """One slot of the pool: its open session, if any."""
 
-    ``concurrency`` connections are opened lazily and reused for many messages; ``send``
-    may be awaited by that many tasks at once. Retries (4xx, drops, timeouts) back off
-    exponentially from ``backoff`` seconds with +/-50 % jitter, capped at ``max_backoff``.
+    __slots__ = ("wire",)
+
+    def __init__(self) -> None:
+        self.wire: Wire | None = None
+
+
+class SmtpTransport:
+    """Delivers over SMTP through a pool of persistent connections.
+
+    ``concurrency`` connections are opened lazily (aiosmtplib: connect, STARTTLS, EHLO,
+    AUTH) and reused for many messages; ``send`` may be awaited by that many tasks at
+    once. Each message uses what the server's EHLO offers: ``PIPELINING`` (MAIL, RCPT and
+    DATA in one write), ``8BITMIME`` (``BODY=8BITMIME`` for 8bit messages; without it an
+    8bit message goes quoted-printable) and ``SMTPUTF8`` (needed by an address whose
+    local part is not ASCII, and only with ``[mail.smtp] smtputf8 = true``). Retries (4xx,
+    drops, timeouts) back off exponentially from ``backoff`` seconds with +/-50 % jitter,
+    capped at ``max_backoff``.
     """
 
     idempotent = False
@@ -212,19 +225,27 @@ class SmtpTransport:
         self.max_backoff = max_backoff
         self._rng = rng or random.Random()
         self._limiter = _RateLimiter(smtp.rate)
-        self._idle: asyncio.Queue[aiosmtplib.SMTP] | None = None
-        self._clients: list[aiosmtplib.SMTP] = []
+        self._idle: asyncio.Queue[_Connection] | None = None
+        self._connections: list[_Connection] = []
 
     @property
     def where(self) -> str:
         """``host:port`` of the relay, for messages."""
         return f"{self.smtp.host}:{self.smtp.port}"
 
+    @property
+    def extensions(self) -> Extensions | None:
+        """What the server offered on an open connection (None before the first)."""
+        for connection in self._connections:
+            if connection.wire is not None:
+                return connection.wire.extensions
+        return None
+
     async def __aenter__(self) -> Self:
         self._idle = asyncio.Queue()
-        self._clients = [self._new_client() for _ in range(self.concurrency)]
-        for client in self._clients:
-            self._idle.put_nowait(client)
+        self._connections = [_Connection() for _ in range(self.concurrency)]
+        for connection in self._connections:
+            self._idle.put_nowait(connection)
         return self
 
     async def __aexit__(
@@ -233,8 +254,8 @@ class SmtpTransport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await asyncio.gather(*(quit_politely(c) for c in self._clients))
-        self._clients = []
+        await asyncio.gather(*(c.wire.quit() for c in self._connections if c.wire is not None))
+        self._connections = []
         self._idle = None
 
     def _new_client(self) -> aiosmtplib.SMTP:
@@ -254,26 +275,31 @@ class SmtpTransport:
         Raises:
             TemporaryFailure: still failing after ``retries`` retries.
             ServerUnavailable: no attempt could even connect.
-            PermanentFailure: a 5xx reply.
+            PermanentFailure: a 5xx reply, or an address the session cannot carry.
             UncertainDelivery: connection lost between the data and the final reply.
         """
         if self._idle is None:
             raise RuntimeError("use the SMTP transport inside `async with`")
-        client = await self._idle.get()
+        connection = await self._idle.get()
         try:
-            await self._send_with_retries(client, msg)
+            await self._send_with_retries(connection, msg)
         finally:
-            self._idle.put_nowait(client)
+            self._idle.put_nowait(connection)
 
-    async def _send_with_retries(self, client: aiosmtplib.SMTP, msg: OutgoingMessage) -> None:
-        payload = frame(msg.data)
+    async def _send_with_retries(self, connection: _Connection, msg: OutgoingMessage) -> None:
+        try:
+            envelope = _Envelope(msg, self.smtp.smtputf8)
+        except Attempt as failed:
+            raise PermanentFailure(
+                f"cannot send to {msg.recipient}: {failed.reason}", bounce=failed.bounce
+            ) from None
         failures: list[Attempt] = []
         for attempt in range(self.smtp.retries + 1):
             if attempt:
                 await asyncio.sleep(self._delay(attempt))
             try:
                 await self._limiter.wait()
-                await self._attempt(client, msg, payload)
+                await self._attempt(connection, envelope)
                 return
             except Attempt as failed:
                 failures.append(failed)
@@ -299,34 +325,17 @@ class SmtpTransport:
         base = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
         return float(base * self._rng.uniform(0.5, 1.5))
 
-    async def _attempt(self, client: aiosmtplib.SMTP, msg: OutgoingMessage, payload: bytes) -> None:
-        sender, recipient = (
-            mailbox_path(msg.sender, bounce=False),
-            mailbox_path(msg.recipient, bounce=True),
-        )
-        await self._ensure_connected(client)
-        stage = "MAIL"
-        try:
-            await command(client, b"MAIL", b"FROM:" + sender, (250,))
-            stage = "RCPT"
-            await command(client, b"RCPT", b"TO:" + recipient, (250, 251))
-            stage = "DATA"
-            reply = await client.execute_command(b"DATA")
-            if reply.code != 354:
-                raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-            stage = "DATA end"
-            await send_data(client, payload, self.smtp.timeout)
-        except aiosmtplib.SMTPResponseException as exc:
-            await reset(client, exc.code)
-            raise reply_error(stage, exc) from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            abandon(client)
-            kind = AttemptKind.UNCERTAIN if stage == "DATA end" else AttemptKind.TEMPORARY
-            raise Attempt(kind, f"{stage}: {describe(exc)}") from None
+    async def _attempt(self, connection: _Connection, envelope: _Envelope) -> None:
+        wire = await self._open(connection)
+        mail, payload = envelope.for_session(wire.extensions)
+        await transact(wire, mail, envelope.rcpt, payload)
 
-    async def _ensure_connected(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected:
-            return
+    async def _open(self, connection: _Connection) -> Wire:
+        """The connection's session, opened (or reopened) with aiosmtplib when needed."""
+        if connection.wire is not None and connection.wire.is_open:
+            return connection.wire
+        connection.wire = None
+        client = self._new_client()
         try:
             await client.connect()
             if client.is_ehlo_or_helo_needed:
@@ -336,13 +345,73 @@ class SmtpTransport:
                 # at once instead of waiting for a TLS goodbye.
                 password = self.smtp.password.get_secret_value() if self.smtp.password else ""
                 await client.login(self.smtp.username, password)
+            extensions = Extensions.from_ehlo(client.esmtp_extensions)
+            transport = client.transport
+            if transport is None:
+                raise Lost("connection closed during the session's setup")
+            connection.wire = Wire.take_over(transport, extensions, self.smtp.timeout)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            abandon(client)
+            _abandon(client)
             reason = f"login as {self.smtp.username!r} refused: {exc}"
             raise Attempt(AttemptKind.PERMANENT, reason) from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            abandon(client)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, Lost) as exc:
+            _abandon(client)
             raise Attempt(AttemptKind.CONNECT, describe(exc)) from None
+        return connection.wire
+
+
+class _Envelope:
+    """One message's envelope and payload, prepared once for every attempt."""
+
+    __slots__ = ("_framed", "_mail", "msg", "rcpt", "smtputf8", "utf8")
+
+    def __init__(self, msg: OutgoingMessage, smtputf8: bool) -> None:
+        self.msg = msg
+        self.smtputf8 = smtputf8
+        self.utf8 = not (msg.sender.isascii() and msg.recipient.isascii())
+        self._mail = mailbox_path(msg.sender, bounce=False)
+        self.rcpt = mailbox_path(msg.recipient, bounce=True)
+        self._framed: dict[bool, bytes] = {}
+        if self.utf8 and not smtputf8:  # refused before connecting: it can never go
+            raise Attempt(
+                AttemptKind.PERMANENT,
+                f"the address {self._address()} needs SMTPUTF8, "
+                "which is off ([mail.smtp] smtputf8 = false)",
+            )
+
+    def _address(self) -> str:
+        return self.msg.recipient if not self.msg.recipient.isascii() else self.msg.sender
+
+    def for_session(self, extensions: Extensions) -> tuple[bytes, bytes]:
+        """The MAIL FROM argument and the framed payload for a server offering
+        ``extensions``."""
+        params = b""
+        if self.utf8:
+            if not extensions.smtputf8:
+                raise Attempt(
+                    AttemptKind.PERMANENT,
+                    f"the server does not offer SMTPUTF8, needed for {self._address()}",
+                )
+            params = b" SMTPUTF8"
+        eight = not self.msg.data.isascii()
+        convert = eight and not extensions.eightbitmime and not self.utf8
+        if eight and extensions.eightbitmime:
+            params += b" BODY=8BITMIME"
+        framed = self._framed.get(convert)
+        if framed is None:
+            msg = self.msg
+            data = (
+                (msg.seven_bit() if msg.seven_bit else seven_bit(msg.data)) if convert else msg.data
+            )
+            framed = self._framed[convert] = frame(data)
+        return self._mail + params, framed
+
+
+def _abandon(client: aiosmtplib.SMTP) -> None:
+    """Drop a half-open aiosmtplib session at once (no TLS goodbye)."""
+    if client.transport is not None:
+        cast(asyncio.WriteTransport, client.transport).abort()
+    client.close()
 
 
 def _local_hostname() -> str:

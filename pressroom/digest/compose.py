@@ -5,6 +5,9 @@ with *slots* where per-recipient values go: the To header, the Message-ID, the
 unsubscribe and preferences links, the greeting and the address in the bodies.
 :meth:`MessageTemplate.fill` joins the fixed byte segments with the values, a few
 microseconds a message, instead of rendering and serialising each message (milliseconds).
+For a relay without 8BITMIME, a second template per content holds the same message with
+quoted-printable bodies (built on first need); only the per-recipient values are encoded
+per message (``OutgoingMessage.seven_bit``).
 
 Headers (RFC 5322, RFC 2369, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
 Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
@@ -24,8 +27,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from functools import partial
 
-from pressroom.delivery.mime import encode_words, fold_body, format_address, one_line
+from pressroom.delivery.mime import (
+    encode_words,
+    fold_body,
+    format_address,
+    one_line,
+    qp_around_marks,
+    qp_value,
+)
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.signing import Signer, make_signer
 from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
@@ -42,6 +53,8 @@ __all__ = ["Composer", "MessageTemplate", "RunIdentity", "make_composer"]
 _NAME_CHARS = 64
 _ROOM = {"greeting_html": 320, "greeting_text": 220, "email_html": 400, "email_text": 400}
 """The most bytes each per-recipient body value may take (lines are folded to fit)."""
+_BODY_SLOTS = (*_ROOM, "unsubscribe_url", "preferences_url")
+"""The slots inside the bodies: quoted-printable in a message's 7bit form."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +128,8 @@ class Composer:
         self._nonce = secrets.token_hex(6)
         self._slots = _slot_marks(self._nonce)
         self._templates: dict[tuple[int, ...], MessageTemplate] = {}
+        self._templates_7bit: dict[tuple[int, ...], MessageTemplate] = {}
+        self._qp_slots = {f"{name}_qp": f"PRQ{self._nonce}{name}X" for name in _BODY_SLOTS}
         self._rendered: dict[tuple[int, ...], RenderedDigest] = {}
         self._signer: Signer | None = make_signer(config.dkim)
         self._domain = config.mail.from_address.rsplit("@", 1)[1]
@@ -162,7 +177,8 @@ class Composer:
             template = self._build(self.rendered_for(subscriber))
             self._templates[content.key] = template
         message_id = self.message_id(subscriber)
-        data = template.fill(self._values(subscriber, message_id))
+        values = self._values(subscriber, message_id)
+        data = template.fill(values)
         if self._signer is not None:
             data = self._signer(data)
         return OutgoingMessage(
@@ -170,7 +186,18 @@ class Composer:
             recipient=subscriber.email,
             data=data,
             message_id=message_id,
+            seven_bit=partial(self._seven_bit, content.key, values),
         )
+
+    def _seven_bit(self, key: tuple[int, ...], values: dict[str, bytes]) -> bytes:
+        """The message of ``values`` with quoted-printable bodies (a relay without
+        8BITMIME): the template encoded once per content, only the values per message."""
+        template = self._templates_7bit.get(key)
+        if template is None:
+            template = self._templates_7bit[key] = self._build(self._rendered[key], qp=True)
+        encoded = {f"{name}_qp": qp_value(values[name]) for name in _BODY_SLOTS}
+        data = template.fill({**values, **encoded})
+        return self._signer(data) if self._signer is not None else data
 
     def message_id(self, subscriber: Subscriber) -> str:
         """``<run.subscriber.schedule.period@domain>``: the same for every retry."""
@@ -244,7 +271,7 @@ class Composer:
             headers.append(f"Reply-To: {mail.reply_to}")
         return headers
 
-    def _build(self, rendered: RenderedDigest) -> MessageTemplate:
+    def _build(self, rendered: RenderedDigest, *, qp: bool = False) -> MessageTemplate:
         marks = self._renderer.marks
         html_body = rendered.html
         text_body = rendered.text
@@ -259,11 +286,22 @@ class Composer:
             text_bytes = fold_body(text_body, room=self._room)
         except ValueError as exc:
             raise ConfigError([f"digest templates: {exc}"]) from exc
+        marks = self._slots
+        if qp:
+            html_bytes, text_bytes = self._qp_body(html_bytes), self._qp_body(text_bytes)
+            marks = {**self._slots, **self._qp_slots}
         boundary = _boundary(html_bytes + text_bytes)
+        cte = "quoted-printable" if qp else "8bit"
         data = self._headers(rendered.subject, boundary) + _multipart(
-            boundary, text_bytes, html_bytes
+            boundary, text_bytes, html_bytes, cte
         )
-        return MessageTemplate(data, self._slots)
+        return MessageTemplate(data, marks)
+
+    def _qp_body(self, body: bytes) -> bytes:
+        """``body`` quoted-printable, its slots renamed to their encoded twins."""
+        for name in _BODY_SLOTS:
+            body = body.replace(self._slots[name].encode(), self._qp_slots[f"{name}_qp"].encode())
+        return qp_around_marks(body, [m.encode() for m in self._qp_slots.values()])
 
     def _headers(self, subject: str, boundary: str) -> bytes:
         lines = [
@@ -296,20 +334,20 @@ def _boundary(body: bytes) -> str:
             return boundary
 
 
-def _part(content_type: str, body: bytes) -> bytes:
-    head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+def _part(content_type: str, body: bytes, cte: str) -> bytes:
+    head = f"Content-Type: {content_type}; charset=utf-8\r\nContent-Transfer-Encoding: {cte}\r\n"
     return head.encode("ascii") + b"\r\n" + body + b"\r\n"
 
 
-def _multipart(boundary: str, text: bytes, html_body: bytes) -> bytes:
+def _multipart(boundary: str, text: bytes, html_body: bytes, cte: str) -> bytes:
     delimiter = f"--{boundary}\r\n".encode("ascii")
     closing = f"--{boundary}--\r\n".encode("ascii")
     preamble = b"This is a multi-part message in MIME format.\r\n\r\n"
     return (
         preamble
         + delimiter
-        + _part("text/plain", text)
+        + _part("text/plain", text, cte)
         + delimiter
-        + _part("text/html", html_body)
+        + _part("text/html", html_body, cte)
         + closing
     )

@@ -50,7 +50,7 @@ def _who(store: Store, email: str | None, frequency: Frequency) -> Subscriber:
     if email is None:
         return _stand_in("preview@example.com", frequency)
     try:
-        address = normalise_email(email)
+        address = normalise_email(email, smtputf8=True)  # finding one: any stored address
     except InvalidAddress as exc:
         raise UsageError(str(exc)) from exc
     with store.read() as conn:

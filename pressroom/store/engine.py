@@ -198,6 +198,8 @@ def describe_store_error(label: str, exc: BaseException, busy_timeout: float) ->
             f"cannot open the store {label}: {reason} (does its folder exist and is it writable?)"
         )
     return f"the store {label} cannot be used: {reason}"
+
+
 def _migrate_sqlite(store: Store) -> None:
     """Migrate with foreign keys off, checked once at the end.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, make_msgid
 
 from jinja2 import Environment
@@ -107,7 +107,7 @@ def build_confirm_message(
     return OutgoingMessage(
         sender=_envelope_sender(mail, subscriber, secret),
         recipient=subscriber.email,
-        data=msg.as_bytes(policy=SMTP),
+        data=msg.as_bytes(policy=SMTP if subscriber.email.isascii() else SMTPUTF8),  # RFC 6532
         message_id=message_id,
     )
 

@@ -116,8 +116,10 @@ def _name(value: str) -> str:
     return name
 
 
-def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
-    """Validate one CSV row (a dict of the columns).
+def parse_row(
+    row: dict[str, str | None], names: SectionNames, *, smtputf8: bool = False
+) -> SubscriberRow:
+    """Validate one CSV row (a dict of the columns); ``smtputf8`` admits non-ASCII local parts.
 
     Raises:
         ImportRowError: the reason the row is bad.
@@ -126,7 +128,7 @@ def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
         raw_email = row.get("email") or ""
         if len(raw_email) > _MAX_EMAIL or text_problem(raw_email):
             raise InvalidAddress("the e-mail address is not a valid address (too long or NUL)")
-        email = normalise_email(raw_email)
+        email = normalise_email(raw_email, smtputf8=smtputf8)
         name = _name(row.get("name") or "")
         sections = names.parse(row.get("sections") or "")
         frequency = _choice(row.get("frequency"), "frequency", _FREQUENCIES, "daily")

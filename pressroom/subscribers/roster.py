@@ -107,6 +107,7 @@ def import_subscribers(
     *,
     zone: tzinfo = UTC,
     resubscribe: bool = False,
+    smtputf8: bool = False,
     batch_size: int = BATCH,
     advance: Callable[[int], None] = lambda n: None,
     background: bool = False,
@@ -116,7 +117,8 @@ def import_subscribers(
     Bad rows, suppressed addresses left as they are and repeated addresses are reported
     through ``out`` as ``line N: ...``; ``--resubscribe`` changes are logged as warnings.
     ``background`` parses in a helper process while batches are written
-    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same.
+    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same. ``smtputf8``
+    admits non-ASCII local parts (``[mail.smtp] smtputf8``).
 
     Raises:
         UsageError: the CSV has no header with an ``email`` column.
@@ -129,7 +131,9 @@ def import_subscribers(
     seen = LineIndex()
     chunks = chunked(csv_records(stream), batch_size)
     try:
-        for parsed in parsed_ahead(chunks, partial(_parse_chunk, names), background=background):
+        for parsed in parsed_ahead(
+            chunks, partial(_parse_chunk, names, smtputf8), background=background
+        ):
             batch: list[Numbered] = []
             for line, row in parsed:
                 report.rows += 1
@@ -146,7 +150,7 @@ def import_subscribers(
 
 
 def _parse_chunk(
-    names: SectionNames, chunk: list[tuple[int, dict[str, str | None] | str]]
+    names: SectionNames, smtputf8: bool, chunk: list[tuple[int, dict[str, str | None] | str]]
 ) -> list[tuple[int, SubscriberRow | str]]:
     """Each record as a row or the reason it is bad (runs in the helper process)."""
     parsed: list[tuple[int, SubscriberRow | str]] = []
@@ -154,7 +158,7 @@ def _parse_chunk(
         try:
             if isinstance(record, str):
                 raise ImportRowError(record)
-            parsed.append((line, parse_row(record, names)))
+            parsed.append((line, parse_row(record, names, smtputf8=smtputf8)))
         except ImportRowError as exc:
             parsed.append((line, str(exc)))
     return parsed
@@ -203,6 +207,7 @@ def import_csv_file(
     *,
     zone: tzinfo = UTC,
     resubscribe: bool = False,
+    smtputf8: bool = False,
     show_progress: bool = True,
 ) -> SubscriberImport:
     """:func:`import_subscribers` from the CSV file at ``path`` (``-``: standard input).
@@ -221,7 +226,7 @@ def import_csv_file(
         with progress("importing", unit="rows", enabled=show_progress) as bar:
             return import_subscribers(
                 store, stream, now, out, zone=zone, resubscribe=resubscribe,
-                advance=bar.advance, background=large,
+                smtputf8=smtputf8, advance=bar.advance, background=large,
             )  # fmt: skip
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
@@ -306,6 +311,7 @@ def add_subscriber(
     now: datetime,
     zone: tzinfo = UTC,
     resubscribe: bool = False,
+    smtputf8: bool = False,
 ) -> AddResult:
     """Add (or update) the active subscriber ``email`` under the operator's consent rules.
 
@@ -322,7 +328,7 @@ def add_subscriber(
         "status": "active",
     }  # fmt: skip
     try:
-        row = parse_row(fields, names)
+        row = parse_row(fields, names, smtputf8=smtputf8)
     except ImportRowError as exc:
         raise UsageError(str(exc)) from exc
     rules = OperatorRules(ConsentSource.CLI, now, zone, resubscribe=resubscribe)
@@ -345,7 +351,7 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
         UsageError: the address is invalid or not subscribed.
     """
     try:
-        address = normalise_email(email)
+        address = normalise_email(email, smtputf8=True)  # finding one: any stored address
     except InvalidAddress as exc:
         raise UsageError(str(exc)) from exc
     with store.write() as conn:
@@ -372,7 +378,7 @@ def show_subscriber(store: Store, email: str, zone: tzinfo) -> list[str]:
         UsageError: the address is invalid or not a subscriber.
     """
     try:
-        address = normalise_email(email)
+        address = normalise_email(email, smtputf8=True)  # finding one: any stored address
     except InvalidAddress as exc:
         raise UsageError(str(exc)) from exc
     with store.read() as conn:

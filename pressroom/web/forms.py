@@ -111,7 +111,9 @@ def parse_choices(
     return sections, frequency
 
 
-def parse_subscribe(form: FormData, known_sections: Collection[str]) -> SubscribeForm:
+def parse_subscribe(
+    form: FormData, known_sections: Collection[str], *, smtputf8: bool = False
+) -> SubscribeForm:
     """Validate the subscribe form.
 
     Raises:
@@ -123,7 +125,7 @@ def parse_subscribe(form: FormData, known_sections: Collection[str]) -> Subscrib
     if len(_text(form, "email")) > MAX_EMAIL_CHARS:
         raise FormError("电子邮箱太长。")
     try:
-        email = normalise_email(raw.email)
+        email = normalise_email(raw.email, smtputf8=smtputf8)
     except InvalidAddress:
         raise FormError("电子邮箱格式不正确，请检查后再试。") from None
     sections, frequency = parse_choices(

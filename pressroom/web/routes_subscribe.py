@@ -95,7 +95,8 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
     if form.get("website"):  # the hidden honeypot: a bot filled it; answer as usual
         return await _padded(_sent_page(ctx, raw.email), started)
     try:
-        wanted = parse_subscribe(form, await section_slugs(ctx))
+        utf8 = ctx.settings.mail.accepts_utf8_local_parts
+        wanted = parse_subscribe(form, await section_slugs(ctx), smtputf8=utf8)
     except FormError as exc:
         return await _form_page(ctx, raw, str(exc), 400)
     ip = client_key(request)

@@ -84,3 +84,32 @@ def test_fold_body_leaves_room_for_values_and_never_splits_a_mark(pieces: list[s
 def test_fold_body_refuses_a_value_longer_than_a_line() -> None:
     with pytest.raises(ValueError, match="may exceed the 300-byte line limit"):
         fold_body("x " * 100 + "MARKAX MARKAX", limit=300, room={"MARKAX": 301})
+
+
+def test_quoted_printable_around_marks_decodes_as_the_filled_8bit_text() -> None:
+    import binascii
+    import random
+
+    from pressroom.delivery.mime import qp_around_marks, qp_value
+
+    rng = random.Random(5)
+    alphabet = "ab 中文.=\t<>" + "x" * 10
+    for _ in range(200):
+        words = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120))) for _ in range(6)
+        ]
+        values = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(2)
+        ]
+        marks = [b"MARKAX", b"MARKBX"]
+        body = (words[0] + "MARKAX" + words[1] + "\r\n" + words[2] + "MARKBX" + "\r\n"
+                + words[3] + "MARKAX" + words[4] + "MARKBX").encode()  # fmt: skip
+        encoded = qp_around_marks(body, marks)
+        filled = encoded.replace(b"MARKAX", qp_value(values[0].encode()))
+        filled = filled.replace(b"MARKBX", qp_value(values[1].encode()))
+        expected = body.replace(b"MARKAX", values[0].encode()).replace(
+            b"MARKBX", values[1].encode()
+        )
+        assert filled.isascii()
+        assert max(len(line) for line in filled.split(b"\r\n")) <= 76
+        assert binascii.a2b_qp(filled) == expected
