@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 
 import pytest
-from postfixkit import MAIL_UID, free_port
+from daemonkit import MAIL_UID, daemon_folder, free_port, read_log, wait_gone, wait_listening
 
 __all__ = ["DovecotServer", "skip_unless_dovecot"]
 
@@ -53,8 +50,7 @@ class DovecotServer:
     """
 
     def __init__(self, maildir: Path | None = None, *, cert: Path, key: Path) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="pressroom-dovecot-"))
-        self.folder.chmod(0o755)
+        self.folder = daemon_folder("pressroom-dovecot-")
         self.maildir = maildir or self.folder / "Maildir"
         self.imaps_port = free_port()
         self.imap_port = free_port()
@@ -75,7 +71,7 @@ class DovecotServer:
             if done.returncode != 0:
                 started = (self.folder / "start.log").read_text(errors="replace").strip()
                 raise RuntimeError(f"dovecot failed to start: {started}")
-            self._wait_listening()
+            wait_listening(self.imap_port, name="dovecot", log=self.log, greeting=b"* OK")
         except BaseException:
             self.stop()
             raise
@@ -91,7 +87,7 @@ class DovecotServer:
 
     def log(self) -> str:
         """Dovecot's log so far (for failure messages)."""
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        return read_log(self.log_file)
 
     def stop(self) -> None:
         """Stop the instance and remove its folder (the Maildir stays)."""
@@ -100,9 +96,7 @@ class DovecotServer:
             subprocess.run(
                 ["doveadm", "-c", str(self._config), "stop"], capture_output=True, check=False
             )
-            deadline = time.monotonic() + 10
-            while pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_gone(pid_file)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def give_maildir_to_mail_user(self) -> None:
@@ -173,14 +167,3 @@ service stats {{
 """,
             encoding="ascii",
         )
-
-    def _wait_listening(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.imap_port), timeout=1) as sock:
-                    if sock.recv(512).startswith(b"* OK"):
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"dovecot did not listen on 127.0.0.1:{self.imap_port}\n{self.log()}")

@@ -24,22 +24,26 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
 import pytest
+from daemonkit import MAIL_UID, daemon_folder, free_port, read_log, wait_gone, wait_listening
 
-__all__ = ["MAIL_UID", "PostfixServer", "free_port", "maildir_messages", "skip_unless_postfix"]
+__all__ = [
+    "PostfixServer",
+    "maildir_messages",
+    "master_cf",
+    "postfix_missing",
+    "skip_unless_postfix",
+]
 
-MAIL_UID = 65534  # nobody: the virtual agent refuses root, Dovecot too
-_SBIN = Path("/usr/lib/postfix/sbin")
+SBIN = Path("/usr/lib/postfix/sbin")
 
 _MASTER_CF = """\
-{port}  inet  n  -  n  -  -  smtpd
+{listen}  inet  n  -  n  -  -  smtpd
 pickup    unix  n  -  n  60    1  pickup
 cleanup   unix  n  -  n  -     0  cleanup
 qmgr      unix  n  -  n  300   1  qmgr
@@ -65,19 +69,26 @@ postlog   unix-dgram n - n  -     1  postlogd
 """
 
 
+def postfix_missing() -> str | None:
+    """Why a private Postfix cannot run here (None when it can)."""
+    if shutil.which("postfix") is None or not (SBIN / "master").exists():
+        return "needs the postfix program (Debian package postfix)"
+    if os.geteuid() != 0:
+        return "a private Postfix instance needs root (its master drops to 'postfix')"
+    return None
+
+
 def skip_unless_postfix() -> None:
     """Skip the calling test (with the reason) when a private Postfix cannot run here."""
-    if shutil.which("postfix") is None or not (_SBIN / "master").exists():
-        pytest.skip("needs the postfix program (Debian package postfix)")
-    if os.geteuid() != 0:
-        pytest.skip("a private Postfix instance needs root (its master drops to 'postfix')")
+    reason = postfix_missing()
+    if reason is not None:
+        pytest.skip(reason)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def master_cf(port: int) -> str:
+    """A ``master.cf`` with Postfix's usual services and one SMTP listener on
+    127.0.0.1:``port`` (no chroot)."""
+    return _MASTER_CF.format(listen=f"127.0.0.1:{port}")
 
 
 def maildir_messages(maildir: Path) -> list[Path]:
@@ -109,8 +120,7 @@ class PostfixServer:
         domain: str = "mail.test",
         aliases: dict[str, str] | None = None,
     ) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="pressroom-postfix-"))
-        self.folder.chmod(0o755)
+        self.folder = daemon_folder("pressroom-postfix-")
         self.domain = domain
         self.mailboxes = list(mailboxes)
         self.aliases = dict(aliases or {})
@@ -134,7 +144,7 @@ class PostfixServer:
             self._write_config()
             self._postfix("check")
             self._postfix("start")
-            self._wait_listening()
+            wait_listening(self.port, name="postfix", log=self.log, greeting=b"220")
         except BaseException:
             self.stop()
             raise
@@ -155,14 +165,12 @@ class PostfixServer:
             subprocess.run(
                 ["postfix", "-c", str(self.config_dir), "stop"], capture_output=True, check=False
             )
-            deadline = time.monotonic() + 10
-            while pid_file.exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            wait_gone(pid_file)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def log(self) -> str:
         """Postfix's log so far (for failure messages)."""
-        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+        return read_log(self.log_file)
 
     def wait_for(self, maildir: Path, count: int, timeout: float = 30.0) -> list[Path]:
         """Wait until ``maildir`` holds ``count`` messages; return them.
@@ -230,9 +238,7 @@ class PostfixServer:
         (self.config_dir / "main.cf").write_text(
             "".join(f"{key} = {value}\n" for key, value in main.items()), encoding="ascii"
         )
-        (self.config_dir / "master.cf").write_text(
-            _MASTER_CF.format(port=f"127.0.0.1:{self.port}"), encoding="ascii"
-        )
+        (self.config_dir / "master.cf").write_text(master_cf(self.port), encoding="ascii")
 
     def _postfix(self, action: str) -> None:
         done = subprocess.run(
@@ -243,14 +249,3 @@ class PostfixServer:
         )
         if done.returncode != 0:
             raise RuntimeError(f"postfix {action} failed: {done.stderr.strip()}\n{self.log()}")
-
-    def _wait_listening(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    if sock.recv(512).startswith(b"220"):
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"postfix did not listen on 127.0.0.1:{self.port}\n{self.log()}")

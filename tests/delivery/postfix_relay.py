@@ -13,6 +13,8 @@ before the greeting is refused), ``smtpd_data_restrictions = reject_unauth_pipel
 (a client that sends DATA ahead of time without PIPELINING is refused).
 
 Needs root (Postfix drops to its ``postfix`` user) and ``/usr/lib/postfix/sbin/master``.
+Its ``master.cf`` and the check for what it needs are ``postfixkit``'s, its folder, port
+and wait ``daemonkit``'s.
 """
 
 from __future__ import annotations
@@ -20,54 +22,18 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from daemonkit import daemon_folder, free_port, read_log, wait_listening
+from postfixkit import SBIN as DAEMONS
+from postfixkit import master_cf
+from postfixkit import postfix_missing as missing
+
 __all__ = ["DAEMONS", "PostfixRelay", "missing"]
 
-DAEMONS = Path("/usr/lib/postfix/sbin")
 _POSTFIX = Path("/usr/sbin/postfix")
-
-_MASTER_CF = """\
-{listen} inet n - n - - smtpd
-pickup    unix  n - n 60 1 pickup
-cleanup   unix  n - n - 0 cleanup
-qmgr      unix  n - n 300 1 qmgr
-rewrite   unix  - - n - - trivial-rewrite
-bounce    unix  - - n - 0 bounce
-defer     unix  - - n - 0 bounce
-trace     unix  - - n - 0 bounce
-verify    unix  - - n - 1 verify
-flush     unix  n - n 1000? 0 flush
-proxymap  unix  - - n - - proxymap
-smtp      unix  - - n - - smtp
-relay     unix  - - n - - smtp
-error     unix  - - n - - error
-retry     unix  - - n - - error
-discard   unix  - - n - - discard
-anvil     unix  - - n - 1 anvil
-scache    unix  - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
-"""
-
-
-def missing() -> str | None:
-    """Why a private Postfix cannot run here (None when it can)."""
-    if not (DAEMONS / "master").exists() or not _POSTFIX.exists():
-        return "Postfix is not installed (apt-get install postfix)"
-    if os.geteuid() != 0:
-        return "a private Postfix needs root"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostfixRelay:
@@ -87,13 +53,12 @@ class PostfixRelay:
         settings: Mapping[str, str] | None = None,
         files: Mapping[str, str] | None = None,
     ) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="pressroom-postfix-"))
-        self.root.chmod(0o755)  # Postfix's daemons run as the postfix user
+        self.root = daemon_folder("pressroom-postfix-")
         self.config = self.root / "etc"
         self.queue = self.root / "queue"
         self.log = self.root / "maillog"
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.next_hop = next_hop
         self.settings = dict(settings or {})
         self.files = dict(files or {})
@@ -162,7 +127,7 @@ class PostfixRelay:
             (self.config / name).write_text(content, encoding="utf-8")
         text = "".join(f"{k} = {v}\n" for k, v in self.main_cf().items())
         (self.config / "main.cf").write_text(text.replace("{config}", str(self.config)))
-        (self.config / "master.cf").write_text(_MASTER_CF.format(listen=f"127.0.0.1:{self.port}"))
+        (self.config / "master.cf").write_text(master_cf(self.port))
         for name in ("postfix-files", "dynamicmaps.cf"):
             if Path("/etc/postfix", name).exists():
                 shutil.copy(Path("/etc/postfix", name), self.config / name)
@@ -182,25 +147,23 @@ class PostfixRelay:
             stderr=subprocess.PIPE,
             env={**os.environ, "MAIL_CONFIG": str(self.config)},
         )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self._master.poll() is not None:
-                err = self._master.stderr.read().decode() if self._master.stderr else ""
-                raise RuntimeError(f"postfix master exited: {err.strip()} {self.log_text()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"postfix did not answer on port {self.port}: {self.log_text()}")
+        try:
+            wait_listening(
+                self.port, name="postfix master", log=self.log_text, exited=self._exited, timeout=20
+            )
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
+
+    def _exited(self) -> str | None:
+        if self._master is None or self._master.poll() is None:
+            return None
+        return self._master.stderr.read().decode().strip() if self._master.stderr else ""
 
     def log_text(self) -> str:
         """The instance's mail log so far."""
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log)
 
     def queued(self) -> int:
         """Messages still in the queue (files under incoming, active, deferred)."""
