@@ -15,11 +15,19 @@ import ssl
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["FaultyHandler", "Received", "Recorder", "SmtpServer", "message_id_of"]
+__all__ = [
+    "FaultyHandler",
+    "Received",
+    "Recorder",
+    "SmtpServer",
+    "drop_connection",
+    "message_id_of",
+    "waiting",
+]
 
 _MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\r\n]+>)", re.IGNORECASE | re.MULTILINE)
 
@@ -44,11 +52,28 @@ class Received:
         return message_id_of(self.data)
 
 
+def waiting(server: SMTP) -> bytes:
+    """What the client sent after the command being handled, read already: the commands it
+    pipelined behind it."""
+    return bytes(getattr(server._reader, "_buffer", b""))
+
+
 @dataclass
 class Recorder:
-    """An aiosmtpd handler that accepts everything and records it (thread-safe reads)."""
+    """An aiosmtpd handler that accepts everything and records it (thread-safe reads).
+
+    aiosmtpd reads commands line by line, so pipelined commands work, but it does not
+    advertise ``PIPELINING``: ``pipelining`` adds it to the EHLO reply; ``eightbitmime``
+    False takes aiosmtpd's ``8BITMIME`` out. ``protocol``: the aiosmtpd protocol class
+    :class:`SmtpServer` serves this handler with (a subclass may hook commands aiosmtpd
+    has no handler hook for).
+    """
+
+    protocol: ClassVar[type[SMTP]] = SMTP
 
     delay: float = 0.0
+    pipelining: bool = False
+    eightbitmime: bool = True
     reject: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
@@ -76,6 +101,10 @@ class Recorder:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
+        if not self.eightbitmime:
+            responses = [r for r in responses if r[4:] != "8BITMIME"]
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(
@@ -156,7 +185,7 @@ class FaultyHandler(Recorder):
         self._fate[id(session)] = fate
         if fate == "drop":
             self._fault(session, fate)
-            _drop(server)
+            drop_connection(server)
             return "421 4.4.2 dropped"
         return await super().handle_MAIL(server, session, envelope, address, options)
 
@@ -177,12 +206,13 @@ class FaultyHandler(Recorder):
             self._fault(session, fate)
             if self.keep_dropped:
                 self.record(envelope)
-            _drop(server)
+            drop_connection(server)
             return "250 2.0.0 never seen by the client"
         return await super().handle_DATA(server, session, envelope)
 
 
-def _drop(server: SMTP) -> None:
+def drop_connection(server: SMTP) -> None:
+    """Close the client's connection at once (no reply, no QUIT)."""
     transport: Any = server.transport
     if transport is not None:
         transport.abort()
@@ -203,7 +233,7 @@ class SmtpServer:
     """aiosmtpd on 127.0.0.1 and a free port, served from a background thread.
 
     ``starttls`` / ``implicit`` take a server SSL context; ``login`` a (user, password)
-    pair that clients must AUTH with.
+    pair that clients must AUTH with; ``smtputf8`` turns on aiosmtpd's ``SMTPUTF8``.
     """
 
     def __init__(
@@ -213,9 +243,11 @@ class SmtpServer:
         starttls: ssl.SSLContext | None = None,
         implicit: ssl.SSLContext | None = None,
         login: tuple[str, str] | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.handler = handler
         self.starttls, self.implicit, self.login = starttls, implicit, login
+        self.smtputf8 = smtputf8
         self.host = "127.0.0.1"
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -223,7 +255,7 @@ class SmtpServer:
         self._server: asyncio.AbstractServer | None = None
 
     def _protocol(self) -> SMTP:
-        return SMTP(
+        return self.handler.protocol(
             self.handler,
             hostname="localhost",
             loop=self._loop,
@@ -232,6 +264,7 @@ class SmtpServer:
             authenticator=_Authenticator(*self.login) if self.login else None,
             auth_required=self.login is not None,
             auth_require_tls=self.login is not None and self.implicit is None,
+            enable_SMTPUTF8=self.smtputf8,
             timeout=30,
         )
 

@@ -11,8 +11,9 @@ from functools import partial
 import pytest
 from deliverykit import add_digest, add_subscribers, delivery_rows, simple_compose, smtp_settings
 from digestkit import parse_message
+from smtpkit import SmtpServer
 from support import NOW
-from wirekit import ScriptedHandler, ScriptedServer
+from wirekit import ScriptedHandler
 
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.send import deliver
@@ -30,22 +31,7 @@ from pressroom.store.subscribers import get_subscriber
 
 pytestmark = [pytest.mark.smtp, pytest.mark.anyio]
 
-Start = Callable[..., ScriptedServer]
-
-
-@pytest.fixture
-def scripted() -> object:
-    """Start :class:`ScriptedServer` instances; all stopped afterwards."""
-    started: list[ScriptedServer] = []
-
-    def start(handler: ScriptedHandler, **options: object) -> ScriptedServer:
-        server = ScriptedServer(handler, **options).start()  # type: ignore[arg-type]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
+Start = Callable[..., SmtpServer]
 
 
 def message(i: int) -> OutgoingMessage:
@@ -55,7 +41,7 @@ def message(i: int) -> OutgoingMessage:
     return simple_compose(who)
 
 
-def transport(server: ScriptedServer, **overrides: object) -> SmtpTransport:
+def transport(server: SmtpServer, **overrides: object) -> SmtpTransport:
     smtp = SmtpTransport(smtp_settings(server, **overrides), backoff=0.005, max_backoff=0.02)
     smtp._rng = random.Random(3)
     return smtp
@@ -63,10 +49,10 @@ def transport(server: ScriptedServer, **overrides: object) -> SmtpTransport:
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 async def test_commands_go_in_one_write_only_when_pipelining_is_offered(
-    scripted: Start, pipelining: bool
+    smtp_server: Start, pipelining: bool
 ) -> None:
     handler = ScriptedHandler(pipelining=pipelining)
-    server = scripted(handler)
+    server = smtp_server(handler)
     messages = [message(i) for i in range(30)]
     smtp = transport(server, connections=3)
     async with smtp:
@@ -98,11 +84,11 @@ CASES = {
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 @pytest.mark.parametrize("fate", list(CASES))
 async def test_each_reply_is_attributed_to_its_command(
-    scripted: Start, fate: str, pipelining: bool
+    smtp_server: Start, fate: str, pipelining: bool
 ) -> None:
     kind, where, bounce = CASES[fate]
     handler = ScriptedHandler(script=[fate], pipelining=pipelining)
-    server = scripted(handler)
+    server = smtp_server(handler)
     smtp = transport(server, connections=1, retries=0, timeout=2.0)
     async with smtp:
         with pytest.raises(kind, match=where) as caught:
@@ -138,11 +124,11 @@ LEDGER = {
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
 @pytest.mark.parametrize("fate", list(LEDGER))
 async def test_the_ledger_rules_hold_for_every_reply(
-    scripted: Start, sqlite_store: Store, fate: str, pipelining: bool
+    smtp_server: Start, sqlite_store: Store, fate: str, pipelining: bool
 ) -> None:
     status, bounced, copies = LEDGER[fate]
     handler = ScriptedHandler(script=[fate], pipelining=pipelining)
-    server = scripted(handler)
+    server = smtp_server(handler)
     digest = add_digest(sqlite_store)
     people = add_subscribers(sqlite_store, 3)
     with sqlite_store.write() as conn:
@@ -171,9 +157,9 @@ async def test_the_ledger_rules_hold_for_every_reply(
 
 
 @pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "lock-step"])
-async def test_8bit_bodies_announce_8bitmime(scripted: Start, pipelining: bool) -> None:
+async def test_8bit_bodies_announce_8bitmime(smtp_server: Start, pipelining: bool) -> None:
     handler = ScriptedHandler(pipelining=pipelining)
-    server = scripted(handler)
+    server = smtp_server(handler)
     eight = message(1)
     ascii_data = eight.data.replace(eight.data.split(b"\r\n\r\n", 1)[1], b"plain text\r\n")
     plain = OutgoingMessage(eight.sender, "user2@example.org", ascii_data, "<ascii@x>")
@@ -184,9 +170,9 @@ async def test_8bit_bodies_announce_8bitmime(scripted: Start, pipelining: bool) 
     assert [r.data for r in handler.snapshot()] == [eight.data, plain.data]
 
 
-async def test_without_8bitmime_the_body_goes_quoted_printable(scripted: Start) -> None:
+async def test_without_8bitmime_the_body_goes_quoted_printable(smtp_server: Start) -> None:
     handler = ScriptedHandler(eightbitmime=False)
-    server = scripted(handler)
+    server = smtp_server(handler)
     original = message(1)
     async with transport(server, connections=1) as smtp:
         assert smtp.extensions is None
@@ -201,9 +187,9 @@ async def test_without_8bitmime_the_body_goes_quoted_printable(scripted: Start) 
     assert sent["Message-ID"] == before["Message-ID"]
 
 
-async def test_a_message_with_its_own_7bit_form_is_sent_in_that_form(scripted: Start) -> None:
+async def test_a_message_with_its_own_7bit_form_is_sent_in_that_form(smtp_server: Start) -> None:
     handler = ScriptedHandler(eightbitmime=False)
-    server = scripted(handler)
+    server = smtp_server(handler)
     original = message(1)
     calls: list[int] = []
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtpkit import FaultyHandler
+from smtpkit import FaultyHandler, SmtpServer, waiting
 from support import NOW
 from test_send_processes import finish, prepare, start_sender, statuses_by_email
-from wirekit import ScriptedHandler, ScriptedServer
+from wirekit import ScriptedHandler
 
 from pressroom.delivery.send import deliver
 from pressroom.delivery.transport import SmtpTransport, TemporaryFailure
@@ -27,44 +27,19 @@ pytestmark = [pytest.mark.smtp]
 class PipelinedFaults(FaultyHandler):
     """smtpkit's random faults, from a server that offers PIPELINING."""
 
+    pipelining: bool = True
     grouped: int = 0
-
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
-        responses.insert(1, "250-PIPELINING")
-        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if bytes(getattr(server._reader, "_buffer", b"")).startswith(b"RCPT TO:"):
+        if waiting(server).startswith(b"RCPT TO:"):
             with self.lock:
                 self.grouped += 1
         return await super().handle_MAIL(server, session, envelope, address, options)
 
 
-@pytest.fixture
-def start() -> Iterator[Callable[..., ScriptedServer]]:
-    started: list[ScriptedServer] = []
-
-    def run(handler: ScriptedHandler | FaultyHandler) -> ScriptedServer:
-        server = ScriptedServer(handler).start()
-        started.append(server)
-        return server
-
-    yield run
-    for server in started:
-        server.stop()
-
-
-def _transport(server: ScriptedServer, **overrides: object) -> SmtpTransport:
+def _transport(server: SmtpServer, **overrides: object) -> SmtpTransport:
     from deliverykit import smtp_settings
 
     return SmtpTransport(smtp_settings(server, **overrides), backoff=0.005, max_backoff=0.02)
@@ -86,10 +61,10 @@ async def _deliver(store: Store, digest: int, smtp: SmtpTransport) -> tuple[int,
 
 @pytest.mark.anyio
 async def test_a_fault_storm_loses_nobody_and_resends_nothing_uncertain(
-    sqlite_store: Store, start: Callable[..., ScriptedServer]
+    sqlite_store: Store, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     handler = PipelinedFaults(tempfail=0.2, drop=0.03, drop_after_data=0.03, seed=17)
-    server = start(handler)
+    server = smtp_server(handler)
     digest = prepare(sqlite_store, 300)
     sent, failed, uncertain = await _deliver(sqlite_store, digest, _transport(server, retries=3))
     # every MAIL came with its RCPT and DATA (a "drop" hangs up before counting one)
@@ -107,10 +82,10 @@ async def test_a_fault_storm_loses_nobody_and_resends_nothing_uncertain(
 
 @pytest.mark.anyio
 async def test_a_451_storm_halts_the_run_with_everything_queued(
-    sqlite_store: Store, start: Callable[..., ScriptedServer]
+    sqlite_store: Store, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     handler = PipelinedFaults(tempfail=1.0)
-    server = start(handler)
+    server = smtp_server(handler)
     digest = prepare(sqlite_store, 60)
     with pytest.raises(TemporaryFailure, match="stay queued"):
         await _deliver(sqlite_store, digest, _transport(server, retries=1, connections=2))
@@ -121,10 +96,10 @@ async def test_a_451_storm_halts_the_run_with_everything_queued(
 
 @pytest.mark.slow
 def test_a_killed_pipelining_sender_loses_nobody_and_duplicates_only_in_flight(
-    tmp_path: Path, start: Callable[..., ScriptedServer]
+    tmp_path: Path, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     handler = ScriptedHandler(delay=0.004)
-    server = start(handler)
+    server = smtp_server(handler)
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = open_store(url)
     digest = prepare(store, 240)

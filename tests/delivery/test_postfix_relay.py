@@ -21,8 +21,9 @@ from deliverykit import (
     smtp_settings_for,
 )
 from postfix_relay import PostfixRelay, missing
+from smtpkit import SmtpServer
 from support import NOW
-from wirekit import ScriptedHandler, ScriptedServer
+from wirekit import ScriptedHandler
 
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.send import deliver
@@ -53,14 +54,14 @@ CHECKS = {
 
 
 @pytest.fixture(scope="module")
-def far_side() -> Iterator[ScriptedServer]:
+def far_side() -> Iterator[SmtpServer]:
     """The next hop: aiosmtpd with SMTPUTF8, recording what Postfix relays to it."""
-    server = ScriptedServer(ScriptedHandler(pipelining=False), smtputf8=True).start()
+    server = SmtpServer(ScriptedHandler(pipelining=False), smtputf8=True).start()
     yield server
     server.stop()
 
 
-def _relay(far_side: ScriptedServer, **settings: str) -> Iterator[PostfixRelay]:
+def _relay(far_side: SmtpServer, **settings: str) -> Iterator[PostfixRelay]:
     relay = PostfixRelay(
         next_hop=(far_side.host, far_side.port),
         settings={**CHECKS, **settings},
@@ -71,14 +72,14 @@ def _relay(far_side: ScriptedServer, **settings: str) -> Iterator[PostfixRelay]:
 
 
 @pytest.fixture(scope="module", params=["pipelined", "lock-step"])
-def relay(request: pytest.FixtureRequest, far_side: ScriptedServer) -> Iterator[PostfixRelay]:
+def relay(request: pytest.FixtureRequest, far_side: SmtpServer) -> Iterator[PostfixRelay]:
     """A strict Postfix that offers PIPELINING, or one that hides it."""
     hide = {"smtpd_discard_ehlo_keywords": "pipelining"} if request.param == "lock-step" else {}
     yield from _relay(far_side, **hide)
 
 
 @pytest.fixture(scope="module")
-def plain_relay(far_side: ScriptedServer) -> Iterator[PostfixRelay]:
+def plain_relay(far_side: SmtpServer) -> Iterator[PostfixRelay]:
     """A Postfix without SMTPUTF8 that hides 8BITMIME."""
     yield from _relay(far_side, smtputf8_enable="no", smtpd_discard_ehlo_keywords="8bitmime")
 
@@ -102,7 +103,7 @@ def transport(relay: PostfixRelay, **overrides: object) -> SmtpTransport:
     return smtp
 
 
-def arrived(far_side: ScriptedServer, ids: set[str], timeout: float = 20.0) -> dict[str, bytes]:
+def arrived(far_side: SmtpServer, ids: set[str], timeout: float = 20.0) -> dict[str, bytes]:
     """The relayed messages with these Message-IDs, once all are there (or the timeout)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -113,7 +114,7 @@ def arrived(far_side: ScriptedServer, ids: set[str], timeout: float = 20.0) -> d
 
 
 def test_messages_pass_postfix_whole_and_its_pipelining_checks_hold(
-    relay: PostfixRelay, far_side: ScriptedServer
+    relay: PostfixRelay, far_side: SmtpServer
 ) -> None:
     base = 10_000 * (1 + ("smtpd_discard_ehlo_keywords" in relay.settings))  # unique ids
     messages = [message(base + i) for i in range(40)]
@@ -173,7 +174,7 @@ def test_postfix_refusals_are_attributed_to_their_command(relay: PostfixRelay) -
 
 
 def test_a_ledger_run_through_postfix(
-    relay: PostfixRelay, far_side: ScriptedServer, sqlite_store: Store
+    relay: PostfixRelay, far_side: SmtpServer, sqlite_store: Store
 ) -> None:
     digest = add_digest(sqlite_store)
     people = add_subscribers(sqlite_store, 30, start=3000)
@@ -197,7 +198,7 @@ def test_a_ledger_run_through_postfix(
 
 
 def test_without_8bitmime_and_smtputf8_through_postfix(
-    plain_relay: PostfixRelay, far_side: ScriptedServer
+    plain_relay: PostfixRelay, far_side: SmtpServer
 ) -> None:
     eight, utf8 = message(2001), message(2002, "读者2002@example.org")
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from deliverykit import smtp_settings
 from digestkit import parse_message
-from wirekit import ScriptedHandler, ScriptedServer
+from smtpkit import SmtpServer
+from wirekit import ScriptedHandler
 
 from pressroom.cli import main
 from pressroom.config import load_settings
@@ -31,20 +32,6 @@ pytestmark = [pytest.mark.smtp, pytest.mark.anyio]
 
 ASCII = ["ann@example.com", "bob@example.com"]
 UTF8 = ["读者@example.com", "josé.garcía@example.com"]
-
-
-@pytest.fixture
-def scripted() -> Iterator[Callable[..., ScriptedServer]]:
-    started: list[ScriptedServer] = []
-
-    def start(handler: ScriptedHandler, **options: object) -> ScriptedServer:
-        server = ScriptedServer(handler, **options).start()  # type: ignore[arg-type]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def test_a_non_ascii_local_part_is_accepted_only_with_smtputf8() -> None:
@@ -69,7 +56,7 @@ def test_the_setting_reaches_the_csv_import(tmp_path: Path) -> None:
     assert not load_settings(config).mail.accepts_utf8_local_parts
 
 
-def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: ScriptedServer) -> str:
+def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SmtpServer) -> str:
     """A demo site with two articles and subscribers (ASCII and UTF-8), relaying to
     ``server`` with ``[mail.smtp] smtputf8 = true``; its config path."""
     for name, value in {
@@ -97,10 +84,10 @@ def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: ScriptedServe
 
 
 def test_a_digest_to_ascii_and_utf8_addresses_arrives_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted: Callable[..., ScriptedServer]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     handler = ScriptedHandler()
-    config = _site(tmp_path, monkeypatch, scripted(handler, smtputf8=True))
+    config = _site(tmp_path, monkeypatch, smtp_server(handler, smtputf8=True))
     assert main(["--config", config, "digest", "send"]) == 0
     received = {r.rcpt_tos[0]: r for r in handler.snapshot()}
     assert sorted(received) == sorted(ASCII + UTF8)
@@ -122,11 +109,11 @@ def test_a_digest_to_ascii_and_utf8_addresses_arrives_whole(
 def test_without_smtputf8_utf8_addresses_fail_once_and_count_no_bounce(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    scripted: Callable[..., ScriptedServer],
+    smtp_server: Callable[..., SmtpServer],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     handler = ScriptedHandler()
-    config = _site(tmp_path, monkeypatch, scripted(handler, smtputf8=False))
+    config = _site(tmp_path, monkeypatch, smtp_server(handler, smtputf8=False))
     main(["--config", config, "digest", "send"])
     assert sorted(r.rcpt_tos[0] for r in handler.snapshot()) == sorted(ASCII)
     assert handler.transactions == len(ASCII)  # nothing was tried for the others
@@ -144,9 +131,9 @@ def test_without_smtputf8_utf8_addresses_fail_once_and_count_no_bounce(
 
 
 async def test_the_transport_names_the_one_reason(
-    scripted: Callable[..., ScriptedServer],
+    smtp_server: Callable[..., SmtpServer],
 ) -> None:
-    server = scripted(ScriptedHandler(), smtputf8=False)
+    server = smtp_server(ScriptedHandler(), smtputf8=False)
     msg = OutgoingMessage("newsletter@example.com", UTF8[0], b"Subject: x\r\n\r\nx\r\n", "<u@x>")
     async with SmtpTransport(smtp_settings(server, smtputf8=True)) as smtp:
         with pytest.raises(PermanentFailure) as caught:
@@ -161,10 +148,10 @@ async def test_the_transport_names_the_one_reason(
 
 
 def test_a_digest_through_a_relay_without_8bitmime_goes_quoted_printable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scripted: Callable[..., ScriptedServer]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     handler = ScriptedHandler(eightbitmime=False)
-    config = _site(tmp_path, monkeypatch, scripted(handler, smtputf8=False))
+    config = _site(tmp_path, monkeypatch, smtp_server(handler, smtputf8=False))
     main(["--config", config, "digest", "send"])
     received = {r.rcpt_tos[0]: r for r in handler.snapshot()}
     assert sorted(received) == sorted(ASCII)

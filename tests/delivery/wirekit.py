@@ -1,23 +1,22 @@
 """aiosmtpd servers that speak (or refuse) the extensions the SMTP transport uses.
 
-aiosmtpd reads commands line by line, so pipelined commands work, but it does not
-advertise ``PIPELINING``: :class:`ScriptedHandler` adds it to the EHLO reply when asked,
-notes whether each ``MAIL`` arrived together with its ``RCPT`` and ``DATA`` (one write),
-and plays a script of faults, one per transaction, at every stage of a message:
-``MAIL``, ``RCPT``, the ``DATA`` command, the end of the data, and connections dropped
-before or after the data.
+:class:`ScriptedHandler` offers ``PIPELINING`` (smtpkit's ``Recorder.pipelining``), notes
+whether each ``MAIL`` arrived together with its ``RCPT`` and ``DATA`` (one write), and
+plays a script of faults, one per transaction, at every stage of a message: ``MAIL``,
+``RCPT``, the ``DATA`` command, the end of the data, and connections dropped before or
+after the data.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from smtpkit import Recorder, SmtpServer
+from smtpkit import Recorder, drop_connection, waiting
 
-__all__ = ["FATES", "ScriptedHandler", "ScriptedServer"]
+__all__ = ["FATES", "ScriptedHandler"]
 
 FATES = (
     "ok",
@@ -36,22 +35,40 @@ FATES = (
 )
 
 
+class _ScriptedSMTP(SMTP):
+    """aiosmtpd's protocol with a hook on the DATA command (it has none of its own)."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        handler = self.event_handler
+        if isinstance(handler, ScriptedHandler) and self.session is not None:
+            fate = handler.fate(self.session)
+            if fate == "drop at DATA":
+                handler._fate.pop(id(self.session), None)
+                drop_connection(self)
+                return
+            if fate.startswith("DATA ") and self.envelope is not None and self.envelope.rcpt_tos:
+                handler._fate.pop(id(self.session), None)
+                await self.push(_reply(fate))
+                return
+        await super().smtp_DATA(arg)
+
+
 @dataclass
 class ScriptedHandler(Recorder):
     """A :class:`Recorder` that plays ``script`` (fates from :data:`FATES`), one per
-    transaction in arrival order, then ``ok``.
+    transaction in arrival order, then ``ok``; smtpkit's :class:`SmtpServer` serves it
+    with a protocol that hooks the DATA command.
 
     Attributes:
-        pipelining: advertise ``PIPELINING`` in the EHLO reply.
-        eightbitmime: keep aiosmtpd's ``8BITMIME`` in the EHLO reply.
+        pipelining: advertise ``PIPELINING`` in the EHLO reply (True here).
         grouped: per transaction, True when ``RCPT`` and ``DATA`` had arrived with ``MAIL``.
         mail_options: the parameters of each ``MAIL FROM``.
         options_by_rcpt: the ``MAIL FROM`` parameters of each accepted recipient.
     """
 
+    protocol: ClassVar[type[SMTP]] = _ScriptedSMTP
     script: list[str] = field(default_factory=list)
     pipelining: bool = True
-    eightbitmime: bool = True
     grouped: list[bool] = field(default_factory=list)
     mail_options: list[tuple[str, ...]] = field(default_factory=list)
     options_by_rcpt: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -63,38 +80,21 @@ class ScriptedHandler(Recorder):
     def fate(self, session: Session) -> str:
         return self._fate.get(id(session), "ok")
 
-    async def handle_EHLO(
-        self,
-        server: SMTP,
-        session: Session,
-        envelope: Envelope,
-        hostname: str,
-        responses: list[str],
-    ) -> list[str]:
-        responses = await super().handle_EHLO(server, session, envelope, hostname, responses)
-        if not self.eightbitmime:
-            responses = [r for r in responses if r[4:] != "8BITMIME"]
-        if self.pipelining:
-            responses.insert(1, "250-PIPELINING")
-        return responses
-
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        waiting = bytes(getattr(server._reader, "_buffer", b""))
+        behind = waiting(server)
         with self.lock:
             fate = self.script.pop(0) if self.script else "ok"
             self.played.append(fate)
-            self.grouped.append(
-                waiting.upper().startswith(b"RCPT TO:") and b"\nDATA\r\n" in waiting
-            )
+            self.grouped.append(behind.upper().startswith(b"RCPT TO:") and b"\nDATA\r\n" in behind)
             self.mail_options.append(tuple(options))
         self._fate[id(session)] = fate
         if fate == "drop at MAIL":
-            _drop(server)
+            drop_connection(server)
             return "421 4.4.2 dropped"
         if fate == "MAIL 421":
-            asyncio.get_running_loop().call_later(0.01, _drop, server)
+            asyncio.get_running_loop().call_later(0.01, drop_connection, server)
             return "421 4.3.2 shutting down"
         if fate.startswith("MAIL "):
             return _reply(fate)
@@ -115,7 +115,7 @@ class ScriptedHandler(Recorder):
         fate = self._fate.pop(id(session), "ok")
         if fate == "drop after data":
             self.record(envelope)  # a real server may have queued it
-            _drop(server)
+            drop_connection(server)
             return "250 2.0.0 never seen by the client"
         if fate.startswith("end "):
             return _reply(fate)
@@ -125,45 +125,3 @@ class ScriptedHandler(Recorder):
 def _reply(fate: str) -> str:
     code = fate.split()[1]
     return f"{code} {code[0]}.0.0 scripted refusal"
-
-
-def _drop(server: SMTP) -> None:
-    transport: Any = server.transport
-    if transport is not None:
-        transport.abort()
-
-
-class _ScriptedSMTP(SMTP):
-    """aiosmtpd's protocol with a hook on the DATA command (it has none of its own)."""
-
-    async def smtp_DATA(self, arg: str) -> None:
-        handler = self.event_handler
-        if isinstance(handler, ScriptedHandler) and self.session is not None:
-            fate = handler.fate(self.session)
-            if fate == "drop at DATA":
-                handler._fate.pop(id(self.session), None)
-                _drop(self)
-                return
-            if fate.startswith("DATA ") and self.envelope is not None and self.envelope.rcpt_tos:
-                handler._fate.pop(id(self.session), None)
-                await self.push(_reply(fate))
-                return
-        await super().smtp_DATA(arg)
-
-
-class ScriptedServer(SmtpServer):
-    """:class:`smtpkit.SmtpServer` serving :class:`ScriptedHandler` (``smtputf8``:
-    aiosmtpd's ``enable_SMTPUTF8``)."""
-
-    def __init__(self, handler: Recorder, *, smtputf8: bool = False, **options: Any) -> None:
-        super().__init__(handler, **options)
-        self.smtputf8 = smtputf8
-
-    def _protocol(self) -> SMTP:
-        return _ScriptedSMTP(
-            self.handler,
-            hostname="localhost",
-            loop=self._loop,
-            enable_SMTPUTF8=self.smtputf8,
-            timeout=30,
-        )
