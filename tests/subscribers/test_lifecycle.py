@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
@@ -41,6 +42,22 @@ def form(email: str = "reader@example.com", name: str = "读者") -> SubscribeFo
 def seed(store: Store, email: str, status: SubscriberStatus) -> Subscriber:
     with store.write() as conn:
         return add_subscriber(conn, email, status=status, now=NOW)
+
+
+def operator_import(
+    conn: Connection, email: str, status: SubscriberStatus, now: datetime, **changes: Any
+) -> lifecycle.OperatorResult:
+    """``lifecycle.import_subscriber`` of a CSV row with no name, no sections, daily."""
+    row: dict[str, Any] = {"name": "", "sections": (), "frequency": Frequency.DAILY} | changes
+    return lifecycle.import_subscriber(conn, email, status=status, now=now, **row)
+
+
+def operator_add(
+    conn: Connection, email: str, now: datetime, **changes: Any
+) -> lifecycle.OperatorResult:
+    """``lifecycle.add_by_operator`` with no name, no sections, daily."""
+    row: dict[str, Any] = {"name": "", "sections": (), "frequency": Frequency.DAILY} | changes
+    return lifecycle.add_by_operator(conn, email, now=now, **row)
 
 
 def now_status(conn: Connection, email: str) -> SubscriberStatus:
@@ -96,15 +113,7 @@ def test_any_later_change_voids_an_open_confirm_link(store: Store, later: str) -
         if later == "unsubscribe":
             lifecycle.unsubscribe(conn, subscriber.id, LATER)
         elif later == "operator":
-            lifecycle.import_subscriber(
-                conn,
-                subscriber.email,
-                name="",
-                sections=(),
-                frequency=Frequency.DAILY,
-                status=PENDING,
-                now=LATER,
-            )
+            operator_import(conn, subscriber.email, PENDING, LATER)
         else:
             record_bounce(conn, subscriber.id, 1, LATER)
         assert lifecycle.confirm(conn, subscriber.public_key, nonce, LATER) is None
@@ -143,15 +152,7 @@ def test_web_request_on_a_suppressed_address_keeps_it_suppressed(
         assert asked.mail is MailKind.CONFIRM and asked.nonce is not None
         assert now_status(conn, "gone@example.com") is held
         # An operator's re-import meanwhile cannot turn the request into consent.
-        result = lifecycle.import_subscriber(
-            conn,
-            "gone@example.com",
-            name="",
-            sections=(),
-            frequency=Frequency.DAILY,
-            status=ACTIVE,
-            now=LATER,
-        )
+        result = operator_import(conn, "gone@example.com", ACTIVE, LATER)
         assert result.left_as_is and now_status(conn, "gone@example.com") is held
 
 
@@ -172,8 +173,8 @@ def test_operator_add_leaves_a_suppressed_address_and_says_so(
 ) -> None:
     seed(store, "x@y.org", held)
     with store.write() as conn:
-        result = lifecycle.add_by_operator(
-            conn, "X@y.org", name="新", sections=("keji",), frequency=Frequency.WEEKLY, now=LATER
+        result = operator_add(
+            conn, "X@y.org", LATER, name="新", sections=("keji",), frequency=Frequency.WEEKLY
         )
         assert result.left_as_is and not result.new
         assert result.subscriber.status is held and result.subscriber.name == ""
@@ -186,14 +187,7 @@ def test_the_note_dates_the_suppression_from_the_consent_history(store: Store) -
     when = NOW + timedelta(days=1, hours=3)
     with store.write() as conn:
         lifecycle.unsubscribe_address(conn, "x@y.org", when)
-        result = lifecycle.add_by_operator(
-            conn,
-            "x@y.org",
-            name="",
-            sections=(),
-            frequency=Frequency.DAILY,
-            now=when + timedelta(days=5),
-        )
+        result = operator_add(conn, "x@y.org", when + timedelta(days=5))
     assert result.note() == "x@y.org unsubscribed on 2026-11-30; left as it is"
 
 
@@ -202,15 +196,7 @@ def test_operator_resubscribe_is_explicit_logged_and_recorded(
 ) -> None:
     seed(store, "x@y.org", COMPLAINED)
     with caplog.at_level(logging.WARNING, logger="pressroom.subscribers"), store.write() as conn:
-        result = lifecycle.add_by_operator(
-            conn,
-            "x@y.org",
-            name="",
-            sections=(),
-            frequency=Frequency.DAILY,
-            now=LATER,
-            resubscribe=True,
-        )
+        result = operator_add(conn, "x@y.org", LATER, resubscribe=True)
     assert not result.left_as_is and result.subscriber.status is ACTIVE
     assert history(store, "x@y.org") == [
         (COMPLAINED, ACTIVE, ConsentSource.CLI, None, lifecycle.RESUBSCRIBE_NOTE)
@@ -220,35 +206,11 @@ def test_operator_resubscribe_is_explicit_logged_and_recorded(
 
 def test_operator_new_and_existing_addresses(store: Store) -> None:
     with store.write() as conn:
-        added = lifecycle.add_by_operator(
-            conn, "new@y.org", name="", sections=(), frequency=Frequency.DAILY, now=NOW
-        )
-        imported = lifecycle.import_subscriber(
-            conn,
-            "pend@y.org",
-            name="",
-            sections=(),
-            frequency=Frequency.DAILY,
-            status=PENDING,
-            now=NOW,
-        )
-        promoted = lifecycle.import_subscriber(
-            conn,
-            "PEND@y.org",
-            name="",
-            sections=(),
-            frequency=Frequency.DAILY,
-            status=ACTIVE,
-            now=LATER,
-        )
-        same = lifecycle.import_subscriber(
-            conn,
-            "pend@y.org",
-            name="n",
-            sections=(),
-            frequency=Frequency.WEEKLY,
-            status=ACTIVE,
-            now=LATER,
+        added = operator_add(conn, "new@y.org", NOW)
+        imported = operator_import(conn, "pend@y.org", PENDING, NOW)
+        promoted = operator_import(conn, "PEND@y.org", ACTIVE, LATER)
+        same = operator_import(
+            conn, "pend@y.org", ACTIVE, LATER, name="n", frequency=Frequency.WEEKLY
         )
     assert added.new and added.subscriber.status is ACTIVE
     assert imported.new and promoted.subscriber.id == imported.subscriber.id
@@ -316,9 +278,7 @@ def test_a_mailbox_added_by_a_concurrent_request_is_taken_as_existing(
         assert asked.mail is MailKind.CONFIRM and asked.subscriber.email == "race@example.com"
     calls.clear()
     with store.write() as conn:
-        result = lifecycle.add_by_operator(
-            conn, "race@example.com", name="", sections=(), frequency=Frequency.DAILY, now=LATER
-        )
+        result = operator_add(conn, "race@example.com", LATER)
     assert not result.new and result.subscriber.status is ACTIVE
     with store.read() as conn:
         assert [s.email for s in list_subscribers(conn)] == ["race@example.com"]
