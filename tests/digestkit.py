@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import email
 import email.policy
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 import storekit
 import support
+from smtpkit import SmtpServer
 from sqlalchemy import func, select
 
+from pressroom.cli import main
 from pressroom.config import Settings
+from pressroom.demo.site_config import render_demo_config
 from pressroom.digest.config import DigestConfig, digest_config
 from pressroom.models import Frequency, Priority, Section, Subscriber, SubscriberStatus
 from pressroom.store.articles import published_between, sync_sections, upsert_articles
@@ -35,6 +40,7 @@ __all__ = [
     "article",
     "config_for",
     "count_runs",
+    "init_site",
     "make_settings",
     "parse_message",
 ]
@@ -137,3 +143,29 @@ def count_runs(store: Store) -> tuple[int, int]:
             int(conn.execute(select(func.count()).select_from(t)).scalar_one())
             for t in (digests, deliveries)
         )
+
+
+def init_site(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    server: SmtpServer,
+    articles: Sequence[Mapping[str, object]],
+    **smtp: str,
+) -> Path:
+    """A site made by ``pressroom init`` in ``tmp_path/site`` with the demo's settings,
+    sending through ``server`` (``PRESSROOM_MAIL__*``; ``smtp``: more ``[mail.smtp]``
+    values, ``SMTPUTF8="true"``), with ``articles`` imported; its ``pressroom.toml``."""
+    mail = {"TRANSPORT": "smtp", "SMTP__HOST": server.host, "SMTP__PORT": str(server.port),
+            "SMTP__TLS": "none", "SMTP__TIMEOUT": "5"}  # fmt: skip
+    mail.update({f"SMTP__{key}": value for key, value in smtp.items()})
+    for name, value in mail.items():
+        monkeypatch.setenv(f"PRESSROOM_MAIL__{name}", value)
+    monkeypatch.setenv("PRESSROOM_WEB__PUBLIC_URL", "https://news.example.cn/")
+    folder = tmp_path / "site"
+    assert main(["init", str(folder)]) == 0
+    config = folder / "pressroom.toml"
+    config.write_text(render_demo_config(), encoding="utf-8")
+    lines = tmp_path / "articles.jsonl"
+    lines.write_text("\n".join(json.dumps(a, ensure_ascii=False) for a in articles), "utf-8")
+    assert main(["--config", str(config), "import", str(lines)]) == 0
+    return config

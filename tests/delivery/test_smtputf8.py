@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from deliverykit import smtp_settings
-from digestkit import parse_message
+from digestkit import init_site, parse_message
 from smtpkit import SmtpServer
 from wirekit import ScriptedHandler
 
@@ -20,7 +19,6 @@ from pressroom.cli import main
 from pressroom.config import load_settings
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.transport import PermanentFailure, SmtpTransport
-from pressroom.demo.site_config import render_demo_config
 from pressroom.errors import ImportRowError
 from pressroom.models import SubscriberStatus
 from pressroom.store.engine import open_store
@@ -59,25 +57,13 @@ def test_the_setting_reaches_the_csv_import(tmp_path: Path) -> None:
 def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SmtpServer) -> str:
     """A demo site with two articles and subscribers (ASCII and UTF-8), relaying to
     ``server`` with ``[mail.smtp] smtputf8 = true``; its config path."""
-    for name, value in {
-        "TRANSPORT": "smtp", "SMTP__HOST": server.host, "SMTP__PORT": str(server.port),
-        "SMTP__TLS": "none", "SMTP__TIMEOUT": "5", "SMTP__SMTPUTF8": "true",
-    }.items():  # fmt: skip
-        monkeypatch.setenv(f"PRESSROOM_MAIL__{name}", value)
-    monkeypatch.setenv("PRESSROOM_WEB__PUBLIC_URL", "https://news.example.cn/")
-    folder = tmp_path / "site"
-    assert main(["init", str(folder)]) == 0
-    (folder / "pressroom.toml").write_text(render_demo_config(), encoding="utf-8")
-    config = str(folder / "pressroom.toml")
     now = datetime.now(UTC)
     rows = [
         {"url": "https://dangjian.example.cn/a/1.html", "section": "benzhan-toutiao",
          "title": "省委召开全体会议", "published_at": (now - timedelta(hours=2)).isoformat(),
          "priority": "headline"},
     ]  # fmt: skip
-    articles = tmp_path / "articles.jsonl"
-    articles.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
-    assert main(["--config", config, "import", str(articles)]) == 0
+    config = str(init_site(tmp_path, monkeypatch, server, rows, SMTPUTF8="true"))
     for address in ASCII + UTF8:
         assert main(["--config", config, "subscribers", "add", address, "--name", "王读者"]) == 0
     return config

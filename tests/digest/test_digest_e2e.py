@@ -9,18 +9,16 @@ second ``digest send`` in the same period delivers nothing.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from digestkit import parse_message
+from digestkit import init_site, parse_message
 from smtpkit import Recorder, SmtpServer
 
 from pressroom.cli import main
 from pressroom.config import load_settings
-from pressroom.demo.site_config import render_demo_config
 from pressroom.tokens import read_token
 
 pytestmark = pytest.mark.smtp
@@ -28,8 +26,8 @@ pytestmark = pytest.mark.smtp
 EVIL = "头条\r\nBcc: victim@example.org"
 
 
-def _articles(path: Path, now: datetime) -> None:
-    rows = [
+def _articles(now: datetime) -> list[dict[str, object]]:
+    return [
         {"url": "https://dangjian.example.cn/a/1.html", "section": "benzhan-toutiao",
          "title": "省委召开全体会议", "summary": "会议强调,要把各项工作落到实处。",
          "published_at": (now - timedelta(hours=2)).isoformat(), "priority": "headline"},
@@ -39,7 +37,6 @@ def _articles(path: Path, now: datetime) -> None:
         {"url": "https://dangjian.example.cn/a/3.html", "section": "jiceng-dangjian",
          "title": "普通稿件", "published_at": (now - timedelta(hours=1)).isoformat()},
     ]  # fmt: skip
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
 
 
 @pytest.fixture
@@ -47,18 +44,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server) -> tuple[
     """A site made by ``pressroom init`` with articles, subscribers and an SMTP relay."""
     recorder = Recorder()
     server: SmtpServer = smtp_server(recorder)
-    for name, value in {
-        "TRANSPORT": "smtp", "SMTP__HOST": server.host, "SMTP__PORT": str(server.port),
-        "SMTP__TLS": "none", "SMTP__TIMEOUT": "5",
-    }.items():  # fmt: skip
-        monkeypatch.setenv(f"PRESSROOM_MAIL__{name}", value)
-    monkeypatch.setenv("PRESSROOM_WEB__PUBLIC_URL", "https://news.example.cn/")
-    folder = tmp_path / "site"
-    assert main(["init", str(folder)]) == 0
-    (folder / "pressroom.toml").write_text(render_demo_config(), encoding="utf-8")
-    config = str(folder / "pressroom.toml")
-    _articles(tmp_path / "articles.jsonl", datetime.now(UTC))
-    assert main(["--config", config, "import", str(tmp_path / "articles.jsonl")]) == 0
+    config = str(init_site(tmp_path, monkeypatch, server, _articles(datetime.now(UTC))))
     for args in (
         ["all@example.com", "--name", "王读者"],
         ["base@example.com", "--name", "Eve\r\nBcc: victim@example.org", "--sections", "基层党建"],
@@ -67,7 +53,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server) -> tuple[
         ["weekly@example.com", "--frequency", "weekly"],
     ):
         assert main(["--config", config, "subscribers", "add", *args]) == 0
-    return folder / "pressroom.toml", recorder
+    return Path(config), recorder
 
 
 def test_digest_goes_through_smtp_once_with_every_header(
