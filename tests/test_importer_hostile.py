@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
-from support import NOW
+from support import NOW, make_settings
 
 from pressroom.cli import main
 from pressroom.errors import ImportRowError
@@ -18,11 +18,7 @@ from pressroom.store.articles import articles_by_ids, upsert_articles
 from pressroom.store.bulk import write_bisecting
 from pressroom.store.engine import Store, open_store
 
-CONFIG = """
-[site]
-timezone = "Asia/Shanghai"
-[store]
-url = "{url}"
+SECTIONS = """
 [[sections]]
 slug = "zhongyao-jianghua"
 name = "重要讲话"
@@ -51,7 +47,7 @@ def line(row: dict[str, Any]) -> str:
 
 @pytest.fixture
 def site(tmp_path: Path, store_url: str) -> Path:
-    (tmp_path / "pressroom.toml").write_text(CONFIG.format(url=store_url), encoding="utf-8")
+    make_settings(tmp_path, SECTIONS, site={"timezone": "Asia/Shanghai"}, store={"url": store_url})
     return tmp_path
 
 

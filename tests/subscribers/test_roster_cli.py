@@ -10,15 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection
+from support import make_settings
 
 from pressroom.cli import main
 from pressroom.subscribers.bulk_import import OperatorRules
 
-CONFIG = """
-[site]
-timezone = "Asia/Shanghai"
-[store]
-url = "{url}"
+SECTIONS = """
 [[sections]]
 slug = "shizheng"
 name = "时政"
@@ -28,7 +25,7 @@ SECRET_ADDRESS = "secret.reader@example.org"
 
 @pytest.fixture
 def site(tmp_path: Path, store_url: str) -> Path:
-    (tmp_path / "pressroom.toml").write_text(CONFIG.format(url=store_url), encoding="utf-8")
+    make_settings(tmp_path, SECTIONS, site={"timezone": "Asia/Shanghai"}, store={"url": store_url})
     return tmp_path
 
 
