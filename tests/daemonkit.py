@@ -8,13 +8,25 @@ a test waits until it answers, and at the end until its pid file is gone. Used b
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
-__all__ = ["MAIL_UID", "daemon_folder", "free_port", "read_log", "wait_gone", "wait_listening"]
+__all__ = [
+    "MAIL_UID",
+    "PrivateDaemon",
+    "daemon_folder",
+    "free_port",
+    "read_log",
+    "wait_gone",
+    "wait_listening",
+]
 
 MAIL_UID = 65534  # nobody: Postfix's virtual agent and Dovecot both refuse root
 
@@ -80,3 +92,54 @@ def wait_gone(path: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+class PrivateDaemon:
+    """A daemon that forks into the background from its own :func:`daemon_folder`; a
+    context manager that starts it (stopping it again if the start fails) and stops it.
+
+    A subclass sets :attr:`folder` and :attr:`log_file` and implements :meth:`start`,
+    :meth:`pid_file` and :meth:`stop_command`.
+    """
+
+    folder: Path
+    log_file: Path
+
+    def start(self) -> None:
+        """Write the configuration, start the daemon, return once it answers."""
+        raise NotImplementedError
+
+    def pid_file(self) -> Path:
+        """The master's pid file (there while it runs)."""
+        raise NotImplementedError
+
+    def stop_command(self) -> list[str]:
+        """The command that stops the master and every child."""
+        raise NotImplementedError
+
+    def log(self) -> str:
+        """The daemon's log so far (for failure messages)."""
+        return read_log(self.log_file)
+
+    def stop(self) -> None:
+        """Stop the daemon if it runs and remove its folder."""
+        if self.pid_file().exists():
+            subprocess.run(self.stop_command(), capture_output=True, check=False)
+            wait_gone(self.pid_file())
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

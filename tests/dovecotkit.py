@@ -19,10 +19,9 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 import pytest
-from daemonkit import MAIL_UID, daemon_folder, free_port, read_log, wait_gone, wait_listening
+from daemonkit import MAIL_UID, PrivateDaemon, daemon_folder, free_port, wait_listening
 
 __all__ = ["DovecotServer", "skip_unless_dovecot"]
 
@@ -38,7 +37,7 @@ def skip_unless_dovecot() -> None:
         pytest.skip("a private Dovecot instance needs root")
 
 
-class DovecotServer:
+class DovecotServer(PrivateDaemon):
     """A running private Dovecot; a context manager that starts and stops it.
 
     Args:
@@ -60,44 +59,27 @@ class DovecotServer:
         self._config = self.folder / "dovecot.conf"
         self.log_file = self.folder / "dovecot.log"
 
-    def __enter__(self) -> DovecotServer:
-        try:
-            skip_unless_dovecot()
-            self._write_config()
-            with open(self.folder / "start.log", "wb") as out:  # the daemon keeps pipes open
-                done = subprocess.run(
-                    ["dovecot", "-c", str(self._config)], stdout=out, stderr=out, check=False
-                )
-            if done.returncode != 0:
-                started = (self.folder / "start.log").read_text(errors="replace").strip()
-                raise RuntimeError(f"dovecot failed to start: {started}")
-            wait_listening(self.imap_port, name="dovecot", log=self.log, greeting=b"* OK")
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def log(self) -> str:
-        """Dovecot's log so far (for failure messages)."""
-        return read_log(self.log_file)
-
-    def stop(self) -> None:
-        """Stop the instance and remove its folder (the Maildir stays)."""
-        pid_file = self.folder / "run" / "master.pid"
-        if pid_file.exists():
-            subprocess.run(
-                ["doveadm", "-c", str(self._config), "stop"], capture_output=True, check=False
+    def start(self) -> None:
+        """Check that Dovecot can run here, write its configuration, start it; return once
+        it greets on :attr:`imap_port`."""
+        skip_unless_dovecot()
+        self._write_config()
+        with open(self.folder / "start.log", "wb") as out:  # the daemon keeps pipes open
+            done = subprocess.run(
+                ["dovecot", "-c", str(self._config)], stdout=out, stderr=out, check=False
             )
-            wait_gone(pid_file)
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if done.returncode != 0:
+            started = (self.folder / "start.log").read_text(errors="replace").strip()
+            raise RuntimeError(f"dovecot failed to start: {started}")
+        wait_listening(self.imap_port, name="dovecot", log=self.log, greeting=b"* OK")
+
+    def pid_file(self) -> Path:
+        """The master's pid file."""
+        return self.folder / "run" / "master.pid"
+
+    def stop_command(self) -> list[str]:
+        """``doveadm stop`` for this instance (the Maildir stays on stop)."""
+        return ["doveadm", "-c", str(self._config), "stop"]
 
     def give_maildir_to_mail_user(self) -> None:
         """Hand every file of the Maildir to the mail user (after a test wrote into it)."""

@@ -27,10 +27,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 import pytest
-from daemonkit import MAIL_UID, daemon_folder, free_port, read_log, wait_gone, wait_listening
+from daemonkit import MAIL_UID, PrivateDaemon, daemon_folder, free_port, wait_listening
 
 __all__ = [
     "PostfixServer",
@@ -100,7 +99,7 @@ def maildir_messages(maildir: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.name)
 
 
-class PostfixServer:
+class PostfixServer(PrivateDaemon):
     """A running private Postfix; a context manager that starts and stops it.
 
     Its folder (config, queue, mailboxes) is made under the system's temporary folder,
@@ -138,39 +137,22 @@ class PostfixServer:
         """``local@domain``."""
         return f"{local}@{self.domain}"
 
-    def __enter__(self) -> PostfixServer:
-        try:
-            skip_unless_postfix()
-            self._write_config()
-            self._postfix("check")
-            self._postfix("start")
-            wait_listening(self.port, name="postfix", log=self.log, greeting=b"220")
-        except BaseException:
-            self.stop()
-            raise
-        return self
+    def start(self) -> None:
+        """Check that Postfix can run here, write its configuration, start it; return once
+        it greets on :attr:`port`."""
+        skip_unless_postfix()
+        self._write_config()
+        self._postfix("check")
+        self._postfix("start")
+        wait_listening(self.port, name="postfix", log=self.log, greeting=b"220")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def pid_file(self) -> Path:
+        """The master's pid file."""
+        return self.queue_dir / "pid" / "master.pid"
 
-    def stop(self) -> None:
-        """Stop the instance (its master and every child) and remove its folder."""
-        pid_file = self.queue_dir / "pid" / "master.pid"
-        if pid_file.exists():
-            subprocess.run(
-                ["postfix", "-c", str(self.config_dir), "stop"], capture_output=True, check=False
-            )
-            wait_gone(pid_file)
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-    def log(self) -> str:
-        """Postfix's log so far (for failure messages)."""
-        return read_log(self.log_file)
+    def stop_command(self) -> list[str]:
+        """``postfix stop`` for this instance."""
+        return ["postfix", "-c", str(self.config_dir), "stop"]
 
     def wait_for(self, maildir: Path, count: int, timeout: float = 30.0) -> list[Path]:
         """Wait until ``maildir`` holds ``count`` messages; return them.
