@@ -91,31 +91,28 @@ def test_imap_mailbox_is_processed_and_moved(
         assert again.read == 0
 
 
-def test_imap_certificate_is_verified(
+@pytest.mark.parametrize(
+    ("password", "trust_test_ca", "error"),
+    [
+        ("imap-test-password", False, "CERTIFICATE_VERIFY_FAILED"),  # the system CAs only
+        ("wrong", True, r"imaps://bounces@127\.0\.0\.1:\d+/INBOX: .*"),  # one sentence
+    ],
+    ids=["certificate-verified", "wrong-password"],
+)
+def test_imap_connection_failures_stop_the_job(
     tmp_path: Path,
     sqlite_store: Store,
     tls_files: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
+    password: str,
+    trust_test_ca: bool,
+    error: str,
 ) -> None:
     (tmp_path / "site").mkdir()
-    monkeypatch.setenv("PRESSROOM_BOUNCES__PASSWORD", "imap-test-password")
+    monkeypatch.setenv("PRESSROOM_BOUNCES__PASSWORD", password)
     with DovecotServer(cert=tls_files[0], key=tls_files[1]) as dovecot:
-        site = _imap_site(tmp_path, dovecot, "imaps", ca=None)  # the system CAs only
-        with pytest.raises(JobFailed, match="CERTIFICATE_VERIFY_FAILED"):
-            process_bounces(site.config, sqlite_store, FakeClock())
-
-
-def test_imap_wrong_password_is_one_sentence(
-    tmp_path: Path,
-    sqlite_store: Store,
-    tls_files: tuple[Path, Path],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    (tmp_path / "site").mkdir()
-    monkeypatch.setenv("PRESSROOM_BOUNCES__PASSWORD", "wrong")
-    with DovecotServer(cert=tls_files[0], key=tls_files[1]) as dovecot:
-        site = _imap_site(tmp_path, dovecot, "imaps", ca=tls_files[0])
-        with pytest.raises(JobFailed, match=r"imaps://bounces@127\.0\.0\.1:\d+/INBOX: .*"):
+        site = _imap_site(tmp_path, dovecot, "imaps", ca=tls_files[0] if trust_test_ca else None)
+        with pytest.raises(JobFailed, match=error):
             process_bounces(site.config, sqlite_store, FakeClock())
 
 
