@@ -114,6 +114,8 @@ class StoreSettings(_Strict):
     """``[store]``: where articles and pressroom's own tables live."""
 
     url: str = "sqlite:///pressroom.db"
+    busy_timeout: float = Field(30.0, gt=0, le=600)
+    """Seconds a write waits for another process's lock before it fails."""
 
     @field_validator("url")
     @classmethod

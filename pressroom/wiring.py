@@ -30,7 +30,9 @@ class Runtime:
     def store(self) -> Store:
         """The store, opened (and migrated) on first use; configured sections synced."""
         if self._store is None:
-            self._store = open_store(self.settings.store_url)
+            self._store = open_store(
+                self.settings.store_url, busy_timeout=self.settings.store.busy_timeout
+            )
             if self.settings.sections:
                 wanted = [Section(s.slug, s.name, s.weight) for s in self.settings.sections]
                 with self._store.write() as conn:

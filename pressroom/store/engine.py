@@ -25,8 +25,10 @@ SQLITE_BUSY_TIMEOUT_S = 30
 class Store:
     """An opened store: the engine plus read and write transactions."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
         self.engine = engine
+        self.busy_timeout = busy_timeout
+        """Seconds a statement may wait for a lock (SQLite's busy timeout) before failing."""
 
     @property
     def is_sqlite(self) -> bool:
@@ -56,14 +58,14 @@ class Store:
         self.engine.dispose()
 
 
-def _tune_sqlite(engine: Engine) -> None:
+def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite recipe).
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -74,12 +76,20 @@ def _tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Store:
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    busy_timeout: float = SQLITE_BUSY_TIMEOUT_S,
+    **engine_options: Any,
+) -> Store:
     """Connect to the store at ``url`` and bring its schema up to date.
 
     Args:
         url: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``.
         migrate: run pending migrations (safe when several processes start at once).
+        busy_timeout: seconds a SQLite statement waits for another writer's lock
+            (``[store] busy_timeout``); the sender also bounds its store calls by it.
         engine_options: passed to :func:`sqlalchemy.create_engine`.
 
     Raises:
@@ -89,12 +99,12 @@ def open_store(url: str, *, migrate: bool = True, **engine_options: Any) -> Stor
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     try:
         if url.startswith("sqlite"):
-            options = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}, **engine_options}
+            options = {"connect_args": {"timeout": busy_timeout}, **engine_options}
             engine = create_engine(url, **options)
-            _tune_sqlite(engine)
+            _tune_sqlite(engine, busy_timeout)
         else:
             engine = create_engine(url, pool_pre_ping=True, **engine_options)
-        store = Store(engine)
+        store = Store(engine, busy_timeout)
         if migrate:
             _migrate(store)
         return store
