@@ -271,6 +271,8 @@ class WebSettings(_Strict):
     secret: SecretStr | None = None
     subscribe_per_minute: int = Field(5, ge=1)
     confirm_max_age: int = Field(7 * 86400, ge=60)
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
 
     _check_url = field_validator("public_url")(_check_http_url)
 

@@ -74,7 +74,9 @@ def make_site(
     return Site(folder, folder / "pressroom.toml", settings, store)
 
 
-def start_pressroom(site: Site, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_pressroom(
+    site: Site, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """``pressroom --config <site> ARGS`` as a separate process (stdout/stderr piped)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
     clean.update(env or {})

@@ -23,6 +23,8 @@ from pressroom.store.schema import digests, job_runs, leases, workers
 from pressroom.store.store_time import db_now, now_expr
 
 __all__ = [
+    "HEARTBEAT_EVERY",
+    "SILENT_AFTER",
     "JobRunRow",
     "WorkerRow",
     "abandon_runs",
@@ -47,6 +49,13 @@ __all__ = [
     "start_run",
     "touch_worker",
 ]
+
+
+HEARTBEAT_EVERY = timedelta(seconds=15)
+"""How often a worker (and a command's run) writes its heartbeat."""
+
+SILENT_AFTER = HEARTBEAT_EVERY * 2
+"""A worker or running run whose heartbeat is older than this (store clock) is dead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,15 +214,22 @@ def last_job_run(
 
 
 def newest_run(
-    conn: Connection, *, schedule: str | None = None, job: str | None = None
+    conn: Connection,
+    *,
+    schedule: str | None = None,
+    job: str | None = None,
+    skips: bool = True,
 ) -> JobRunRow | None:
     """The newest run of ``schedule`` (or of any schedule of ``job``) that stands for it.
 
     A run skipped because another process held the feeds lease (``reason`` ``lease``)
-    does not stand for anything: the other process's run at that fire does.
+    does not stand for anything: the other process's run at that fire does. Without
+    ``skips``, no skipped run at all (the newest run that did something).
     """
     lease_skip = and_(job_runs.c.outcome == JobOutcome.SKIPPED.value, job_runs.c.reason == "lease")
     query = select(job_runs).where(~lease_skip)
+    if not skips:
+        query = query.where(job_runs.c.outcome != JobOutcome.SKIPPED.value)
     if schedule is not None:
         query = query.where(job_runs.c.schedule == schedule)
     if job is not None:

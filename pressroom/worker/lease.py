@@ -37,8 +37,8 @@ log = logging.getLogger("pressroom.worker")
 
 FEEDS_LEASE = "feeds"
 LEASE_TTL = timedelta(minutes=2)
-HEARTBEAT_EVERY = timedelta(seconds=15)
-WORKER_ALIVE_FOR = HEARTBEAT_EVERY * 2
+HEARTBEAT_EVERY = runs.HEARTBEAT_EVERY
+WORKER_ALIVE_FOR = runs.SILENT_AFTER
 """A worker (or a run) whose heartbeat is older than this, by the store's clock, is dead
 (``status``, ``/metrics``); its running runs are ``abandoned``."""
 

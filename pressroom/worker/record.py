@@ -78,9 +78,7 @@ class ManualRun:
 
 
 @contextmanager
-def manual_run(
-    store: Store, clock: Clock, *, job: str, schedule: str = ""
-) -> Iterator[ManualRun]:
+def manual_run(store: Store, clock: Clock, *, job: str, schedule: str = "") -> Iterator[ManualRun]:
     """Record the command's run of ``job`` (``schedule``: the digest schedule it serves).
 
     The row starts ``running`` (trigger ``manual``, holder this process's id), its

@@ -38,11 +38,13 @@ class ScheduleStatus:
     next_fire: datetime | None
     last_run: runs.JobRunRow | None
     """The newest run that stands for the schedule (a feeds schedule: any feeds build)."""
+    last_real_run: runs.JobRunRow | None = None
+    """The newest run that did something (not skipped): a later skip does not hide it."""
 
     @property
     def failed(self) -> bool:
-        """True when the schedule's newest run failed or was abandoned."""
-        last = self.last_run
+        """True when the schedule's newest run (skips aside) failed or was abandoned."""
+        last = self.last_real_run
         return last is not None and last.outcome in _FAILED
 
 
@@ -52,11 +54,13 @@ class JobStatus:
 
     job: str
     last_run: runs.JobRunRow | None
+    last_real_run: runs.JobRunRow | None = None
 
     @property
     def failed(self) -> bool:
-        """True when the job's newest run failed or was abandoned."""
-        return self.last_run is not None and self.last_run.outcome in _FAILED
+        """True when the job's newest run (skips aside) failed or was abandoned."""
+        last = self.last_real_run
+        return last is not None and last.outcome in _FAILED
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,12 @@ class StatusReport:
             "failed": self.failed,
             "schedules": [_schedule_json(s) for s in self.schedules],
             "jobs": [
-                {"job": j.job, "last_run": _run_json(j.last_run), "failed": j.failed}
+                {
+                    "job": j.job,
+                    "last_run": _run_json(j.last_run),
+                    "last_real_run": _run_json(j.last_real_run),
+                    "failed": j.failed,
+                }
                 for j in self.jobs
             ],
             "digests": [_digest_json(d) for d in self.digests],
@@ -146,15 +155,23 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
         for schedule in effective_schedules(settings):
             zone = schedule.zone(settings.site.timezone)
             upcoming = next_fire_time(make_trigger(settings, schedule), now)
-            if schedule.job is JobKind.FEEDS:  # every feeds build does the same work
-                last = shown(runs.newest_run(conn, job=JobKind.FEEDS))
-            else:
-                last = shown(runs.newest_run(conn, schedule=schedule.name))
-            schedules.append(ScheduleStatus(schedule, zone, upcoming, last))
+            # every feeds build does the same work, whatever started it
+            feeds = schedule.job is JobKind.FEEDS
+            job, name = (str(JobKind.FEEDS), None) if feeds else (None, schedule.name)
+            last = shown(runs.newest_run(conn, schedule=name, job=job))
+            real = shown(runs.newest_run(conn, schedule=name, job=job, skips=False))
+            schedules.append(ScheduleStatus(schedule, zone, upcoming, last, real))
             digest = latest_digest(conn, schedule.name) if schedule.job is JobKind.DIGEST else None
             if digest is not None:
                 digests.append(DigestRunStatus(digest, _occurring(conn, digest.id)))
-        jobs = tuple(JobStatus(job, shown(runs.newest_run(conn, job=job))) for job in JobKind)
+        jobs = tuple(
+            JobStatus(
+                job,
+                shown(runs.newest_run(conn, job=job)),
+                shown(runs.newest_run(conn, job=job, skips=False)),
+            )
+            for job in JobKind
+        )
         return StatusReport(
             now=now,
             site_zone=settings.site.tz,
@@ -220,6 +237,7 @@ def _schedule_json(item: ScheduleStatus) -> dict[str, Any]:
         "next_fire": _iso(item.next_fire),
         "next_fire_local": _local(item.next_fire, item.zone),
         "last_run": _run_json(item.last_run),
+        "last_real_run": _run_json(item.last_real_run),
         "failed": item.failed,
     }
 
@@ -257,6 +275,14 @@ def _schedule_lines(item: ScheduleStatus) -> list[str]:
     run = item.last_run
     if run is None:
         return [head, "    last run: never"]
+    lines = [head, _run_line("last run", run, item.zone)]
+    real = item.last_real_run
+    if real is not None and real.id != run.id:
+        lines.append(_run_line("last real run", real, item.zone))
+    return lines
+
+
+def _run_line(label: str, run: runs.JobRunRow, zone: tzinfo) -> str:
     took = ""
     if run.finished_at is not None:
         took = f" in {(run.finished_at - run.started_at).total_seconds():.1f}s"
@@ -264,10 +290,7 @@ def _schedule_lines(item: ScheduleStatus) -> list[str]:
     if run.error:
         detail += f" (error: {run.error})"
     by = f" ({run.trigger}, by {run.worker})"
-    return [
-        head,
-        f"    last run: {run.outcome}{took} at {_local(run.started_at, item.zone)}{by}: {detail}",
-    ]
+    return f"    {label}: {run.outcome}{took} at {_local(run.started_at, zone)}{by}: {detail}"
 
 
 def _digest_line(item: DigestRunStatus, zone: tzinfo) -> str:

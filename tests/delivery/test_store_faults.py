@@ -46,7 +46,7 @@ def statuses(site: Site) -> Counter[str]:
 def resume_and_check(site: Site, handler: Recorder, count: int, connections: int) -> None:
     """The next send finishes the run: everybody once, at most one extra per connection."""
     again = start_pressroom(site, "digest", "send")
-    out, err = again.communicate(timeout=120)
+    _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     got = handler.by_recipient()
     assert set(got) == {f"user{i}@example.org" for i in range(count)}  # nobody lost

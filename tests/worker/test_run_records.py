@@ -170,9 +170,11 @@ def test_skewed_process_clocks_neither_share_a_lease_nor_kill_a_live_worker(
     ahead, behind = FakeClock(real + timedelta(hours=2)), FakeClock(real - timedelta(hours=2))
 
     async def leases() -> tuple[bool, bool]:
-        async with Lease(store, "feeds", "behind", behind) as first:
-            async with Lease(store, "feeds", "ahead", ahead) as second:
-                return first.held, second.held
+        async with (
+            Lease(store, "feeds", "behind", behind) as first,
+            Lease(store, "feeds", "ahead", ahead) as second,
+        ):
+            return first.held, second.held
 
     assert asyncio.run(leases()) == (True, False)  # two hours ahead cannot see it expired
 
@@ -206,7 +208,7 @@ def test_killed_worker_and_killed_sender_show_dead_and_abandoned(
         process.communicate(timeout=10)
     time.sleep(31)  # two heartbeat intervals (15 s each) and a second
     code, data = status_json(site.settings, capsys)
-    assert code == 1
+    assert code == 1, json.dumps(data, indent=1)
     digest = next(s for s in data["schedules"] if s["job"] == "digest")["last_run"]
     assert digest["outcome"] == "abandoned" and digest["trigger"] == "manual"
     assert digest["worker"].split(":")[1] == str(sender.pid)
