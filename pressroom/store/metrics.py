@@ -8,9 +8,10 @@ deliveries the store holds:
   that is no longer open never changes its counts again, so :class:`DeliveryCounts`
   keeps them between scrapes (per process) and each scrape counts only the open runs and
   the runs that closed since the last scrape.
-- ``job_runs`` by job and outcome is an index-only scan of
-  ``ix_job_runs_job_outcome_finished``; the newest success and the last duration per job
-  read one index entry each.
+- ``job_runs`` totals work the same way (:class:`JobRunTotals`): every row below the
+  oldest running one is finished for good, so its counts, files written and seconds are
+  added once, and each scrape reads only the rows after that point (primary key range).
+  The newest success and the last duration per job read one index entry each.
 
 Times are the store's clock (:mod:`pressroom.store.store_time`), so one web process
 reports the same ages whatever machine it runs on.
@@ -30,7 +31,15 @@ from pressroom.store.runs import SILENT_AFTER
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers, workers
 from pressroom.store.store_time import db_now, now_expr
 
-__all__ = ["DeliveryCounts", "Snapshot", "WorkerAge", "bounce_totals", "read_snapshot"]
+__all__ = [
+    "DeliveryCounts",
+    "JobRunTotals",
+    "MetricsCache",
+    "Snapshot",
+    "WorkerAge",
+    "bounce_totals",
+    "read_snapshot",
+]
 
 _OPEN_STATUSES = (DeliveryStatus.QUEUED.value, DeliveryStatus.SENDING.value)
 
@@ -64,8 +73,6 @@ class Snapshot:
     """digest schedule -> when its newest completed run completed."""
     job_success: dict[str, datetime] = field(default_factory=dict)
     """job -> when its newest ``ok`` run finished."""
-    schedule_success: dict[str, datetime] = field(default_factory=dict)
-    """schedule -> when its newest ``ok`` run finished (digest: its newest completed run)."""
     last_duration: dict[str, float] = field(default_factory=dict)
     """job -> seconds its newest finished run took."""
     feed_files_written: int = 0
@@ -109,16 +116,118 @@ class DeliveryCounts:
         return out
 
 
-def read_snapshot(conn: Connection, counts: DeliveryCounts, jobs: list[str]) -> Snapshot:
+@dataclass
+class _RunTotals:
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    running: dict[str, int] = field(default_factory=dict)
+    produced: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: _RunTotals) -> _RunTotals:
+        out = _RunTotals(dict(self.counts), dict(self.running), self.produced, self.seconds)
+        for key, number in other.counts.items():
+            out.counts[key] = out.counts.get(key, 0) + number
+        for job, number in other.running.items():
+            out.running[job] = out.running.get(job, 0) + number
+        out.produced += other.produced
+        out.seconds += other.seconds
+        return out
+
+
+class JobRunTotals:
+    """``job_runs`` totals, the finished prefix of the table added up once per process.
+
+    Every row before the oldest run still alive (running, with a fresh heartbeat) can no
+    longer change how it is shown, so it is added once; a scrape reads the rest.
+    """
+
+    def __init__(self) -> None:
+        self._upto = 0  # every row with an id up to here is finished and counted
+        self._stable = _RunTotals()
+        self._lock = threading.Lock()
+
+    def read(self, conn: Connection) -> _RunTotals:
+        """Totals over every row: the kept prefix plus the rows after it."""
+        # A running row with a live heartbeat may still change; a silent one shows (and
+        # stays) abandoned, so it does not hold the finished prefix back.
+        alive = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) >= now_expr(
+            conn, -SILENT_AFTER
+        )
+        oldest_running = conn.execute(
+            select(func.min(job_runs.c.id)).where(
+                job_runs.c.outcome == JobOutcome.RUNNING.value, alive
+            )
+        ).scalar()
+        newest = int(conn.execute(select(func.max(job_runs.c.id))).scalar() or 0)
+        stable_to = int(oldest_running) - 1 if oldest_running is not None else newest
+        with self._lock:
+            upto, stable = self._upto, self._stable
+        if stable_to > upto:
+            stable = stable.add(_totals(conn, upto, stable_to))
+            upto = stable_to
+            with self._lock:
+                if upto > self._upto:
+                    self._upto, self._stable = upto, stable
+        return stable.add(_totals(conn, upto, None))
+
+
+def _totals(conn: Connection, after: int, upto: int | None) -> _RunTotals:
+    """Counts by (job, shown outcome), running per job, feeds' files and seconds, for ids in
+    ``(after, upto]`` (a primary key range; ``upto`` None: to the end)."""
+    rows = job_runs.c.id > after
+    if upto is not None:
+        rows = and_(rows, job_runs.c.id <= upto)
+    silent = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) < now_expr(
+        conn, -SILENT_AFTER
+    )
+    running = job_runs.c.outcome == JobOutcome.RUNNING.value
+    outcome = case((and_(running, silent), JobOutcome.ABANDONED.value), else_=job_runs.c.outcome)
+    done = and_(job_runs.c.finished_at.is_not(None), job_runs.c.outcome != JobOutcome.SKIPPED.value)
+    feeds = and_(job_runs.c.job == "feeds", done)
+    seconds = _seconds_between(conn, job_runs.c.started_at, job_runs.c.finished_at)
+    # Grouping by an expression, not the column, keeps SQLite on the primary key range
+    # (grouping by the column walks a whole job index instead).
+    job = func.coalesce(job_runs.c.job, "")
+    query = (
+        select(
+            job,
+            outcome,
+            func.count(),
+            func.sum(case((feeds, job_runs.c.produced), else_=0)),
+            func.sum(case((feeds, seconds), else_=0)),
+        )
+        .where(rows)
+        .group_by(job, outcome)
+    )
+    out = _RunTotals()
+    for name, shown, number, produced, spent in conn.execute(query):
+        if shown == JobOutcome.RUNNING.value:
+            out.running[str(name)] = out.running.get(str(name), 0) + int(number)
+        else:
+            out.counts[(str(name), str(shown))] = int(number)
+        out.produced += int(produced or 0)
+        out.seconds += float(spent or 0)
+    return out
+
+
+@dataclass
+class MetricsCache:
+    """What a web process keeps between scrapes: the parts of the store that cannot change."""
+
+    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
+    job_runs: JobRunTotals = field(default_factory=JobRunTotals)
+
+
+def read_snapshot(conn: Connection, cache: MetricsCache, jobs: list[str]) -> Snapshot:
     """Read every metric from the store (one read transaction, a bounded set of queries).
 
     Args:
         conn: a connection in a read transaction.
-        counts: the process's :class:`DeliveryCounts` (keeps closed runs' counts).
+        cache: the process's :class:`MetricsCache`.
         jobs: the job kinds to report even when they never ran.
     """
     snap = Snapshot(now=db_now(conn))
-    for _, (schedule, status, by_status) in counts.read(conn).items():
+    for _, (schedule, status, by_status) in cache.deliveries.read(conn).items():
         key = (schedule, status)
         snap.digest_runs[key] = snap.digest_runs.get(key, 0) + 1
         for delivery_status, number in by_status.items():
@@ -131,7 +240,10 @@ def read_snapshot(conn: Connection, counts: DeliveryCounts, jobs: list[str]) -> 
             snap.deliveries[pair] = snap.deliveries.get(pair, 0) + number
     query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
     snap.subscribers = {str(s): int(n) for s, n in conn.execute(query)}
-    _read_job_runs(conn, snap, jobs)
+    totals = cache.job_runs.read(conn)
+    snap.job_runs, snap.running = totals.counts, totals.running
+    snap.feed_files_written, snap.feed_build_seconds = totals.produced, totals.seconds
+    _read_newest(conn, snap, jobs)
     completed = (
         select(digests.c.schedule, func.max(digests.c.completed_at))
         .where(digests.c.status == DigestStatus.COMPLETED.value)
@@ -147,18 +259,8 @@ def read_snapshot(conn: Connection, counts: DeliveryCounts, jobs: list[str]) -> 
     return snap
 
 
-def _read_job_runs(conn: Connection, snap: Snapshot, jobs: list[str]) -> None:
-    silent = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) < now_expr(
-        conn, -SILENT_AFTER
-    )
-    running = job_runs.c.outcome == JobOutcome.RUNNING.value
-    outcome = case((and_(running, silent), JobOutcome.ABANDONED.value), else_=job_runs.c.outcome)
-    query = select(job_runs.c.job, outcome, func.count()).group_by(job_runs.c.job, outcome)
-    for job, shown, number in conn.execute(query):
-        if shown == JobOutcome.RUNNING.value:
-            snap.running[str(job)] = int(number)
-        else:
-            snap.job_runs[(str(job), str(shown))] = int(number)
+def _read_newest(conn: Connection, snap: Snapshot, jobs: list[str]) -> None:
+    """Per job: when its newest ``ok`` run finished, how long its newest run took."""
     for job in jobs:
         snap.running.setdefault(job, 0)
         ok = select(func.max(job_runs.c.finished_at)).where(
@@ -176,20 +278,6 @@ def _read_job_runs(conn: Connection, snap: Snapshot, jobs: list[str]) -> None:
         ).first()
         if last is not None:
             snap.last_duration[job] = max(0.0, (last[1] - last[0]).total_seconds())
-    per_schedule = (
-        select(job_runs.c.schedule, func.max(job_runs.c.finished_at))
-        .where(job_runs.c.outcome == JobOutcome.OK.value, job_runs.c.schedule != "")
-        .group_by(job_runs.c.schedule)
-    )
-    snap.schedule_success = {str(s): at for s, at in conn.execute(per_schedule) if at}
-    feeds = job_runs.c.job == "feeds"
-    seconds = _seconds_between(conn, job_runs.c.started_at, job_runs.c.finished_at)
-    totals = conn.execute(
-        select(func.coalesce(func.sum(job_runs.c.produced), 0), func.coalesce(func.sum(seconds), 0))
-        .where(feeds, job_runs.c.finished_at.is_not(None))
-        .where(job_runs.c.outcome != JobOutcome.SKIPPED.value)
-    ).one()
-    snap.feed_files_written, snap.feed_build_seconds = int(totals[0]), float(totals[1])
 
 
 def _seconds_between(conn: Connection, start: Any, end: Any) -> Any:

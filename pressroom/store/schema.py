@@ -211,6 +211,7 @@ job_runs = Table(
     Index("ix_job_runs_job_started", "job", "started_at"),
     Index("ix_job_runs_job_outcome_finished", "job", "outcome", "finished_at"),  # 0004
     Index("ix_job_runs_schedule_started", "schedule", "started_at"),  # 0004
+    Index("ix_job_runs_outcome", "outcome"),  # 0004: the running runs, for /metrics
 )
 
 feed_state = Table(

@@ -24,7 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
 from pressroom.cron import crontab_fields
 from pressroom.models import DeliveryStatus, JobKind, SubscriberStatus
-from pressroom.store.metrics import DeliveryCounts, Snapshot, read_snapshot
+from pressroom.store.metrics import MetricsCache, Snapshot, read_snapshot
 from pressroom.store.runs import SILENT_AFTER
 from pressroom.web.common import in_read
 from pressroom.web.context import WebContext
@@ -58,12 +58,12 @@ def metrics_endpoint(
 
 
 class MetricsEndpoint:
-    """The ``/metrics`` handler: its bearer token and the closed runs' delivery counts."""
+    """The ``/metrics`` handler: its bearer token and what it keeps between scrapes."""
 
     def __init__(self, settings: Settings) -> None:
         token = settings.web.metrics_token
         self.token = token.get_secret_value() if token is not None else None
-        self.counts = DeliveryCounts()
+        self.cache = MetricsCache()
         self.schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
         self.zone = settings.site.timezone
 
@@ -77,7 +77,7 @@ class MetricsEndpoint:
             )
         jobs = [str(job) for job in JobKind]
         try:
-            snap = await in_read(ctx, lambda conn: read_snapshot(conn, self.counts, jobs))
+            snap = await in_read(ctx, lambda conn: read_snapshot(conn, self.cache, jobs))
         except SQLAlchemyError:
             return PlainTextResponse("the store does not answer\n", status_code=503)
         registry = CollectorRegistry(auto_describe=False)
@@ -213,7 +213,7 @@ class _Families(Collector):
             elif schedule.job is JobKind.FEEDS:
                 last = snap.job_success.get(str(schedule.job))
             else:
-                last = snap.schedule_success.get(schedule.name)
+                last = snap.job_success.get(str(schedule.job))
             if last is not None:
                 since.add_metric(labels, max(0.0, (snap.now - last).total_seconds()))
             interval.add_metric(labels, schedule_interval(schedule, self.zone, snap.now))

@@ -208,3 +208,43 @@ def test_promtool_accepts_a_real_scrape_of_pressroom_serve(tmp_path: Path) -> No
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=20)
         time.sleep(0)
+
+
+def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    seed(store)
+    app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    with TestClient(app) as client:
+        before = samples(client.get("/metrics").text)
+        with store.write() as conn:  # a new feeds build, and the open run sends one more
+            run = runs.start_run(
+                conn, job="feeds", schedule="feeds", started_at=datetime.now(UTC), worker="w"
+            )
+            runs.finish_run(
+                conn, run, finished_at=datetime.now(UTC), outcome=JobOutcome.OK, summary="",
+                produced=4,
+            )  # fmt: skip
+            current = max(d for d in digest_ids(conn))
+            claimed = ledger.claim(conn, current, "s:3:0", 1)
+            ledger.apply_outcomes(
+                conn,
+                [ledger.Outcome(claimed[0][0], claimed[0][1].id, DeliveryStatus.SENT)],  # type: ignore[union-attr]
+                bounce_after=1,
+            )
+        after = samples(client.get("/metrics").text)
+    store.dispose()
+    sent = ("pressroom_deliveries_total", (("schedule", "daily"), ("status", "sent")))
+    ok = ("pressroom_job_runs_total", (("job", "feeds"), ("outcome", "ok")))
+    files = ("pressroom_feed_files_written_total", ())
+    assert after[sent] == before[sent] + 1
+    assert after[ok] == before[ok] + 1
+    assert after[files] == before[files] + 4
+
+
+def digest_ids(conn) -> list[int]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from pressroom.store.schema import digests
+
+    return [int(i) for (i,) in conn.execute(select(digests.c.id))]

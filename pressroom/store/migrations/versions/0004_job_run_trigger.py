@@ -34,10 +34,12 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_job_runs_schedule_started", ["schedule", "started_at"], unique=False
         )
+        batch_op.create_index("ix_job_runs_outcome", ["outcome"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("job_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_job_runs_outcome")
         batch_op.drop_index("ix_job_runs_schedule_started")
         batch_op.drop_index("ix_job_runs_job_outcome_finished")
         batch_op.drop_column("produced")
