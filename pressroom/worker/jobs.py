@@ -268,7 +268,9 @@ class JobRunner:
             stop=self.stop,
         )
         note(produced=int(getattr(report, "sent", 0)))
-        if report.ok:
+        # ok with deliveries remaining: they are with another live sender, not done here.
+        left = int(getattr(report, "remaining", 0))
+        if report.ok and not left:
             return JobOutcome.OK, report.summary(), None
         if self.stop.is_set():
             return JobOutcome.STOPPED, report.summary(), "stopped by a signal; the next run resumes"

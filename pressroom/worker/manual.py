@@ -71,7 +71,7 @@ def send_digest_manually(
         report = send_digest_blocking(
             settings, store, clock, schedule=chosen.name, show_progress=True
         )
-        if report.ok:
+        if report.ok and not report.remaining:
             run.ended(JobOutcome.OK, report.summary(), produced=report.sent)
         elif report.stopped:
             run.ended(

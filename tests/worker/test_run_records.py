@@ -216,3 +216,40 @@ def test_killed_worker_and_killed_sender_show_dead_and_abandoned(
     dead = [w for w in data["workers"] if w["pid"] == worker.pid]
     assert dead and dead[0]["alive"] is False and dead[0]["heartbeat_age_s"] > 30
     site.store.dispose()
+
+
+def test_a_worker_leaving_deliveries_to_another_sender_records_incomplete(
+    tmp_path: Path, smtp_server: Callable[..., SmtpServer]
+) -> None:
+    from pressroom.store import deliveries as ledger
+    from pressroom.store.digests import latest_digest
+    from pressroom.worker.jobs import default_jobs
+
+    server = smtp_server(Recorder())
+    site = make_site(tmp_path, smtp=(server.host, server.port), count=3)
+    daily = (
+        next(s for s in site.settings.schedules or [] if s.name == "daily")
+        if site.settings.schedules
+        else None
+    )
+    from pressroom.config import DEFAULT_SCHEDULES
+
+    daily = daily or next(s for s in DEFAULT_SCHEDULES if s.name == "daily")
+    runner = JobRunner(
+        site.settings, site.store, FakeClock(datetime.now(UTC)), "w1", default_jobs()
+    )
+    stop = asyncio.Event()
+    stop.set()  # the first run only opens the period's run and queues its deliveries
+    runner.stop = stop
+    asyncio.run(runner.run(daily, datetime.now(UTC)))
+    with site.store.write() as conn:  # another machine's live sender holds one row
+        run = latest_digest(conn, "daily")
+        assert run is not None
+        assert len(ledger.claim(conn, run.id, "elsewhere:1:1", 1)) == 1
+    runner.stop = asyncio.Event()
+    result = asyncio.run(runner.run(daily, datetime.now(UTC)))
+    assert result.outcome is JobOutcome.INCOMPLETE and result.ok
+    with site.store.read() as conn:
+        row = runs.newest_run(conn, schedule="daily")
+    assert row is not None and row.outcome is JobOutcome.INCOMPLETE and row.produced == 2
+    site.store.dispose()
