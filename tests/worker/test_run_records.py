@@ -19,11 +19,13 @@ from smtpkit import Recorder, SmtpServer
 from support import FakeClock
 
 from pressroom.cli import main
-from pressroom.config import Settings
+from pressroom.config import DEFAULT_SCHEDULES, Settings
 from pressroom.models import JobOutcome, JobTrigger
+from pressroom.store import deliveries as ledger
 from pressroom.store import runs
+from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store, open_store
-from pressroom.worker.jobs import JobRunner, Jobs
+from pressroom.worker.jobs import JobRunner, Jobs, default_jobs
 from pressroom.worker.lease import Heartbeat, Lease
 from pressroom.worker.scheduler import StartupAction, Worker, plan_startup
 from pressroom.worker.status import collect_status
@@ -221,20 +223,9 @@ def test_killed_worker_and_killed_sender_show_dead_and_abandoned(
 def test_a_worker_leaving_deliveries_to_another_sender_records_incomplete(
     tmp_path: Path, smtp_server: Callable[..., SmtpServer]
 ) -> None:
-    from pressroom.store import deliveries as ledger
-    from pressroom.store.digests import latest_digest
-    from pressroom.worker.jobs import default_jobs
-
     server = smtp_server(Recorder())
-    site = make_site(tmp_path, smtp=(server.host, server.port), count=3)
-    daily = (
-        next(s for s in site.settings.schedules or [] if s.name == "daily")
-        if site.settings.schedules
-        else None
-    )
-    from pressroom.config import DEFAULT_SCHEDULES
-
-    daily = daily or next(s for s in DEFAULT_SCHEDULES if s.name == "daily")
+    site = make_site(tmp_path, smtp=(server.host, server.port), count=3)  # default schedules
+    daily = next(s for s in DEFAULT_SCHEDULES if s.name == "daily")
     runner = JobRunner(
         site.settings, site.store, FakeClock(datetime.now(UTC)), "w1", default_jobs()
     )
