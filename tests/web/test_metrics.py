@@ -175,6 +175,25 @@ def test_promtool_accepts_the_alert_rules() -> None:
 
 
 @needs_promtool
+def test_the_alert_rules_fire_when_they_should() -> None:
+    """promtool's rule unit tests: each alert on series that should (and should not) fire it,
+    scraped by two web processes at once (no alert counts the store twice)."""
+    done = subprocess.run(
+        [
+            str(PROMTOOL),
+            "test",
+            "rules",
+            str(Path(__file__).parent / "prometheus" / "alerts_test.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+@needs_promtool
 @pytest.mark.slow
 def test_promtool_accepts_a_real_scrape_of_pressroom_serve(tmp_path: Path) -> None:
     settings: Settings = make_settings(tmp_path)
