@@ -267,3 +267,21 @@ def digest_ids(conn) -> list[int]:  # type: ignore[no-untyped-def]
     from pressroom.store.schema import digests
 
     return [int(i) for (i,) in conn.execute(select(digests.c.id))]
+
+
+def test_the_rules_and_the_dashboard_use_only_metrics_pressroom_exports(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    seed(store)
+    app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    with TestClient(app) as client:
+        exported = {name for name, _ in samples(client.get("/metrics").text)}
+    store.dispose()
+    later = {"pressroom_bounces_total", "pressroom_complaints_total"}  # with bounce events
+    for path in (
+        ROOT / "examples" / "prometheus" / "alerts.yml",
+        ROOT / "examples" / "grafana" / "pressroom-dashboard.json",
+    ):
+        used = set(re.findall(r"pressroom_[a-z_]+", path.read_text(encoding="utf-8")))
+        used = {name for name in used if not name.endswith("_")}
+        assert used - exported - later == set(), path.name
