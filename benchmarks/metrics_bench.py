@@ -30,13 +30,13 @@ from starlette.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import support  # noqa: E402
+import support
 
-from pressroom.models import Frequency  # noqa: E402
-from pressroom.store.digests import complete_digest, open_digest  # noqa: E402
-from pressroom.store.engine import Store, open_store  # noqa: E402
-from pressroom.store.schema import deliveries, digests, job_runs, subscribers  # noqa: E402
-from pressroom.web import create_app  # noqa: E402
+from pressroom.models import Frequency
+from pressroom.store.digests import complete_digest, open_digest
+from pressroom.store.engine import Store, open_store
+from pressroom.store.schema import deliveries, digests, job_runs, subscribers
+from pressroom.web import create_app
 
 
 def fill(store: Store, total: int, per_run: int) -> None:
@@ -75,7 +75,8 @@ def fill(store: Store, total: int, per_run: int) -> None:
         conn.execute(
             insert(job_runs),
             [
-                {"job": "feeds", "schedule": "feeds", "started_at": start + timedelta(minutes=15 * i),
+                {"job": "feeds", "schedule": "feeds",
+                 "started_at": start + timedelta(minutes=15 * i),
                  "finished_at": start + timedelta(minutes=15 * i, seconds=2), "outcome": "ok",
                  "worker": "bench:1:0", "produced": 3}
                 for i in range(35_040)

@@ -10,12 +10,14 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 from pressroom import __version__
 from pressroom.config import default_config_path
-from pressroom.errors import ConfigError, PressroomError
+from pressroom.errors import ConfigError, OutputError, PressroomError
 from pressroom.wiring import Runtime, load_runtime
 
 __all__ = ["main"]
@@ -36,19 +38,27 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    """Validate the configuration; the problems are raised as ConfigError (exit 2).
+    """Validate the configuration and what a live site needs; problems are raised as
+    ConfigError (exit 2), warnings go to stderr.
 
     A valid file that still holds what ``init`` wrote as placeholders is accepted, with
     one line per value left to fill in.
     """
+    from pressroom.config import deployment_check
     from pressroom.starter_config import placeholders_left
 
     runtime = _runtime(args)
     settings = runtime.settings
+    label = str(settings.source or "environment")
+    problems, warnings = deployment_check(settings)
+    if problems:
+        raise ConfigError([f"{label}: {problem}" for problem in problems])
     print(
         f"{settings.source}: OK ({len(settings.sections)} sections, "
         f"{len(settings.schedules)} schedules, store {settings.store.url.split(':')[0]})"
     )
+    for warning in warnings:
+        print(f"{label}: warning: {warning}", file=sys.stderr)
     left = placeholders_left(settings)
     if left:
         print("to fill in before going live:")
@@ -116,7 +126,8 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
         print("nobody with these sections would get a mail")
         return 0
     out = Path(args.out) if args.out else settings.base_dir / "digest-preview.html"
-    out.write_text(shown.html, encoding="utf-8")
+    with _output_file(out, "preview") as stream:
+        stream.write(shown.html)
     print(f"digest {shown.key} for {shown.recipient}: {shown.articles} articles ({window})")
     print(f"Subject: {shown.subject}")
     print(f"HTML ({len(shown.html.encode('utf-8')) // 1024} KB): {out}")
@@ -176,9 +187,37 @@ def cmd_subscribers(args: argparse.Namespace) -> int:
     elif args.file == "-":
         roster.export_subscribers(store, sys.stdout)
     else:
-        with open(args.file, "w", encoding="utf-8", newline="") as stream:
+        with _output_file(Path(args.file), "export") as stream:
             count = roster.export_subscribers(store, stream)
         print(f"exported {count} subscribers to {args.file}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- bounces
+
+
+def cmd_bounces(args: argparse.Namespace) -> int:
+    """Process the bounce mailbox, or list what it brought."""
+    runtime = _runtime(args)
+    if args.bounces_command == "process":
+        from pressroom.worker.bounces_job import run_bounces_manually
+
+        report = run_bounces_manually(runtime.settings, runtime.store, runtime.clock)
+        print(report.summary())
+        for failed in report.failed:
+            print(f"unparseable: {failed}", file=sys.stderr)
+        return 0
+    from pressroom.bounces.listing import bounce_lines, parse_kinds, parse_since
+
+    zone = runtime.settings.site.tz
+    lines = bounce_lines(
+        runtime.store,
+        kinds=parse_kinds(args.kind),
+        since=parse_since(args.since, runtime.clock(), zone),
+        zone=zone,
+    )
+    print("\n".join(lines), end="\n" if lines else "")
+    print(f"{len(lines)} messages", file=sys.stderr)
     return 0
 
 
@@ -233,6 +272,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser and main
+
+
+@contextmanager
+def _output_file(path: Path, what: str) -> Iterator[TextIO]:
+    """``path`` opened for writing text; a disk's refusal is one sentence naming the file
+    (and a half-written file is removed)."""
+    opened = False
+    try:
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            opened = True
+            yield stream
+    except OSError as exc:
+        if opened:
+            with suppress(OSError):
+                path.unlink()
+        raise OutputError(f"cannot write the {what} {path}: {exc.strerror or exc}") from None
 
 
 def _runtime(args: argparse.Namespace) -> Runtime:
@@ -311,6 +366,14 @@ def build_parser() -> argparse.ArgumentParser:
     s_export = add("export", cmd_subscribers, "export subscribers as CSV", subs_sub)
     s_export.add_argument("file", nargs="?", default="-", help="default: standard output")
 
+    bounces = add("bounces", None, "process the bounce mailbox (bounces, complaints, unsubscribes)")
+    bounces_sub = bounces.add_subparsers(dest="bounces_command", required=True, metavar="ACTION")
+    add("process", cmd_bounces, "read [bounces] source, record and apply each message", bounces_sub)
+    b_list = add("list", cmd_bounces, "list processed messages, newest first", bounces_sub)
+    b_list.add_argument("--kind", action="append", default=[], help="hard, soft, complaint, "
+                        "unsubscribe, auto-reply, unknown (repeat or comma-separate)")  # fmt: skip
+    b_list.add_argument("--since", help="a date (2026-12-01) or an age (7d, 12h)")
+
     run = add("run", cmd_run, "run the scheduled worker in the foreground")
     run.add_argument("--once", action="store_true", help="run every configured job once, exit")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -335,7 +398,11 @@ def _setup_logging(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
+    """Run the command line; returns the exit code.
+
+    Every failure is one sentence on stderr (``--debug`` or ``$PRESSROOM_DEBUG`` re-raises
+    what is not a :class:`PressroomError`, for its traceback).
+    """
     args = build_parser().parse_args(argv)
     _setup_logging(args.debug)
     try:
@@ -345,21 +412,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
         return exc.exit_code
     except PressroomError as exc:
-        print(f"pressroom: error: {exc}", file=sys.stderr)
+        print(f"pressroom: error: {one_sentence(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("pressroom: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pressroom subscribers export | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception as exc:
         if args.debug or os.environ.get("PRESSROOM_DEBUG"):
             raise
-        print(
-            f"pressroom: internal error: {type(exc).__name__}: {exc} "
-            "(run with --debug for the traceback)",
-            file=sys.stderr,
-        )
+        print(f"pressroom: {describe_unexpected(exc)}", file=sys.stderr)
         return 1
     finally:
         runtime = getattr(args, "runtime", None)
         if runtime is not None:
             runtime.close()
+
+
+def one_sentence(exc: BaseException) -> str:
+    """``exc``'s message on one line (a message of several lines is joined with "; ")."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def describe_unexpected(exc: Exception) -> str:
+    """One line for an error no layer translated: a database or disk error without its SQL,
+    anything else as an internal error (a bug to report)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or exc).split("[SQL:")[0]
+        first = reason.strip().splitlines()[0] if reason.strip() else type(exc).__name__
+        return f"error: the store refused the operation: {first}"
+    if isinstance(exc, OSError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"error: {where}{exc.strerror or exc}"
+    return (
+        f"internal error: {type(exc).__name__}: {one_sentence(exc)} "
+        "(run with --debug for the traceback)"
+    )

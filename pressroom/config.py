@@ -38,6 +38,7 @@ from pressroom.models import Frequency, JobKind
 __all__ = [
     "DEFAULT_CONFIG_NAME",
     "DEFAULT_SCHEDULES",
+    "BouncesSettings",
     "DigestSettings",
     "FeedsSettings",
     "MailSettings",
@@ -49,7 +50,9 @@ __all__ = [
     "StoreSettings",
     "WebSettings",
     "default_config_path",
+    "deployment_check",
     "load_settings",
+    "redact_url",
 ]
 
 DEFAULT_CONFIG_NAME = "pressroom.toml"
@@ -110,12 +113,20 @@ class SiteSettings(_Strict):
         return ZoneInfo(self.timezone)
 
 
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:/@?#]*):([^@/?#]*)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password masked: ``postgresql+psycopg://postgres:***@host/db``."""
+    return _URL_PASSWORD.sub(r"\1:***@", url, count=1)
+
+
 class StoreSettings(_Strict):
     """``[store]``: where articles and pressroom's own tables live."""
 
     url: str = "sqlite:///pressroom.db"
-    busy_timeout: float = Field(30.0, gt=0, le=600)
-    """Seconds a write waits for another process's lock before it fails."""
+    busy_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds a SQLite transaction waits for another process's write lock."""
 
     @field_validator("url")
     @classmethod
@@ -124,6 +135,10 @@ class StoreSettings(_Strict):
             raise ValueError(
                 f"must start with sqlite:/// or postgresql+psycopg://, got {value.split(':')[0]!r}"
             )
+        try:
+            urlsplit(value).port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"{redact_url(value)} has a bad port: {exc}") from None
         return value
 
 
@@ -197,6 +212,9 @@ class DkimSettings(_Strict):
     key_file: Path
 
 
+_VERP_LOCAL_MAX = 24  # 64 - 1 ("+") - 39 (the longest token, pressroom.delivery.verp)
+
+
 class MailSettings(_Strict):
     """``[mail]``: how digests leave."""
 
@@ -206,16 +224,58 @@ class MailSettings(_Strict):
     from_name: str | None = None
     reply_to: str | None = None
     unsubscribe_mailto: str | None = None
+    return_path: str | None = None  # VERP: the envelope sender becomes local+<token>@domain
     bounce_after: int = Field(1, ge=1)
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings | None = None
 
-    @field_validator("from_address", "reply_to", "unsubscribe_mailto")
+    @field_validator("from_address", "reply_to", "unsubscribe_mailto", "return_path")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
             raise ValueError(f"not an e-mail address: {value!r}")
         return value
+
+    @field_validator("unsubscribe_mailto", "return_path")
+    @classmethod
+    def _check_verp_room(cls, value: str | None) -> str | None:
+        # local + "+" + the longest token must fit RFC 5321's 64-octet local part.
+        if value is not None and len(value.rpartition("@")[0]) > _VERP_LOCAL_MAX:
+            raise ValueError(
+                f"the part before @ must be at most {_VERP_LOCAL_MAX} characters, so that "
+                f"'+<token>' still fits a 64-character local part: {value!r}"
+            )
+        if value is not None and "+" in value.rpartition("@")[0]:
+            raise ValueError(f"must not contain '+' (pressroom adds '+<token>'): {value!r}")
+        return value
+
+
+class BouncesSettings(_Strict):
+    """``[bounces]``: the mailbox that bounces, complaints and mailto unsubscribes arrive in."""
+
+    source: str | None = None  # maildir:/var/mail/bounces, imaps://user@host/INBOX
+    password: SecretStr | None = None  # the IMAP password; use $PRESSROOM_BOUNCES__PASSWORD
+    ca_file: Path | None = None  # trust this CA for IMAP TLS instead of the system's
+    soft_limit: int = Field(3, ge=1)
+    soft_window: int = Field(30 * 86400, ge=60)
+    address_fallback: bool = True  # a report without a VERP token may name its address
+
+    _duration = field_validator("soft_window", mode="before")(_parse_duration)
+
+    @field_validator("source")
+    @classmethod
+    def _check_source(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "maildir" and parts.path:
+            return value
+        if parts.scheme in ("imap", "imaps") and parts.hostname and parts.username:
+            return value
+        raise ValueError(
+            "must be maildir:/path/to/Maildir or imaps://user@host/INBOX "
+            f"(imap:// uses STARTTLS), got {value!r}"
+        )
 
 
 class ScheduleSettings(_Strict):
@@ -262,6 +322,12 @@ DEFAULT_SCHEDULES = (
 """Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
 
 
+PLACEHOLDER_SECRET = "replace-me-with-pressroom-init-or-PRESSROOM_WEB__SECRET"
+"""The secret in ``examples/pressroom.toml``: public, so it is refused wherever it is set."""
+MIN_SECRET_CHARS = 32
+"""``config check`` refuses a shorter ``[web] secret`` (``init`` writes 43 characters)."""
+
+
 class WebSettings(_Strict):
     """``[web]``: the web app (feeds, subscribe, unsubscribe, preferences)."""
 
@@ -271,6 +337,8 @@ class WebSettings(_Strict):
     secret: SecretStr | None = None
     subscribe_per_minute: int = Field(5, ge=1)
     confirm_max_age: int = Field(7 * 86400, ge=60)
+    redis_url: SecretStr | None = None
+    """Keep the rate-limit counters in Redis (``redis://host:6379/0``); default: the store."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
 
@@ -279,8 +347,22 @@ class WebSettings(_Strict):
     @field_validator("secret")
     @classmethod
     def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == PLACEHOLDER_SECRET:
+            raise ValueError(
+                "still the public placeholder of the example config: anyone could forge "
+                "unsubscribe and preferences links (`pressroom init` generates a secret)"
+            )
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (pressroom init generates one)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
 
@@ -299,6 +381,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     schedules: list[ScheduleSettings] = []
     web: WebSettings = WebSettings()
+    bounces: BouncesSettings = BouncesSettings()
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
@@ -446,3 +529,55 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
         elif part not in ("function-after[_check_http_url(), str]",):
             out += f".{part}" if out else str(part)
     return out
+
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.lower().strip("[]")
+    return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
+
+def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
+    """What ``config check`` adds to validation: ``(problems, warnings)``, one line each.
+
+    Problems would hurt recipients or let others forge links (exit 2): a ``[web] secret``
+    shorter than :data:`MIN_SECRET_CHARS`, and with the ``smtp`` transport a ``public_url``
+    that is not https or is a loopback address (every mail's links, among them RFC 8058's
+    one-click unsubscribe, which must be https). Warnings: no postal address, no DKIM.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    secret = settings.web.secret
+    if secret is None:
+        problems.append("web.secret: not set (`pressroom init` generates one)")
+    elif len(secret.get_secret_value()) < MIN_SECRET_CHARS:
+        problems.append(
+            f"web.secret: must be at least {MIN_SECRET_CHARS} characters to sign links "
+            "(`pressroom init` generates one; python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+    url = urlsplit(settings.web.public_url)
+    if settings.mail.transport == "smtp":
+        if _is_loopback(url.hostname or ""):
+            problems.append(
+                f"web.public_url: {settings.web.public_url} is a loopback address, which no "
+                'recipient can reach; with transport = "smtp" set the site\'s public https URL'
+            )
+        elif url.scheme != "https":
+            problems.append(
+                f"web.public_url: {settings.web.public_url} is not https; mail links and the "
+                'one-click unsubscribe (RFC 8058) need an https URL with transport = "smtp"'
+            )
+    if not settings.site.postal_address.strip():
+        warnings.append(
+            "site.postal_address: empty; anti-spam laws (CAN-SPAM) want the sender's postal "
+            "address in every digest"
+        )
+    if settings.mail.dkim is None:
+        warnings.append(
+            "mail.dkim: not configured; unsigned mail is more often rejected or filed as "
+            "spam (sign here with [mail.dkim] or at your relay)"
+        )
+    return problems, warnings

@@ -12,8 +12,10 @@ __all__ = [
     "DeliveryError",
     "ImportRowError",
     "JobFailed",
+    "OutputError",
     "PressroomError",
     "StoreError",
+    "StoreUnavailable",
     "UsageError",
 ]
 
@@ -45,6 +47,16 @@ class ConfigError(PressroomError):
 
 class StoreError(PressroomError):
     """Raised when the article store cannot be opened, migrated or queried."""
+
+
+class StoreUnavailable(StoreError):
+    """Raised when the store cannot serve a transaction: unreachable, locked beyond the busy
+    timeout, read-only or out of space. The message says which, without SQL or values."""
+
+
+class OutputError(PressroomError):
+    """Raised when a file pressroom writes (a feed, the index, an export, a preview, a
+    config) cannot be written; the message names the path and the system's reason."""
 
 
 class ImportRowError(PressroomError):

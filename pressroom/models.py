@@ -14,6 +14,7 @@ from enum import IntEnum, StrEnum
 __all__ = [
     "Article",
     "ArticleStatus",
+    "BounceKind",
     "ConsentEvent",
     "ConsentSource",
     "DeliveryStatus",
@@ -118,6 +119,18 @@ class JobKind(StrEnum):
 
     FEEDS = "feeds"
     DIGEST = "digest"
+    BOUNCES = "bounces"
+
+
+class BounceKind(StrEnum):
+    """What an inbound message to the bounce or unsubscribe address is (``bounce_events.kind``)."""
+
+    HARD = "hard"  # a permanent failure (5.x.x): the address is marked bounced
+    SOFT = "soft"  # a temporary failure (4.x.x): bounced after [bounces] soft_limit of them
+    COMPLAINT = "complaint"  # an ARF feedback-loop report (Feedback-Type: abuse)
+    UNSUBSCRIBE = "unsubscribe"  # a mail to the List-Unsubscribe mailto address
+    AUTO_REPLY = "auto-reply"  # a vacation or out-of-office reply: counted, never acted on
+    UNKNOWN = "unknown"  # anything else, forged tokens included: counted, never acted on
 
 
 class JobOutcome(StrEnum):

@@ -8,6 +8,7 @@ this module knows nothing of the demo.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,12 +16,13 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from pressroom.config import DEFAULT_CONFIG_NAME, Settings, load_settings
-from pressroom.errors import UsageError
+from pressroom.config import DEFAULT_CONFIG_NAME, Settings, load_settings, redact_url
+from pressroom.errors import OutputError
 from pressroom.models import Section
 from pressroom.wiring import Runtime
 
 __all__ = [
+    "CONFIG_FILE_MODE",
     "EXAMPLE_SECTION",
     "PLACEHOLDER_BASE_URL",
     "PLACEHOLDER_FROM_ADDRESS",
@@ -33,6 +35,8 @@ __all__ = [
     "write_config",
 ]
 
+CONFIG_FILE_MODE = 0o600
+"""Config files hold the web secret (and maybe an SMTP password): owner only."""
 PLACEHOLDER_SITE_NAME = "示例新闻网"
 PLACEHOLDER_BASE_URL = "https://news.example.com/"
 PLACEHOLDER_FROM_ADDRESS = "newsletter@news.example.com"
@@ -120,7 +124,7 @@ def init_project(directory: Path, *, force: bool = False, out: Callable[[str], N
     """Write ``directory/pressroom.toml`` (unless present) and create its store.
 
     Raises:
-        UsageError: the config exists and ``force`` is not set, or DIR is not writable.
+        OutputError: DIR or its config file cannot be written.
     """
     path = directory / DEFAULT_CONFIG_NAME
     if path.exists() and not force:
@@ -130,18 +134,28 @@ def init_project(directory: Path, *, force: bool = False, out: Callable[[str], N
         out(f"wrote {path} (fill in the values marked TODO)")
     runtime = Runtime(load_settings(path))
     runtime.store  # noqa: B018 - opening the store creates and migrates it
-    out(f"store ready: {runtime.settings.store.url}")
+    out(f"store ready: {redact_url(runtime.settings.store.url)}")
     return runtime
 
 
 def write_config(path: Path, text: str) -> None:
-    """Write a config file (and its folder).
+    """Write a config file (and its folder), readable by its owner only (0600): it holds
+    the web secret that signs every link.
+
+    The text goes to a new 0600 file beside ``path`` that replaces it, so an existing
+    world-readable file is never written into and a crash leaves the old file whole.
 
     Raises:
-        UsageError: the folder or file cannot be written.
+        OutputError: the folder or file cannot be written.
     """
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, CONFIG_FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            os.fchmod(stream.fileno(), CONFIG_FILE_MODE)  # O_CREAT's mode passes the umask
+            stream.write(text)
+        os.replace(temp, path)
     except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        temp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

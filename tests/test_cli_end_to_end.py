@@ -39,6 +39,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         "feeds",
         "digest",
         "subscribers",
+        "bounces",
         "run",
         "serve",
         "status",

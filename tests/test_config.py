@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pressroom.cli import main
-from pressroom.config import load_settings
+from pressroom.config import PLACEHOLDER_SECRET, load_settings, redact_url
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, demo_sections
 from pressroom.demo.site_config import demo_postal_address, render_demo_config
 from pressroom.errors import ConfigError
@@ -128,7 +128,7 @@ def test_toml_syntax_error_names_line_and_column(write_config) -> None:  # type:
         (
             "[[schedules]]\nname='d'\njob='mail'\ncron='0 7 * * *'\n",
             "schedules[0].job",
-            "'feeds' or 'digest'",
+            "'feeds', 'digest' or 'bounces'",
         ),
     ],
 )
@@ -209,3 +209,166 @@ def test_cron_weekdays_follow_crontab(write_config) -> None:  # type: ignore[no-
     assert len(load_settings(write_config(body)).schedules) == 4
     bad = write_config("[[schedules]]\nname='x'\njob='feeds'\ncron='0 7 * * 8'\n", "bad.toml")
     assert "bad day of week '8'" in problems(bad)[0]
+
+
+# ---------------------------------------------------------------- operator hazards (issue 10)
+
+LONG_SECRET = "s" * 32
+
+
+def check(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--config", str(path), "config", "check"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def smtp_site(public_url: str, *, secret: str = LONG_SECRET, extra: str = "") -> str:
+    return (
+        f'[site]\npostal_address = "北京市东城区 1 号"\n'
+        f'[mail]\ntransport = "smtp"\n{extra}'
+        f'[web]\npublic_url = "{public_url}"\nsecret = "{secret}"\n'
+    )
+
+
+def test_the_example_placeholder_secret_is_refused(
+    write_config, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Copying examples/pressroom.toml would sign links with a publicly known key."""
+    example = Path(__file__).parents[1] / "examples" / "pressroom.toml"
+    assert PLACEHOLDER_SECRET in example.read_text("utf-8")
+    code, _out, err = check(example, capsys)
+    assert code == 2
+    assert f"{example}: web.secret: still the public placeholder" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("PRESSROOM_WEB__SECRET", PLACEHOLDER_SECRET)
+    code, _out, err = check(write_config(render_example_config()), capsys)
+    assert code == 2 and "(from $PRESSROOM_WEB__SECRET): web.secret: still the public" in err
+
+
+@pytest.mark.parametrize(("length", "code"), [(16, 2), (31, 2), (32, 0), (43, 0)])
+def test_config_check_wants_a_secret_of_32_characters(
+    write_config, capsys: pytest.CaptureFixture[str], length: int, code: int
+) -> None:  # type: ignore[no-untyped-def]
+    secret = "k" * length
+    path = write_config(f'[web]\nsecret = "{secret}"\n')
+    got, _out, err = check(path, capsys)
+    assert got == code, err
+    if code:
+        assert f"{path}: web.secret: must be at least 32 characters" in err
+    assert secret not in err
+
+
+@pytest.mark.parametrize(
+    ("transport", "public_url", "refused"),
+    [
+        ("smtp", "http://news.example.org/", "is not https"),
+        ("smtp", "http://127.0.0.1:8080/", "loopback"),
+        ("smtp", "https://127.0.0.1/", "loopback"),
+        ("smtp", "https://localhost:8443/", "loopback"),
+        ("smtp", "https://[::1]/", "loopback"),
+        ("smtp", "https://news.example.org/", None),
+        ("file", "http://127.0.0.1:8080/", None),
+        ("file", "https://news.example.org/", None),
+    ],
+)
+def test_mail_links_must_be_https_with_the_smtp_transport(
+    write_config,
+    capsys: pytest.CaptureFixture[str],
+    transport: str,
+    public_url: str,
+    refused: str | None,
+) -> None:  # type: ignore[no-untyped-def]
+    """RFC 8058: the one-click unsubscribe URL in every mail must be https (and reachable)."""
+    body = smtp_site(public_url).replace('transport = "smtp"', f'transport = "{transport}"')
+    path = write_config(body)
+    code, _out, err = check(path, capsys)
+    if refused is None:
+        assert code == 0, err
+        assert "web.public_url" not in err
+    else:
+        assert code == 2
+        (line,) = err.strip().splitlines()
+        assert line.startswith(f"{path}: web.public_url: {public_url}") and refused in line
+
+
+def test_config_check_warns_without_postal_address_or_dkim(
+    write_config, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    bare = write_config(smtp_site("https://news.example.org/").replace("北京市东城区 1 号", ""))
+    code, _out, err = check(bare, capsys)
+    assert code == 0
+    assert f"{bare}: warning: site.postal_address: empty" in err
+    assert f"{bare}: warning: mail.dkim: not configured" in err
+    dkim = '[mail.dkim]\ndomain = "example.org"\nselector = "s1"\nkey_file = "dkim.key"\n'
+    complete = write_config(smtp_site("https://news.example.org/", extra=""), "complete.toml")
+    complete.write_text(complete.read_text("utf-8").replace("[web]", dkim + "[web]"), "utf-8")
+    code, _out, err = check(complete, capsys)
+    assert code == 0 and "warning" not in err, err
+
+
+def test_config_files_are_written_for_the_owner_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They hold the web secret: init (also --force over a 0644 file) and demo write 0600."""
+    assert main(["init", str(tmp_path / "site")]) == 0
+    config = tmp_path / "site" / "pressroom.toml"
+    assert config.stat().st_mode & 0o777 == 0o600
+    config.chmod(0o644)
+    assert main(["init", "--force", str(tmp_path / "site")]) == 0
+    assert config.stat().st_mode & 0o777 == 0o600
+    assert not list(config.parent.glob(".*.tmp"))
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    assert (tmp_path / "demo" / "pressroom.toml").stat().st_mode & 0o777 == 0o600
+    capsys.readouterr()
+
+
+@pytest.mark.postgres
+def test_init_and_demo_never_print_a_store_password(
+    tmp_path: Path,
+    pg_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = "s3cret-Passw0rd"
+    url = pg_url.replace("postgres@", f"postgres:{password}@", 1)
+    assert password in url
+    monkeypatch.setenv("PRESSROOM_STORE__URL", url)
+    assert main(["init", str(tmp_path / "site")]) == 0
+    out = capsys.readouterr()
+    assert "store ready: postgresql+psycopg://postgres:***@127.0.0.1" in out.out
+    assert password not in out.out + out.err
+    assert main(["demo", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr()
+    assert "postgresql+psycopg://postgres:***@" in out.out
+    assert password not in out.out + out.err
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://postgres:pw@db:5432/news",
+            "postgresql+psycopg://postgres:***@db:5432/news",
+        ),
+        ("postgresql://u:p%40ss@h/d?sslmode=require", "postgresql://u:***@h/d?sslmode=require"),
+        ("postgresql+psycopg://postgres@h/d", "postgresql+psycopg://postgres@h/d"),
+        ("redis://:pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("sqlite:////var/lib/pressroom.db", "sqlite:////var/lib/pressroom.db"),
+    ],
+)
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_redis_url_and_busy_timeout_settings(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config(
+        '[store]\nbusy_timeout = 2.5\n[web]\nredis_url = "redis://127.0.0.1:6379/3"\n'
+    )
+    settings = load_settings(path)
+    assert settings.store.busy_timeout == 2.5
+    assert settings.web.redis_url is not None
+    assert settings.web.redis_url.get_secret_value() == "redis://127.0.0.1:6379/3"
+    bad = write_config('[web]\nredis_url = "127.0.0.1:6379"\n', "bad.toml")
+    assert problems(bad) == [
+        f"{bad}: web.redis_url: must start with redis://, rediss:// or unix://"
+    ]

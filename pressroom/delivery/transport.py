@@ -18,6 +18,7 @@ and sends many messages over each one; a global rate limit spaces transactions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -145,7 +146,8 @@ class FileTransport:
         return None
 
     async def send(self, msg: OutgoingMessage) -> None:
-        """Write ``msg`` to the outbox; raise TemporaryFailure if the disk refuses."""
+        """Write ``msg`` to the outbox; raise ServerUnavailable if the disk refuses (the run
+        halts with its rows queued, as when an SMTP relay cannot be reached)."""
         target = self.outbox / eml_name(msg.message_id)
         temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
@@ -156,8 +158,10 @@ class FileTransport:
                     os.fsync(handle.fileno())
             os.replace(temp, target)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise TemporaryFailure(f"cannot write {target}: {exc.strerror or exc}") from exc
+            with contextlib.suppress(OSError):  # a read-only folder refuses the unlink too
+                temp.unlink(missing_ok=True)
+            # The outbox itself refuses (read-only, full): every message would; halt the run
+            raise ServerUnavailable(f"cannot write {target}: {exc.strerror or exc}") from exc
 
 
 # ---------------------------------------------------------------------------- smtp

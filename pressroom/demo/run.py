@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from pressroom.config import DEFAULT_CONFIG_NAME, load_settings
+from pressroom.config import DEFAULT_CONFIG_NAME, load_settings, redact_url
 from pressroom.demo.corpus import load_demo
 from pressroom.demo.site_config import render_demo_config
-from pressroom.errors import UsageError
+from pressroom.errors import OutputError
+from pressroom.starter_config import write_config
 from pressroom.store.articles import count_articles
 from pressroom.wiring import Runtime
 
@@ -26,13 +27,13 @@ def run_demo(directory: Path, *, out: Callable[[str], None], show_progress: bool
     config = directory / DEFAULT_CONFIG_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        if not config.exists():
-            config.write_text(render_demo_config(), encoding="utf-8")
-            out(f"wrote the config           {config}")
-        else:
-            out(f"kept the config            {config}")
     except OSError as exc:
-        raise UsageError(f"cannot write the demo into {directory}: {exc.strerror}") from None
+        raise OutputError(f"cannot write the demo into {directory}: {exc.strerror}") from None
+    if not config.exists():
+        write_config(config, render_demo_config())  # 0600: it holds the web secret
+        out(f"wrote the config           {config}")
+    else:
+        out(f"kept the config            {config}")
     runtime = Runtime(load_settings(config))
     try:
         return _run(runtime, out, show_progress)
@@ -57,7 +58,7 @@ def _run(runtime: Runtime, out: Callable[[str], None], show_progress: bool) -> i
     public = settings.path(settings.feeds.output_dir)
     outbox = settings.path(settings.mail.outbox)
     out("")
-    out(f"store        {settings.store_url.removeprefix('sqlite:///')}")
+    out(f"store        {redact_url(settings.store_url).removeprefix('sqlite:///')}")
     out(f"feeds        {public}/  ({len(list(public.glob('*/rss.xml')))} feeds per format)")
     out(f"feed index   {public / 'index.html'}")
     out(f"OPML         {public / 'feeds.opml'}")

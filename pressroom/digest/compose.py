@@ -8,7 +8,11 @@ microseconds a message, instead of rendering and serialising each message (milli
 
 Headers (RFC 5322, RFC 2369, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
 Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
-with a signed token, and a mailto), List-Unsubscribe-Post, MIME multipart/alternative.
+with a signed token, and a mailto), List-Unsubscribe-Post, ``Precedence: bulk`` and
+``Auto-Submitted: auto-generated`` (RFC 3834: vacation responders stay quiet), MIME
+multipart/alternative. With ``[mail] return_path`` a recorded run's envelope sender is
+the VERP address naming the delivery, and with ``[mail] unsubscribe_mailto`` the mailto is
+``unsubscribe+<token>@domain`` (:mod:`pressroom.delivery.verp`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from email.utils import format_datetime
 from pressroom.delivery.mime import encode_words, fold_body, format_address, one_line
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.signing import Signer, make_signer
+from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.links import LinkMaker
 from pressroom.digest.plan import Plan, period_noon
@@ -71,7 +76,7 @@ class MessageTemplate:
 
 
 def _slot_marks(nonce: str) -> dict[str, str]:
-    fields = ("to", "message_id", "unsubscribe_url", "preferences_url")
+    fields = ("to", "message_id", "unsubscribe_url", "preferences_url", "mailto")
     marks = {f: f"PRS{nonce}{f}X" for f in fields}
     for field in ("greeting", "email"):
         marks[f"{field}_html"] = f"PRH{nonce}{field}X"
@@ -161,7 +166,7 @@ class Composer:
         if self._signer is not None:
             data = self._signer(data)
         return OutgoingMessage(
-            sender=self._config.mail.from_address,
+            sender=self.envelope_sender(subscriber),
             recipient=subscriber.email,
             data=data,
             message_id=message_id,
@@ -171,6 +176,32 @@ class Composer:
         """``<run.subscriber.schedule.period@domain>``: the same for every retry."""
         run = self._run
         return f"<{run.digest_id}.{subscriber.id}.{run.schedule}.{run.period}@{self._domain}>"
+
+    def envelope_sender(self, subscriber: Subscriber) -> str:
+        """``[mail] return_path`` + the VERP token of this delivery (recorded runs only)."""
+        mail = self._config.mail
+        ref = self._verp_ref(subscriber)
+        if mail.return_path is None:
+            return mail.from_address
+        if ref is None:  # previews and test copies: no delivery to name
+            return mail.return_path
+        token = make_token(self._config.secret, Purpose.BOUNCE, ref)
+        return verp_address(mail.return_path, token)
+
+    def unsubscribe_mailto(self, subscriber: Subscriber) -> str:
+        """The List-Unsubscribe mailto address: ``[mail] unsubscribe_mailto`` + a token."""
+        mail = self._config.mail
+        ref = self._verp_ref(subscriber)
+        if mail.unsubscribe_mailto is None:
+            return mail.from_address
+        if ref is None:
+            return mail.unsubscribe_mailto
+        token = make_token(self._config.secret, Purpose.UNSUBSCRIBE, ref)
+        return verp_address(mail.unsubscribe_mailto, token)
+
+    def _verp_ref(self, subscriber: Subscriber) -> VerpRef | None:
+        run = self._run.digest_id
+        return VerpRef(subscriber.id, run) if isinstance(run, int) else None
 
     def links(self, subscriber: Subscriber) -> tuple[str, str]:
         """The subscriber's unsubscribe and preferences URLs (signed tokens)."""
@@ -191,6 +222,7 @@ class Composer:
             "message_id": message_id.encode("ascii"),
             "unsubscribe_url": unsubscribe.encode("ascii"),
             "preferences_url": preferences.encode("ascii"),
+            "mailto": self.unsubscribe_mailto(subscriber).encode("ascii"),
             "greeting_html": html.escape(greeting).encode("utf-8"),
             "greeting_text": greeting.encode("utf-8"),
             "email_html": html.escape(subscriber.email).encode("utf-8"),
@@ -206,6 +238,8 @@ class Composer:
             f"Date: {format_datetime(self._run.date.astimezone(self._info.zone))}",
             f"List-Id: {encode_words(one_line(self._config.site_name))} <{list_host}>",
             "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "Precedence: bulk",
+            "Auto-Submitted: auto-generated",
         ]
         if mail.reply_to:
             headers.append(f"Reply-To: {mail.reply_to}")
@@ -233,15 +267,13 @@ class Composer:
         return MessageTemplate(data, self._slots)
 
     def _headers(self, subject: str, boundary: str) -> bytes:
-        mail = self._config.mail
-        mailto = mail.unsubscribe_mailto or mail.from_address
         lines = [
             *self._fixed_headers,
             f"To: {self._slots['to']}",
             f"Subject: {encode_words(one_line(subject))}",
             f"Message-ID: {self._slots['message_id']}",
             f"List-Unsubscribe: <{self._slots['unsubscribe_url']}>,\r\n"
-            f" <mailto:{mailto}?subject=unsubscribe>",
+            f" <mailto:{self._slots['mailto']}?subject=unsubscribe>",
             "MIME-Version: 1.0",
             f'Content-Type: multipart/alternative; boundary="{boundary}"',
         ]

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pressroom.errors import OutputError
 from pressroom.feeds.items import FORMAT_FILES
 
 __all__ = ["FEED_FILE_NAMES", "remove_feed_dir", "same_bytes", "write_if_changed"]
@@ -43,9 +44,21 @@ def write_if_changed(path: Path, data: bytes, *, durable: bool = False) -> bool:
 
     Returns:
         True when the file was written, False when it was kept as it was.
+
+    Raises:
+        OutputError: the folder or the file cannot be written (read-only, full, no
+            permission); the old file, if any, is left as it was.
     """
     if same_bytes(path, data):
         return False
+    try:
+        _replace(path, data, durable)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return True
+
+
+def _replace(path: Path, data: bytes, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -60,7 +73,6 @@ def write_if_changed(path: Path, data: bytes, *, durable: bool = False) -> bool:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    return True
 
 
 def remove_feed_dir(folder: Path) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from pressroom.errors import JobFailed, StoreError
+from pressroom.errors import JobFailed, OutputError, StoreError
 from pressroom.feeds import fastpath
 from pressroom.feeds.content import prepare_item
 from pressroom.feeds.feed_config import FeedConfig
@@ -298,6 +298,8 @@ def _publish(feed: _Feed, out: Path, formats: list[str], report: FeedBuildReport
         for fmt, data in documents.items():
             path = f"{name}/{FORMAT_FILES[fmt]}"
             (report.written if write_if_changed(out / path, data) else report.kept).append(path)
+    except OutputError:
+        raise  # the output folder itself fails (read-only, full): every feed would
     except Exception as exc:  # one feed never breaks the others
         log.exception("feed %s could not be built", name)
         report.failed.append(f"{name}: {type(exc).__name__}: {exc}")

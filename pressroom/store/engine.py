@@ -3,6 +3,11 @@
 SQLite (the default) runs in WAL mode with a busy timeout, and :meth:`Store.write`
 opens its transactions with ``BEGIN IMMEDIATE`` so two writers queue instead of failing
 half-way with "database is locked". PostgreSQL uses the same code.
+
+Errors are translated here, once: a store that cannot serve a transaction (unreachable,
+locked beyond the busy timeout, read-only, full) raises
+:class:`~pressroom.errors.StoreUnavailable` with one sentence and no SQL; the engine hides
+statement parameters (subscribers' addresses) from every error message.
 """
 
 from __future__ import annotations
@@ -12,23 +17,40 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError, SQLAlchemyError
 
-from pressroom.errors import StoreError
+from pressroom.config import redact_url
+from pressroom.errors import StoreError, StoreUnavailable
 from pressroom.store.migrate import SCHEMA_HEAD, current_revision, upgrade
 
-__all__ = ["Store", "open_store"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_S", "Store", "describe_store_error", "open_store"]
 
 SQLITE_BUSY_TIMEOUT_S = 30
+
+_UNAVAILABLE = (OperationalError, InterfaceError, InternalError)
+"""What the server or file says when it cannot serve (as opposed to a refused row)."""
 
 
 class Store:
     """An opened store: the engine plus read and write transactions."""
 
-    def __init__(self, engine: Engine, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
+    def __init__(self, engine: Engine, *, busy_timeout: float = SQLITE_BUSY_TIMEOUT_S) -> None:
         self.engine = engine
         self.busy_timeout = busy_timeout
-        """Seconds a statement may wait for a lock (SQLite's busy timeout) before failing."""
+
+    @property
+    def label(self) -> str:
+        """The store's URL with any password masked (for messages)."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(
+                describe_store_error(self.label, exc, self.busy_timeout)
+            ) from exc
 
     @property
     def is_sqlite(self) -> bool:
@@ -38,20 +60,41 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection inside a read transaction (deferred on SQLite)."""
-        with self.engine.connect() as conn, conn.begin():
+        with self._translated(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
+    def write(self, *, busy_timeout: float | None = None) -> Iterator[Connection]:
         """A connection inside a write transaction, committed on success.
 
         On SQLite the transaction starts with ``BEGIN IMMEDIATE``: the write lock is taken
         up front, so concurrent writers wait (busy timeout) rather than deadlock.
+
+        Args:
+            busy_timeout: wait at most this long for the lock instead of the store's busy
+                timeout (the web's rate limiter must not hold a request for 30 s).
+
+        Raises:
+            StoreUnavailable: the store is unreachable, locked beyond the busy timeout,
+                read-only or full (also when the commit fails).
         """
-        with self.engine.connect() as conn:
+        with self._translated(), self.engine.connect() as conn:
             conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
+            with self._waiting(conn, busy_timeout), conn.begin():
                 yield conn
+
+    @contextmanager
+    def _waiting(self, conn: Connection, seconds: float | None) -> Iterator[None]:
+        if seconds is None or not self.is_sqlite:
+            yield
+            return
+        cursor = conn.connection.cursor()  # the driver's own: no SQLAlchemy BEGIN
+        cursor.execute(f"PRAGMA busy_timeout={int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            cursor.close()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -88,28 +131,39 @@ def open_store(
     Args:
         url: ``sqlite:///path.db`` or ``postgresql+psycopg://user@host/db``.
         migrate: run pending migrations (safe when several processes start at once).
-        busy_timeout: seconds a SQLite statement waits for another writer's lock
-            (``[store] busy_timeout``); the sender also bounds its store calls by it.
+        busy_timeout: seconds a SQLite transaction waits for another process's write lock.
         engine_options: passed to :func:`sqlalchemy.create_engine`.
 
     Raises:
-        StoreError: the database cannot be reached or migrated.
+        StoreError: the URL is malformed, or the database cannot be reached or migrated
+            (:class:`StoreUnavailable` when it is unreachable, locked, read-only or full).
     """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    options: dict[str, Any] = {"hide_parameters": True, **engine_options}
     try:
         if url.startswith("sqlite"):
-            options = {"connect_args": {"timeout": busy_timeout}, **engine_options}
+            options["connect_args"] = {"timeout": busy_timeout, **options.get("connect_args", {})}
             engine = create_engine(url, **options)
             _tune_sqlite(engine, busy_timeout)
         else:
-            engine = create_engine(url, pool_pre_ping=True, **engine_options)
-        store = Store(engine, busy_timeout)
-        if migrate:
+            engine = create_engine(url, pool_pre_ping=True, **options)
+    except (SQLAlchemyError, ValueError, TypeError) as exc:
+        # make_url's own errors (a port that is not a number, an unknown driver)
+        raise StoreError(
+            f"the store URL {redact_url(url)} is not valid: {_first_line(exc)}"
+        ) from exc
+    store = Store(engine, busy_timeout=busy_timeout)
+    if migrate:
+        try:
             _migrate(store)
-        return store
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the store {_safe_url(url)}: {_first_line(exc)}") from exc
+        except StoreError:
+            store.dispose()
+            raise
+        except (SQLAlchemyError, ValueError) as exc:
+            store.dispose()
+            raise StoreError(f"cannot open the store {store.label}: {_first_line(exc)}") from exc
+    return store
 
 
 def _migrate(store: Store) -> None:
@@ -121,12 +175,30 @@ def _migrate(store: Store) -> None:
         upgrade(conn)
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+def describe_store_error(label: str, exc: BaseException, busy_timeout: float) -> str:
+    """One sentence for a store that could not serve a transaction (no SQL, no values)."""
+    reason = _first_line(exc)
+    lowered = reason.lower()
+    if "locked" in lowered or "busy" in lowered:
+        return (
+            f"the store {label} is locked by another process (waited {busy_timeout:g} s); "
+            "try again when it is free"
+        )
+    if "readonly" in lowered or "read-only" in lowered:
+        return f"the store {label} is read-only ({reason}); make it writable"
+    if "full" in lowered or "no space" in lowered or "disk i/o" in lowered:
+        return f"the store {label} cannot write to its disk ({reason}); is the disk full?"
+    if "connect" in lowered or "server closed" in lowered or "timeout expired" in lowered:
+        return f"cannot reach the store {label}: {reason}"
+    if "unable to open" in lowered:
+        return (
+            f"cannot open the store {label}: {reason} (does its folder exist and is it writable?)"
+        )
+    return f"the store {label} cannot be used: {reason}"
 
 
 def _first_line(exc: BaseException) -> str:
+    """The database's own first line of ``exc``; SQLAlchemy's "[SQL: ...]" part never."""
     text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    text = text.split("[SQL:")[0].split("(Background on this error")[0]
+    return text.strip().splitlines()[0].strip() if text.strip() else type(exc).__name__

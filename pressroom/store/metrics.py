@@ -26,7 +26,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from pressroom.models import DeliveryStatus, DigestStatus, JobOutcome
+from pressroom.models import BounceKind, DeliveryStatus, DigestStatus, JobOutcome
+from pressroom.store.bounces import count_by_kind
 from pressroom.store.runs import SILENT_AFTER
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers, workers
 from pressroom.store.store_time import db_now, now_expr
@@ -78,8 +79,8 @@ class Snapshot:
     feed_files_written: int = 0
     feed_build_seconds: float = 0.0
     workers: list[WorkerAge] = field(default_factory=list)
-    bounces: dict[str, int] | None = None
-    """kind (``bounce``, ``complaint``) -> events; None until ``bounce_events`` exists."""
+    bounces: dict[str, int] = field(default_factory=dict)
+    """``bounce_events`` by kind (hard, soft, complaint, unsubscribe, auto-reply, unknown)."""
 
 
 class DeliveryCounts:
@@ -286,15 +287,11 @@ def _seconds_between(conn: Connection, start: Any, end: Any) -> Any:
     return (func.julianday(end) - func.julianday(start)) * 86400.0
 
 
-def bounce_totals(conn: Connection) -> dict[str, int] | None:
-    """Bounce and complaint events by kind (``bounce``, ``complaint``), for /metrics.
+def bounce_totals(conn: Connection) -> dict[str, int]:
+    """Inbound events of the bounce mailbox by kind (``hard``, ``soft``, ``complaint``, ...).
 
-    EXTENSION POINT for the bounces work (issue 12): once migration 0005 creates
-    ``bounce_events``, count its rows by kind here (one grouped index scan) and return
-    ``{"bounce": n, "complaint": m}``; ``/metrics`` then exports ``pressroom_bounces_total``
-    and ``pressroom_complaints_total`` and the alert rules in
-    ``examples/prometheus/alerts.yml`` that watch them start to work. Until then there
-    are no such events, and None leaves both families out.
+    One grouped scan of ``bounce_events`` (one row per inbound message, far fewer than
+    deliveries); every kind is a key, zero when none arrived.
     """
-    del conn
-    return None
+    found = count_by_kind(conn)
+    return {kind.value: found.get(kind, 0) for kind in BounceKind}

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -31,6 +32,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "UTCDateTime",
     "articles",
+    "bounce_events",
     "consent_events",
     "deliveries",
     "digests",
@@ -38,6 +40,7 @@ __all__ = [
     "job_runs",
     "leases",
     "metadata",
+    "rate_limits",
     "sections",
     "subscribers",
     "workers",
@@ -187,6 +190,28 @@ consent_events = Table(
     Index("ix_consent_events_subscriber_at", "subscriber_id", "at"),
 )
 
+bounce_events = Table(
+    "bounce_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of the Message-ID (or of the bytes when it has none): a message seen twice
+    # is recognised and changes nothing (0005).
+    Column("message_key", String(64), nullable=False, unique=True),
+    Column("message_id", Text, nullable=False, server_default=""),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("processed_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False),  # a BounceKind
+    Column("status_code", String(16)),  # the DSN's Status, e.g. 5.1.1
+    Column("diagnostic", Text, nullable=False, server_default=""),
+    Column("recipient", String(320)),  # the address the report names
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id")),
+    Column("digest_id", Integer),  # the run the VERP token names; None for a confirmation
+    Column("action", String(16), nullable=False, server_default=""),  # what was applied
+    Column("note", Text, nullable=False, server_default=""),
+    Index("ix_bounce_events_subscriber_kind_received", "subscriber_id", "kind", "received_at"),
+    Index("ix_bounce_events_received", "received_at"),
+)
+
 job_runs = Table(
     "job_runs",
     metadata,
@@ -239,4 +264,14 @@ workers = Table(
     Column("pid", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(64), primary_key=True),  # sha256(limit name | client key)[:32]
+    Column("slot", BigInteger, primary_key=True),  # floor(unix time / window seconds)
+    Column("hits", Integer, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # unix seconds; pruned after
+    Index("ix_rate_limits_expires_at", "expires_at"),
 )

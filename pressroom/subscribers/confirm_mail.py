@@ -17,6 +17,7 @@ from jinja2 import Environment
 from pressroom.config import MailSettings, SiteSettings
 from pressroom.delivery.mime import one_line
 from pressroom.delivery.outgoing import OutgoingMessage
+from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
 from pressroom.models import Subscriber
 from pressroom.subscribers.lifecycle import MailKind
 
@@ -44,6 +45,7 @@ def build_confirm_message(
     mail: MailSettings,
     max_age: int,
     now: datetime,
+    secret: str | None = None,
 ) -> OutgoingMessage:
     """Render the confirmation (``MailKind.CONFIRM``) or notice mail for ``subscriber``.
 
@@ -56,7 +58,14 @@ def build_confirm_message(
         mail: ``[mail]``: the sender and reply-to.
         max_age: how long the confirm link stays valid, in seconds.
         now: the mail's date.
+        secret: ``[web] secret``; with ``[mail] return_path`` the envelope sender is then
+            the VERP address naming this confirmation (bounces find the subscriber).
+
+    Raises:
+        ValueError: ``subscriber`` is unsubscribed, bounced or complained (never mailed).
     """
+    if subscriber.status.suppressed:
+        raise ValueError(f"{subscriber.email}: {subscriber.status}, so no mail is sent to it")
     subject = _SUBJECTS[kind].format(site=one_line(site.name))
     context = {
         "kind": kind.value,
@@ -79,13 +88,23 @@ def build_confirm_message(
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    msg["Precedence"] = "bulk"
     if mail.reply_to:
         msg["Reply-To"] = mail.reply_to
     msg.set_content(text, charset="utf-8", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     return OutgoingMessage(
-        sender=mail.from_address,
+        sender=_envelope_sender(mail, subscriber, secret),
         recipient=subscriber.email,
         data=msg.as_bytes(policy=SMTP),
         message_id=message_id,
     )
+
+
+def _envelope_sender(mail: MailSettings, subscriber: Subscriber, secret: str | None) -> str:
+    if mail.return_path is None:
+        return mail.from_address
+    if secret is None:
+        return mail.return_path
+    token = make_token(secret, Purpose.BOUNCE, VerpRef(subscriber.id, None))
+    return verp_address(mail.return_path, token)

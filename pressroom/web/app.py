@@ -19,9 +19,12 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from pressroom.clock import Clock, system_clock
 from pressroom.config import Settings
@@ -40,8 +43,9 @@ from pressroom.web.routes_manage import (
 )
 from pressroom.web.routes_metrics import metrics_endpoint
 from pressroom.web.routes_subscribe import confirm_page, subscribe_page, subscribe_post
+from pressroom.web.security import SecurityHeaders
 
-__all__ = ["MAX_BODY_BYTES", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app"]
 
 MAX_BODY_BYTES = 64 * 1024
 """No form of ours is bigger; a larger body is refused before it is read."""
@@ -77,12 +81,32 @@ def _routes(ctx: WebContext) -> list[Route]:
     ]
 
 
-def _error_pages(ctx: WebContext) -> dict[int, Callable[[Request, Exception], Response]]:
+def allowed_methods(routes: list[Route], scope: Scope) -> list[str]:
+    """Every method some route accepts at this request's path (the ``Allow`` of a 405).
+
+    Starlette's own 405 names only the first route whose path matched; ours has several
+    routes per path (``GET /subscribe`` and ``POST /subscribe``).
+    """
+    methods: set[str] = set()
+    for route in routes:
+        match, _child = route.matches(scope)
+        if match is not Match.NONE and route.methods:
+            methods |= route.methods
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def _error_pages(
+    ctx: WebContext, routes: list[Route]
+) -> dict[int, Callable[[Request, Exception], Response]]:
     def not_found(request: Request, exc: Exception) -> Response:
         return message(ctx, "找不到页面", "找不到这个页面。", 404)
 
     def not_allowed(request: Request, exc: Exception) -> Response:
-        return message(ctx, "不支持的请求", "这个地址不接受这种请求。", 405)
+        allow = ", ".join(allowed_methods(routes, request.scope)) or "GET, HEAD"
+        return message(
+            ctx, "不支持的请求", "这个地址不接受这种请求。", 405, headers={"Allow": allow}
+        )
 
     def too_large(request: Request, exc: Exception) -> Response:
         return message(ctx, "内容太大", "提交的内容太大。", 413)
@@ -123,10 +147,15 @@ def create_app(
         settings.web.secret.get_secret_value(),
         send or _default_sender(settings),
     )
+    routes = _routes(ctx)
     app = Starlette(
-        routes=_routes(ctx),
-        exception_handlers=_error_pages(ctx),
-        max_body_size=MAX_BODY_BYTES,
+        routes=routes,
+        # The body limit inside the headers: its 413 gets them too.
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES),
+        ],
+        exception_handlers=_error_pages(ctx, routes),
     )
     app.state.ctx = ctx
     return app

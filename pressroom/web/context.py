@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from pressroom.store.engine import Store
 from pressroom.tokens import make_token
 from pressroom.web.files import FeedFiles
 from pressroom.web.pages import Pages
-from pressroom.web.ratelimit import RateLimiter
+from pressroom.web.ratelimit import Limiter, SharedRateLimiter, make_counter
 
 __all__ = ["SendMail", "WebContext"]
 
@@ -38,9 +39,9 @@ class WebContext:
     pages: Pages
     files: FeedFiles
     send: SendMail
-    subscribe_limit: RateLimiter
-    address_limit: RateLimiter
-    token_limit: RateLimiter
+    subscribe_limit: Limiter
+    address_limit: Limiter
+    token_limit: Limiter
     memo: dict[str, Any] = field(default_factory=dict)
     """Small caches (the section list, the index page), replaced whole, never mutated."""
 
@@ -50,6 +51,13 @@ class WebContext:
     ) -> WebContext:
         """Wire the pieces from settings."""
         per_minute = settings.web.subscribe_per_minute
+        redis_url = settings.web.redis_url
+        counter = make_counter(
+            store,
+            redis_url.get_secret_value() if redis_url else None,
+            # one Redis may serve several sites: each counts under its own public URL
+            "pressroom:rl:" + hashlib.sha256(settings.web.public_url.encode()).hexdigest()[:12],
+        )
         return cls(
             settings=settings,
             store=store,
@@ -58,9 +66,11 @@ class WebContext:
             pages=Pages(settings),
             files=FeedFiles(settings.path(settings.feeds.output_dir)),
             send=send,
-            subscribe_limit=RateLimiter(per_minute, burst=per_minute),
-            address_limit=RateLimiter(ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR),
-            token_limit=RateLimiter(TOKEN_REQUESTS_PER_MINUTE),
+            subscribe_limit=SharedRateLimiter("subscribe", counter, per_minute, burst=per_minute),
+            address_limit=SharedRateLimiter(
+                "address", counter, ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR
+            ),
+            token_limit=SharedRateLimiter("token", counter, TOKEN_REQUESTS_PER_MINUTE),
         )
 
     @property

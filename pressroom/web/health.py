@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pressroom.errors import StoreError
 from pressroom.store.runs import newest_heartbeat_age
 from pressroom.web.common import in_read
 from pressroom.web.context import WebContext
@@ -23,7 +24,7 @@ async def healthz(ctx: WebContext, request: Request) -> Response:
     headers = {"Cache-Control": "no-store"}
     try:
         seen, age = await in_read(ctx, newest_heartbeat_age)  # the store's clock
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, StoreError) as exc:
         log.warning("healthz: the store does not answer: %s", type(exc).__name__)
         body: dict[str, Any] = {"status": "error", "store": "unavailable"}
         return JSONResponse(body, status_code=503, headers=headers)

@@ -1,18 +1,46 @@
-"""A per-key token bucket: the web app limits subscriptions per client and per address.
+"""Rate limits: subscriptions per client and per address, token requests per client.
 
-Memory is bounded: past ``max_keys`` the least recently seen keys are forgotten (a flood
-from many addresses then costs the flooder its own buckets, never unbounded memory).
+Two layers behind one method, ``hit(key) -> seconds to wait`` (0.0 when allowed):
+
+- :class:`RateLimiter`: a per-process token bucket. Memory is bounded: past ``max_keys``
+  the least recently seen keys are forgotten (a flood from many addresses then costs the
+  flooder its own buckets, never unbounded memory).
+- :class:`SharedRateLimiter`: a sliding-window counter that every web process on every
+  machine shares, kept in the store (``rate_limits``, :mod:`pressroom.store.rate_limits`)
+  or in Redis when ``[web] redis_url`` is set. Its local token bucket answers first, so a
+  flood from one client costs the shared counter nothing once that process alone has seen
+  too much. If the counter cannot be reached, each process limits alone (logged).
+
+The window estimate is Cloudflare's: ``previous window's hits x the part of it still
+inside the sliding window + this window's hits``; refused hits count too (a client that
+keeps hammering stays limited).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-__all__ = ["RateLimiter"]
+from pressroom.store import rate_limits
+from pressroom.store.engine import Store
+
+__all__ = [
+    "Counter",
+    "Limiter",
+    "RateLimiter",
+    "RedisCounter",
+    "SharedRateLimiter",
+    "StoreCounter",
+    "make_counter",
+]
+
+log = logging.getLogger("pressroom.web")
 
 
 @dataclass(slots=True)
@@ -58,3 +86,143 @@ class RateLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class Limiter(Protocol):
+    """What the handlers call: one event for ``key``; 0.0 when allowed, else seconds."""
+
+    def hit(self, key: str) -> float: ...
+
+
+class Counter(Protocol):
+    """A shared counter of events per (bucket, slot)."""
+
+    def hit(self, bucket: str, slot: int, expires_at: int) -> tuple[int, int]:
+        """Count one event; return the hits of ``slot`` and of ``slot - 1``."""
+        ...
+
+
+STORE_WAIT_S = 0.5
+"""How long a hit waits for SQLite's write lock before the process limits alone."""
+PRUNE_EVERY_S = 60.0
+
+
+class StoreCounter:
+    """Counters in the store's ``rate_limits`` table; expired rows pruned once a minute."""
+
+    def __init__(self, store: Store, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self._monotonic = monotonic
+        self._next_prune = 0.0
+
+    def hit(self, bucket: str, slot: int, expires_at: int) -> tuple[int, int]:
+        """One upsert-increment and one primary-key read in a short write transaction
+        (on SQLite waiting at most :data:`STORE_WAIT_S` for the lock)."""
+        prune_now = self._monotonic() >= self._next_prune
+        if prune_now:
+            self._next_prune = self._monotonic() + PRUNE_EVERY_S
+        with self.store.write(busy_timeout=STORE_WAIT_S) as conn:
+            rate_limits.relax_durability(conn)
+            counts = rate_limits.hit(conn, bucket, slot, expires_at)
+            if prune_now:
+                rate_limits.prune(conn, int(time.time()))
+        return counts
+
+
+class RedisCounter:
+    """Counters in Redis: ``INCR`` and ``EXPIRE`` on the slot's key, ``GET`` the previous."""
+
+    def __init__(self, url: str, namespace: str, *, timeout: float = 0.5) -> None:
+        import redis  # only a site that sets [web] redis_url needs it
+
+        self.namespace = namespace
+        self.client: Any = redis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+
+    def hit(self, bucket: str, slot: int, expires_at: int) -> tuple[int, int]:
+        """One round trip: INCR, EXPIREAT and GET in a pipeline (INCR is atomic)."""
+        key = f"{self.namespace}:{bucket}:{slot}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expireat(key, expires_at)
+        pipe.get(f"{self.namespace}:{bucket}:{slot - 1}")
+        current, _expiry_set, previous = pipe.execute()
+        return int(current), int(previous or 0)
+
+
+def make_counter(store: Store, redis_url: str | None, namespace: str) -> Counter:
+    """Redis when ``redis_url`` is set, else the store."""
+    if redis_url:
+        return RedisCounter(redis_url, namespace)
+    return StoreCounter(store)
+
+
+WARN_EVERY_S = 60.0
+
+
+class SharedRateLimiter:
+    """``burst`` events per key in any window of ``burst / per_minute`` minutes, counted
+    across every process that shares ``counter``; same ``hit`` as :class:`RateLimiter`."""
+
+    def __init__(
+        self,
+        name: str,
+        counter: Counter,
+        per_minute: float,
+        *,
+        burst: int | None = None,
+        wall: Callable[[], float] = time.time,
+        local: RateLimiter | None = None,
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        self.name = name
+        self.counter = counter
+        self.limit = int(burst if burst is not None else max(1, round(per_minute)))
+        self.window_s = self.limit * 60.0 / per_minute
+        self._wall = wall
+        self.local = local or RateLimiter(per_minute, burst=self.limit)
+        self._warned_at = float("-inf")
+
+    def bucket(self, key: str) -> str:
+        """The counter's key: a hash, so the store never holds a visitor's address."""
+        return hashlib.sha256(f"{self.name}|{key}".encode()).hexdigest()[:32]
+
+    def hit(self, key: str) -> float:
+        """Take one event for ``key``: 0.0 when allowed, else the seconds until it would be."""
+        wait = self.local.hit(key)
+        if wait:
+            return wait
+        now = self._wall()
+        slot = int(now // self.window_s)
+        elapsed = (now - slot * self.window_s) / self.window_s
+        expires_at = int((slot + 2) * self.window_s) + 1
+        try:
+            current, previous = self.counter.hit(self.bucket(key), slot, expires_at)
+        except Exception as exc:  # the shared counter is down: limit in this process alone
+            self._warn(exc)
+            return 0.0
+        if previous * (1.0 - elapsed) + current <= self.limit:
+            return 0.0
+        return max(self._retry_after(current, previous, elapsed), 0.001)
+
+    def _retry_after(self, current: int, previous: int, elapsed: float) -> float:
+        """Seconds until one more hit fits, if nobody hits in between."""
+        if current + 1 <= self.limit and previous:  # the previous window slides out
+            needed = 1.0 - (self.limit - current - 1) / previous
+            return (needed - elapsed) * self.window_s
+        # This window is full: wait for the next, until this one has slid out enough.
+        needed = max(0.0, 1.0 - (self.limit - 1) / current) if current else 0.0
+        return (1.0 - elapsed + needed) * self.window_s
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= WARN_EVERY_S:
+            self._warned_at = now
+            log.warning(
+                "rate limit %s: the shared counter failed (%s: %s); each process limits alone",
+                self.name,
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )

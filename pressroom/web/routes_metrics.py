@@ -23,6 +23,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
 from pressroom.cron import crontab_fields
+from pressroom.errors import StoreError
 from pressroom.models import DeliveryStatus, JobKind, SubscriberStatus
 from pressroom.store.metrics import MetricsCache, Snapshot, read_snapshot
 from pressroom.store.runs import SILENT_AFTER
@@ -78,7 +79,7 @@ class MetricsEndpoint:
         jobs = [str(job) for job in JobKind]
         try:
             snap = await in_read(ctx, lambda conn: read_snapshot(conn, self.cache, jobs))
-        except SQLAlchemyError:
+        except (SQLAlchemyError, StoreError):
             return PlainTextResponse("the store does not answer\n", status_code=503)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Families(snap, self.schedules, self.zone))
@@ -145,13 +146,27 @@ class _Families(Collector):
         for status in SubscriberStatus:
             people.add_metric([status.value], snap.subscribers.get(status.value, 0))
         yield people
-        if snap.bounces is not None:
-            for kind, name in (("bounce", "bounces"), ("complaint", "complaints")):
-                family = CounterMetricFamily(
-                    f"pressroom_{name}", f"{kind.capitalize()} events received."
-                )
-                family.add_metric([], snap.bounces.get(kind, 0))
-                yield family
+        bounces = CounterMetricFamily(
+            "pressroom_bounces",
+            "Bounces the bounce mailbox received, by kind (hard: 5.x.x, soft: 4.x.x).",
+            labels=["kind"],
+        )
+        for kind in ("hard", "soft"):
+            bounces.add_metric([kind], snap.bounces.get(kind, 0))
+        yield bounces
+        complaints = CounterMetricFamily(
+            "pressroom_complaints", "Spam complaints (ARF feedback-loop reports) received."
+        )
+        complaints.add_metric([], snap.bounces.get("complaint", 0))
+        yield complaints
+        inbound = CounterMetricFamily(
+            "pressroom_bounce_mailbox_messages",
+            "Every message the bounce mailbox brought, by kind.",
+            labels=["kind"],
+        )
+        for kind, number in sorted(snap.bounces.items()):
+            inbound.add_metric([kind], number)
+        yield inbound
 
     def _runs(self) -> Iterator[Metric]:
         snap = self.snap

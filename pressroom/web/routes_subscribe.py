@@ -109,6 +109,7 @@ async def send_subscription_mail(ctx: WebContext, subscriber: Subscriber, kind: 
             mail=settings.mail,
             max_age=settings.web.confirm_max_age,
             now=ctx.clock(),
+            secret=ctx.secret,
         )
         await ctx.send(msg)
     except Exception:  # one recipient's mail; the page has already answered

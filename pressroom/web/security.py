@@ -1,5 +1,10 @@
 """Guards for the forms: cross-site posting checks, form tokens and security headers.
 
+:class:`SecurityHeaders` puts :data:`PAGE_HEADERS` on every HTML response the app sends,
+whoever made it (our templates, the ``index.html`` the feed builder wrote, a file of the
+output folder, the 404/405/413 pages), and ``nosniff`` plus the Referrer-Policy on every
+other response.
+
 Two independent checks stop a foreign page from posting our forms (OWASP CSRF cheat
 sheet): the browser's ``Origin`` / ``Sec-Fetch-Site`` headers must not name another site,
 and the preferences form carries a token derived from the secret and the page's own link
@@ -13,10 +18,13 @@ import hashlib
 import hmac
 from urllib.parse import urlsplit
 
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "PAGE_HEADERS",
+    "SecurityHeaders",
     "client_key",
     "cross_site",
     "form_token",
@@ -34,6 +42,38 @@ PAGE_HEADERS = {
 }
 """Headers for every page we render: no external assets, no framing, and no Referer to
 other sites (our URLs hold bearer tokens; same-origin keeps Origin on our own posts)."""
+
+EVERY_RESPONSE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": PAGE_HEADERS["Referrer-Policy"],
+}
+"""Feed files, JSON and plain text get these (a feed reader ignores them; a browser must
+not sniff a feed into HTML)."""
+
+
+class SecurityHeaders:
+    """ASGI middleware: the security headers on every response, the page headers on HTML.
+
+    A header the endpoint set itself is kept (a page may tighten its own policy).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                html = headers.get("content-type", "").lower().startswith("text/html")
+                for name, value in (PAGE_HEADERS if html else EVERY_RESPONSE_HEADERS).items():
+                    headers.setdefault(name, value)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _origin(url: str) -> str:

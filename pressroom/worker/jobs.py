@@ -1,8 +1,9 @@
-"""The two jobs (feeds, digest): each run recorded in ``job_runs`` and logged in one line.
+"""The jobs (feeds, digest, bounces): each run recorded in ``job_runs`` and logged in one line.
 
 The job functions are injected (:class:`Jobs`), so tests can run the worker on fakes; the
-defaults are :func:`pressroom.feeds.build_feeds` and
-:func:`pressroom.digest.service.send_digest`.
+defaults are :func:`pressroom.feeds.build_feeds`,
+:func:`pressroom.digest.service.send_digest` and
+:func:`pressroom.worker.bounces_job.run_bounces`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pressroom.config import ScheduleSettings, Settings
 from pressroom.models import JobKind, JobOutcome, JobTrigger
 from pressroom.store import runs
 from pressroom.store.engine import Store
+from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased, run_bounces
 from pressroom.worker.lease import FEEDS_LEASE, Lease
 
 if TYPE_CHECKING:
@@ -121,6 +123,7 @@ class Jobs:
 
     build_feeds: BuildFeeds
     send_digest: SendDigest
+    process_bounces: ProcessBounces = run_bounces
 
 
 def default_jobs() -> Jobs:
@@ -240,6 +243,8 @@ class JobRunner:
         try:
             if schedule.job is JobKind.FEEDS:
                 return await self._feeds()
+            if schedule.job is JobKind.BOUNCES:
+                return await self._bounces()
             return await self._digest(schedule, at)
         except Exception as exc:  # the job boundary: record, log, keep the worker alive
             log.debug("job %s failed", schedule.name, exc_info=True)
@@ -255,6 +260,15 @@ class JobRunner:
         note(produced=len(getattr(report, "written", ())))
         if not report.ok:  # some feed could not be written; the rest were
             return JobOutcome.FAILED, report.summary(), "; ".join(report.failed)
+        return JobOutcome.OK, report.summary(), None
+
+    async def _bounces(self) -> Ended:
+        report, other = await process_bounces_leased(
+            self.jobs.process_bounces, self.settings, self.store, self.clock, self.worker_id
+        )
+        if report is None:
+            note(reason="lease")
+            return JobOutcome.SKIPPED, f"another worker is processing bounces ({other})", None
         return JobOutcome.OK, report.summary(), None
 
     async def _digest(self, schedule: ScheduleSettings, at: datetime) -> Ended:

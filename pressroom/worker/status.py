@@ -8,8 +8,8 @@ catch-up, a command, the feeds watch). A ``running`` row whose heartbeat is olde
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection
@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from pressroom.config import ScheduleSettings, Settings
 from pressroom.models import DeliveryStatus, JobKind, JobOutcome
 from pressroom.store import runs
+from pressroom.store.bounces import count_by_kind
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
@@ -27,6 +28,8 @@ from pressroom.worker.triggers import make_trigger, next_fire_time
 __all__ = ["DigestRunStatus", "JobStatus", "ScheduleStatus", "StatusReport", "collect_status"]
 
 _FAILED = (JobOutcome.FAILED, JobOutcome.ABANDONED)
+BOUNCES_WINDOW = timedelta(days=30)
+"""``status`` counts the bounce mailbox's messages of this long."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class StatusReport:
     jobs: tuple[JobStatus, ...] = ()
     store_now: datetime | None = None
     """The store's time when the report was read: heartbeat ages are measured from it."""
+    bounces: dict[str, int] = field(default_factory=dict)
+    """Bounce mailbox messages per kind over :data:`BOUNCES_WINDOW` (only kinds that occur)."""
 
     @property
     def failed(self) -> bool:
@@ -130,6 +135,7 @@ class StatusReport:
             "feeds_lease": self.feeds_lease,
             "workers": [_worker_json(w, self) for w in self.workers],
             "worker_alive": bool(self.live_workers),
+            "bounces_30d": self.bounces,
         }
 
     def lines(self) -> list[str]:
@@ -140,6 +146,7 @@ class StatusReport:
         out += [_digest_line(digest, self.site_zone) for digest in self.digests]
         out.append(_feeds_line(self.last_feed_build, self.feeds_lease, self.site_zone))
         out.append(_workers_line(self))
+        out.append(_bounces_line(self.bounces))
         return out
 
 
@@ -155,9 +162,10 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
         for schedule in effective_schedules(settings):
             zone = schedule.zone(settings.site.timezone)
             upcoming = next_fire_time(make_trigger(settings, schedule), now)
-            # every feeds build does the same work, whatever started it
-            feeds = schedule.job is JobKind.FEEDS
-            job, name = (str(JobKind.FEEDS), None) if feeds else (None, schedule.name)
+            # a feeds build (or bounce pass) does the same work whatever started it; a
+            # digest run belongs to its schedule
+            per_job = schedule.job is not JobKind.DIGEST
+            job, name = (str(schedule.job), None) if per_job else (None, schedule.name)
             last = shown(runs.newest_run(conn, schedule=name, job=job))
             real = shown(runs.newest_run(conn, schedule=name, job=job, skips=False))
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, real))
@@ -182,6 +190,9 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             workers=runs.all_workers(conn),
             jobs=jobs,
             store_now=store_now,
+            bounces={
+                k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
+            },
         )
 
 
@@ -324,3 +335,8 @@ def _workers_line(report: StatusReport) -> str:
         f"{w.id} (heartbeat {report.heartbeat_age(w):.0f}s ago)" for w in report.live_workers
     )
     return f"Worker: alive: {beats}{gone if dead else ''}"
+
+
+def _bounces_line(kinds: dict[str, int]) -> str:
+    found = ", ".join(f"{kind} {n}" for kind, n in kinds.items()) or "none"
+    return f"Bounce mailbox (last 30 days): {found}"

@@ -76,7 +76,10 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     assert https.startswith("https://news.example.cn/unsubscribe/")
     token = read_token(SECRET, https.rsplit("/", 1)[1], "unsubscribe", NOW)
     assert token.subscriber_id == 7
-    assert mailto == "mailto:unsubscribe@news.example.cn?subject=unsubscribe"
+    # [mail] unsubscribe_mailto with this delivery's signed token (pressroom.delivery.verp)
+    assert re.fullmatch(r"mailto:unsubscribe\+d16\.7\.[a-z2-7]{16}@news\.example\.cn"
+                        r"\?subject=unsubscribe", mailto)  # fmt: skip
+    assert parsed["Precedence"] == "bulk" and parsed["Auto-Submitted"] == "auto-generated"
     assert parsed.get_content_type() == "multipart/alternative"
     parts = list(parsed.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]

@@ -19,6 +19,7 @@ OWN_TABLES = {
     "articles",
     "subscribers",
     "consent_events",
+    "bounce_events",
     "digests",
     "deliveries",
     "job_runs",

@@ -1,0 +1,315 @@
+"""Bounce processing over a Maildir: every kind of inbound message, on both stores.
+
+Each sample of ``mail/`` is addressed to one subscriber's signed VERP address (as the
+relay would deliver it) and goes through the same path as ``pressroom bounces process``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from bouncekit import MAIL, Site, events, statuses
+from storekit import add_subscriber
+from support import NOW, FakeClock
+
+from pressroom.bounces.process import process_bounces
+from pressroom.models import BounceKind, ConsentSource, Subscriber, SubscriberStatus
+from pressroom.store.consent import consent_history
+from pressroom.store.engine import Store
+
+ACTIVE = SubscriberStatus.ACTIVE
+
+
+def _people(store: Store, *names: str) -> dict[str, Subscriber]:
+    with store.write() as conn:
+        return {n: add_subscriber(conn, f"{n}@example.org") for n in names}
+
+
+def _tamper(address: str) -> str:
+    local, domain = address.split("@")
+    flipped = "b" if local[-1] == "a" else "a"
+    return f"{local[:-1]}{flipped}@{domain}"
+
+
+def _run(site: Site, store: Store, clock: FakeClock | None = None):  # type: ignore[no-untyped-def]
+    return process_bounces(site.config, store, clock or FakeClock())
+
+
+def test_each_kind_does_what_it_should(site: Site, store: Store) -> None:
+    people = _people(store, "gone", "angry", "leaver", "away", "full", "bystander")
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    site.drop("arf_complaint.eml", rcpt="angry@example.org",
+              bounce=site.bounce_address(people["angry"].id))  # fmt: skip
+    site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org",
+              unsubscribe=site.unsubscribe_address(people["leaver"].id))  # fmt: skip
+    site.drop(
+        "vacation.eml", rcpt="away@example.org", bounce=site.bounce_address(people["away"].id)
+    )
+    site.drop(
+        "dsn_soft.eml", rcpt="full@example.org", bounce=site.bounce_address(people["full"].id)
+    )
+
+    report = _run(site, store)
+
+    assert statuses(store) == {
+        "gone@example.org": SubscriberStatus.BOUNCED,
+        "angry@example.org": SubscriberStatus.COMPLAINED,
+        "leaver@example.org": SubscriberStatus.UNSUBSCRIBED,
+        "away@example.org": ACTIVE,
+        "full@example.org": ACTIVE,  # one soft bounce of three
+        "bystander@example.org": ACTIVE,
+    }
+    assert dict(report.kinds) == {
+        BounceKind.HARD: 1, BounceKind.COMPLAINT: 1, BounceKind.UNSUBSCRIBE: 1,
+        BounceKind.AUTO_REPLY: 1, BounceKind.SOFT: 1,
+    }  # fmt: skip
+    assert dict(report.actions) == {"bounced": 1, "complained": 1, "unsubscribed": 1, "counted": 1}
+    with store.read() as conn:
+        sources = {n: [e.source for e in consent_history(conn, s.id)] for n, s in people.items()}
+    assert sources["gone"] == [ConsentSource.BOUNCE]
+    assert sources["angry"] == [ConsentSource.COMPLAINT]
+    assert sources["leaver"] == [ConsentSource.MAILTO]
+    assert sources["away"] == sources["full"] == sources["bystander"] == []
+    hard = events(store, BounceKind.HARD)[0].event
+    assert (hard.status_code, hard.digest_id, hard.subscriber_id) == ("5.1.1", 7, people["gone"].id)
+    assert "User unknown" in hard.diagnostic
+    # every message left the inbox for 'processed', flagged and seen
+    assert not list((site.maildir / "new").iterdir())
+    moved = sorted(p.name for p in (site.maildir / ".processed" / "cur").iterdir())
+    assert len(moved) == 5 and all(name.endswith(":2,FS") for name in moved)
+
+
+@pytest.mark.parametrize("sample", ["exchange.eml", "gmail.eml", "qmail.eml"])
+def test_nonstandard_bounces_are_hard(site: Site, store: Store, sample: str) -> None:
+    people = _people(store, "gone", "other")
+    site.drop(sample, rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id))
+    report = _run(site, store)
+    assert dict(report.kinds) == {BounceKind.HARD: 1}
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED
+    assert statuses(store)["other@example.org"] is ACTIVE
+
+
+@pytest.mark.parametrize("sample", ["exchange.eml", "gmail.eml", "qmail.eml", "dsn_hard.eml"])
+def test_without_a_token_the_reported_address_is_used(
+    site: Site, store: Store, sample: str
+) -> None:
+    _people(store, "gone", "other")
+    site.drop(sample, rcpt="gone@example.org")  # delivered to plain bounces@mail.test
+    _run(site, store)
+    assert statuses(store) == {"gone@example.org": SubscriberStatus.BOUNCED,
+                               "other@example.org": ACTIVE}  # fmt: skip
+    assert "found by the reported address" in events(store)[0].event.note
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda site, sid: site.bounce_address(sid, secret="another-secret-0123456789"),
+        lambda site, sid: site.bounce_address(sid + 1).replace(f".{sid + 1:x}.", f".{sid:x}."),
+        lambda site, sid: _tamper(site.bounce_address(sid)),
+        lambda site, sid: "bounces+d7.1.notatoken@mail.test",
+    ],
+    ids=["other-secret", "swapped-id", "tampered-signature", "malformed"],
+)
+def test_a_forged_token_changes_nothing(site: Site, store: Store, forge) -> None:  # type: ignore[no-untyped-def]
+    people = _people(store, "victim", "victim2")
+    victim = people["victim"].id
+    address = forge(site, victim)
+    site.drop("dsn_hard.eml", rcpt="victim@example.org", bounce=address)
+    site.drop("arf_complaint.eml", rcpt="victim@example.org", bounce=address,
+              unsubscribe=address.replace("bounces+", "unsubscribe+"))  # fmt: skip
+    site.drop("mailto_unsubscribe.eml", rcpt="victim@example.org",
+              unsubscribe=address.replace("bounces+", "unsubscribe+"))  # fmt: skip
+    report = _run(site, store)
+    assert set(statuses(store).values()) == {ACTIVE}
+    assert dict(report.kinds) == {BounceKind.UNKNOWN: 3}
+    assert all(row.event.note.startswith("refused") for row in events(store))
+    assert all(row.event.subscriber_id is None for row in events(store))
+
+
+def test_a_mailto_unsubscribe_without_token_is_not_applied(site: Site, store: Store) -> None:
+    _people(store, "leaver")
+    site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")
+    report = _run(site, store)
+    assert dict(report.kinds) == {BounceKind.UNSUBSCRIBE: 1}
+    assert statuses(store)["leaver@example.org"] is ACTIVE
+
+
+def test_processing_twice_changes_nothing(site: Site, store: Store) -> None:
+    people = _people(store, "gone", "full")
+    sent = [
+        site.drop("dsn_hard.eml", rcpt="gone@example.org",
+                  bounce=site.bounce_address(people["gone"].id), message_id="hard-1@x"),
+        site.drop("dsn_soft.eml", rcpt="full@example.org",
+                  bounce=site.bounce_address(people["full"].id), message_id="soft-1@x"),
+    ]  # fmt: skip
+    copies = {path.name: path.read_bytes() for path in sent}
+    first = _run(site, store)
+    before = (statuses(store), [r.event for r in events(store)])
+    for name, data in copies.items():  # the same messages arrive again
+        (site.maildir / "new" / f"again-{name}").write_bytes(data)
+    second = _run(site, store)
+    assert (statuses(store), [r.event for r in events(store)]) == before
+    assert (first.read, first.duplicates, second.read, second.duplicates) == (2, 0, 2, 2)
+    assert second.summary().startswith("2 messages") and "changed: nothing" in second.summary()
+
+
+def test_soft_bounces_mark_bounced_at_the_limit_within_the_window(site: Site, store: Store) -> None:
+    people = _people(store, "full")
+    address = site.bounce_address(people["full"].id)
+    clock = FakeClock(NOW + timedelta(days=1))
+    for day in range(2):
+        site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id=f"s{day}@x")
+        _run(site, store, clock)
+    assert statuses(store)["full@example.org"] is ACTIVE
+    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="s2@x")
+    report = _run(site, store, clock)
+    assert dict(report.actions) == {"bounced": 1}
+    assert statuses(store)["full@example.org"] is SubscriberStatus.BOUNCED
+
+
+def test_soft_bounces_outside_the_window_do_not_count(tmp_path, store: Store) -> None:  # type: ignore[no-untyped-def]
+    from bouncekit import make_maildir, make_site_settings
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    site = Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}", soft_limit=2,
+                                            soft_window="1d"))  # fmt: skip
+    people = _people(store, "full")
+    address = site.bounce_address(people["full"].id)
+    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="old@x")
+    _run(site, store)  # its Date: 2026-11-29 09:50 UTC
+    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="new@x")
+    later = (site.maildir / "new").iterdir().__next__()
+    later.write_bytes(later.read_bytes().replace(b"29 Nov 2026", b"03 Dec 2026"))
+    report = _run(site, store, FakeClock(NOW + timedelta(days=5)))
+    assert dict(report.actions) == {"counted": 1}
+    assert statuses(store)["full@example.org"] is ACTIVE
+
+
+def test_an_unparseable_message_goes_to_failed(site: Site, store: Store) -> None:
+    _people(store, "gone")
+    site.drop("unparseable.eml", rcpt="x")
+    (site.maildir / "new" / "empty.test").write_bytes(b"")
+    report = _run(site, store)
+    assert len(report.failed) == 2 and report.read == 2
+    assert len(list((site.maildir / ".failed" / "cur").iterdir())) == 2
+    assert not list((site.maildir / "new").iterdir())
+    assert events(store) == []
+    again = _run(site, store)  # never looped on
+    assert again.read == 0
+
+
+def test_a_bounced_confirmation_mail_marks_its_address(site: Site, store: Store) -> None:
+    people = _people(store, "typo")
+    address = site.bounce_address(people["typo"].id, digest_id=None)
+    site.drop("dsn_hard.eml", rcpt="typo@example.org", bounce=address)
+    _run(site, store)
+    assert statuses(store)["typo@example.org"] is SubscriberStatus.BOUNCED
+    assert events(store)[0].event.digest_id is None
+
+
+def test_reports_that_are_not_failures_change_nothing(site: Site, store: Store) -> None:
+    people = _people(store, "fine", "reader")
+    relayed = (MAIL / "dsn_hard.eml").read_text().replace("Action: failed", "Action: relayed")
+    (site.maildir.parent / "relayed.eml").write_text(relayed)
+    other_type = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Feedback-Type: abuse", "Feedback-Type: not-spam")
+    )
+    for name, text, who in (("relayed", relayed, "fine"), ("not-spam", other_type, "reader")):
+        path = site.maildir / "new" / f"{name}.test"
+        path.write_text(
+            text.replace("@@BOUNCE@@", site.bounce_address(people[who].id))
+            .replace("@@RCPT@@", f"{who}@example.org")
+            .replace("@@UNSUB@@", "unsubscribe@mail.test")
+            .replace("@@MSGID@@", f"{name}@x")
+        )
+    report = _run(site, store)
+    assert dict(report.kinds) == {BounceKind.UNKNOWN: 2}
+    assert set(statuses(store).values()) == {ACTIVE}
+    notes = sorted(row.event.note for row in events(store))
+    assert notes == ["delivery report with action 'relayed'", "feedback report of type 'not-spam'"]
+
+
+def test_a_dsn_naming_several_recipients_uses_the_failed_one(site: Site, store: Store) -> None:
+    _people(store, "gone")
+    text = (
+        (MAIL / "dsn_hard.eml")
+        .read_text()
+        .replace(
+            "Reporting-MTA: dns; mx.gone.example\n\n",
+            "Final-Recipient: rfc822; other@example.org\nAction: delivered\nStatus: 2.0.0\n\n",
+        )
+    )
+    (site.maildir / "new" / "multi.test").write_text(
+        text.replace("@@BOUNCE@@", "bounces@mail.test")
+        .replace("@@RCPT@@", "gone@example.org")
+        .replace("@@MSGID@@", "multi@x")
+    )
+    _run(site, store)
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED
+    assert events(store)[0].event.recipient == "gone@example.org"
+
+
+def test_a_complaint_is_traced_through_the_quoted_original(site: Site, store: Store) -> None:
+    people = _people(store, "angry")
+    text = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Delivered-To: @@BOUNCE@@", "Delivered-To: fbl@mail.test")
+        .replace("\nTo: @@BOUNCE@@", "\nTo: fbl@mail.test")
+        .replace("<@@RCPT@@>", "<redacted@isp.example>")  # providers often redact it
+    )
+    (site.maildir / "new" / "arf.test").write_text(
+        text.replace("@@BOUNCE@@", site.bounce_address(people["angry"].id))
+        .replace("@@UNSUB@@", "unsubscribe@mail.test")
+        .replace("@@RCPT@@", "angry@example.org")
+    )
+    _run(site, store)
+    assert statuses(store)["angry@example.org"] is SubscriberStatus.COMPLAINED
+
+
+def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(
+    site: Site, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pressroom.bounces.mailbox import Maildir
+
+    people = _people(store, "gone")
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    real_move = Maildir.move
+
+    def crash(self: Maildir, key: str, folder: str, *, flag: bool) -> None:
+        raise OSError("killed before the move")
+
+    monkeypatch.setattr(Maildir, "move", crash)
+    with pytest.raises(OSError):
+        _run(site, store)
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED  # committed
+    assert len(list((site.maildir / "new").iterdir())) == 1  # but not moved
+    monkeypatch.setattr(Maildir, "move", real_move)
+    again = _run(site, store)
+    assert (again.read, again.duplicates) == (1, 1)
+    assert len(events(store)) == 1 and not list((site.maildir / "new").iterdir())
+
+
+def test_without_address_fallback_only_tokens_count(tmp_path, store: Store) -> None:  # type: ignore[no-untyped-def]
+    from bouncekit import make_maildir, make_site_settings
+
+    maildir = make_maildir(tmp_path / "Maildir")
+    site = Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}",
+                                            address_fallback=False))  # fmt: skip
+    people = _people(store, "victim", "gone")
+    site.drop("dsn_hard.eml", rcpt="victim@example.org")  # no token: anyone can write this
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    _run(site, store)
+    assert statuses(store) == {"victim@example.org": ACTIVE,
+                               "gone@example.org": SubscriberStatus.BOUNCED}  # fmt: skip
+    assert "address_fallback is off" in events(store, BounceKind.HARD)[-1].event.note
