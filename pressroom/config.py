@@ -95,6 +95,29 @@ def _parse_duration(value: object) -> object:
     return value
 
 
+def _check_absolute_url(value: str | None) -> str | None:
+    """An absolute http(s) URL, kept as written (a file URL gets no slash added)."""
+    if value is not None:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL, got {value!r}")
+    return value
+
+
+_WATCH = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+_WATCH_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
+
+
+def _parse_watch(value: object) -> object:
+    """``"2s"``, ``"500ms"``, ``"1m"`` or a number of seconds; ``"0"`` turns the watch off."""
+    if isinstance(value, str):
+        match = _WATCH.match(value)
+        if not match:
+            raise ValueError(f"must be an interval like '2s' or '500ms' ('0': off), got {value!r}")
+        return float(match.group(1)) * _WATCH_UNITS[match.group(2)]
+    return value
+
+
 class SiteSettings(_Strict):
     """``[site]``: the news site being published."""
 
@@ -103,8 +126,12 @@ class SiteSettings(_Strict):
     language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"
     postal_address: str = ""
+    logo_url: str | None = None
+    icon_url: str | None = None
+    copyright: str | None = None
 
     _check_url = field_validator("base_url")(_check_http_url)
+    _check_images = field_validator("logo_url", "icon_url")(_check_absolute_url)
     _check_tz = field_validator("timezone")(_check_zone)
 
     @property
@@ -148,6 +175,9 @@ class SectionSettings(_Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
     name: str = Field(min_length=1)
     weight: float = 0.0
+    url: str | None = None
+
+    _check_url = field_validator("url")(_check_absolute_url)
 
 
 class FeedsSettings(_Strict):
@@ -159,12 +189,29 @@ class FeedsSettings(_Strict):
     content: Literal["full", "summary"] = "full"
     summary_chars: int = Field(120, ge=20, le=2000)
     public_url: str | None = None
-    websub_hub: str | None = None
+    websub_hub: str | list[str] | None = None
     ttl: int = Field(60, ge=1)
+    watch: float = Field(2.0, ge=0)
+    lease: Literal["store", "local"] = "store"
 
-    _check_urls = field_validator("public_url", "websub_hub")(
+    _check_urls = field_validator("public_url")(
         lambda v: None if v is None else _check_http_url(v)
     )
+    _watch = field_validator("watch", mode="before")(_parse_watch)
+
+    @field_validator("websub_hub")
+    @classmethod
+    def _check_hubs(cls, value: str | list[str] | None) -> str | list[str] | None:
+        # a hub is an endpoint, kept as written (no slash added)
+        if isinstance(value, list):
+            return [str(_check_absolute_url(hub)) for hub in dict.fromkeys(value)]
+        return _check_absolute_url(value)
+
+    @property
+    def hubs(self) -> tuple[str, ...]:
+        """The WebSub hubs (``websub_hub``: one URL or a list), in the configured order."""
+        hub = self.websub_hub
+        return () if hub is None else (hub,) if isinstance(hub, str) else tuple(hub)
 
 
 class ViewTier(_Strict):

@@ -115,7 +115,8 @@ def demo_articles(now: datetime) -> list[dict[str, Any]]:
 
     Each section gets :data:`ARTICLES_PER_SECTION` articles spread over the three days
     before ``now``; some are headlines (头条) or recommended (推荐) with many views, so the
-    digest has important news in its first window.
+    digest has important news in its first window. No two articles share a time (a feed
+    validator warns about entries with the same updated time).
     """
     rows = [seed_article()]
     headlines = site_facts()["sidebar_headlines"]
@@ -123,6 +124,18 @@ def demo_articles(now: datetime) -> list[dict[str, Any]]:
         rng = random.Random(f"pressroom-demo-{section.slug}")
         for k in range(ARTICLES_PER_SECTION):
             rows.append(_generated(section, k, now, rng, headlines))
+    return _distinct_times(rows)
+
+
+def _distinct_times(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Move an article that shares its minute with an earlier one a minute back, until free."""
+    taken: set[datetime] = set()
+    for row in rows:
+        published = row["published_at"]
+        while published in taken:
+            published -= timedelta(minutes=1)
+        taken.add(published)
+        row["published_at"] = published
     return rows
 
 

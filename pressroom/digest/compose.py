@@ -205,9 +205,8 @@ class Composer:
 
     def links(self, subscriber: Subscriber) -> tuple[str, str]:
         """The subscriber's unsubscribe and preferences URLs (signed tokens)."""
-        return self._links.link("unsubscribe", subscriber.id), self._links.link(
-            "preferences", subscriber.id
-        )
+        key = subscriber.public_key
+        return self._links.link("unsubscribe", key), self._links.link("preferences", key)
 
     def _values(self, subscriber: Subscriber, message_id: str) -> dict[str, bytes]:
         unsubscribe, preferences = self.links(subscriber)

@@ -40,7 +40,9 @@ class Preview:
 
 
 def _stand_in(email: str, frequency: Frequency) -> Subscriber:
-    return Subscriber(0, email, "", SubscriberStatus.ACTIVE, frequency)
+    # A well-formed key that no subscriber holds: the copy's links lead to "no such
+    # subscription" pages.
+    return Subscriber(0, email, "", SubscriberStatus.ACTIVE, frequency, public_key="A" * 16)
 
 
 def _who(store: Store, email: str | None, frequency: Frequency) -> Subscriber:

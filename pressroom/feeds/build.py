@@ -43,11 +43,10 @@ def render_rss(meta: FeedMeta, items: list[FeedItem]) -> bytes:
     """The RSS 2.0 document of ``meta`` and ``items`` (UTF-8 bytes)."""
     root = _header(_generator(meta, "rss").rss_str(xml_declaration=False))
     channel = root.find("channel")
-    if meta.websub_hub:
-        hub = etree.Element(f"{{{ATOM_NS}}}link", href=meta.websub_hub, rel="hub")
-        # right after the atom:link rel="self" feedgen wrote
-        self_link = channel.find(f"{{{ATOM_NS}}}link")
-        channel.insert(channel.index(self_link) + 1, hub)
+    # right after the atom:link rel="self" feedgen wrote, in the configured order
+    at = channel.index(channel.find(f"{{{ATOM_NS}}}link")) + 1
+    for offset, url in enumerate(meta.hubs):
+        channel.insert(at + offset, etree.Element(f"{{{ATOM_NS}}}link", href=url, rel="hub"))
     for item in items:
         channel.append(_entry_element(item, "rss"))
     return _serialise(root)
@@ -82,17 +81,38 @@ def _generator(meta: FeedMeta, fmt: str) -> Any:
     fg.title(meta.title)
     fg.description(meta.description)
     fg.subtitle(meta.description)
-    fg.author(name=meta.site_name, uri=meta.home_url)
+    fg.author(name=meta.site_name, uri=meta.site_url)
     fg.link(href=meta.self_urls[fmt], rel="self", type=MEDIA_TYPES[fmt])
-    if fmt == "atom" and meta.websub_hub:
-        fg.link(href=meta.websub_hub, rel="hub")
+    if fmt == "atom":
+        for url in meta.hubs:
+            fg.link(href=url, rel="hub")
     fg.link(href=meta.home_url, rel="alternate", type="text/html")  # last: the RSS <link>
     fg.language(meta.language)
-    fg.generator(meta.generator, uri=meta.generator_uri)
+    if fmt == "rss":  # RSS has no version attribute: it goes in the text
+        fg.generator(f"{meta.generator} {meta.generator_version}")
+    else:
+        fg.generator(meta.generator, version=meta.generator_version, uri=meta.generator_uri)
     fg.updated(meta.updated)
+    if meta.rights:
+        fg.rights(meta.rights)  # Atom <rights>, RSS <copyright>
+    _images(fg, meta, fmt)
     if fmt == "rss":
         fg.ttl(meta.ttl)
     return fg
+
+
+def _images(fg: Any, meta: FeedMeta, fmt: str) -> None:
+    """Atom ``<logo>``/``<icon>``; RSS ``<image>`` (the logo, else the icon) whose title
+    and link repeat the channel's, as RSS 2.0 requires."""
+    if fmt == "atom":
+        if meta.icon_url:
+            fg.icon(meta.icon_url)
+        if meta.logo_url:
+            fg.logo(meta.logo_url)
+        return
+    image = meta.logo_url or meta.icon_url
+    if image:
+        fg.image(image, title=meta.title, link=meta.home_url)
 
 
 _ENTRY_CACHE_SIZE = 4096

@@ -18,7 +18,7 @@ from pressroom.config import DigestSettings, FeedsSettings, SectionSettings, Set
 
 __all__ = ["RENDER_VERSION", "FeedConfig"]
 
-RENDER_VERSION = "1"
+RENDER_VERSION = "2"
 """Bump when the output of the same articles changes, so every feed is rebuilt."""
 
 
@@ -27,11 +27,11 @@ class FeedConfig:
     """The settings a feeds build reads.
 
     Attributes:
-        site: ``[site]``: name, home URL, language and time zone.
-        feeds: ``[feeds]``: formats, items per feed, content, TTL, WebSub hub.
+        site: ``[site]``: name, home URL, language, time zone, logo, icon, copyright.
+        feeds: ``[feeds]``: formats, items per feed, content, TTL, WebSub hubs, watch, lease.
         public_url: where the feed files are served (``[feeds]``, else ``[web] public_url``).
         rules: ``[digest]``: the importance rule of the ``important`` feed.
-        sections: ``[[sections]]``: names and weights that override the store's.
+        sections: ``[[sections]]``: names and weights that override the store's, pages.
         output_dir: the resolved ``[feeds] output_dir``.
     """
 
@@ -72,7 +72,8 @@ class FeedConfig:
         """
         shaping = {
             "site": self.site.model_dump(mode="json"),
-            "feeds": self.feeds.model_dump(mode="json"),
+            # how often to look and who builds shape no byte of the output
+            "feeds": self.feeds.model_dump(mode="json", exclude={"watch", "lease"}),
             "public_url": self.public_url,
             "digest": self.rules.model_dump(mode="json", exclude={"subject", "templates_dir"}),
             "sections": [s.model_dump(mode="json") for s in self.sections],
@@ -82,4 +83,3 @@ class FeedConfig:
         }
         text = json.dumps(shaping, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-

@@ -40,7 +40,11 @@ def _environment() -> Environment:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """A valid HTML ``<time datetime>``: UTC, at most milliseconds (HTML allows 1-3
+    fraction digits; an edited article's time has microseconds)."""
+    utc = value.astimezone(UTC)
+    spec = "milliseconds" if utc.microsecond // 1000 else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def render_index(

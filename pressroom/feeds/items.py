@@ -46,6 +46,9 @@ class FeedMeta:
 
     ``name`` is the folder (``all``, ``important`` or a section slug); ``self_urls`` maps a
     format (``rss``, ``atom``, ``json``) to the public URL its file is served at.
+    ``home_url`` is where the feed belongs (its section's page, else the site's home page);
+    ``site_url`` is the site's home page. ``logo_url``, ``icon_url`` and ``rights`` come
+    from ``[site]``; ``hubs`` are the WebSub hubs announced with ``rel="hub"``.
     """
 
     name: str
@@ -53,11 +56,16 @@ class FeedMeta:
     section_name: str
     description: str
     home_url: str
+    site_url: str
     self_urls: dict[str, str]
     language: str
     generator: str
+    generator_version: str
     generator_uri: str
     site_name: str
     ttl: int
-    websub_hub: str | None
+    hubs: tuple[str, ...]
     updated: datetime
+    logo_url: str | None = None
+    icon_url: str | None = None
+    rights: str | None = None

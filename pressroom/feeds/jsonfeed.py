@@ -42,10 +42,14 @@ def render_json(meta: FeedMeta, items: list[FeedItem]) -> bytes:
         "feed_url": meta.self_urls["json"],
         "description": meta.description,
         "language": meta.language,
-        "authors": [{"name": meta.site_name, "url": meta.home_url}],
+        "authors": [{"name": meta.site_name, "url": meta.site_url}],
     }
-    if meta.websub_hub:
-        feed["hubs"] = [{"type": "WebSub", "url": meta.websub_hub}]
+    if meta.logo_url:  # JSON Feed's icon is the large image, favicon the small one
+        feed["icon"] = meta.logo_url
+    if meta.icon_url:
+        feed["favicon"] = meta.icon_url
+    if meta.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": url} for url in meta.hubs]
     feed["items"] = [_item(item) for item in items]
     # no indent: json's C encoder only runs without one (5-10x faster on big bodies)
     return (json.dumps(feed, ensure_ascii=False) + "\n").encode("utf-8")

@@ -30,6 +30,7 @@ from pressroom.feeds.content import prepare_item
 from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.itemcache import item_cache
 from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
+from pressroom.feeds.local_state import load_local_fingerprints, save_local_fingerprints
 from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_changed
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.site_files import SITE_FILES, write_site_files
@@ -43,7 +44,7 @@ from pressroom.store.feed_keys import FeedKeys, key_time, newest_keys, next_visi
 from pressroom.store.feed_state import load_fingerprints, save_fingerprints
 from pressroom.store.important import Important
 
-__all__ = ["build_feeds", "clear_caches"]
+__all__ = ["Staleness", "build_feeds", "clear_caches", "needs_build"]
 
 log = logging.getLogger("pressroom.feeds")
 
@@ -118,6 +119,37 @@ def _build_or_keep(
         _update_memo(store, out, version, key, now, report, outcome)
 
 
+@dataclass(frozen=True)
+class Staleness:
+    """What :func:`needs_build` found: must a build run, and when must it look again."""
+
+    stale: bool
+    next_visible_at: datetime | None
+
+
+def needs_build(config: FeedConfig, store: Store, *, now: datetime) -> Staleness:
+    """Would :func:`build_feeds` write anything? One read, no write, nothing rendered.
+
+    The watch (:mod:`pressroom.worker.watch`) asks this when the store changed, so commits
+    that touch no feed (a heartbeat, a lease, a subscriber) cost a few index reads and no
+    build. ``next_visible_at`` is when a future-dated article becomes due.
+
+    Raises:
+        StoreError: the store could not be read.
+    """
+    formats: list[str] = list(dict.fromkeys(config.feeds.formats))
+    out = config.output_dir
+    try:
+        with store.read() as conn:
+            plan = _plan(conn, config, now)
+    except (sqlite3.Error, SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise StoreError(f"feeds check: cannot read the store: {reason}") from exc
+    for feed in plan.feeds:
+        feed.changed = bool(feed.keys) and _stale(feed, plan.previous, out, formats)
+    return Staleness(_site_files_stale(plan, out), plan.next_visible)
+
+
 def clear_caches() -> None:
     """Forget every prepared and rendered entry kept by this process (tests, benchmarks)."""
     item_cache.clear()
@@ -177,7 +209,7 @@ def _build(
     anything = site_files or bool(report.written or report.removed)
     write_site_files(config.site, out, rows, formats, report, force=anything)
     report.feeds = len(published)
-    wrote = _save_state(store, plan, published, now)
+    wrote = _save_state(config, store, plan, published, now)
     files = [f"{f.spec.name}/{FORMAT_FILES[fmt]}" for f in published for fmt in formats]
     return _Outcome(wrote, plan.next_visible, [*files, *SITE_FILES])
 
@@ -196,7 +228,14 @@ def _plan(conn: Connection, config: FeedConfig, now: datetime) -> _Plan:
         raw = f"{key}\n{section_text}\n{spec.name}\n{spec.section_name}\n{keys!r}"
         feeds.append(_Feed(spec, keys, hashlib.sha256(raw.encode()).hexdigest()))
     context = hashlib.sha256(f"{key}\n{section_text}".encode()).hexdigest()
-    return _Plan(sections, feeds, load_fingerprints(conn), next_visible_at(conn, now), context)
+    return _Plan(sections, feeds, _previous(conn, config), next_visible_at(conn, now), context)
+
+
+def _previous(conn: Connection, config: FeedConfig) -> dict[str, str]:
+    """The fingerprints of the last build: the store's, or this folder's own (``local``)."""
+    if config.feeds.lease == "local":
+        return load_local_fingerprints(config.output_dir)
+    return load_fingerprints(conn)
 
 
 def _stale(feed: _Feed, previous: dict[str, str], out: Path, formats: list[str]) -> bool:
@@ -335,7 +374,9 @@ def _feed_dirs(out: Path) -> set[str]:
     }
 
 
-def _save_state(store: Store, plan: _Plan, published: list[_Feed], now: datetime) -> bool:
+def _save_state(
+    config: FeedConfig, store: Store, plan: _Plan, published: list[_Feed], now: datetime
+) -> bool:
     changed = {
         f.spec.name: (f.fingerprint, f.meta.updated if f.meta else None)
         for f in published
@@ -345,6 +386,9 @@ def _save_state(store: Store, plan: _Plan, published: list[_Feed], now: datetime
     removed = [name for name in plan.previous if name not in names]
     if not changed and not removed:
         return False
+    if config.feeds.lease == "local":
+        save_local_fingerprints(config.output_dir, changed, removed)
+        return True
     with store.write() as conn:
         save_fingerprints(conn, changed, removed, now)
     return True

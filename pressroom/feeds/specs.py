@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pressroom import __version__
 from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.items import FORMAT_FILES, FeedMeta
 from pressroom.models import Section
@@ -50,21 +51,31 @@ def _description(spec: FeedSpec, site: str) -> str:
 
 
 def feed_meta(spec: FeedSpec, config: FeedConfig, updated: datetime) -> FeedMeta:
-    """The header of ``spec``'s feed; ``updated`` is its newest item's time."""
-    site = config.site.name
+    """The header of ``spec``'s feed; ``updated`` is its newest item's time.
+
+    A section feed belongs to its ``[[sections]] url`` when one is set; ``all``,
+    ``important`` and the other sections belong to the site's home page.
+    """
+    site = config.site
     base = config.public_url
+    pages = {s.slug: s.url for s in config.sections if s.url}
     return FeedMeta(
         name=spec.name,
-        title=f"{site} · {spec.section_name}",
+        title=f"{site.name} · {spec.section_name}",
         section_name=spec.section_name,
-        description=_description(spec, site),
-        home_url=config.site.base_url,
+        description=_description(spec, site.name),
+        home_url=pages.get(spec.section or "") or site.base_url,
+        site_url=site.base_url,
         self_urls={fmt: f"{base}{spec.name}/{file}" for fmt, file in FORMAT_FILES.items()},
-        language=config.site.language,
+        language=site.language,
         generator="pressroom",
+        generator_version=__version__,
         generator_uri=GENERATOR_URI,
-        site_name=site,
+        site_name=site.name,
         ttl=config.feeds.ttl,
-        websub_hub=config.feeds.websub_hub,
+        hubs=config.feeds.hubs,
         updated=updated,
+        logo_url=site.logo_url,
+        icon_url=site.icon_url,
+        rights=site.copyright or None,
     )

@@ -171,6 +171,9 @@ def _migrate(store: Store) -> None:
     with store.read() as conn:
         if current_revision(conn) == SCHEMA_HEAD:
             return
+    if store.is_sqlite:
+        _migrate_sqlite(store)
+        return
     with store.write() as conn:
         upgrade(conn)
 
@@ -195,6 +198,33 @@ def describe_store_error(label: str, exc: BaseException, busy_timeout: float) ->
             f"cannot open the store {label}: {reason} (does its folder exist and is it writable?)"
         )
     return f"the store {label} cannot be used: {reason}"
+def _migrate_sqlite(store: Store) -> None:
+    """Migrate with foreign keys off, checked once at the end.
+
+    Batch migrations rebuild a SQLite table (copy, drop, rename), and dropping a table that
+    other rows reference fails while foreign keys are on (even deferred: the rename does
+    not undo the count). The pragma is a no-op inside a transaction, so it is set on the
+    connection before ``BEGIN``, and set back before the connection returns to the pool.
+    """
+    with store.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None  # a live pooled connection
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            immediate = conn.execution_options(sqlite_immediate=True)
+            with immediate.begin():
+                upgrade(immediate)
+                broken = immediate.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken is not None:
+                    raise StoreError(f"migrating left a dangling reference in {broken[0]}")
+        finally:
+            raw.execute("PRAGMA foreign_keys=ON")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _first_line(exc: BaseException) -> str:

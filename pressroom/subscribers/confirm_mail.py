@@ -2,6 +2,10 @@
 
 Built with :mod:`email` (policy SMTP: CRLF, encoded UTF-8 headers) as
 ``multipart/alternative`` with a plain-text and an HTML part.
+
+The mail greets the address's local part (``reader7，您好``), never the name typed in the
+form: the form is anyone's, the mail goes to someone else's mailbox under the site's
+name, so no visitor-chosen text appears in it. The name shows only after confirmation.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
 from pressroom.models import Subscriber
 from pressroom.subscribers.lifecycle import MailKind
 
-__all__ = ["build_confirm_message"]
+__all__ = ["build_confirm_message", "greeting_name"]
 
 _SUBJECTS: dict[MailKind, str] = {
     MailKind.CONFIRM: "请确认订阅{site}要闻邮件",
     MailKind.NOTICE: "您已订阅{site}要闻邮件",
 }
+
+
+def greeting_name(email: str) -> str:
+    """Whom the mail greets: the local part of the address it is sent to."""
+    return one_line(email.rpartition("@")[0])
 
 
 def _sender(site: SiteSettings, mail: MailSettings) -> Address:
@@ -69,7 +78,7 @@ def build_confirm_message(
     subject = _SUBJECTS[kind].format(site=one_line(site.name))
     context = {
         "kind": kind.value,
-        "name": one_line(subscriber.name),
+        "name": greeting_name(subscriber.email),
         "link_url": link_url,
         "site_name": site.name,
         "site_url": site.base_url,

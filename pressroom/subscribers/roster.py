@@ -221,7 +221,7 @@ def add_subscriber(
     except (InvalidAddress, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     with store.write() as conn:
-        return add_by_operator(
+        done = add_by_operator(
             conn,
             address,
             name=" ".join(name.split()),
@@ -229,6 +229,7 @@ def add_subscriber(
             frequency=Frequency(frequency),
             now=now,
         )
+    return done.subscriber, done.new
 
 
 def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:

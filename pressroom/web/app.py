@@ -4,7 +4,8 @@
 |---|---|
 | ``GET /`` | the feed index (``index.html``) with the subscribe form |
 | ``GET /subscribe``, ``POST /subscribe`` | double opt-in subscribe (rate-limited) |
-| ``GET /confirm/<token>`` | activate a pending subscriber |
+| ``GET /confirm/<token>`` | a page with one button (changes nothing) |
+| ``POST /confirm/<token>`` | the button: confirm the subscription |
 | ``GET /unsubscribe/<token>`` | a page with one button (changes nothing) |
 | ``POST /unsubscribe/<token>`` | unsubscribe at once (RFC 8058 one-click) |
 | ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
@@ -42,7 +43,12 @@ from pressroom.web.routes_manage import (
     unsubscribe_post,
 )
 from pressroom.web.routes_metrics import metrics_endpoint
-from pressroom.web.routes_subscribe import confirm_page, subscribe_page, subscribe_post
+from pressroom.web.routes_subscribe import (
+    confirm_page,
+    confirm_post,
+    subscribe_page,
+    subscribe_post,
+)
 from pressroom.web.security import SecurityHeaders
 
 __all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app"]
@@ -73,6 +79,7 @@ def _routes(ctx: WebContext) -> list[Route]:
         route("/subscribe", subscribe_page, ["GET", "HEAD"]),
         route("/subscribe", subscribe_post, ["POST"]),
         route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
+        route("/confirm/{token}", confirm_post, ["POST"]),
         route("/unsubscribe/{token}", unsubscribe_page, ["GET", "HEAD"]),
         route("/unsubscribe/{token}", unsubscribe_post, ["POST"]),
         route("/preferences/{token}", preferences_page, ["GET", "HEAD"]),

@@ -78,7 +78,10 @@ class WebContext:
         """The app's public base URL, ending in ``/``."""
         return self.settings.web.public_url
 
-    def link(self, purpose: str, subscriber_id: int) -> str:
-        """A signed link: ``<public_url><purpose>/<token>`` (the shape mails also use)."""
-        token = make_token(self.secret, purpose, subscriber_id, self.clock())
+    def link(self, purpose: str, public_key: str, nonce: str | None = None) -> str:
+        """A signed link: ``<public_url><purpose>/<token>`` (the shape mails also use).
+
+        ``public_key`` is the subscriber's; ``nonce`` the open request's (confirm links).
+        """
+        token = make_token(self.secret, purpose, public_key, self.clock(), nonce)
         return f"{self.public_url}{purpose}/{token}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -40,11 +41,36 @@ class RawSubscribe:
 
 
 async def read_form(request: Request) -> FormData:
-    """The posted form; a body that is not a form raises :class:`FormError`."""
+    """The posted form, decoded strictly as UTF-8.
+
+    Starlette would turn invalid bytes into U+FFFD (or read them as Latin-1) and we would
+    store and mail ``��@example.com``; the whole body must be UTF-8 and every
+    percent-escape must decode to UTF-8.
+
+    Raises:
+        FormError: the body is not a form, not UTF-8, or has too many fields.
+    """
+    body = await request.body()
     try:
-        return await request.form(max_files=0, max_fields=MAX_FIELDS)
-    except Exception as exc:  # multipart errors come in several types
-        raise FormError("提交的表单无法读取，请重新填写。") from exc
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormError(_NOT_UTF8) from None
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        try:  # multipart: Starlette parses the (UTF-8) body it has cached
+            return await request.form(max_files=0, max_fields=MAX_FIELDS)
+        except Exception as exc:  # multipart errors come in several types
+            raise FormError("提交的表单无法读取，请重新填写。") from exc
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
+        raise FormError(_NOT_UTF8) from None
+    except ValueError as exc:
+        raise FormError("提交的表单字段太多。") from exc
+    return FormData([(name, value) for name, value in pairs])
+
+
+_NOT_UTF8 = "提交的内容含有无效的字符（不是 UTF-8 编码），请重新填写。"
 
 
 def _text(form: FormData, name: str) -> str:

@@ -8,12 +8,16 @@ and is idempotent.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import Connection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from pressroom.models import Subscriber, SubscriberStatus
-from pressroom.store.subscribers import get_subscriber
-from pressroom.subscribers.lifecycle import change_preferences, unsubscribe
+from pressroom.models import ConsentSource, Subscriber, SubscriberStatus
+from pressroom.store.subscribers import find_by_public_key, get_subscriber
+from pressroom.subscribers.lifecycle import change_preferences, unsubscribe, unsubscribe_key
+from pressroom.tokens import TokenPayload
 from pressroom.web.common import (
     base_path,
     in_read,
@@ -25,9 +29,23 @@ from pressroom.web.common import (
 )
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, parse_choices, read_form
-from pressroom.web.security import cross_site, form_token, form_token_ok
+from pressroom.web.security import client_key, cross_site, form_token, form_token_ok
 
 __all__ = ["preferences_page", "preferences_post", "unsubscribe_page", "unsubscribe_post"]
+
+
+def _holder(conn: Connection, checked: TokenPayload) -> Subscriber | None:
+    """The token's subscriber: by public key, or by id for a legacy unsubscribe token."""
+    if checked.subscriber_id is not None:
+        return get_subscriber(conn, checked.subscriber_id)
+    return find_by_public_key(conn, checked.public_key)
+
+
+def _unsubscribe(
+    conn: Connection, checked: TokenPayload, now: datetime, source: ConsentSource, ip: str
+) -> Subscriber | None:
+    found = _holder(conn, checked)
+    return None if found is None else unsubscribe(conn, found.id, now, source=source, ip=ip)
 
 
 def _gone(ctx: WebContext) -> Response:
@@ -45,10 +63,10 @@ async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
     checked = verify_token(ctx, request, "unsubscribe")
     if isinstance(checked, Response):
         return checked
-    subscriber = await in_read(ctx, lambda conn: get_subscriber(conn, checked.subscriber_id))
+    subscriber = await in_read(ctx, lambda conn: _holder(conn, checked))
     if subscriber is None:
         return _gone(ctx)
-    if subscriber.status in (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED):
+    if subscriber.status.suppressed:
         return _unsubscribed(ctx)
     token = str(request.path_params["token"])
     return ctx.pages.render(
@@ -56,7 +74,7 @@ async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
         title="退订要闻邮件",
         email=subscriber.email,
         action_url=f"{base_path(ctx)}unsubscribe/{token}",
-        preferences_url=ctx.link("preferences", subscriber.id),
+        preferences_url=ctx.link("preferences", subscriber.public_key),
     )
 
 
@@ -65,7 +83,12 @@ async def unsubscribe_post(ctx: WebContext, request: Request) -> Response:
     checked = verify_token(ctx, request, "unsubscribe")
     if isinstance(checked, Response):
         return checked
-    done = await in_write(ctx, lambda conn: unsubscribe(conn, checked.subscriber_id, ctx.clock()))
+    ip = client_key(request)
+    # A mail provider's RFC 8058 POST says so in its body; our own page's button sends
+    # an empty form.
+    one_click = b"List-Unsubscribe=One-Click" in await request.body()
+    source = ConsentSource.ONE_CLICK if one_click else ConsentSource.WEB
+    done = await in_write(ctx, lambda conn: _unsubscribe(conn, checked, ctx.clock(), source, ip))
     return _gone(ctx) if done is None else _unsubscribed(ctx)
 
 
@@ -100,7 +123,7 @@ async def preferences_page(ctx: WebContext, request: Request) -> Response:
     checked = verify_token(ctx, request, "preferences")
     if isinstance(checked, Response):
         return checked
-    subscriber = await in_read(ctx, lambda conn: get_subscriber(conn, checked.subscriber_id))
+    subscriber = await in_read(ctx, lambda conn: find_by_public_key(conn, checked.public_key))
     if subscriber is None:
         return _gone(ctx)
     saved = request.query_params.get("saved") == "1"
@@ -124,9 +147,15 @@ async def preferences_post(ctx: WebContext, request: Request) -> Response:
         return message(ctx, "无法提交", "请在本站的订阅设置页面提交表单。", 403)
     now = ctx.clock()
     if form.get("action") == "unsubscribe":
-        done = await in_write(ctx, lambda conn: unsubscribe(conn, checked.subscriber_id, now))
+        ip = client_key(request)
+        done = await in_write(
+            ctx,
+            lambda conn: unsubscribe_key(
+                conn, checked.public_key, now, source=ConsentSource.WEB, ip=ip
+            ),
+        )
         return _gone(ctx) if done is None else _unsubscribed(ctx)
-    current = await in_read(ctx, lambda conn: get_subscriber(conn, checked.subscriber_id))
+    current = await in_read(ctx, lambda conn: find_by_public_key(conn, checked.public_key))
     if current is None:
         return _gone(ctx)
     try:
@@ -136,7 +165,7 @@ async def preferences_post(ctx: WebContext, request: Request) -> Response:
     await in_write(
         ctx,
         lambda conn: change_preferences(
-            conn, checked.subscriber_id, sections=chosen, frequency=frequency, now=now
+            conn, current.id, sections=chosen, frequency=frequency, now=now
         ),
     )
     return RedirectResponse(f"{base_path(ctx)}preferences/{token}?saved=1", status_code=303)

@@ -1,24 +1,40 @@
 """Subscribe (double opt-in) and confirm.
 
-``POST /subscribe`` answers the same page whatever the address's state, so the page never
-tells whether an address is subscribed; the mail (a confirm link, or for an active address
-a notice with its preferences link) goes out after the response.
+``POST /subscribe`` answers the same page, in the same time, whatever the address's state
+(unknown, pending, active, unsubscribed ...), so neither the page nor its timing tells
+whether an address is subscribed; the mail (a confirm link, or for an active address a
+notice with its preferences link) goes out after the response, on the same path for all.
+
+Confirming takes two steps: ``GET /confirm/<token>`` shows a button and changes nothing
+(scanners and previewers fetch links), its ``POST`` (with the page's form token)
+confirms. A confirm token is bound to the open request's nonce
+(:mod:`pressroom.subscribers.lifecycle`), so a newer request, an unsubscribe or a
+confirmation voids it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from functools import partial
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pressroom.models import Subscriber
+from pressroom.models import SubscriberStatus
+from pressroom.store.subscribers import find_by_public_key
 from pressroom.subscribers.confirm_mail import build_confirm_message
-from pressroom.subscribers.lifecycle import MailKind, confirm, request_subscription
+from pressroom.subscribers.lifecycle import (
+    SubscriptionRequest,
+    confirm,
+    open_request,
+    request_subscription,
+)
 from pressroom.web.common import (
     base_path,
+    in_read,
     in_write,
     message,
     section_names,
@@ -29,9 +45,16 @@ from pressroom.web.common import (
 )
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, RawSubscribe, parse_subscribe, raw_subscribe, read_form
-from pressroom.web.security import client_key, cross_site
+from pressroom.web.security import client_key, cross_site, form_token
 
-__all__ = ["confirm_page", "send_subscription_mail", "subscribe_page", "subscribe_post"]
+__all__ = [
+    "SUBSCRIBE_MIN_SECONDS",
+    "confirm_page",
+    "confirm_post",
+    "send_subscription_mail",
+    "subscribe_page",
+    "subscribe_post",
+]
 
 log = logging.getLogger("pressroom.web")
 
@@ -57,7 +80,8 @@ async def _form_page(
 
 
 async def subscribe_post(ctx: WebContext, request: Request) -> Response:
-    """``POST /subscribe``: validate, record a pending subscriber, mail the link."""
+    """``POST /subscribe``: validate, record the request, mail the link (or a notice)."""
+    started = time.monotonic()
     if cross_site(request, ctx.public_url):
         return message(ctx, "无法提交", "请在本站的订阅页面提交表单。", 403)
     wait = ctx.subscribe_limit.hit(client_key(request))
@@ -69,20 +93,30 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
         return await _form_page(ctx, RawSubscribe(), str(exc), 400)
     raw = raw_subscribe(form)
     if form.get("website"):  # the hidden honeypot: a bot filled it; answer as usual
-        return _sent_page(ctx, raw.email)
+        return await _padded(_sent_page(ctx, raw.email), started)
     try:
         wanted = parse_subscribe(form, await section_slugs(ctx))
     except FormError as exc:
         return await _form_page(ctx, raw, str(exc), 400)
-    subscriber, kind = await in_write(
-        ctx, lambda conn: request_subscription(conn, wanted, ctx.clock())
-    )
-    task = None
-    if not ctx.address_limit.hit(subscriber.email):
-        task = BackgroundTask(partial(send_subscription_mail, ctx, subscriber, kind))
-    else:
-        log.info("subscribe: mail to subscriber %d held back (per-address limit)", subscriber.id)
-    return _sent_page(ctx, raw.email, task)
+    ip = client_key(request)
+    asked = await in_write(ctx, lambda conn: request_subscription(conn, wanted, ctx.clock(), ip=ip))
+    allowed = not ctx.address_limit.hit(asked.subscriber.email)
+    task = BackgroundTask(partial(send_subscription_mail, ctx, asked, send=allowed))
+    return await _padded(_sent_page(ctx, raw.email, task), started)
+
+
+SUBSCRIBE_MIN_SECONDS = 0.15
+"""Every accepted subscribe answer takes at least this long. The work is nearly the same for
+unknown, pending, active and unsubscribed addresses (one lookup, one write, a mail sent
+after the answer), and the padding hides what is left, so the time cannot tell who is
+subscribed. Far above the work itself on a loaded machine (a few ms)."""
+
+
+async def _padded(response: Response, started: float) -> Response:
+    rest = SUBSCRIBE_MIN_SECONDS - (time.monotonic() - started)
+    if rest > 0:
+        await asyncio.sleep(rest)
+    return response
 
 
 def _sent_page(ctx: WebContext, email: str, task: BackgroundTask | None = None) -> Response:
@@ -96,44 +130,104 @@ def _sent_page(ctx: WebContext, email: str, task: BackgroundTask | None = None) 
     return response
 
 
-async def send_subscription_mail(ctx: WebContext, subscriber: Subscriber, kind: MailKind) -> None:
-    """Build and send the confirm (or notice) mail; failures are logged, never shown."""
+async def send_subscription_mail(
+    ctx: WebContext, asked: SubscriptionRequest, *, send: bool = True
+) -> None:
+    """Build and send the confirm (or notice) mail; failures are logged, never shown.
+
+    With ``send`` false (the address's hourly limit is reached) the mail is built all the
+    same and dropped, so the work after the answer is alike for every address.
+    """
     settings = ctx.settings
+    subscriber, kind = asked.subscriber, asked.mail
     try:
         msg = build_confirm_message(
             ctx.pages.env,
             subscriber,
             kind=kind,
-            link_url=ctx.link(kind.link_purpose, subscriber.id),
+            link_url=ctx.link(kind.link_purpose, subscriber.public_key, asked.nonce),
             site=settings.site,
             mail=settings.mail,
             max_age=settings.web.confirm_max_age,
             now=ctx.clock(),
             secret=ctx.secret,
         )
-        await ctx.send(msg)
+        if send:
+            await ctx.send(msg)
+        else:
+            log.info(
+                "subscribe: mail to subscriber %d held back (per-address limit)", subscriber.id
+            )
     except Exception:  # one recipient's mail; the page has already answered
         log.exception("subscribe: cannot send the %s mail to subscriber %d", kind, subscriber.id)
 
 
+async def _link_void(ctx: WebContext, public_key: str) -> Response:
+    """The answer to a confirm link whose request is closed: "already confirmed" when the
+    subscriber is active (a second click, harmless), else "this link is void"."""
+    found = await in_read(ctx, lambda conn: find_by_public_key(conn, public_key))
+    if found is not None and found.status == SubscriberStatus.ACTIVE:
+        return message(
+            ctx,
+            "订阅已确认",
+            "这个订阅已经确认，无需再做什么。",
+            200,
+            link=(ctx.link("preferences", found.public_key), "修改栏目与频率"),
+        )
+    return message(
+        ctx,
+        "链接已失效",
+        "这个确认链接已失效。如需订阅，请重新提交订阅表单。",
+        400,
+        link=(f"{base_path(ctx)}subscribe", "重新订阅"),
+    )
+
+
 async def confirm_page(ctx: WebContext, request: Request) -> Response:
-    """``GET /confirm/<token>``: activate a pending subscriber."""
+    """``GET``/``HEAD /confirm/<token>``: a page with one button; changes nothing.
+
+    Mail scanners and link previewers fetch every link in a mail; only the button's
+    ``POST`` confirms.
+    """
     checked = verify_token(ctx, request, "confirm", ctx.settings.web.confirm_max_age)
     if isinstance(checked, Response):
         return checked
-    subscriber = await in_write(ctx, lambda conn: confirm(conn, checked.subscriber_id, ctx.clock()))
+    nonce = checked.nonce or ""
+    subscriber = await in_read(ctx, lambda conn: open_request(conn, checked.public_key, nonce))
     if subscriber is None:
-        return message(
-            ctx,
-            "链接已失效",
-            "这个确认链接已失效。如需订阅，请重新提交订阅表单。",
-            400,
-            link=(f"{base_path(ctx)}subscribe", "重新订阅"),
-        )
+        return await _link_void(ctx, checked.public_key)
+    token = str(request.path_params["token"])
+    return ctx.pages.render(
+        "confirm",
+        title="确认订阅",
+        email=subscriber.email,
+        action_url=f"{base_path(ctx)}confirm/{token}",
+        form_token=form_token(ctx.secret, token),
+    )
+
+
+async def confirm_post(ctx: WebContext, request: Request) -> Response:
+    """``POST /confirm/<token>``: the button: activate the subscriber.
+
+    The link's token is the secret (only the mailbox got it), so the POST needs no form
+    token of its own; a cross-site POST is still refused. Scanners that prefetch links
+    use GET or HEAD, which change nothing.
+    """
+    checked = verify_token(ctx, request, "confirm", ctx.settings.web.confirm_max_age)
+    if isinstance(checked, Response):
+        return checked
+    if cross_site(request, ctx.public_url):
+        return message(ctx, "无法提交", "请在本站的确认页面点击按钮。", 403)
+    nonce, ip = checked.nonce or "", client_key(request)
+    subscriber = await in_write(
+        ctx, lambda conn: confirm(conn, checked.public_key, nonce, ctx.clock(), ip=ip)
+    )
+    if subscriber is None:
+        return await _link_void(ctx, checked.public_key)
     return ctx.pages.render(
         "confirmed",
         title="订阅成功",
         frequency=subscriber.frequency.value,
         section_names=await section_names(ctx, subscriber.sections),
-        preferences_url=ctx.link("preferences", subscriber.id),
+        preferences_url=ctx.link("preferences", subscriber.public_key),
     )

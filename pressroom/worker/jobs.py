@@ -24,7 +24,7 @@ from pressroom.models import JobKind, JobOutcome, JobTrigger
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased, run_bounces
-from pressroom.worker.lease import FEEDS_LEASE, Lease
+from pressroom.worker.lease import Lease, feeds_lease_name
 
 if TYPE_CHECKING:
     from pressroom.feeds import FeedConfig
@@ -127,11 +127,11 @@ class Jobs:
 
 
 def default_jobs() -> Jobs:
-    """The real feeds build and digest service."""
+    """The real feeds build (telling the WebSub hubs) and digest service."""
     from pressroom.digest.service import send_digest
-    from pressroom.feeds import build_feeds
+    from pressroom.feeds.websub import build_and_announce
 
-    return Jobs(build_feeds=build_feeds, send_digest=send_digest)
+    return Jobs(build_feeds=build_and_announce, send_digest=send_digest)
 
 
 async def build_feeds_leased(
@@ -148,7 +148,8 @@ async def build_feeds_leased(
     Returns ``(report, None)``, or ``(None, other_holder)`` when another process holds
     the lease: the worker's job and ``pressroom feeds build`` never build at once.
     """
-    async with Lease(store, FEEDS_LEASE, holder, clock) as lease:
+    name = feeds_lease_name(config.feeds.lease, config.output_dir)
+    async with Lease(store, name, holder, clock) as lease:
         if not lease.held:
             return None, lease.other
         now = clock()

@@ -13,10 +13,12 @@ neither take a lease that is still held nor make a live worker look dead.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 
 from pressroom.clock import Clock
@@ -31,6 +33,7 @@ __all__ = [
     "Heartbeat",
     "Lease",
     "abandon_silent_runs",
+    "feeds_lease_name",
 ]
 
 log = logging.getLogger("pressroom.worker")
@@ -41,6 +44,17 @@ HEARTBEAT_EVERY = runs.HEARTBEAT_EVERY
 WORKER_ALIVE_FOR = runs.SILENT_AFTER
 """A worker (or a run) whose heartbeat is older than this, by the store's clock, is dead
 (``status``, ``/metrics``); its running runs are ``abandoned``."""
+
+
+def feeds_lease_name(lease: str, output_dir: Path) -> str:
+    """The lease a feeds build holds: :data:`FEEDS_LEASE` (one builder for every worker of
+    the store, ``[feeds] lease = "store"``) or, with ``"local"``, one per machine and
+    output folder (each machine builds its own copy; builders of one folder still take
+    turns)."""
+    if lease != "local":
+        return FEEDS_LEASE
+    where = f"{socket.gethostname()}:{output_dir.resolve()}"
+    return f"{FEEDS_LEASE}:{hashlib.sha256(where.encode()).hexdigest()[:16]}"
 
 
 class Lease:

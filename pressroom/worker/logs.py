@@ -13,7 +13,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record; a job run's fields (``extra={"job_run": ...}``) merged in."""
+    """One JSON object per record; a job run's fields (``extra={"job_run": ...}``) or a
+    WebSub publish's (``extra={"websub": ...}``) merged in."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a single line of JSON."""
@@ -27,6 +28,10 @@ class JsonFormatter(logging.Formatter):
         if isinstance(job_run, dict):
             data["event"] = "job_run"
             data.update(job_run)
+        websub = getattr(record, "websub", None)  # pressroom.feeds.websub, one per hub
+        if isinstance(websub, dict):
+            data["event"] = "websub_publish"
+            data.update(websub)
         if record.exc_info:
             data["traceback"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)

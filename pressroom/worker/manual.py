@@ -28,18 +28,20 @@ __all__ = ["build_feeds_manually", "send_digest_manually"]
 def build_feeds_manually(
     settings: Settings, store: Store, clock: Clock, *, force: bool = False
 ) -> FeedBuildReport:
-    """``feeds build``: build under the feeds lease, recorded as a manual run.
+    """``feeds build``: build under the feeds lease (telling the WebSub hubs), recorded as a
+    manual run.
 
     Raises:
         JobFailed: another process holds the feeds lease (the run is recorded
             ``skipped``, reason ``lease``).
     """
-    from pressroom.feeds import FeedConfig, build_feeds
+    from pressroom.feeds import FeedConfig
+    from pressroom.feeds.websub import build_and_announce
 
     config = FeedConfig.from_settings(settings)
     with manual_run(store, clock, job=JobKind.FEEDS) as run:
         report, other = asyncio.run(
-            build_feeds_leased(build_feeds, config, store, clock, run.holder, force=force)
+            build_feeds_leased(build_and_announce, config, store, clock, run.holder, force=force)
         )
         if report is None:
             summary = f"another process is building the feeds ({other})"

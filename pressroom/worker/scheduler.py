@@ -32,6 +32,7 @@ from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
 from pressroom.worker.lease import Heartbeat
 from pressroom.worker.record import record_skip
 from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
+from pressroom.worker.watch import FeedsWatch
 
 __all__ = [
     "STOP_TIMEOUT",
@@ -206,12 +207,17 @@ class Worker:
         heartbeat = Heartbeat(self.store, self.worker_id, self.clock)
         await heartbeat.start()
         scheduler = self._start_scheduler()
+        watch = FeedsWatch.start(self.settings, self.runner)  # None: [feeds] watch = "0"
         log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._schedules))
         try:
             await self._stop_requested.wait()
             scheduler.pause()  # no new runs; running ones finish below
+            if watch is not None:
+                await watch.stop()  # nor watch builds; a running one finishes
             clean = await self._drain()
         finally:
+            if watch is not None:
+                await watch.stop()
             scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # let the scheduler's shutdown callback run
             await heartbeat.stop()

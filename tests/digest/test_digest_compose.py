@@ -47,9 +47,13 @@ def _articles(count: int = 3, title: str | None = None) -> list[Article]:
     return found
 
 
+def _key(ident: int) -> str:
+    return f"key{ident:013d}"  # 16 base64url characters, as store.subscribers.new_public_key
+
+
 def _subscriber(ident: int = 7, name: str = "王读者", *sections: str) -> Subscriber:
     return Subscriber(ident, f"reader{ident}@example.com", name, SubscriberStatus.ACTIVE,
-                      Frequency.DAILY, sections)  # fmt: skip
+                      Frequency.DAILY, sections, public_key=_key(ident))  # fmt: skip
 
 
 def _composer(settings: Settings, articles: list[Article] | None = None,
@@ -75,7 +79,7 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     https, mailto = re.findall(r"<([^>]+)>", str(parsed["List-Unsubscribe"]))
     assert https.startswith("https://news.example.cn/unsubscribe/")
     token = read_token(SECRET, https.rsplit("/", 1)[1], "unsubscribe", NOW)
-    assert token.subscriber_id == 7
+    assert token.public_key == _key(7)
     # [mail] unsubscribe_mailto with this delivery's signed token (pressroom.delivery.verp)
     assert re.fullmatch(r"mailto:unsubscribe\+d16\.7\.[a-z2-7]{16}@news\.example\.cn"
                         r"\?subject=unsubscribe", mailto)  # fmt: skip
@@ -139,7 +143,8 @@ def test_message_ids_are_deterministic_and_links_personal(tmp_path: Path) -> Non
     assert one(_subscriber(2)).message_id != a.message_id
     unsubscribe, preferences = one.links(_subscriber(1))
     assert preferences.startswith("https://news.example.cn/preferences/")
-    assert read_token(SECRET, preferences.rsplit("/", 1)[1], "preferences", NOW).subscriber_id == 1
+    read = read_token(SECRET, preferences.rsplit("/", 1)[1], "preferences", NOW)
+    assert read.public_key == _key(1)
     body = parse_message(a.data).get_body(("html",)).get_content()
     assert f'href="{unsubscribe}"' in body and f'href="{preferences}"' in body
 
@@ -235,7 +240,7 @@ def test_lines_stay_under_998_bytes_with_the_longest_values(tmp_path: Path) -> N
     (folder / "digest.txt").write_text(one_line_body + " {{ recipient.unsubscribe_url }}\n")
     settings = make_settings(tmp_path, '[digest]\ntemplates_dir = "crowded"\n')
     longest = Subscriber(1, "&'" * 25 + "a@" + "b" * 60 + ".example.com", '"&<>' * 40,
-                         SubscriberStatus.ACTIVE, Frequency.DAILY)  # fmt: skip
+                         SubscriberStatus.ACTIVE, Frequency.DAILY, public_key=_key(1))  # fmt: skip
     data = _composer(settings)(longest).data
     assert max(len(line) for line in data.split(b"\r\n")) <= 998
     assert b"&#x27;" in data or b"&amp;" in data

@@ -98,7 +98,7 @@ def test_digest_goes_through_smtp_once_with_every_header(
         assert link is not None and "<mailto:newsletter@dangjian.example.cn" in str(
             msg["List-Unsubscribe"]
         )
-        assert read_token(secret, link.group(2), "unsubscribe", datetime.now(UTC)).subscriber_id
+        assert read_token(secret, link.group(2), "unsubscribe", datetime.now(UTC)).public_key
         assert msg["Bcc"] is None and msg.get_content_type() == "multipart/alternative"
         assert max(len(line) for line in got.data.split(b"\r\n")) <= 998
         text = msg.get_body(("plain",)).get_content()

@@ -38,19 +38,39 @@ class DemoSite:
         self.out = settings.path(settings.feeds.output_dir)
 
 
-def make_settings(root: Path, **feeds: object) -> Settings:
-    """Settings rooted in ``root`` with a small site; ``feeds`` are more ``[feeds]`` keys."""
+BELONGS_SITE = {
+    "logo_url": "https://news.example.cn/static/logo.png",
+    "icon_url": "https://news.example.cn/favicon.ico",
+    "copyright": "© 2026 测试新闻网 版权所有",
+}
+"""``[site]`` keys that say where the feeds belong (logo, icon, copyright)."""
+SECTION_PAGES = "".join(
+    f'[[sections]]\nslug = "{s.slug}"\nname = "{s.name}"\nweight = {s.weight}\n'
+    f'url = "{BASE_URL}{s.slug}/"\n\n'
+    for s in SECTIONS
+)
+"""``[[sections]]`` of :data:`SECTIONS`, each with its page on the site (``url``)."""
+
+
+def make_settings(
+    root: Path, *, site: dict[str, object] | None = None, extra: str = "", **feeds: object
+) -> Settings:
+    """Settings rooted in ``root`` with a small site; ``feeds`` are more ``[feeds]`` keys,
+    ``site`` more ``[site]`` keys, ``extra`` raw TOML (``[[sections]]``)."""
     return support.make_settings(
         root,
-        site={"name": "测试新闻网", "base_url": BASE_URL},
+        extra,
+        site={"name": "测试新闻网", "base_url": BASE_URL, **(site or {})},
         store={"url": f"sqlite:///{root / 'store.db'}"},
         feeds={"public_url": PUBLIC_URL, **feeds},
     )
 
 
-def make_config(root: Path, **feeds: object) -> FeedConfig:
+def make_config(
+    root: Path, *, site: dict[str, object] | None = None, extra: str = "", **feeds: object
+) -> FeedConfig:
     """The feeds' part of :func:`make_settings`."""
-    return FeedConfig.from_settings(make_settings(root, **feeds))
+    return FeedConfig.from_settings(make_settings(root, site=site, extra=extra, **feeds))
 
 
 def row(n: int, section: str = "shehui", **fields: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from feedkit import load_rows, make_config, row
+from feedkit import BELONGS_SITE, SECTION_PAGES, load_rows, make_config, row
 
 from pressroom.feeds import build_feeds
 from pressroom.store.engine import open_store
@@ -26,7 +26,12 @@ FILES = ["tiyu/rss.xml", "tiyu/atom.xml", "tiyu/feed.json", "feeds.opml"]
 
 @pytest.fixture
 def built(tmp_path: Path) -> Path:
-    config = make_config(tmp_path, websub_hub="https://hub.example.net/")
+    config = make_config(
+        tmp_path,
+        site=BELONGS_SITE,
+        extra=SECTION_PAGES,
+        websub_hub=["https://hub.example.net/", "https://hub2.example.org/"],
+    )
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         load_rows(

@@ -117,6 +117,7 @@ def test_subscribe_flow_in_chromium_against_pressroom_serve(demo: tuple[Path, st
         mails = wait_for_mail(outbox, before + 1)
         newest = max(mails, key=lambda p: p.stat().st_mtime_ns)
         page.goto(mail_link(newest.read_bytes()))
+        page.click("button:has-text('确认订阅')")
         page.wait_for_selector("text=订阅已确认")
         shoot(page, "demo-confirmed")
         assert status_of(directory / "pressroom.db", "demo-reader@example.com") == "active"

@@ -133,7 +133,7 @@ def test_pressroom_serve_process(tmp_path: Path) -> None:
         env=env,
     ) as process:
         try:
-            _exercise(process, store, sub.id)
+            _exercise(process, store, sub.public_key)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
             assert process.stdout is not None
@@ -144,7 +144,7 @@ def test_pressroom_serve_process(tmp_path: Path) -> None:
             store.dispose()
 
 
-def _exercise(process: subprocess.Popen[str], store: Store, subscriber_id: int) -> None:
+def _exercise(process: subprocess.Popen[str], store: Store, public_key: str) -> None:
     assert process.stdout is not None
     first = process.stdout.readline()
     assert first.startswith("pressroom: serving http://127.0.0.1:"), first
@@ -155,7 +155,7 @@ def _exercise(process: subprocess.Popen[str], store: Store, subscriber_id: int) 
         assert feed.status_code == 200
         again = http.get("/all/rss.xml", headers={"If-None-Match": feed.headers["etag"]})
         assert again.status_code == 304
-        token = make_token(SECRET, "unsubscribe", subscriber_id, datetime.now(UTC))
+        token = make_token(SECRET, "unsubscribe", public_key, datetime.now(UTC))
         assert http.get(f"/unsubscribe/{token}").status_code == 200
         with store.read() as conn:
             still = find_subscriber(conn, "r@example.com")

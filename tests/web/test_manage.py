@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 from pathlib import Path
 
@@ -35,7 +39,8 @@ def reload(store: Store, subscriber: Subscriber) -> Subscriber:
 
 
 def token(purpose: str, subscriber: Subscriber, clock: FakeClock) -> str:
-    return make_token(SECRET, purpose, subscriber.id, clock())
+    nonce = "A" * 16 if purpose == "confirm" else None
+    return make_token(SECRET, purpose, subscriber.public_key, clock(), nonce)
 
 
 def test_get_unsubscribe_shows_a_button_and_changes_nothing(
@@ -94,16 +99,18 @@ def test_forged_unsubscribe_tokens_are_400_and_change_nothing(
     client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock, method: str
 ) -> None:
     good = token("unsubscribe", active, clock)
-    payload, signature = good.split(".")
-    other_id = make_token(SECRET, "unsubscribe", active.id + 1, clock()).split(".")[0]
+    other_key = "B" * 16 if active.public_key != "B" * 16 else "C" * 16
+    other = make_token(SECRET, "unsubscribe", other_key, clock())
     forged = [
-        f"{payload}.{signature[::-1]}",
-        f"{other_id}.{signature}",  # someone else's id with this signature
-        make_token("a-different-secret-123456", "unsubscribe", active.id, clock()),
+        good[:22] + good[22:][::-1],
+        other[:22] + good[22:],  # someone else's key with this signature
+        make_token("a-different-secret-123456", "unsubscribe", active.public_key, clock()),
         token("confirm", active, clock),
-        token("preferences", active, clock),
+        token("preferences", active, clock)[:-1] + "A",
+        good + "A",
+        good + "=",
+        good[:-1],
         "x.y",
-        payload,
     ]
     for bad in forged:
         response = client.request(
@@ -274,5 +281,36 @@ def test_forms_and_links_follow_a_public_url_with_a_path(
         assert 'action="/news/subscribe"' in prefixed.get("/subscribe").text
         prefixed.post("/subscribe", data={"email": "p@example.com"})
         assert outbox.link().startswith("http://testserver/news/confirm/")
-        confirmed = prefixed.get("/confirm/" + outbox.link().rsplit("/", 1)[1])
+        page = prefixed.get("/confirm/" + outbox.link().rsplit("/", 1)[1])
+        action = re.search(r'action="([^"]+)"', page.text)
+        form_token = re.search(r'name="form_token" value="([^"]+)"', page.text)
+        assert action and form_token
+        assert action.group(1) == "/news/confirm/" + outbox.link().rsplit("/", 1)[1]
+        confirmed = prefixed.post(
+            "/confirm/" + outbox.link().rsplit("/", 1)[1],
+            data={"form_token": form_token.group(1)},
+        )
         assert 'href="http://testserver/news/preferences/' in confirmed.text
+
+
+def test_a_legacy_digest_unsubscribe_link_still_unsubscribes(
+    client: TestClient, web_store: Store, active: Subscriber, clock: FakeClock
+) -> None:
+    """Digests sent before the public-key tokens carry base64(json).base64(mac) links with
+    the id; for LEGACY_UNSUBSCRIBE_DAYS they still unsubscribe (read strictly)."""
+
+    def legacy_token(purpose: str) -> str:
+        issued = int(clock().timestamp())
+        raw = json.dumps([purpose, active.id, issued], separators=(",", ":")).encode()
+        mac = hmac.new(SECRET.encode(), raw, hashlib.sha256).digest()[:18]
+        b64 = base64.urlsafe_b64encode
+        return f"{b64(raw).rstrip(b'=').decode()}.{b64(mac).rstrip(b'=').decode()}"
+
+    url = f"/unsubscribe/{legacy_token('unsubscribe')}"
+    assert client.get(url).status_code == 200
+    assert client.post(url + "A", content=b"List-Unsubscribe=One-Click").status_code == 400
+    assert reload(web_store, active).status == SubscriberStatus.ACTIVE
+    response = client.post(url, content=b"List-Unsubscribe=One-Click", headers=ONE_CLICK)
+    assert response.status_code == 200
+    assert reload(web_store, active).status == SubscriberStatus.UNSUBSCRIBED
+    assert client.get(f"/preferences/{legacy_token('preferences')}").status_code == 400

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from email.utils import parseaddr
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from storekit import add_subscriber
@@ -41,6 +42,19 @@ def path_of(link: str) -> str:
     return "/" + link.split("/", 3)[3]
 
 
+def form_token_of(page: str) -> str:
+    match = re.search(r'name="form_token" value="([0-9a-f]+)"', page)
+    assert match, page
+    return match.group(1)
+
+
+def click_confirm(client: TestClient, link: str) -> httpx.Response:
+    """What a person does: open the mail's link, press the button on the page."""
+    page = client.get(path_of(link))
+    assert page.status_code == 200, page.text
+    return client.post(path_of(link), data={"form_token": form_token_of(page.text)})
+
+
 def test_subscribe_makes_pending_and_mails_a_confirm_link(
     client: TestClient, web_store: Store, outbox: Outbox
 ) -> None:
@@ -60,7 +74,12 @@ def test_subscribe_makes_pending_and_mails_a_confirm_link(
     link = outbox.link()
     assert link.startswith("http://testserver/confirm/")
 
-    confirmed = client.get(path_of(link))
+    page = client.get(path_of(link))  # the page: a button, no change yet
+    assert page.status_code == 200 and "确认订阅" in page.text and 'method="post"' in page.text
+    still = subscriber(web_store, "Reader@example.com")
+    assert still is not None and still.status == SubscriberStatus.PENDING
+
+    confirmed = client.post(path_of(link), data={"form_token": form_token_of(page.text)})
     assert confirmed.status_code == 200
     assert "订阅已确认" in confirmed.text
     assert "科技" in confirmed.text
@@ -68,7 +87,7 @@ def test_subscribe_makes_pending_and_mails_a_confirm_link(
     after = subscriber(web_store, "Reader@example.com")
     assert after is not None and after.status == SubscriberStatus.ACTIVE
     again = client.get(path_of(link))  # a second click is harmless
-    assert again.status_code == 200
+    assert again.status_code == 200 and "已经确认" in again.text
     assert len(outbox.messages) == 1
 
 
@@ -109,13 +128,14 @@ def test_unsubscribed_address_must_confirm_again(
     client: TestClient, web_store: Store, clock: FakeClock, outbox: Outbox
 ) -> None:
     gone = add(web_store, "back@example.com", SubscriberStatus.UNSUBSCRIBED, clock)
-    old_confirm = make_token(SECRET, "confirm", gone.id, clock())
-    assert client.get(f"/confirm/{old_confirm}").status_code == 400  # no revival by old link
+    forged_nonce = make_token(SECRET, "confirm", gone.public_key, clock(), "A" * 16)
+    assert client.get(f"/confirm/{forged_nonce}").status_code == 400  # no open request
     subscribe(client, "back@example.com", sections=["keji"])
-    pending = subscriber(web_store, "back@example.com")
-    assert pending is not None and pending.status == SubscriberStatus.PENDING
-    assert pending.id == gone.id and pending.sections == ("keji",)
-    assert client.get(path_of(outbox.link())).status_code == 200
+    asked = subscriber(web_store, "back@example.com")
+    # Still unsubscribed: only the owner's confirmation of this request changes that.
+    assert asked is not None and asked.status == SubscriberStatus.UNSUBSCRIBED
+    assert asked.id == gone.id and asked.sections == ("keji",)
+    assert click_confirm(client, outbox.link()).status_code == 200
     active = subscriber(web_store, "back@example.com")
     assert active is not None and active.status == SubscriberStatus.ACTIVE
 
@@ -140,21 +160,25 @@ def test_tampered_and_foreign_confirm_tokens_are_400_and_change_nothing(
     pending = subscriber(web_store, "victim@example.com")
     assert pending is not None
     good = outbox.link().rsplit("/", 1)[1]
-    payload, signature = good.split(".")
-    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    flipped = good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
+    key = pending.public_key
     bad_tokens = [
-        f"{payload}.{flipped}",
-        make_token("another-secret-0123456789", "confirm", pending.id, clock()),
-        make_token(SECRET, "unsubscribe", pending.id, clock()),
-        make_token(SECRET, "preferences", pending.id, clock()),
+        flipped,
+        good + "!",
+        good + "%20",
+        good + "==",
+        make_token("another-secret-0123456789", "confirm", key, clock(), "A" * 16),
+        make_token(SECRET, "unsubscribe", key, clock()),
+        make_token(SECRET, "preferences", key, clock()),
         "garbage",
         "a.b.c",
         "%E4%BD%A0.%E5%A5%BD",
         "",
     ]
     for token in bad_tokens:
-        response = client.get(f"/confirm/{token}")
-        assert response.status_code in (400, 404), token
+        for method in ("GET", "HEAD", "POST"):
+            response = client.request(method, f"/confirm/{token}", data={"form_token": "x"})
+            assert response.status_code in (400, 403, 404, 405), (method, token)
     still = subscriber(web_store, "victim@example.com")
     assert still is not None and still.status == SubscriberStatus.PENDING
 
@@ -277,12 +301,16 @@ def test_confirm_mail_is_well_formed(client: TestClient, outbox: Outbox) -> None
     assert html is not None and text is not None
     link = outbox.link()
     assert link in html.get_content() and link in text.get_content()
-    assert "王五 Bcc: evil@example.com" in text.get_content()
+    # The visitor's name never reaches the mail: it greets the address's local part.
+    assert "王五" not in text.get_content() and "王五" not in html.get_content()
+    assert "evil" not in raw.decode("ascii", "replace")
+    assert text.get_content().startswith("mail，您好")
 
 
 def test_unknown_subscriber_in_a_valid_token_is_400(client: TestClient, clock: FakeClock) -> None:
-    token = make_token(SECRET, "confirm", 999_999, clock())
+    token = make_token(SECRET, "confirm", "Z" * 16, clock(), "A" * 16)
     assert client.get(f"/confirm/{token}").status_code == 400
+    assert client.post(f"/confirm/{token}").status_code in (400, 403)
 
 
 def test_bounced_address_resubscribing_must_confirm(
@@ -293,8 +321,11 @@ def test_bounced_address_resubscribing_must_confirm(
         set_status(conn, sub.id, SubscriberStatus.BOUNCED, clock())
     subscribe(client, "bounce@example.com")
     saved = subscriber(web_store, "bounce@example.com")
-    assert saved is not None and saved.status == SubscriberStatus.PENDING
+    assert saved is not None and saved.status == SubscriberStatus.BOUNCED
     assert "confirm/" in outbox.link()
+    assert click_confirm(client, outbox.link()).status_code == 200
+    back = subscriber(web_store, "bounce@example.com")
+    assert back is not None and back.status == SubscriberStatus.ACTIVE
 
 
 SPAMASSASSIN = shutil.which("spamassassin")

@@ -30,10 +30,14 @@ def fake_jobs(fake_feeds: FakeFeeds, fake_digest: FakeDigest) -> Jobs:
 
 @pytest.fixture
 def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings with the given ``[[schedules]]`` TOML (and a store URL) in tmp_path."""
+    """Settings with the given ``[[schedules]]`` TOML (and a store URL) in tmp_path; the
+    feeds watch is off (``tests/worker/test_watch*.py`` turn it on), so only the schedules
+    start jobs."""
 
     def _make(schedules: str, store_url: str | None = None, extra: str = "") -> Settings:
         url = store_url or f"sqlite:///{tmp_path / 'store.db'}"
-        return support.make_settings(tmp_path, f"{extra}\n{schedules}\n", store={"url": url})
+        return support.make_settings(
+            tmp_path, f"{extra}\n{schedules}\n", store={"url": url}, feeds={"watch": "0"}
+        )
 
     return _make

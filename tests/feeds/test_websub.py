@@ -1,0 +1,158 @@
+"""WebSub publishing against a real hub process on loopback (W3C WebSub, section 7)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from feedkit import SECTION_PAGES, load_rows, make_config, row
+from hubkit import running_hub, static_server, wait_until
+from support import NOW
+
+from pressroom.feeds.websub import PingPolicy, build_and_announce, changed_feed_urls, publish
+from pressroom.store.engine import open_store
+
+FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
+
+
+def _closed_port_url() -> str:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    return f"http://127.0.0.1:{port}/hub"
+
+
+def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
+    tmp_path: Path,
+) -> None:
+    hub, hub_server = running_hub()
+    out = tmp_path / "public"
+    with hub_server, static_server(out) as site:
+        config = make_config(
+            tmp_path, extra=SECTION_PAGES, public_url=site.url, websub_hub=hub.hub_url
+        )
+        topics = [f"{site.url}tiyu/rss.xml", f"{site.url}all/atom.xml"]
+        for topic in topics:
+            hub.subscribe(topic)
+        store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            load_rows(store, [row(1, "tiyu"), row(2, "shehui")])
+            report = build_and_announce(config, store, now=NOW)
+            feeds = [p for p in report.written if p.rsplit("/", 1)[-1] in FEED_FILES]
+            wait_until(lambda: len(hub.published_urls()) == len(feeds), 10)
+            assert sorted(hub.published_urls()) == sorted(f"{site.url}{p}" for p in feeds)
+            assert all(p.form["hub.mode"] == ["publish"] for p in hub.pings)
+            assert all(len(p.urls) == 1 for p in hub.pings)  # one topic per request
+            # the hub fetched what it was told of, and pushed the two subscribed feeds
+            wait_until(lambda: {d.topic for d in hub.deliveries} == set(topics), 10)
+            assert {status for _url, status in hub.fetched} == {200}
+            for delivery in hub.deliveries:
+                path = out / delivery.topic.removeprefix(site.url)
+                assert delivery.body == path.read_bytes()
+
+            # nothing changed: nothing is written, nobody is told
+            pings = len(hub.pings)
+            assert build_and_announce(config, store, now=NOW).written == []
+            time.sleep(0.5)
+            assert len(hub.pings) == pings
+
+            # a new 体育 article: only the feeds holding it are announced
+            load_rows(store, [row(0, "tiyu", title="新的体育新闻")])
+            report = build_and_announce(config, store, now=NOW)
+            expected = {
+                f"{site.url}{folder}/{file}" for folder in ("all", "tiyu") for file in FEED_FILES
+            }
+            wait_until(lambda: len(hub.pings) == pings + len(expected), 10)
+            assert set(hub.published_urls()[pings:]) == expected
+            wait_until(
+                lambda: sum("新的体育新闻".encode() in d.body for d in hub.deliveries) == 2, 10
+            )
+        finally:
+            store.dispose()
+
+
+def test_a_hub_answering_503_is_asked_again_with_backoff() -> None:
+    hub, server = running_hub(failing=2)
+    with server:
+        started = time.monotonic()
+        [outcome] = publish(
+            [hub.hub_url], ["https://feeds.example.cn/all/rss.xml"], PingPolicy(backoff=0.1)
+        )
+        elapsed = time.monotonic() - started
+    assert outcome.ok and hub.refused == 2
+    assert hub.published_urls() == ["https://feeds.example.cn/all/rss.xml"]
+    assert elapsed >= 0.1 + 0.2  # waited before each retry, doubling
+
+
+def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path: Path) -> None:
+    always_failing, server = running_hub(failing=10_000)
+    with server:
+        down = _closed_port_url()
+        config = make_config(tmp_path, websub_hub=[down, always_failing.hub_url])
+        store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            load_rows(store, [row(1, "tiyu")])
+            started = time.monotonic()
+            report = build_and_announce(config, store, now=NOW)
+            took = time.monotonic() - started
+            pinging = [t for t in threading.enumerate() if t.name == "pressroom-websub"]
+        finally:
+            store.dispose()
+        assert report.ok and report.written
+        # the pings (retrying with backoff: 0.5 + 1 + 2 s per hub) run after the build
+        assert took < 1.5 and pinging
+        for thread in pinging:
+            thread.join(PingPolicy().deadline * 2 + 5)
+            assert not thread.is_alive()
+        # retries are bounded, and a hub that stays down is not asked about every feed
+        assert always_failing.refused == PingPolicy().retries + 1
+
+
+def test_bounded_retries_and_what_publish_reports() -> None:
+    policy = PingPolicy(timeout=1, retries=2, backoff=0.05, deadline=5)
+    urls = ["https://feeds.example.cn/all/rss.xml", "https://feeds.example.cn/all/atom.xml"]
+    [outcome] = publish([_closed_port_url()], urls, policy)
+    assert not outcome.ok and outcome.published == ()
+    assert outcome.failed == tuple(urls) and "Connect" in (outcome.error or "")
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        (
+            ["tiyu/rss.xml", "index.html", "feeds.opml", "all/feed.json"],
+            ["tiyu/rss.xml", "all/feed.json"],
+        ),
+        ([], []),
+    ],
+)
+def test_only_feed_files_are_announced(paths: list[str], expected: list[str]) -> None:
+    base = "https://feeds.example.cn/"
+    assert changed_feed_urls(base, paths) == [base + p for p in expected]
+
+
+def test_one_log_line_and_counts_per_hub(caplog: pytest.LogCaptureFixture) -> None:
+    import json
+
+    from pressroom.feeds.websub import ping_counts
+    from pressroom.worker.logs import JsonFormatter
+
+    hub, server = running_hub()
+    down = _closed_port_url()
+    urls = ["https://feeds.example.cn/all/rss.xml", "https://feeds.example.cn/all/atom.xml"]
+    before = ping_counts()
+    with server, caplog.at_level("INFO", logger="pressroom.feeds.websub"):
+        publish([hub.hub_url, down], urls, PingPolicy(retries=1, backoff=0.05))
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
+    assert [(line["event"], line["hub"], line["published"], line["failed"]) for line in lines] == [
+        ("websub_publish", hub.hub_url, 2, 0),
+        ("websub_publish", down, 0, 2),
+    ]
+    assert lines[1]["level"] == "warning" and "ConnectError" in lines[1]["error"]
+    after = ping_counts()
+    assert after[(hub.hub_url, "ok")] - before.get((hub.hub_url, "ok"), 0) == 2
+    assert after[(down, "failed")] - before.get((down, "failed"), 0) == 2

@@ -1,0 +1,371 @@
+"""The consent rules of subscribers/lifecycle.py, on SQLite and PostgreSQL.
+
+Every status change leaves a consent event; suppressed people come back only through
+their own confirmation (or an operator's explicit ``resubscribe``); a confirm link works
+only for the request it was made for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Connection
+from storekit import add_subscriber
+from support import NOW
+
+from pressroom.models import ConsentSource, Frequency, Subscriber, SubscriberStatus
+from pressroom.store.engine import Store
+from pressroom.store.subscribers import (
+    find_subscriber,
+    list_subscribers,
+    pending_nonce,
+    record_bounce,
+)
+from pressroom.subscribers import lifecycle
+from pressroom.subscribers.lifecycle import MailKind, SubscribeForm
+
+ACTIVE, PENDING = SubscriberStatus.ACTIVE, SubscriberStatus.PENDING
+UNSUBSCRIBED, BOUNCED = SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED
+COMPLAINED = SubscriberStatus.COMPLAINED
+SUPPRESSED = [UNSUBSCRIBED, BOUNCED, COMPLAINED]
+LATER = NOW + timedelta(days=1)
+
+
+def form(email: str = "reader@example.com", name: str = "读者") -> SubscribeForm:
+    return SubscribeForm(email, name, ("keji",), Frequency.WEEKLY)
+
+
+def seed(store: Store, email: str, status: SubscriberStatus) -> Subscriber:
+    with store.write() as conn:
+        return add_subscriber(conn, email, status=status, now=NOW)
+
+
+def now_status(conn: Connection, email: str) -> SubscriberStatus:
+    found = find_subscriber(conn, email)
+    assert found is not None
+    return found.status
+
+
+def history(store: Store, email: str) -> list[tuple[object, ...]]:
+    with store.read() as conn:
+        found = lifecycle.subscriber_history(conn, email)
+    assert found is not None
+    return [(e.from_status, e.to_status, e.source, e.ip, e.note) for e in found[1]]
+
+
+def test_web_subscribe_then_confirm_records_both_with_the_ip(store: Store) -> None:
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form(), NOW, ip="192.0.2.7")
+    assert asked.mail is MailKind.CONFIRM and asked.subscriber.status is PENDING
+    assert asked.nonce is not None
+    with store.write() as conn:
+        done = lifecycle.confirm(conn, asked.subscriber.public_key, asked.nonce, LATER, ip="::1")
+    assert done is not None and done.status is ACTIVE
+    assert history(store, "reader@example.com") == [
+        (None, PENDING, ConsentSource.WEB, "192.0.2.7", ""),
+        (PENDING, ACTIVE, ConsentSource.WEB, "::1", "confirmed by the subscriber"),
+    ]
+    with store.read() as conn:
+        assert pending_nonce(conn, done.id) is None  # confirming closes the request
+
+
+def test_a_confirm_link_works_once_and_only_for_its_own_request(store: Store) -> None:
+    with store.write() as conn:
+        first = lifecycle.request_subscription(conn, form(), NOW)
+        second = lifecycle.request_subscription(conn, form(), NOW)  # a newer request
+    key = first.subscriber.public_key
+    assert first.nonce and second.nonce and first.nonce != second.nonce
+    with store.write() as conn:
+        assert lifecycle.open_request(conn, key, first.nonce) is None
+        assert lifecycle.confirm(conn, key, first.nonce, LATER) is None
+        assert now_status(conn, "reader@example.com") is PENDING
+        assert lifecycle.confirm(conn, key, second.nonce, LATER) is not None
+        assert lifecycle.confirm(conn, key, second.nonce, LATER) is None  # used up
+
+
+@pytest.mark.parametrize("later", ["unsubscribe", "operator", "bounce"])
+def test_any_later_change_voids_an_open_confirm_link(store: Store, later: str) -> None:
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form(), NOW)
+    subscriber, nonce = asked.subscriber, asked.nonce
+    assert nonce is not None
+    with store.write() as conn:
+        if later == "unsubscribe":
+            lifecycle.unsubscribe(conn, subscriber.id, LATER)
+        elif later == "operator":
+            lifecycle.import_subscriber(
+                conn,
+                subscriber.email,
+                name="",
+                sections=(),
+                frequency=Frequency.DAILY,
+                status=PENDING,
+                now=LATER,
+            )
+        else:
+            record_bounce(conn, subscriber.id, 1, LATER)
+        assert lifecycle.confirm(conn, subscriber.public_key, nonce, LATER) is None
+        assert now_status(conn, subscriber.email) is not ACTIVE
+
+
+def test_unsubscribe_then_resubscribe_then_the_old_link(store: Store) -> None:
+    """The issue's case: unsubscribe, someone submits the address, the OLD link is used."""
+    with store.write() as conn:
+        first = lifecycle.request_subscription(conn, form(), NOW)
+        assert first.nonce is not None
+        done = lifecycle.confirm(conn, first.subscriber.public_key, first.nonce, NOW)
+        assert done is not None
+        lifecycle.unsubscribe(conn, done.id, NOW, source=ConsentSource.ONE_CLICK, ip="192.0.2.1")
+        again = lifecycle.request_subscription(conn, form("READER@example.com"), LATER)
+        assert again.mail is MailKind.CONFIRM and again.subscriber.id == done.id
+        assert lifecycle.confirm(conn, done.public_key, first.nonce, LATER) is None
+        assert now_status(conn, "reader@example.com") is UNSUBSCRIBED  # no revival
+        assert again.nonce is not None
+        assert lifecycle.confirm(conn, done.public_key, again.nonce, LATER) is not None
+    assert [row[:3] for row in history(store, "reader@example.com")] == [
+        (None, PENDING, ConsentSource.WEB),
+        (PENDING, ACTIVE, ConsentSource.WEB),
+        (ACTIVE, UNSUBSCRIBED, ConsentSource.ONE_CLICK),
+        (UNSUBSCRIBED, ACTIVE, ConsentSource.WEB),
+    ]
+
+
+@pytest.mark.parametrize("held", SUPPRESSED)
+def test_web_request_on_a_suppressed_address_keeps_it_suppressed(
+    store: Store, held: SubscriberStatus
+) -> None:
+    seed(store, "gone@example.com", held)
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("gone@example.com"), LATER)
+        assert asked.mail is MailKind.CONFIRM and asked.nonce is not None
+        assert now_status(conn, "gone@example.com") is held
+        # An operator's re-import meanwhile cannot turn the request into consent.
+        result = lifecycle.import_subscriber(
+            conn,
+            "gone@example.com",
+            name="",
+            sections=(),
+            frequency=Frequency.DAILY,
+            status=ACTIVE,
+            now=LATER,
+        )
+        assert result.left_as_is and now_status(conn, "gone@example.com") is held
+
+
+def test_web_request_on_an_active_address_changes_nothing(store: Store) -> None:
+    before = seed(store, "on@example.com", ACTIVE)
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("ON@example.com", "改名"), LATER)
+    assert asked.mail is MailKind.NOTICE and asked.nonce is None
+    assert asked.subscriber == before
+    with store.read() as conn:
+        assert find_subscriber(conn, "on@example.com") == before
+    assert history(store, "on@example.com") == []
+
+
+@pytest.mark.parametrize("held", SUPPRESSED)
+def test_operator_add_leaves_a_suppressed_address_and_says_so(
+    store: Store, held: SubscriberStatus
+) -> None:
+    seed(store, "x@y.org", held)
+    with store.write() as conn:
+        result = lifecycle.add_by_operator(
+            conn, "X@y.org", name="新", sections=("keji",), frequency=Frequency.WEEKLY, now=LATER
+        )
+        assert result.left_as_is and not result.new
+        assert result.subscriber.status is held and result.subscriber.name == ""
+        assert find_subscriber(conn, "x@y.org") == result.subscriber
+    assert result.note() == f"x@y.org {held} on {NOW:%Y-%m-%d}; left as it is"
+
+
+def test_the_note_dates_the_suppression_from_the_consent_history(store: Store) -> None:
+    seed(store, "x@y.org", ACTIVE)
+    when = NOW + timedelta(days=1, hours=3)
+    with store.write() as conn:
+        lifecycle.unsubscribe_address(conn, "x@y.org", when)
+        result = lifecycle.add_by_operator(
+            conn,
+            "x@y.org",
+            name="",
+            sections=(),
+            frequency=Frequency.DAILY,
+            now=when + timedelta(days=5),
+        )
+    assert result.note() == "x@y.org unsubscribed on 2026-11-30; left as it is"
+
+
+def test_operator_resubscribe_is_explicit_logged_and_recorded(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(store, "x@y.org", COMPLAINED)
+    with caplog.at_level(logging.WARNING, logger="pressroom.subscribers"), store.write() as conn:
+        result = lifecycle.add_by_operator(
+            conn,
+            "x@y.org",
+            name="",
+            sections=(),
+            frequency=Frequency.DAILY,
+            now=LATER,
+            resubscribe=True,
+        )
+    assert not result.left_as_is and result.subscriber.status is ACTIVE
+    assert history(store, "x@y.org") == [
+        (COMPLAINED, ACTIVE, ConsentSource.CLI, None, lifecycle.RESUBSCRIBE_NOTE)
+    ]
+    assert "x@y.org" in caplog.text and "--resubscribe" in caplog.text
+
+
+def test_operator_new_and_existing_addresses(store: Store) -> None:
+    with store.write() as conn:
+        added = lifecycle.add_by_operator(
+            conn, "new@y.org", name="", sections=(), frequency=Frequency.DAILY, now=NOW
+        )
+        imported = lifecycle.import_subscriber(
+            conn,
+            "pend@y.org",
+            name="",
+            sections=(),
+            frequency=Frequency.DAILY,
+            status=PENDING,
+            now=NOW,
+        )
+        promoted = lifecycle.import_subscriber(
+            conn,
+            "PEND@y.org",
+            name="",
+            sections=(),
+            frequency=Frequency.DAILY,
+            status=ACTIVE,
+            now=LATER,
+        )
+        same = lifecycle.import_subscriber(
+            conn,
+            "pend@y.org",
+            name="n",
+            sections=(),
+            frequency=Frequency.WEEKLY,
+            status=ACTIVE,
+            now=LATER,
+        )
+    assert added.new and added.subscriber.status is ACTIVE
+    assert imported.new and promoted.subscriber.id == imported.subscriber.id
+    assert promoted.subscriber.status is ACTIVE and promoted.subscriber.email == "pend@y.org"
+    assert same.subscriber.frequency is Frequency.WEEKLY and not same.left_as_is
+    assert history(store, "new@y.org") == [(None, ACTIVE, ConsentSource.CLI, None, "")]
+    assert [row[:3] for row in history(store, "pend@y.org")] == [
+        (None, PENDING, ConsentSource.CSV),
+        (PENDING, ACTIVE, ConsentSource.CSV),
+    ]
+
+
+def test_unsubscribe_keeps_stricter_statuses_and_is_idempotent(store: Store) -> None:
+    bounced = seed(store, "b@y.org", BOUNCED)
+    active = seed(store, "a@y.org", ACTIVE)
+    with store.write() as conn:
+        assert lifecycle.unsubscribe(conn, bounced.id, LATER) == bounced
+        lifecycle.unsubscribe(conn, active.id, LATER, ip="192.0.2.9")
+        lifecycle.unsubscribe(conn, active.id, LATER)
+        assert lifecycle.unsubscribe_address(conn, "nobody@y.org", LATER) is None
+    assert history(store, "b@y.org") == []
+    assert history(store, "a@y.org") == [(ACTIVE, UNSUBSCRIBED, ConsentSource.WEB, "192.0.2.9", "")]
+
+
+def test_a_send_time_bounce_is_a_consent_event(store: Store) -> None:
+    active = seed(store, "a@y.org", ACTIVE)
+    gone = seed(store, "u@y.org", UNSUBSCRIBED)
+    with store.write() as conn:
+        record_bounce(conn, active.id, 2, LATER)
+        assert now_status(conn, "a@y.org") is ACTIVE
+        record_bounce(conn, active.id, 2, LATER)
+        record_bounce(conn, active.id, 2, LATER)  # a third changes nothing more
+        record_bounce(conn, gone.id, 1, LATER)
+        assert now_status(conn, "u@y.org") is UNSUBSCRIBED
+    assert [row[:3] for row in history(store, "a@y.org")] == [
+        (ACTIVE, BOUNCED, ConsentSource.BOUNCE)
+    ]
+    assert history(store, "u@y.org") == []
+
+
+def test_subscriber_history_by_any_casing_and_unknown(store: Store) -> None:
+    seed(store, "Reader@y.org", ACTIVE)
+    with store.read() as conn:
+        found = lifecycle.subscriber_history(conn, "READER@y.org")
+        assert found is not None and found[0].email == "Reader@y.org"
+        assert lifecycle.subscriber_history(conn, "nobody@y.org") is None
+
+
+def test_a_mailbox_added_by_a_concurrent_request_is_taken_as_existing(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests for one new address at once: the second's insert meets the first's row
+    (ON CONFLICT DO NOTHING) and goes on as for an existing address, without an error."""
+    seed(store, "race@example.com", PENDING)
+    real = lifecycle.find_subscriber
+    calls: list[str] = []
+
+    def missed_once(conn: Connection, email: str) -> Subscriber | None:
+        calls.append(email)
+        return None if len(calls) == 1 else real(conn, email)  # the look before the insert
+
+    monkeypatch.setattr(lifecycle, "find_subscriber", missed_once)
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("Race@example.com"), LATER)
+        assert asked.mail is MailKind.CONFIRM and asked.subscriber.email == "race@example.com"
+    calls.clear()
+    with store.write() as conn:
+        result = lifecycle.add_by_operator(
+            conn, "race@example.com", name="", sections=(), frequency=Frequency.DAILY, now=LATER
+        )
+    assert not result.new and result.subscriber.status is ACTIVE
+    with store.read() as conn:
+        assert [s.email for s in list_subscribers(conn)] == ["race@example.com"]
+
+
+def test_many_requests_for_one_new_mailbox_at_once(store: Store) -> None:
+    """Real threads, real transactions: one row, one ``None -> pending`` event, no error."""
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def ask() -> None:
+        try:
+            barrier.wait(timeout=10)
+            with store.write() as conn:
+                lifecycle.request_subscription(conn, form("Crowd@example.com"), NOW)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert [row[:2] for row in history(store, "crowd@example.com")] == [(None, PENDING)]
+
+
+def test_one_link_confirmed_many_times_at_once_is_one_confirmation(store: Store) -> None:
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("twice@example.com"), NOW)
+    key, nonce = asked.subscriber.public_key, asked.nonce
+    assert nonce is not None
+    barrier = threading.Barrier(6)
+    results: list[Subscriber | None] = []
+
+    def click() -> None:
+        barrier.wait(timeout=10)
+        with store.write() as conn:
+            results.append(lifecycle.confirm(conn, key, nonce, LATER))
+
+    threads = [threading.Thread(target=click) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 6 and sum(r is not None for r in results) == 1
+    assert [row[:2] for row in history(store, "twice@example.com")] == [
+        (None, PENDING),
+        (PENDING, ACTIVE),
+    ]
