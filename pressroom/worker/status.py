@@ -21,7 +21,7 @@ from pressroom.store.bounces import count_by_kind
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
-from pressroom.worker.lease import FEEDS_LEASE, WORKER_ALIVE_FOR
+from pressroom.worker.lease import WORKER_ALIVE_FOR, feeds_lease_name
 from pressroom.worker.scheduler import effective_schedules
 from pressroom.worker.triggers import make_trigger, next_fire_time
 
@@ -186,7 +186,7 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
             schedules=schedules,
             digests=digests,
             last_feed_build=runs.last_job_run(conn, JobKind.FEEDS, outcome=JobOutcome.OK),
-            feeds_lease=runs.lease_holder(conn, FEEDS_LEASE),
+            feeds_lease=runs.lease_holder(conn, _feeds_lease(settings)),
             workers=runs.all_workers(conn),
             jobs=jobs,
             store_now=store_now,
@@ -194,6 +194,12 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
                 k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
             },
         )
+
+
+def _feeds_lease(settings: Settings) -> str:
+    """The name of the feeds lease this config's builds take (store-wide or this machine's)."""
+    output = settings.path(settings.feeds.output_dir).resolve()
+    return feeds_lease_name(settings.feeds.lease, output)
 
 
 def _as_seen(run: runs.JobRunRow | None, store_now: datetime) -> runs.JobRunRow | None:
