@@ -23,6 +23,7 @@ from pressroom.wiring import Runtime, load_runtime
 __all__ = ["main"]
 
 log = logging.getLogger("pressroom")
+RESUBSCRIBE_HELP = "re-activate unsubscribed, bounced or complained addresses (logged)"
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -162,33 +163,42 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
 
 
 def cmd_subscribers(args: argparse.Namespace) -> int:
-    """Manage subscribers (add, remove, list, import, export)."""
+    """Manage subscribers (add, remove, list, show, import, export)."""
     from pressroom.subscribers import roster
 
     runtime = _runtime(args)
     store, now, action = runtime.store, runtime.clock(), args.subscribers_command
+    zone = runtime.settings.site.tz
     if action == "add":
-        saved, new = roster.add_subscriber(
+        done = roster.add_subscriber(
             store, args.email, name=args.name, sections=args.sections,
-            frequency=args.frequency, now=now,
+            frequency=args.frequency, now=now, zone=zone, resubscribe=args.resubscribe,
         )  # fmt: skip
+        saved = done.subscriber
+        if done.notice:
+            print(f"{done.notice} (--resubscribe to change it)", file=sys.stderr)
+            return 1
         chosen = ",".join(saved.sections) or "all sections"
-        print(f"{'added' if new else 'updated'} {saved.email} ({saved.frequency}, {chosen})")
+        print(f"{done.outcome} {saved.email} ({saved.frequency}, {chosen})")
     elif action == "remove":
         print(f"unsubscribed {roster.remove_subscriber(store, args.email, now).email}")
     elif action == "list":
         lines = roster.listing(store, args.status)
         print("\n".join(lines), end="\n" if lines else "")
         print(f"{len(lines)} subscribers", file=sys.stderr)
+    elif action == "show":
+        print("\n".join(roster.show_subscriber(store, args.email, zone)))
     elif action == "import":
-        report = roster.import_csv_file(store, args.file, now, out=print)
+        report = roster.import_csv_file(
+            store, args.file, now, out=print, zone=zone, resubscribe=args.resubscribe
+        )
         print(report.summary())
         return 1 if report.bad else 0
     elif args.file == "-":
-        roster.export_subscribers(store, sys.stdout)
+        roster.export_subscribers(store, sys.stdout, with_consent=args.with_consent)
     else:
         with _output_file(Path(args.file), "export") as stream:
-            count = roster.export_subscribers(store, stream)
+            count = roster.export_subscribers(store, stream, with_consent=args.with_consent)
         print(f"exported {count} subscribers to {args.file}", file=sys.stderr)
     return 0
 
@@ -357,14 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
     s_add.add_argument("--name", default="")
     s_add.add_argument("--sections", default="", help="slugs or names, comma separated")
     s_add.add_argument("--frequency", choices=["daily", "weekly"], default="daily")
+    s_add.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     s_remove = add("remove", cmd_subscribers, "unsubscribe an address", subs_sub)
     s_remove.add_argument("email")
     s_list = add("list", cmd_subscribers, "list subscribers", subs_sub)
     s_list.add_argument("--status", choices=["pending", "active", "unsubscribed", "bounced"])
+    s_show = add("show", cmd_subscribers, "a subscriber and its consent history", subs_sub)
+    s_show.add_argument("email")
     s_import = add("import", cmd_subscribers, "import subscribers from CSV", subs_sub)
-    s_import.add_argument("file", help="CSV with email,name,sections,frequency,status")
+    s_import.add_argument("file", help="CSV (email,name,sections,frequency,status); - = stdin")
+    s_import.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     s_export = add("export", cmd_subscribers, "export subscribers as CSV", subs_sub)
     s_export.add_argument("file", nargs="?", default="-", help="default: standard output")
+    s_export.add_argument(
+        "--with-consent", action="store_true", help="add the consent history columns"
+    )
 
     bounces = add("bounces", None, "process the bounce mailbox (bounces, complaints, unsubscribes)")
     bounces_sub = bounces.add_subparsers(dest="bounces_command", required=True, metavar="ACTION")

@@ -2,7 +2,10 @@
 
 Rows stream through in batches (bounded memory at any file size); each batch is one
 write transaction. A bad row is reported as ``line N: reason`` and skipped; good rows are
-kept.
+kept. Every value is checked before it reaches the store (:mod:`pressroom.incoming`); a
+batch the store still refuses is split until the refused row is found
+(:func:`pressroom.store.bulk.write_bisecting`). A URL met again later in the file is
+reported (``line N: same url as line M; the later row wins``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,22 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from pressroom.clock import Clock, as_utc
 from pressroom.errors import ImportRowError, UsageError
-from pressroom.models import ArticleStatus, Priority
+from pressroom.incoming import (
+    MAX_INT,
+    chunked,
+    numbered_lines,
+    parsed_ahead,
+    show,
+    text_problem,
+    time_problem,
+)
+from pressroom.models import ArticleStatus
 from pressroom.progress import progress
 from pressroom.store.articles import (
     ARTICLE_FIELDS,
@@ -26,7 +39,9 @@ from pressroom.store.articles import (
     list_sections,
     upsert_articles,
 )
+from pressroom.store.bulk import LineIndex, write_bisecting
 from pressroom.store.engine import Store
+from pressroom.store.notify import notify_articles
 
 __all__ = ["ImportReport", "RowParser", "import_file", "import_lines"]
 
@@ -41,6 +56,10 @@ _PRIORITY_NAMES = {
 _STATUSES = frozenset(s.value for s in ArticleStatus)
 _ABSOLUTE_URL = re.compile(r"https?://[^/\s?#]+([/?#]\S*)?", re.IGNORECASE)
 _KNOWN_FIELDS = frozenset(ARTICLE_FIELDS) | {"id"}
+# URLs are unique-indexed; a PostgreSQL B-tree entry holds at most ~2,700 bytes.
+_MAX_URL_BYTES = 2048
+_MAX_CHARS = {"title": 1000, "authors": 1000, "summary": 100_000}
+_TEXT_FIELDS = ("url", "section", "title", "summary", "body_html", "authors", "image_url")
 
 
 @dataclass
@@ -49,12 +68,16 @@ class ImportReport:
 
     rows: int = 0
     bad: int = 0
+    duplicates: int = 0
     counts: UpsertCounts = field(default_factory=UpsertCounts)
 
     def summary(self) -> str:
-        """One line: rows read, new, updated, unchanged, bad."""
+        """One line: rows read, new, updated, unchanged, repeated urls, bad."""
         c = self.counts
         text = f"{self.rows} rows: {c.inserted} new, {c.updated} updated, {c.unchanged} unchanged"
+        if self.duplicates:
+            noun = "url" if self.duplicates == 1 else "urls"
+            text += f", {self.duplicates} repeated {noun} (the later row won)"
         return text + (f", {self.bad} bad rows skipped" if self.bad else "")
 
 
@@ -68,15 +91,14 @@ class RowParser:
 
     def parse(self, line: str) -> dict[str, Any]:
         """Validate one JSON Lines line; raise ImportRowError with the reason."""
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ImportRowError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+        data = _load(line)
         if not isinstance(data, dict):
             raise ImportRowError("not a JSON object")
         unknown = sorted(set(data) - _KNOWN_FIELDS)
         if unknown:
-            raise ImportRowError(f"unknown field {unknown[0]!r}")
+            raise ImportRowError(f"unknown field {show(unknown[0])}")
+        if "\\u" in line:  # NUL and lone surrogates reach a JSON string only as escapes
+            _check_texts(data)
         published = self._time(data, "published_at", required=True)
         assert published is not None
         return {
@@ -101,28 +123,34 @@ class RowParser:
                 raise ImportRowError(f"missing {key}")
             return ""
         if not isinstance(value, str):
-            raise ImportRowError(f"{key} must be a string")
+            raise ImportRowError(f"{key} must be a string, got {show(value)}")
         if required and not value.strip():
             raise ImportRowError(f"{key} is empty")
+        limit = _MAX_CHARS.get(key)
+        if limit is not None and len(value) > limit:
+            raise ImportRowError(f"{key} is longer than {limit:,} characters ({len(value):,})")
         return value.strip() if key in ("title", "url", "image_url") else value
 
     def _url(self, data: dict[str, Any], key: str, required: bool = False) -> str:
         value = self._text(data, key, required)
+        if len(value.encode("utf-8")) > _MAX_URL_BYTES:
+            raise ImportRowError(f"{key} is longer than {_MAX_URL_BYTES:,} bytes")
         if value and not _ABSOLUTE_URL.fullmatch(value):
-            raise ImportRowError(f"{key} must be an absolute http(s) URL, got {value!r}")
+            raise ImportRowError(f"{key} must be an absolute http(s) URL, got {show(value)}")
         return value
 
     def _section(self, data: dict[str, Any]) -> str:
         key = self._text(data, "section", required=True)
         slug = self.sections.get(key) or self.sections.get(key.lower())
         if slug is None:
-            raise ImportRowError(f"unknown section {key!r}")
+            raise ImportRowError(f"unknown section {show(key)}")
         return slug
 
     def _authors(self, data: dict[str, Any]) -> str:
         value = data.get("authors")
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return ";".join(v.strip() for v in value if v.strip())
+            value = ";".join(v.strip() for v in value if v.strip())
+            data = {"authors": value}
         return self._text(data, "authors").strip()
 
     def _time(self, data: dict[str, Any], key: str, required: bool = False) -> datetime | None:
@@ -132,81 +160,174 @@ class RowParser:
                 raise ImportRowError(f"missing {key}")
             return None
         if not isinstance(value, str):
-            raise ImportRowError(f"{key} must be an ISO 8601 string")
+            raise ImportRowError(f"{key} must be an ISO 8601 string, got {show(value)}")
         try:
-            parsed = datetime.fromisoformat(value.strip())
+            parsed = as_utc(datetime.fromisoformat(value.strip()), self.zone)
         except ValueError:
-            raise ImportRowError(f"{key} is not an ISO 8601 date: {value!r}") from None
-        return as_utc(parsed, self.zone)
+            raise ImportRowError(f"{key} is not an ISO 8601 date: {show(value)}") from None
+        except OverflowError:
+            raise ImportRowError(f"{key} is out of range once converted to UTC") from None
+        problem = time_problem(parsed)
+        if problem:
+            raise ImportRowError(f"{key} {problem}")
+        return parsed
 
     def _views(self, data: dict[str, Any]) -> int:
         value = data.get("views", 0)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ImportRowError(f"views must be a whole number, got {value!r}")
+            raise ImportRowError(f"views must be a whole number, got {show(value)}")
         if value < 0:
-            raise ImportRowError(f"views must not be negative, got {value}")
+            raise ImportRowError(f"views must not be negative, got {show(value)}")
+        if value > MAX_INT:
+            raise ImportRowError(f"views must be at most {MAX_INT:,}, got {show(value)}")
         return value
 
     def _priority(self, data: dict[str, Any]) -> int:
         value = data.get("priority", 0)
         if isinstance(value, str) and value.strip().lower() in _PRIORITY_NAMES:
             return _PRIORITY_NAMES[value.strip().lower()]
-        if isinstance(value, int) and not isinstance(value, bool) and value in set(Priority):
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2:
             return value
         raise ImportRowError(
-            f"priority must be 0, 1 or 2 (normal, recommended, headline), got {value!r}"
+            f"priority must be 0, 1 or 2 (normal, recommended, headline), got {show(value)}"
         )
 
     def _status(self, data: dict[str, Any]) -> str:
         value = data.get("status", "published")
-        if value not in _STATUSES:
-            raise ImportRowError(f"status must be published, draft or deleted, got {value!r}")
-        return str(value)
+        if not isinstance(value, str) or value not in _STATUSES:
+            raise ImportRowError(f"status must be published, draft or deleted, got {show(value)}")
+        return value
+
+
+def _load(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ImportRowError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ImportRowError("not valid JSON (nested too deeply)") from None
+    except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+        raise ImportRowError("not valid JSON (a number with too many digits)") from None
+
+
+def _check_texts(data: dict[str, Any]) -> None:
+    for key in (*_TEXT_FIELDS, "updated_at", "published_at", "priority", "status"):
+        value = data.get(key)
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            problem = isinstance(item, str) and text_problem(item)
+            if problem:
+                raise ImportRowError(f"{key} {problem}")
+
+
+Numbered = tuple[int, dict[str, Any]]
+Line = tuple[int, bytes | None]
+ParsedLine = tuple[int, dict[str, Any] | None, str | None]  # a row, or a reason, or blank
+BACKGROUND_BYTES = 4_000_000  # larger inputs are parsed in a helper process
 
 
 def import_lines(
     store: Store,
-    lines: Iterator[tuple[int, bytes]],
+    lines: Iterator[Line],
     parser: RowParser,
     clock: Clock,
     *,
     batch_size: int = 2000,
     report_bad: Callable[[str], None],
     advance: Callable[[int], None] = lambda n: None,
+    background: bool = False,
 ) -> ImportReport:
-    """Parse numbered raw lines and upsert the good rows in batches of ``batch_size``."""
+    """Parse numbered raw lines and upsert the good rows in batches of ``batch_size``.
+
+    A line given as None was too long to read (:func:`pressroom.incoming.numbered_lines`).
+    ``background`` parses in a helper process while batches are written
+    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same.
+
+    Raises:
+        StoreError: the store itself failed; the batches before are committed.
+    """
     report = ImportReport()
-    batch: list[dict[str, Any]] = []
-    pending_bytes = 0
-    for number, raw in lines:
-        pending_bytes += len(raw)
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-        if not raw.strip():
-            continue
-        report.rows += 1
-        try:
-            batch.append(parser.parse(raw.decode("utf-8")))
-        except UnicodeDecodeError:
-            report.bad += 1
-            report_bad(f"line {number}: not valid UTF-8")
-        except ImportRowError as exc:
-            report.bad += 1
-            report_bad(f"line {number}: {exc}")
-        if len(batch) >= batch_size:
-            _flush(store, batch, clock, report)
-            advance(pending_bytes)
-            pending_bytes = 0
-    _flush(store, batch, clock, report)
-    advance(pending_bytes)
+    seen = LineIndex()
+    try:
+        chunks = chunked(lines, batch_size)
+        for size, parsed in parsed_ahead(
+            chunks, partial(_parse_chunk, parser), background=background
+        ):
+            batch: list[Numbered] = []
+            for number, row, reason in parsed:
+                if row is not None:
+                    report.rows += 1
+                    batch.append((number, row))
+                elif reason is not None:
+                    report.rows += 1
+                    report.bad += 1
+                    report_bad(f"line {number}: {reason}")
+            _flush(store, batch, clock, report, seen, report_bad)
+            advance(size)
+    finally:
+        seen.close()
     return report
 
 
-def _flush(store: Store, batch: list[dict[str, Any]], clock: Clock, report: ImportReport) -> None:
-    if batch:
-        with store.write() as conn:
-            report.counts.add(upsert_articles(conn, batch, clock()))
-        batch.clear()
+def _parse_chunk(parser: RowParser, chunk: list[Line]) -> tuple[int, list[ParsedLine]]:
+    """The parsed lines of ``chunk`` and its size in bytes (runs in the helper process)."""
+    return sum(len(raw) for _, raw in chunk if raw), [
+        _parse_line(n, raw, parser) for n, raw in chunk
+    ]
+
+
+def _parse_line(number: int, raw: bytes | None, parser: RowParser) -> ParsedLine:
+    if raw is not None:
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+        if not raw.strip():
+            return number, None, None
+    try:
+        if raw is None:
+            raise ImportRowError("longer than 16 MB")
+        return number, parser.parse(raw.decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        assert raw is not None
+        return (
+            number,
+            None,
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1})",
+        )
+    except ImportRowError as exc:
+        return number, None, str(exc)
+
+
+def _flush(
+    store: Store,
+    batch: list[Numbered],
+    clock: Clock,
+    report: ImportReport,
+    seen: LineIndex,
+    report_bad: Callable[[str], None],
+) -> None:
+    if not batch:
+        return
+    earlier = seen.earlier([(row["url"], number) for number, row in batch])
+    latest: dict[str, Numbered] = {}
+    for number, row in batch:
+        if number in earlier:
+            report.duplicates += 1
+            report_bad(f"line {number}: same url as line {earlier[number]}; the later row wins")
+        latest.pop(row["url"], None)
+        latest[row["url"]] = (number, row)
+    now = clock()
+
+    def write(conn: Any, part: Any) -> UpsertCounts:
+        notify_articles(conn)  # PostgreSQL: wakes a watching worker when this commits
+        return upsert_articles(conn, [row for _, row in part], now)
+
+    def refused(item: Numbered, reason: str) -> None:
+        report.bad += 1
+        report_bad(f"line {item[0]}: the store refused the row ({reason})")
+
+    for counts in write_bisecting(store, list(latest.values()), write, refused):
+        report.counts.add(counts)
+    batch.clear()
 
 
 def import_file(
@@ -233,15 +354,15 @@ def import_file(
     stream, total = _open(source)
     try:
         with progress("importing", total=total, unit="bytes", enabled=show_progress) as bar:
-            numbered = enumerate(stream, start=1)
             return import_lines(
                 store,
-                numbered,
+                numbered_lines(stream),
                 parser,
                 clock,
                 batch_size=batch_size,
                 report_bad=report_bad,
                 advance=bar.advance,
+                background=total is None or total > BACKGROUND_BYTES,
             )
     finally:
         if stream is not sys.stdin.buffer:

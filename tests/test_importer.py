@@ -177,3 +177,26 @@ def test_batches_commit_across_many_rows(site: Path) -> None:
     )
     assert code == 1
     assert len(stored(site)) == 2500
+
+
+@pytest.mark.postgres
+def test_an_import_on_postgresql_notifies_a_listening_worker(site: Path, pg_url: str) -> None:
+    """Each committed batch sends ``NOTIFY pressroom_articles`` (the feeds watch wakes)."""
+    import threading
+
+    from pressroom.store.notify import ArticlesListener
+
+    config = site / "pressroom.toml"
+    config.write_text(CONFIG + f'\n[store]\nurl = "{pg_url}"\n', encoding="utf-8")
+    store = open_store(pg_url)
+    woken = threading.Event()
+    listener = ArticlesListener(store, woken.set)
+    assert listener.start()
+    try:
+        assert listener.listening.wait(10)
+        assert not woken.wait(0.3)  # nothing yet
+        assert run_import(site, write_jsonl(site / "a.jsonl", [article(1)])) == 0
+        assert woken.wait(5)
+    finally:
+        listener.stop()
+        store.dispose()

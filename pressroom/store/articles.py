@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import Article, ArticleStatus, Priority, Section
+from pressroom.store.bulk import execute_many
 from pressroom.store.schema import articles, sections
 
 __all__ = [
@@ -173,8 +174,7 @@ def upsert_articles(
             changed.append({**row, "updated_at": row["updated_at"] or now})
         else:
             counts.unchanged += 1
-    if changed:
-        conn.execute(_upsert_statement(conn), changed)
+    execute_many(conn, _upsert_statement(conn), changed)
     return counts
 
 

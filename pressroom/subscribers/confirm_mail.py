@@ -71,9 +71,11 @@ def build_confirm_message(
             the VERP address naming this confirmation (bounces find the subscriber).
 
     Raises:
-        ValueError: ``subscriber`` is unsubscribed, bounced or complained (never mailed).
+        ValueError: a notice for an unsubscribed, bounced or complained subscriber. Their
+            own new request still gets its confirmation: confirming it is the only way
+            back (a new double opt-in), and the per-address rate limit bounds abuse.
     """
-    if subscriber.status.suppressed:
+    if subscriber.status.suppressed and kind is not MailKind.CONFIRM:
         raise ValueError(f"{subscriber.email}: {subscriber.status}, so no mail is sent to it")
     subject = _SUBJECTS[kind].format(site=one_line(site.name))
     context = {

@@ -1,38 +1,54 @@
 """Managing subscribers from the command line: add, remove, CSV import and export.
 
-The state changes are :mod:`pressroom.subscribers.lifecycle`'s; this module parses the
-operator's input and reads the store.
+The consent rules for the operator's rows are :mod:`pressroom.subscribers.bulk_import`'s
+(CSV import and ``add`` share them); reading the CSV is :mod:`pressroom.subscribers.csv_rows`'s.
 
 Columns: ``email,name,sections,frequency,status``. ``sections`` lists section slugs or
 Chinese names separated by ``;`` or ``|`` (empty = every section); ``frequency`` is
 ``daily`` (default) or ``weekly``; ``status`` one of pending, active (default),
-unsubscribed, bounced. Rows are upserted by normalised address; a bad row is reported as
+unsubscribed, bounced, complained. Rows are matched by mailbox; a bad row is reported as
 ``line N: reason`` and skipped, the good rows are kept.
 """
 
 from __future__ import annotations
 
 import csv
-import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from typing import IO
 
 from pressroom.errors import ImportRowError, UsageError
-from pressroom.models import Frequency, Section, Subscriber, SubscriberStatus
+from pressroom.incoming import chunked, parsed_ahead
+from pressroom.models import ConsentEvent, ConsentSource, Subscriber, SubscriberStatus
+from pressroom.progress import progress
 from pressroom.store.articles import list_sections
+from pressroom.store.bulk import LineIndex, write_bisecting
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import existing_addresses, list_subscribers
+from pressroom.store.subscriber_bulk import consent_events_of, subscriber_pages
+from pressroom.store.subscribers import address_key, find_subscriber, list_subscribers
 from pressroom.subscribers.addresses import InvalidAddress, normalise_email
-from pressroom.subscribers.lifecycle import (
-    add_by_operator,
-    import_subscriber,
-    unsubscribe_address,
+from pressroom.subscribers.bulk_import import BatchOutcome, OperatorRules
+from pressroom.subscribers.csv_rows import (
+    COLUMNS,
+    SectionNames,
+    SubscriberRow,
+    csv_records,
+    neutralise,
+    parse_row,
 )
+from pressroom.subscribers.history import history_lines
+from pressroom.subscribers.lifecycle import subscriber_history, unsubscribe_address
 
 __all__ = [
     "COLUMNS",
+    "CONSENT_COLUMNS",
+    "AddResult",
     "SectionNames",
     "SubscriberImport",
     "SubscriberRow",
@@ -43,77 +59,15 @@ __all__ = [
     "listing",
     "parse_row",
     "remove_subscriber",
+    "show_subscriber",
 ]
 
-COLUMNS = ("email", "name", "sections", "frequency", "status")
-BATCH = 500
-_SEPARATORS = re.compile(r"[;|,，、；]")
+log = logging.getLogger("pressroom.subscribers")
 
-
-class SectionNames:
-    """Resolves a section given by slug or by (Chinese) name to its slug."""
-
-    def __init__(self, sections: Sequence[Section]) -> None:
-        self._slugs: dict[str, str] = {}
-        for section in sections:
-            self._slugs[section.slug] = section.slug
-            self._slugs[section.name] = section.slug
-            self._slugs[section.slug.lower()] = section.slug
-
-    def parse(self, text: str) -> list[str]:
-        """The slugs named in ``text`` (separated by ``;``, ``|`` or commas).
-
-        Raises:
-            ValueError: a name matches no section.
-        """
-        slugs: list[str] = []
-        for part in _SEPARATORS.split(text):
-            name = part.strip()
-            if not name:
-                continue
-            slug = self._slugs.get(name) or self._slugs.get(name.lower())
-            if slug is None:
-                raise ValueError(f"unknown section {name!r}")
-            if slug not in slugs:
-                slugs.append(slug)
-        return slugs
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRow:
-    """One validated CSV row."""
-
-    email: str
-    name: str
-    sections: list[str]
-    frequency: Frequency
-    status: SubscriberStatus
-
-
-def _choice(value: str, kind: type[Frequency] | type[SubscriberStatus], default: str) -> str:
-    text = (value or "").strip().lower() or default
-    allowed = [member.value for member in kind]
-    if text not in allowed:
-        field = "frequency" if kind is Frequency else "status"
-        raise ValueError(f"{field} {value!r} is not one of {', '.join(allowed)}")
-    return text
-
-
-def parse_row(row: dict[str, str | None], names: SectionNames) -> SubscriberRow:
-    """Validate one CSV row (a dict of the columns).
-
-    Raises:
-        ImportRowError: the reason the row is bad.
-    """
-    try:
-        email = normalise_email(row.get("email") or "")
-        name = " ".join((row.get("name") or "").split())
-        sections = names.parse(row.get("sections") or "")
-        frequency = Frequency(_choice(row.get("frequency") or "", Frequency, "daily"))
-        status = SubscriberStatus(_choice(row.get("status") or "", SubscriberStatus, "active"))
-    except (InvalidAddress, ValueError) as exc:
-        raise ImportRowError(str(exc)) from exc
-    return SubscriberRow(email, name, sections, frequency, status)
+BATCH = 2000
+BACKGROUND_BYTES = 2_000_000  # larger files are parsed in a helper process
+CONSENT_COLUMNS = ("created_at", "confirmed_at", "consent_history")
+Numbered = tuple[int, SubscriberRow]
 
 
 @dataclass
@@ -123,113 +77,263 @@ class SubscriberImport:
     rows: int = 0
     added: int = 0
     updated: int = 0
+    unchanged: int = 0
+    kept: int = 0
+    duplicates: int = 0
     bad: int = 0
 
     def summary(self) -> str:
-        """One line: rows read, added, updated, bad."""
+        """One line: rows read, added, updated, unchanged, left as they are, bad."""
         text = f"{self.rows} rows: {self.added} added, {self.updated} updated"
+        if self.unchanged:
+            text += f", {self.unchanged} unchanged"
+        if self.kept:
+            text += f", {self.kept} unsubscribed, bounced or complained left as they are"
+        if self.duplicates:
+            noun = "address" if self.duplicates == 1 else "addresses"
+            text += f", {self.duplicates} repeated {noun} (the later row won)"
         return text + (f", {self.bad} bad rows skipped" if self.bad else "")
 
-
-def _rows(stream: IO[str]) -> Iterator[tuple[int, dict[str, str | None]]]:
-    reader = csv.DictReader(stream)
-    fields = [f.strip().lower() for f in (reader.fieldnames or [])]
-    if "email" not in fields:
-        raise UsageError("the CSV needs a header row with at least an 'email' column")
-    reader.fieldnames = fields
-    for row in reader:
-        yield reader.line_num, {k: v for k, v in row.items() if isinstance(k, str)}
+    def count(self, outcome: str) -> None:
+        """Count one row's outcome (an :class:`Outcome` name)."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
 
 
 def import_subscribers(
     store: Store,
-    stream: IO[str],
-    sections: Sequence[Section],
+    stream: IO[bytes],
     now: datetime,
     out: Callable[[str], None],
+    *,
+    zone: tzinfo = UTC,
+    resubscribe: bool = False,
+    batch_size: int = BATCH,
+    advance: Callable[[int], None] = lambda n: None,
+    background: bool = False,
 ) -> SubscriberImport:
-    """Upsert the subscribers of a CSV ``stream``; report bad rows through ``out``.
+    """Apply the rows of the CSV ``stream`` under the operator's consent rules.
+
+    Bad rows, suppressed addresses left as they are and repeated addresses are reported
+    through ``out`` as ``line N: ...``; ``--resubscribe`` changes are logged as warnings.
+    ``background`` parses in a helper process while batches are written
+    (:func:`pressroom.incoming.parsed_ahead`); the outcome is the same.
 
     Raises:
         UsageError: the CSV has no header with an ``email`` column.
+        StoreError: the store itself failed; the batches before are committed.
     """
-    names = SectionNames(sections)
+    with store.read() as conn:
+        names = SectionNames(list_sections(conn))
+    rules = OperatorRules(ConsentSource.CSV, now, zone, resubscribe=resubscribe)
     report = SubscriberImport()
-    batch: list[SubscriberRow] = []
-    for line, raw in _rows(stream):
-        report.rows += 1
-        try:
-            batch.append(parse_row(raw, names))
-        except ImportRowError as exc:
-            report.bad += 1
-            out(f"line {line}: {exc}")
-        if len(batch) >= BATCH:
-            _save(store, batch, now, report)
-            batch = []
-    _save(store, batch, now, report)
+    seen = LineIndex()
+    chunks = chunked(csv_records(stream), batch_size)
+    try:
+        for parsed in parsed_ahead(chunks, partial(_parse_chunk, names), background=background):
+            batch: list[Numbered] = []
+            for line, row in parsed:
+                report.rows += 1
+                if isinstance(row, str):
+                    report.bad += 1
+                    out(f"line {line}: {row}")
+                else:
+                    batch.append((line, row))
+            _flush(store, batch, rules, seen, report, out)
+            advance(len(parsed))
+    finally:
+        seen.close()
     return report
 
 
-def _save(
-    store: Store, batch: Iterable[SubscriberRow], now: datetime, report: SubscriberImport
+def _parse_chunk(
+    names: SectionNames, chunk: list[tuple[int, dict[str, str | None] | str]]
+) -> list[tuple[int, SubscriberRow | str]]:
+    """Each record as a row or the reason it is bad (runs in the helper process)."""
+    parsed: list[tuple[int, SubscriberRow | str]] = []
+    for line, record in chunk:
+        try:
+            if isinstance(record, str):
+                raise ImportRowError(record)
+            parsed.append((line, parse_row(record, names)))
+        except ImportRowError as exc:
+            parsed.append((line, str(exc)))
+    return parsed
+
+
+def _flush(
+    store: Store,
+    batch: list[Numbered],
+    rules: OperatorRules,
+    seen: LineIndex,
+    report: SubscriberImport,
+    out: Callable[[str], None],
 ) -> None:
-    rows = list(batch)
-    with store.write() as conn:
-        known = existing_addresses(conn, [row.email for row in rows])
-        for row in rows:
-            import_subscriber(
-                conn,
-                row.email,
-                name=row.name,
-                sections=row.sections,
-                frequency=row.frequency,
-                status=row.status,
-                now=now,
-            )
-            if row.email in known:
-                report.updated += 1
-            else:
-                report.added += 1
-                known.add(row.email)
+    if not batch:
+        return
+    messages: list[tuple[int, str]] = []
+    earlier = seen.earlier([(row.key or address_key(row.email), line) for line, row in batch])
+    for line, previous in earlier.items():
+        report.duplicates += 1
+        messages.append((line, f"same address as line {previous}; the later row wins"))
+
+    def refused(item: Numbered, reason: str) -> None:
+        report.bad += 1
+        messages.append((item[0], f"the store refused the row ({reason})"))
+
+    for done in write_bisecting(store, list(batch), rules.apply, refused):
+        _tally(done, report, messages)
+    for line, text in sorted(messages):
+        out(f"line {line}: {text}")
+    batch.clear()
+
+
+def _tally(done: BatchOutcome, report: SubscriberImport, messages: list[tuple[int, str]]) -> None:
+    for _, outcome, _ in done.outcomes:
+        report.count(outcome)
+    messages.extend(done.notices)
+    for warning in done.warnings:
+        log.warning("%s", warning)
+
+
+def import_csv_file(
+    store: Store,
+    path: str,
+    now: datetime,
+    out: Callable[[str], None],
+    *,
+    zone: tzinfo = UTC,
+    resubscribe: bool = False,
+    show_progress: bool = True,
+) -> SubscriberImport:
+    """:func:`import_subscribers` from the CSV file at ``path`` (``-``: standard input).
+
+    UTF-8, a BOM allowed. A file over 2 MB (or standard input) is parsed in a helper process.
+
+    Raises:
+        UsageError: the file cannot be read or has no ``email`` header.
+    """
+    try:
+        stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        large = path == "-" or os.fstat(stream.fileno()).st_size > BACKGROUND_BYTES
+        with progress("importing", unit="rows", enabled=show_progress) as bar:
+            return import_subscribers(
+                store, stream, now, out, zone=zone, resubscribe=resubscribe,
+                advance=bar.advance, background=large,
+            )  # fmt: skip
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
 
 
 def export_subscribers(
-    store: Store, stream: IO[str], status: SubscriberStatus | None = None
+    store: Store,
+    stream: IO[str],
+    status: SubscriberStatus | None = None,
+    *,
+    with_consent: bool = False,
 ) -> int:
-    """Write every subscriber (or those with ``status``) as CSV; return how many."""
-    with store.read() as conn:
-        found: list[Subscriber] = list_subscribers(conn, status)
+    """Write every subscriber (or those with ``status``) as CSV; return how many.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so a
+    spreadsheet shows it as text instead of running it. ``with_consent`` adds
+    :data:`CONSENT_COLUMNS`: when the row was created and first confirmed (ISO 8601 UTC)
+    and the consent history as a JSON array of events.
+    """
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for s in found:
-        writer.writerow([s.email, s.name, ";".join(s.sections), s.frequency.value, s.status.value])
-    return len(found)
+    writer.writerow(COLUMNS + CONSENT_COLUMNS if with_consent else COLUMNS)
+    count = 0
+    for page, events in _pages(store, status, with_consent):
+        for s in page:
+            cells = [s.email, s.name, ";".join(s.sections), s.frequency.value, s.status.value]
+            if with_consent:
+                cells += _consent_cells(s, events.get(s.id, []))
+            writer.writerow([neutralise(cell) for cell in cells])
+        count += len(page)
+    return count
+
+
+def _pages(
+    store: Store, status: SubscriberStatus | None, with_consent: bool
+) -> Iterator[tuple[list[Subscriber], dict[int, list[ConsentEvent]]]]:
+    with store.read() as conn:
+        for page in subscriber_pages(conn, status):
+            ids = [s.id for s in page]
+            yield page, consent_events_of(conn, ids) if with_consent else {}
+
+
+def _iso(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _consent_cells(subscriber: Subscriber, events: list[ConsentEvent]) -> list[str]:
+    confirmed = next((e.at for e in events if e.to_status == SubscriberStatus.ACTIVE), None)
+    history = [
+        {
+            "at": _iso(e.at),
+            "from": None if e.from_status is None else e.from_status.value,
+            "to": e.to_status.value,
+            "source": e.source.value,
+            "ip": e.ip,
+            "note": e.note,
+        }
+        for e in events
+    ]
+    text = json.dumps(history, ensure_ascii=False, separators=(",", ":"))
+    return [_iso(subscriber.created_at), _iso(confirmed), text]
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult:
+    """What ``subscribers add`` did: the subscriber, an :class:`Outcome`, and a notice."""
+
+    subscriber: Subscriber
+    outcome: str
+    notice: str = ""
 
 
 def add_subscriber(
-    store: Store, email: str, *, name: str, sections: str, frequency: str, now: datetime
-) -> tuple[Subscriber, bool]:
-    """Add (or update) the active subscriber ``email``; return it and whether it is new.
+    store: Store,
+    email: str,
+    *,
+    name: str,
+    sections: str,
+    frequency: str,
+    now: datetime,
+    zone: tzinfo = UTC,
+    resubscribe: bool = False,
+) -> AddResult:
+    """Add (or update) the active subscriber ``email`` under the operator's consent rules.
+
+    An unsubscribed, bounced or complained address is left as it is (the result's outcome
+    is ``kept`` and its notice says since when) unless ``resubscribe``.
 
     Raises:
-        UsageError: the address is invalid or a section is unknown.
+        UsageError: the address, the name or a section is invalid.
     """
+    with store.read() as conn:
+        names = SectionNames(list_sections(conn))
+    fields: dict[str, str | None] = {
+        "email": email, "name": name, "sections": sections, "frequency": frequency,
+        "status": "active",
+    }  # fmt: skip
     try:
-        address = normalise_email(email)
-        with store.read() as conn:
-            slugs = SectionNames(list_sections(conn)).parse(sections)
-    except (InvalidAddress, ValueError) as exc:
+        row = parse_row(fields, names)
+    except ImportRowError as exc:
         raise UsageError(str(exc)) from exc
+    rules = OperatorRules(ConsentSource.CLI, now, zone, resubscribe=resubscribe)
     with store.write() as conn:
-        done = add_by_operator(
-            conn,
-            address,
-            name=" ".join(name.split()),
-            sections=slugs,
-            frequency=Frequency(frequency),
-            now=now,
-        )
-    return done.subscriber, done.new
+        done = rules.apply(conn, [(1, row)])
+        saved = find_subscriber(conn, row.email)
+    assert saved is not None  # just written or found in this transaction
+    for warning in done.warnings:
+        log.warning("%s", warning.removeprefix("line 1: "))
+    notice = done.notices[0][1] if done.notices else ""
+    return AddResult(saved, done.outcomes[0][1], notice)
 
 
 def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
@@ -251,25 +355,6 @@ def remove_subscriber(store: Store, email: str, now: datetime) -> Subscriber:
     return found
 
 
-def import_csv_file(
-    store: Store, path: str, now: datetime, out: Callable[[str], None]
-) -> SubscriberImport:
-    """:func:`import_subscribers` from the CSV file at ``path`` (UTF-8, a BOM allowed).
-
-    Raises:
-        UsageError: the file cannot be read or has no ``email`` header.
-    """
-    with store.read() as conn:
-        sections = list_sections(conn)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as stream:
-            return import_subscribers(store, stream, sections, now, out)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 text: {exc.reason}") from exc
-
-
 def listing(store: Store, status: str | None) -> list[str]:
     """One tab-separated line per subscriber (``*`` = every section), by address."""
     with store.read() as conn:
@@ -278,3 +363,20 @@ def listing(store: Store, status: str | None) -> list[str]:
         f"{s.email}\t{s.name}\t{s.status}\t{s.frequency}\t{','.join(s.sections) or '*'}"
         for s in found
     ]
+
+
+def show_subscriber(store: Store, email: str, zone: tzinfo) -> list[str]:
+    """The lines of ``subscribers show``: the subscriber and its consent history.
+
+    Raises:
+        UsageError: the address is invalid or not a subscriber.
+    """
+    try:
+        address = normalise_email(email)
+    except InvalidAddress as exc:
+        raise UsageError(str(exc)) from exc
+    with store.read() as conn:
+        found = subscriber_history(conn, address)
+    if found is None:
+        raise UsageError(f"{address} is not a subscriber")
+    return history_lines(*found, zone)

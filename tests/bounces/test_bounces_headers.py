@@ -19,6 +19,7 @@ from pressroom.digest.config import digest_config
 from pressroom.digest.render import RunInfo
 from pressroom.digest.select import ContentCache
 from pressroom.models import Article, Frequency, Priority, Subscriber, SubscriberStatus
+from pressroom.store.subscribers import new_public_key
 from pressroom.subscribers.confirm_mail import build_confirm_message
 from pressroom.subscribers.lifecycle import MailKind
 
@@ -26,7 +27,8 @@ VERP = {
     "return_path": "bounces@news.example.cn",
     "unsubscribe_mailto": "unsubscribe@news.example.cn",
 }
-READER = Subscriber(7, "reader@example.com", "王读者", SubscriberStatus.ACTIVE, Frequency.DAILY)
+READER = Subscriber(7, "reader@example.com", "王读者", SubscriberStatus.ACTIVE, Frequency.DAILY,
+                    public_key=new_public_key())  # fmt: skip
 
 
 def _settings(folder: Path, **mail: object):  # type: ignore[no-untyped-def]
@@ -60,7 +62,8 @@ def test_a_run_message_names_its_delivery_in_sender_and_mailto(tmp_path: Path) -
 
 def test_each_recipient_gets_their_own_tokens(tmp_path: Path) -> None:
     composer = _composer(tmp_path, 42, **VERP)
-    other = Subscriber(8, "other@example.com", "", SubscriberStatus.ACTIVE, Frequency.DAILY)
+    other = Subscriber(8, "other@example.com", "", SubscriberStatus.ACTIVE, Frequency.DAILY,
+                       public_key=new_public_key())  # fmt: skip
     first, second = composer(READER), composer(other)
     assert first.sender != second.sender
     assert (
@@ -85,11 +88,12 @@ def test_without_return_path_nothing_changes(tmp_path: Path) -> None:
     assert parse_message(msg.data)["Precedence"] == "bulk"
 
 
-def _confirm(tmp_path: Path, subscriber: Subscriber, secret: str | None):  # type: ignore[no-untyped-def]
+def _confirm(tmp_path: Path, subscriber: Subscriber, secret: str | None,  # type: ignore[no-untyped-def]
+             kind: MailKind = MailKind.CONFIRM):  # fmt: skip
     settings = _settings(tmp_path, **VERP)
     env = Environment(loader=PackageLoader("pressroom", "templates"), autoescape=True)
     return build_confirm_message(
-        env, subscriber, kind=MailKind.CONFIRM, link_url="https://news.example.cn/confirm/x",
+        env, subscriber, kind=kind, link_url="https://news.example.cn/confirm/x",
         site=settings.site, mail=settings.mail, max_age=86400, now=NOW, secret=secret,
     )  # fmt: skip
 
@@ -107,9 +111,12 @@ def test_confirmation_mail_has_a_verp_sender_and_no_auto_replies(tmp_path: Path)
 @pytest.mark.parametrize(
     "status", [SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED, SubscriberStatus.UNSUBSCRIBED]
 )
-def test_no_confirmation_mail_to_a_suppressed_address(
+def test_a_suppressed_address_gets_only_the_confirmation_it_asked_for(
     tmp_path: Path, status: SubscriberStatus
 ) -> None:
+    """A new double opt-in is the only way back (issue 10), so its confirmation is sent;
+    no other mail of this module (the notice) ever goes to a suppressed address."""
     suppressed = Subscriber(9, "gone@example.com", "", status, Frequency.DAILY)
+    assert _confirm(tmp_path, suppressed, SECRET).recipient == "gone@example.com"
     with pytest.raises(ValueError, match="no mail is sent"):
-        _confirm(tmp_path, suppressed, SECRET)
+        _confirm(tmp_path, suppressed, SECRET, MailKind.NOTICE)

@@ -59,7 +59,10 @@ def test_import_keeps_good_rows_and_names_each_bad_line(
         "line 5: frequency 'hourly' is not one of daily, weekly",
         "line 6: status 'gone' is not one of pending, active, unsubscribed, bounced, complained",
     ]
-    assert out[4] == "7 rows: 2 added, 1 updated, 4 bad rows skipped"
+    assert out[4:] == [
+        "line 8: same address as line 2; the later row wins",
+        "7 rows: 2 added, 1 updated, 1 repeated address (the later row won), 4 bad rows skipped",
+    ]
     assert _run(config, "subscribers", "export") == 0
     assert capsys.readouterr().out.splitlines() == [
         "email,name,sections,frequency,status",

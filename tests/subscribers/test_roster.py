@@ -34,25 +34,38 @@ def status_of(store: Store, email: str) -> SubscriberStatus | None:
 
 
 def test_add_makes_an_active_subscriber_and_updates_a_known_one(site: Store) -> None:
-    saved, new = roster.add_subscriber(
+    done = roster.add_subscriber(
         site, " reader@Example.COM ", name=" 读者  一 ", sections="时政,keji",
         frequency="weekly", now=NOW,
     )  # fmt: skip
-    assert new and saved.email == "reader@example.com" and saved.name == "读者 一"
+    saved = done.subscriber
+    assert done.outcome == "added"
+    assert saved.email == "reader@example.com" and saved.name == "读者 一"
     assert saved.status is SubscriberStatus.ACTIVE and saved.frequency is Frequency.WEEKLY
     assert saved.sections == ("shizheng", "keji")
-    again, new = roster.add_subscriber(
+    again = roster.add_subscriber(
         site, "reader@example.com", name="", sections="", frequency="daily", now=LATER
     )
-    assert not new and again.id == saved.id and again.sections == ()
+    assert again.outcome == "updated"
+    assert again.subscriber.id == saved.id and again.subscriber.sections == ()
 
 
-def test_add_leaves_an_unsubscribed_address_as_it_is(site: Store) -> None:
+def test_add_leaves_an_unsubscribed_address_unless_told_to_resubscribe(site: Store) -> None:
     roster.add_subscriber(site, "a@example.com", name="", sections="", frequency="daily", now=NOW)
     roster.remove_subscriber(site, "a@example.com", NOW)
     assert status_of(site, "a@example.com") is SubscriberStatus.UNSUBSCRIBED
-    roster.add_subscriber(site, "A@example.com", name="", sections="", frequency="daily", now=LATER)
+    kept = roster.add_subscriber(
+        site, "A@example.com", name="", sections="", frequency="daily", now=LATER
+    )
+    assert kept.outcome == "kept"
+    assert kept.notice == "a@example.com unsubscribed on 2026-11-29; left as it is"
     assert status_of(site, "a@example.com") is SubscriberStatus.UNSUBSCRIBED
+    again = roster.add_subscriber(
+        site, "a@example.com", name="", sections="", frequency="daily", now=LATER,
+        resubscribe=True,
+    )  # fmt: skip
+    assert again.outcome == "updated" and not again.notice
+    assert status_of(site, "a@example.com") is SubscriberStatus.ACTIVE
 
 
 def test_add_refuses_bad_input(site: Store) -> None:
@@ -91,7 +104,7 @@ def test_csv_import_keeps_good_rows_reports_bad_ones_and_round_trips(site: Store
         "y@example.com,,,monthly,\n"
     )
     lines: list[str] = []
-    report = roster.import_subscribers(site, io.StringIO(text), SECTIONS, LATER, lines.append)
+    report = roster.import_subscribers(site, io.BytesIO(text.encode()), LATER, lines.append)
     assert (report.rows, report.added, report.updated, report.bad) == (6, 2, 1, 3)
     assert [line.split(":")[0] for line in lines] == ["line 5", "line 6", "line 7"]
     assert status_of(site, "gone@example.com") is SubscriberStatus.UNSUBSCRIBED
@@ -107,4 +120,4 @@ def test_csv_import_keeps_good_rows_reports_bad_ones_and_round_trips(site: Store
 
 def test_csv_without_an_email_header_is_refused(site: Store) -> None:
     with pytest.raises(UsageError, match="'email' column"):
-        roster.import_subscribers(site, io.StringIO("name\nx\n"), SECTIONS, NOW, print)
+        roster.import_subscribers(site, io.BytesIO(b"name\nx\n"), NOW, print)
