@@ -207,9 +207,11 @@ class _Run:
                     await queue.put(item)
         except StoreError as exc:  # the tasks end; deliver() reports it
             self.broken = self.broken or exc
-        finally:
-            for _ in range(workers):
-                await queue.put(None)
+        # One end mark per connection, waiting for room while they drain the queue. Not in
+        # a `finally`: when this task is cancelled the workers are too, and a put into a
+        # full queue nobody reads would wait forever (it once hung a cancelled send).
+        for _ in range(workers):
+            await queue.put(None)
 
     async def work(self, queue: asyncio.Queue[_Item | None]) -> None:
         committed: asyncio.Future[None] | None = None
