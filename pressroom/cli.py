@@ -17,7 +17,7 @@ from typing import TextIO
 
 from pressroom import __version__
 from pressroom.config import default_config_path
-from pressroom.errors import ConfigError, JobFailed, OutputError, PressroomError
+from pressroom.errors import ConfigError, OutputError, PressroomError
 from pressroom.wiring import Runtime, load_runtime
 
 __all__ = ["main"]
@@ -98,21 +98,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_feeds_build(args: argparse.Namespace) -> int:
     """Write the feeds that changed; print what was written, kept and removed."""
-    import asyncio
-
-    from pressroom.feeds import FeedConfig
-    from pressroom.feeds.websub import build_and_announce
-    from pressroom.process_id import process_id
-    from pressroom.worker.jobs import build_feeds_leased
+    from pressroom.worker.manual import build_feeds_manually
 
     runtime = _runtime(args)
-    config, store, clock = FeedConfig.from_settings(runtime.settings), runtime.store, runtime.clock
-    holder = process_id(clock())
-    report, other = asyncio.run(
-        build_feeds_leased(build_and_announce, config, store, clock, holder, force=args.force)
-    )
-    if report is None:
-        raise JobFailed(f"another process is building the feeds ({other})")
+    report = build_feeds_manually(
+        runtime.settings, runtime.store, runtime.clock, force=args.force
+    )  # recorded in job_runs; JobFailed when another process holds the feeds lease
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
@@ -149,8 +140,15 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
 def cmd_digest_send(args: argparse.Namespace) -> int:
     """Select, render and deliver a digest (resuming an interrupted one)."""
     from pressroom.digest.service import send_digest_blocking
+    from pressroom.worker.manual import send_digest_manually
 
     runtime = _runtime(args)
+    if not args.dry_run and not args.to:  # a real send is a run: recorded in job_runs
+        report = send_digest_manually(
+            runtime.settings, runtime.store, runtime.clock, schedule=args.schedule
+        )
+        print(report.summary())
+        return 0 if report.ok else 1
     report = send_digest_blocking(
         runtime.settings,
         runtime.store,

@@ -391,6 +391,8 @@ class WebSettings(_Strict):
     confirm_max_age: int = Field(7 * 86400, ge=60)
     redis_url: SecretStr | None = None
     """Keep the rate-limit counters in Redis (``redis://host:6379/0``); default: the store."""
+    metrics_token: SecretStr | None = None
+    """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
 
     _check_url = field_validator("public_url")(_check_http_url)
 

@@ -139,9 +139,7 @@ def test_feeds_build_waits_its_turn_behind_a_workers_lease(tmp_path: Path) -> No
     config = str(tmp_path / "site" / "pressroom.toml")
     store = open_store(f"sqlite:///{tmp_path / 'site' / 'pressroom.db'}")
     with store.write() as conn:
-        assert acquire_lease(
-            conn, "feeds", "other-host:1:1", now=datetime.now(UTC), ttl=timedelta(minutes=2)
-        )
+        assert acquire_lease(conn, "feeds", "other-host:1:1", ttl=timedelta(minutes=2))
     done = pressroom("--config", config, "feeds", "build", cwd=tmp_path)
     assert done.returncode == 1
     assert "another process is building the feeds (other-host:1:1)" in done.stderr

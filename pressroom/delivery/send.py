@@ -10,6 +10,13 @@ of its previous one is committed, so at any moment each connection has at most o
 message the server accepted that the store does not know about. If the process dies,
 the next sender puts the dead one's ``sending`` rows back in the queue: at most one per
 connection can then reach a person twice, and nobody is skipped.
+
+Nothing here waits without a bound. A store error (a lock held past the busy timeout, a
+lost connection, a full disk) breaks the ledger thread: every waiter hears it at once,
+the tasks end, the rows still held go back to the queue if the store lets us within a
+short margin (else they stay ``sending``, truthfully, for the next sender to recover),
+and :func:`deliver` raises one :class:`~pressroom.errors.StoreError`. After a stop
+request, the messages in flight get ``stop_window`` seconds, then the tasks are cancelled.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +34,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from pressroom.clock import Clock
-from pressroom.delivery.group_commit import DbThread, GroupCommitter
+from pressroom.delivery.group_commit import MARGIN_S, DbThread, GroupCommitter, store_failure
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.transport import (
     PermanentFailure,
@@ -35,19 +43,26 @@ from pressroom.delivery.transport import (
     Transport,
     UncertainDelivery,
 )
-from pressroom.errors import DeliveryError
+from pressroom.errors import DeliveryError, StoreError
 from pressroom.models import DeliveryStatus, Subscriber, SubscriberStatus
 from pressroom.progress import Progress, progress
 from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
 from pressroom.store.engine import Store
 
-__all__ = ["DEFAULT_LEASE", "DeliveryReport", "deliver"]
+__all__ = ["DEFAULT_LEASE", "DEFAULT_STOP_WINDOW", "DeliveryReport", "deliver"]
 
 log = logging.getLogger("pressroom.delivery.send")
 
 DEFAULT_LEASE = timedelta(minutes=5)
 """A sender that has not renewed its claims for this long is presumed dead."""
+
+DEFAULT_STOP_WINDOW = 25.0
+"""Seconds the messages in flight get after a stop request before their tasks are cancelled;
+the wind-down after it takes at most :data:`~pressroom.delivery.group_commit.MARGIN_S` more."""
+
+_SENDING_HERE: set[str] = set()
+"""Sender ids of the :func:`deliver` calls running in this process (see :func:`_is_dead_here`)."""
 
 _T = TypeVar("_T")
 _Item = tuple[int, Subscriber | None]
@@ -77,13 +92,17 @@ class DeliveryReport:
 
 
 def _is_dead_here(worker_id: str) -> bool:
-    """True when ``worker_id`` names a process on this host that no longer runs."""
+    """True when ``worker_id`` names a sender on this host that no longer runs.
+
+    Either its process is gone, or it is this process and no :func:`deliver` call of
+    that id is running any more (a worker whose earlier send failed on the store).
+    """
     parts = worker_id.split(":")
     if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():
-        return False
+        return worker_id not in _SENDING_HERE
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +120,6 @@ class _Run:
     digest_id: int
     compose: Callable[[Subscriber], OutgoingMessage]
     transport: Transport
-    clock: Clock
     worker_id: str
     lease: timedelta
     batch_size: int
@@ -110,6 +128,8 @@ class _Run:
     report: DeliveryReport
     bar: Progress | None = None
     halted: TemporaryFailure | None = None  # why this run stopped itself (an outage)
+    broken: StoreError | None = None  # the store failed: end now, report it
+    cut: bool = False  # the stop window ran out: the tasks were cancelled
     idempotent: bool = False  # resending is harmless (the file outbox): no need to wait
     deferred: set[int] = field(default_factory=set)  # rows put back once after a 4xx
     failing: int = 0  # temporary failures in a row, with no success between them
@@ -118,10 +138,18 @@ class _Run:
     @property
     def stopping(self) -> bool:
         """True once the caller asked to stop or the run halted itself."""
-        return self.halted is not None or (self.stop is not None and self.stop.is_set())
+        return (
+            self.halted is not None
+            or self.broken is not None
+            or (self.stop is not None and self.stop.is_set())
+        )
 
     async def db(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await self.ledger.db.run(fn, *args)
+        try:
+            return await self.ledger.db.run(fn, *args)
+        except StoreError as exc:
+            self.broken = self.broken or exc
+            raise
 
     def finish(
         self,
@@ -131,8 +159,13 @@ class _Run:
         *,
         bounce: bool = False,
         message_id: str | None = None,
-    ) -> asyncio.Future[None]:
-        """Record what happened to ``item``; return the future of its commit."""
+    ) -> asyncio.Future[None] | None:
+        """Record what happened to ``item``; return the future of its commit.
+
+        None when the store already failed: the row stays as the store has it.
+        """
+        if self.broken is not None:
+            return None
         delivery_id, subscriber = item
         sid = subscriber.id if subscriber else 0
         committed = self.ledger.submit(Outcome(delivery_id, sid, status, error, message_id, bounce))
@@ -144,50 +177,54 @@ class _Run:
 
     async def recover(self, *, mine: bool) -> int:
         """Release rows of dead senders (and, at start, rows an earlier run of ours left)."""
-        held = await self.db(ledger.claimers, self.digest_id)
+        held = await self.db(ledger.claimers, self.digest_id, self.lease)
         dead = [c.worker_id for c in held if _is_dead_here(c.worker_id)]
         if mine:
             dead.append(self.worker_id)
         others = [c for c in held if c.worker_id != self.worker_id]
-        if not dead and not any(c.claimed_at < self.clock() - self.lease for c in others):
+        if not dead and not any(c.expired for c in others):
             return 0
         return await self.db(
-            partial(ledger.recover, keep=self.worker_id),
-            self.digest_id,
-            dead,
-            self.clock(),
-            self.lease,
+            partial(ledger.recover, keep=self.worker_id), self.digest_id, dead, self.lease
         )
 
     async def feed(self, queue: asyncio.Queue[_Item | None], workers: int) -> None:
         try:
             while not self.stopping:
-                batch = await self.db(
-                    ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
-                )
+                batch = await self.db(ledger.claim, self.digest_id, self.worker_id, self.batch_size)
                 if not batch:
                     # Rows put back after a 4xx come back once they are on record.
                     await queue.join()
                     await self.ledger.settled()
+                    if self.stopping:
+                        break
                     batch = await self.db(
-                        ledger.claim, self.digest_id, self.worker_id, self.clock(), self.batch_size
+                        ledger.claim, self.digest_id, self.worker_id, self.batch_size
                     )
                 if not batch and not await self.recover(mine=False):
                     break
                 for item in batch:
                     await queue.put(item)
-        finally:
-            for _ in range(workers):
-                await queue.put(None)
+        except StoreError as exc:  # the tasks end; deliver() reports it
+            self.broken = self.broken or exc
+        # One end mark per connection, waiting for room while they drain the queue. Not in
+        # a `finally`: when this task is cancelled the workers are too, and a put into a
+        # full queue nobody reads would wait forever (it once hung a cancelled send).
+        for _ in range(workers):
+            await queue.put(None)
 
     async def work(self, queue: asyncio.Queue[_Item | None]) -> None:
         committed: asyncio.Future[None] | None = None
         while (item := await queue.get()) is not None:
-            if self.stopping:
-                self.finish(item, DeliveryStatus.QUEUED, None)
-            else:
-                committed = await self.one(item, committed) or committed
-            queue.task_done()
+            try:
+                if self.stopping:
+                    self.finish(item, DeliveryStatus.QUEUED, None)
+                else:
+                    committed = await self.one(item, committed) or committed
+            except StoreError as exc:  # this connection's last mark failed
+                self.broken = self.broken or exc
+            finally:
+                queue.task_done()
             if self.idempotent:
                 await asyncio.sleep(0)  # a transport that never waits lets the writer run
 
@@ -206,6 +243,8 @@ class _Run:
             return self.finish(item, DeliveryStatus.FAILED, f"compose: {exc}")
         if previous is not None and not self.idempotent:
             await previous  # this connection's last message is on record first
+        if self.stopping:  # the store failed or a stop came while we waited
+            return self.finish(item, DeliveryStatus.QUEUED, None)
         status, error, bounce = await self.hand_over(item[0], msg)
         return self.finish(item, status, error, bounce=bounce, message_id=msg.message_id)
 
@@ -264,6 +303,7 @@ async def deliver(
     stop: asyncio.Event | None = None,
     batch_size: int = 200,
     lease: timedelta = DEFAULT_LEASE,
+    stop_window: float = DEFAULT_STOP_WINDOW,
 ) -> DeliveryReport:
     """Send every queued delivery of the ledger run ``digest_id``; safe to run again, or
     in parallel.
@@ -276,79 +316,167 @@ async def deliver(
             when it has no such attribute); ``transport.idempotent`` (resending replaces,
             as in the file outbox) lets messages go out without waiting for the ledger.
         bounce_after: ``[mail] bounce_after``: bounces before an address is dropped.
-        clock: stamps ``claimed_at`` / ``sent_at``.
+        clock: unused by the ledger (claims and ``sent_at`` take the store's time); kept
+            for the callers' symmetry.
         worker_id: this sender's id, unique per process (:func:`~pressroom.process_id.process_id`).
         show_progress: a progress bar on a terminal, log lines elsewhere.
         stop: when set, in-flight messages finish, nothing more is claimed, and the
             rows claimed but not started go back to the queue.
         batch_size: rows claimed per transaction.
         lease: how long a silent sender keeps its claims before others take them.
+        stop_window: seconds the messages in flight get once ``stop`` is set; then the
+            tasks are cancelled and their rows given back.
 
     Raises:
         ServerUnavailable: the SMTP server could not be reached; the rows not sent stay
             queued and a later call resumes them.
         TemporaryFailure: the server refused message after message for now (4xx); the
             rows not sent stay queued, as above.
+        StoreError: the store failed (locked past its busy timeout, connection lost, disk
+            full); raised within the busy timeout plus a few seconds, the rows this
+            sender held given back if the store allowed it (else the next sender does).
     """
+    del clock  # the store's clock stamps claims and marks
     started = time.monotonic()
     workers = max(1, int(getattr(transport, "concurrency", 1)))
     db = DbThread(store)
-    writer = GroupCommitter(db, digest_id, worker_id, clock, bounce_after, lease)
-    run = _Run(store, digest_id, compose, transport, clock, worker_id, lease,
+    writer = GroupCommitter(db, digest_id, worker_id, bounce_after, lease)
+    run = _Run(store, digest_id, compose, transport, worker_id, lease,
                max(batch_size, workers), stop, writer,
                DeliveryReport())  # fmt: skip
     run.idempotent = bool(getattr(transport, "idempotent", False))
     run.breaker = max(run.breaker, 2 * workers)
+    _SENDING_HERE.add(worker_id)
+    left = 0
     try:
-        await _deliver_all(run, workers, show_progress)
-        left = await run.db(ledger.unfinished, digest_id) if run.halted else 0
+        await _deliver_all(run, workers, show_progress, stop_window)
+        if run.halted is not None and run.broken is None:
+            left = await _bounded(run, ledger.unfinished, digest_id)
+    except StoreError as exc:
+        run.broken = run.broken or exc
     finally:
+        _SENDING_HERE.discard(worker_id)
         db.close()
     run.report.seconds = time.monotonic() - started
+    if run.broken is not None:
+        raise run.broken
     if run.halted is not None:
         kind = type(run.halted)
         raise kind(f"{run.halted}; {left} deliveries stay queued for a resume")
     return run.report
 
 
-async def _deliver_all(run: _Run, workers: int, show_progress: bool) -> None:
+async def _deliver_all(run: _Run, workers: int, show_progress: bool, stop_window: float) -> None:
     await run.recover(mine=True)
     total = await run.db(ledger.unfinished, run.digest_id)
     run.ledger.start()
     try:
         with progress("delivering", total=total, unit="mails", enabled=show_progress) as bar:
             run.bar = bar
-            await _run_tasks(run, workers)
+            await _run_tasks(run, workers, stop_window)
     finally:
         await _wind_down(run)
 
 
-async def _run_tasks(run: _Run, workers: int) -> None:
+async def _run_tasks(run: _Run, workers: int, stop_window: float) -> None:
     queue: asyncio.Queue[_Item | None] = asyncio.Queue(maxsize=run.batch_size)
     tasks = [asyncio.create_task(run.work(queue)) for _ in range(workers)]
     tasks.append(asyncio.create_task(run.feed(queue, workers)))
+    everything = asyncio.gather(*tasks)
+    watchdog = asyncio.create_task(_cut_after_stop(run, everything, stop_window))
     try:
-        await asyncio.gather(*tasks)
+        await everything
+    except asyncio.CancelledError:
+        if not run.cut:  # our caller cancelled us, not the stop window
+            raise
     finally:
+        watchdog.cancel()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, watchdog, return_exceptions=True)
+
+
+async def _cut_after_stop(run: _Run, tasks: asyncio.Future[Any], window: float) -> None:
+    """Once a stop is requested, give the messages in flight ``window`` seconds, then cut."""
+    if run.stop is None:
+        return
+    await run.stop.wait()
+    done, _ = await asyncio.wait({tasks}, timeout=window)
+    if not done:
+        log.warning("messages still in flight %.0f s after the stop: cutting them short", window)
+        run.cut = True
+        tasks.cancel()
+
+
+async def _bounded(run: _Run, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(conn, *args)`` in a fresh write transaction, in a daemon thread, waited on for
+    at most :data:`~pressroom.delivery.group_commit.MARGIN_S` seconds."""
+
+    def work() -> _T:
+        with run.store.write() as conn:
+            return fn(conn, *args)
+
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def target() -> None:
+        try:
+            value = work()
+        except BaseException as exc:  # handed to the awaiting task
+            loop.call_soon_threadsafe(_settle, future, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, future, value, None)
+
+    threading.Thread(target=target, name="pressroom-ledger-release", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), MARGIN_S)
+    except TimeoutError:
+        raise StoreError(f"the store did not answer within {MARGIN_S:.0f} seconds") from None
+    except Exception as exc:
+        raise store_failure(exc) from exc
+
+
+def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(value)
 
 
 async def _wind_down(run: _Run) -> None:
-    """Commit what is pending, then give back any row still held (claimed or sending)."""
+    """Commit what is pending, then give back any row still held (claimed or sending).
+
+    On a store failure or a cancellation the give-back runs on a fresh connection and
+    is waited on for a few seconds at most; rows it cannot give back stay ``sending``
+    under this sender's id, which the next sender recovers (see :func:`_is_dead_here`).
+    """
     try:
-        await asyncio.shield(run.ledger.close())
+        if run.broken is None:
+            await asyncio.shield(run.ledger.close())
+        else:
+            run.ledger.cancel()
     except asyncio.CancelledError:
-        run.ledger.flush_now(run.store)
-        _release_now(run)
+        run.ledger.cancel()
+        await _give_back(run)
         raise
-    except Exception:
-        _release_now(run)
-        raise
-    await run.db(ledger.release, run.digest_id, run.worker_id, "requeued: the sender stopped")
+    if run.ledger.failure is not None:
+        run.broken = run.broken or run.ledger.failure
+    await _give_back(run)
 
 
-def _release_now(run: _Run) -> None:
-    with run.store.write() as conn:
-        ledger.release(conn, run.digest_id, run.worker_id, "requeued: the sender stopped")
+async def _give_back(run: _Run) -> None:
+    reason = "requeued: the sender stopped"
+    try:
+        if run.broken is None:
+            await run.db(ledger.release, run.digest_id, run.worker_id, reason)
+        else:
+            await _bounded(run, ledger.release, run.digest_id, run.worker_id, reason)
+    except StoreError as exc:
+        run.broken = run.broken or exc
+        log.error(
+            "could not give back the deliveries held by %s (%s); the next sender recovers them",
+            run.worker_id,
+            exc,
+        )

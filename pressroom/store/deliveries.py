@@ -15,6 +15,9 @@ before that connection hands over its next message, so among those rows at most 
 connection had in fact reached the server: that is the one duplicate the contract allows,
 and nobody is ever skipped.
 
+Claim times and ``sent_at`` are the store's clock (:mod:`pressroom.store.store_time`), so
+senders on machines whose clocks disagree judge each other's claims alike.
+
 Functions take a :class:`~sqlalchemy.Connection`; the caller owns the transaction.
 """
 
@@ -30,6 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import DeliveryStatus, Subscriber
 from pressroom.store.schema import deliveries, subscribers
+from pressroom.store.store_time import db_now, now_expr
 from pressroom.store.subscribers import record_bounce, row_to_subscriber
 
 __all__ = [
@@ -127,7 +131,7 @@ def unfinished(conn: Connection, digest_id: int) -> int:
 
 
 def claim(
-    conn: Connection, digest_id: int, worker_id: str, now: datetime, limit: int
+    conn: Connection, digest_id: int, worker_id: str, limit: int
 ) -> list[tuple[int, Subscriber | None]]:
     """Claim up to ``limit`` unclaimed queued deliveries for ``worker_id``.
 
@@ -151,7 +155,7 @@ def claim(
         .values(
             status=DeliveryStatus.SENDING.value,
             claimed_by=worker_id,
-            claimed_at=now,
+            claimed_at=now_expr(conn),
             attempts=deliveries.c.attempts + 1,
         )
         .returning(deliveries.c.id, deliveries.c.subscriber_id)
@@ -184,17 +188,17 @@ class Outcome:
     bounce: bool = False
 
 
-def apply_outcomes(
-    conn: Connection, outcomes: Sequence[Outcome], now: datetime, *, bounce_after: int
-) -> None:
+def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, bounce_after: int) -> None:
     """Write ``outcomes`` in order, a few statements per kind (one group commit)."""
     for group in _in_order_groups(outcomes):
         if group[0].status == DeliveryStatus.QUEUED:
             _mark_requeued(conn, group)
         else:
-            _mark_finished(conn, group, now)
-    for outcome in outcomes:
-        if outcome.bounce:
+            _mark_finished(conn, group)
+    bounces = [o for o in outcomes if o.bounce]
+    if bounces:
+        now = db_now(conn)
+        for outcome in bounces:
             record_bounce(conn, outcome.subscriber_id, bounce_after, now)
 
 
@@ -220,7 +224,7 @@ _FINISH = (
         message_id=func.coalesce(bindparam("b_message_id"), deliveries.c.message_id),
     )
 )
-_FINISH_SENT = _FINISH.values(sent_at=bindparam("b_now"))
+_FINISH_SENT: dict[str, Any] = {}  # per dialect: sent_at is the store's now
 _REQUEUE = (
     update(deliveries)
     .where(_BY_ID)
@@ -228,23 +232,31 @@ _REQUEUE = (
 )
 
 
-def _mark_finished(conn: Connection, group: Sequence[Outcome], now: datetime) -> None:
+def _mark_finished(conn: Connection, group: Sequence[Outcome]) -> None:
     sent = group[0].status == DeliveryStatus.SENT
     params = [
         {"b_id": o.delivery_id, "b_status": str(o.status), "b_error": o.error,
-         "b_message_id": o.message_id, **({"b_now": now} if sent else {})}
+         "b_message_id": o.message_id}
         for o in group
     ]  # fmt: skip
-    conn.execute(_FINISH_SENT if sent else _FINISH, params)
+    statement = _FINISH
+    if sent:
+        name = conn.dialect.name
+        if name not in _FINISH_SENT:
+            _FINISH_SENT[name] = _FINISH.values(sent_at=now_expr(conn))
+        statement = _FINISH_SENT[name]
+    conn.execute(statement, params)
 
 
 def _mark_requeued(conn: Connection, group: Sequence[Outcome]) -> None:
     conn.execute(_REQUEUE, [{"b_id": o.delivery_id, "b_error": o.error} for o in group])
 
 
-def refresh_claims(conn: Connection, digest_id: int, worker_id: str, now: datetime) -> None:
+def refresh_claims(conn: Connection, digest_id: int, worker_id: str) -> None:
     """Renew the claim time of every unfinished row ``worker_id`` holds (its heartbeat)."""
-    conn.execute(update(deliveries).where(_held_by(digest_id, worker_id)).values(claimed_at=now))
+    conn.execute(
+        update(deliveries).where(_held_by(digest_id, worker_id)).values(claimed_at=now_expr(conn))
+    )
 
 
 def _held_by(digest_id: int, worker_id: str) -> Any:
@@ -275,12 +287,17 @@ class Claimer:
 
     worker_id: str
     claimed_at: datetime
+    expired: bool = False
+    """Its newest claim is older than the lease, by the store's clock."""
 
 
-def claimers(conn: Connection, digest_id: int) -> list[Claimer]:
-    """Every sender holding unfinished rows of ``digest_id``."""
+def claimers(
+    conn: Connection, digest_id: int, lease: timedelta = timedelta(days=36500)
+) -> list[Claimer]:
+    """Every sender holding unfinished rows of ``digest_id`` (expired: silent for ``lease``)."""
+    newest = func.max(deliveries.c.claimed_at)
     query = (
-        select(deliveries.c.claimed_by, func.max(deliveries.c.claimed_at))
+        select(deliveries.c.claimed_by, newest, newest < now_expr(conn, -lease))
         .where(
             deliveries.c.digest_id == digest_id,
             deliveries.c.status.in_(_UNFINISHED_VALUES),
@@ -288,14 +305,13 @@ def claimers(conn: Connection, digest_id: int) -> list[Claimer]:
         )
         .group_by(deliveries.c.claimed_by)
     )
-    return [Claimer(str(w), at) for w, at in conn.execute(query)]
+    return [Claimer(str(w), at, bool(old)) for w, at, old in conn.execute(query)]
 
 
 def recover(
     conn: Connection,
     digest_id: int,
     dead: Iterable[str],
-    now: datetime,
     lease: timedelta,
     *,
     keep: str | None = None,
@@ -303,14 +319,12 @@ def recover(
     """Release the rows of senders that are gone; return how many rows came back.
 
     A sender is gone when its id is in ``dead`` (the caller knows its process ended) or
-    its newest claim is older than ``lease`` (it stopped refreshing). ``keep`` (the
-    caller's own id) is never judged by the lease.
+    its newest claim is older than ``lease`` by the store's clock (it stopped refreshing).
+    ``keep`` (the caller's own id) is never judged by the lease.
     """
     gone = set(dead)
     gone.update(
-        c.worker_id
-        for c in claimers(conn, digest_id)
-        if c.claimed_at < now - lease and c.worker_id != keep
+        c.worker_id for c in claimers(conn, digest_id, lease) if c.expired and c.worker_id != keep
     )
     total = 0
     for worker_id in sorted(gone):

@@ -4,26 +4,34 @@ Functions take a :class:`~sqlalchemy.Connection` so the caller owns the transact
 lease functions are single statements, so they are atomic on PostgreSQL under READ
 COMMITTED (a concurrent UPDATE of the same row waits and re-checks its WHERE clause) and
 on SQLite inside :meth:`~pressroom.store.engine.Store.write` (``BEGIN IMMEDIATE``).
+
+Lease expiries, worker heartbeats and run heartbeats are written and judged by the
+store's clock (:mod:`pressroom.store.store_time`), never by the calling process's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import DigestStatus, JobOutcome, JobTrigger
 from pressroom.store.schema import digests, job_runs, leases, workers
+from pressroom.store.store_time import db_now, now_expr
 
 __all__ = [
+    "HEARTBEAT_EVERY",
+    "SILENT_AFTER",
     "JobRunRow",
     "WorkerRow",
     "abandon_runs",
     "acquire_lease",
+    "all_workers",
+    "beat_runs",
+    "db_now",
     "digest_done_since",
     "finish_run",
     "last_job_run",
@@ -31,13 +39,23 @@ __all__ = [
     "lease_holder",
     "live_workers",
     "newest_heartbeat",
+    "newest_heartbeat_age",
+    "newest_run",
     "prune_workers",
+    "record_skipped",
     "release_lease",
     "remove_worker",
     "run_started_since",
     "start_run",
     "touch_worker",
 ]
+
+
+HEARTBEAT_EVERY = timedelta(seconds=15)
+"""How often a worker (and a command's run) writes its heartbeat."""
+
+SILENT_AFTER = HEARTBEAT_EVERY * 2
+"""A worker or running run whose heartbeat is older than this (store clock) is dead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +72,14 @@ class JobRunRow:
     error: str | None
     worker: str
     trigger: JobTrigger = JobTrigger.SCHEDULE
+    seen_at: datetime | None = None
+    reason: str | None = None
+    produced: int = 0
+
+    @property
+    def heartbeat(self) -> datetime:
+        """The run's last sign of life (its heartbeat, else its start)."""
+        return self.seen_at or self.started_at
 
     @classmethod
     def from_row(cls, mapping: Any) -> JobRunRow:
@@ -91,12 +117,15 @@ def start_run(
     trigger: JobTrigger = JobTrigger.SCHEDULE,
 ) -> int:
     """Record a run that has started (outcome ``running``); return its id."""
+    if not worker:
+        raise ValueError("a run needs its holder (a worker or process id)")
     values = {
         "job": job,
         "schedule": schedule,
         "started_at": started_at,
         "worker": worker,
         "trigger": JobTrigger(trigger).value,
+        "seen_at": now_expr(conn),
     }
     result = conn.execute(
         insert(job_runs).values(**values, outcome=JobOutcome.RUNNING.value).returning(job_runs.c.id)
@@ -112,15 +141,54 @@ def finish_run(
     outcome: JobOutcome,
     summary: str,
     error: str | None = None,
+    reason: str | None = None,
+    produced: int = 0,
 ) -> None:
-    """Record how run ``run_id`` ended."""
+    """Record how run ``run_id`` ended (``reason``: why it was skipped)."""
     conn.execute(
         update(job_runs)
         .where(job_runs.c.id == run_id)
         .values(
-            finished_at=finished_at, outcome=JobOutcome(outcome).value, summary=summary, error=error
+            finished_at=finished_at,
+            outcome=JobOutcome(outcome).value,
+            summary=summary,
+            error=error,
+            reason=reason,
+            produced=produced,
+            seen_at=now_expr(conn),
         )
     )
+
+
+def record_skipped(
+    conn: Connection,
+    *,
+    job: str,
+    schedule: str,
+    at: datetime,
+    worker: str,
+    trigger: JobTrigger,
+    reason: str,
+    summary: str,
+) -> int:
+    """Record a run that did not happen (outcome ``skipped``, started and ended at ``at``)."""
+    run_id = start_run(
+        conn, job=job, schedule=schedule, started_at=at, worker=worker, trigger=trigger
+    )
+    finish_run(
+        conn, run_id, finished_at=at, outcome=JobOutcome.SKIPPED, summary=summary, reason=reason
+    )
+    return run_id
+
+
+def beat_runs(conn: Connection, worker: str) -> int:
+    """Renew the heartbeat of every running run of ``worker``; return how many."""
+    result = conn.execute(
+        update(job_runs)
+        .where(job_runs.c.worker == worker, job_runs.c.outcome == JobOutcome.RUNNING.value)
+        .values(seen_at=now_expr(conn))
+    )
+    return int(result.rowcount or 0)
 
 
 def last_run(conn: Connection, schedule: str, *, finished: bool = False) -> JobRunRow | None:
@@ -145,25 +213,46 @@ def last_job_run(
     return None if found is None else JobRunRow.from_row(found._mapping)
 
 
-def abandon_runs(
-    conn: Connection, *, alive: Sequence[str], started_before: datetime, now: datetime
-) -> int:
-    """Mark ``running`` runs of workers not in ``alive`` as ``abandoned`` (they crashed).
+def newest_run(
+    conn: Connection,
+    *,
+    schedule: str | None = None,
+    job: str | None = None,
+    skips: bool = True,
+) -> JobRunRow | None:
+    """The newest run of ``schedule`` (or of any schedule of ``job``) that stands for it.
 
-    Only runs started before ``started_before`` are touched, so a worker that has just
-    started and not yet written its first heartbeat keeps its run. Returns how many.
+    A run skipped because another process held the feeds lease (``reason`` ``lease``)
+    does not stand for anything: the other process's run at that fire does. Without
+    ``skips``, no skipped run at all (the newest run that did something).
     """
+    lease_skip = and_(job_runs.c.outcome == JobOutcome.SKIPPED.value, job_runs.c.reason == "lease")
+    query = select(job_runs).where(~lease_skip)
+    if not skips:
+        query = query.where(job_runs.c.outcome != JobOutcome.SKIPPED.value)
+    if schedule is not None:
+        query = query.where(job_runs.c.schedule == schedule)
+    if job is not None:
+        query = query.where(job_runs.c.job == job)
+    order = (job_runs.c.started_at.desc(), job_runs.c.id.desc())
+    found = conn.execute(query.order_by(*order).limit(1)).first()
+    return None if found is None else JobRunRow.from_row(found._mapping)
+
+
+def abandon_runs(conn: Connection, *, silent_for: timedelta) -> int:
+    """Mark ``running`` runs with no heartbeat for ``silent_for`` as ``abandoned``.
+
+    By the store's clock; their holder (a worker or a command) died without recording
+    an end. Returns how many.
+    """
+    silent = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) < now_expr(conn, -silent_for)
     result = conn.execute(
         update(job_runs)
-        .where(
-            job_runs.c.outcome == JobOutcome.RUNNING.value,
-            job_runs.c.worker.not_in(list(alive)),
-            job_runs.c.started_at < started_before,
-        )
+        .where(job_runs.c.outcome == JobOutcome.RUNNING.value, silent)
         .values(
             outcome=JobOutcome.ABANDONED.value,
-            finished_at=now,
-            error="the worker stopped without recording an end",
+            finished_at=now_expr(conn),
+            error="its process stopped without recording an end",
         )
     )
     return int(result.rowcount)
@@ -187,15 +276,13 @@ def _insert_ignore(conn: Connection, values: dict[str, Any]) -> Any:
     return dialect.insert(leases).values(**values).on_conflict_do_nothing()
 
 
-def acquire_lease(
-    conn: Connection, name: str, holder: str, *, now: datetime, ttl: timedelta
-) -> bool:
-    """Take (or renew) lease ``name`` for ``holder`` until ``now + ttl``.
+def acquire_lease(conn: Connection, name: str, holder: str, *, ttl: timedelta) -> bool:
+    """Take (or renew) lease ``name`` for ``holder`` until the store's now + ``ttl``.
 
     Succeeds when nobody holds it, when its holder's lease expired, or when ``holder``
     already holds it. Returns whether ``holder`` holds it now.
     """
-    expires = now + ttl
+    now, expires = now_expr(conn), now_expr(conn, ttl)
     conn.execute(_insert_ignore(conn, {"name": name, "holder": holder, "expires_at": expires}))
     result = conn.execute(
         update(leases)
@@ -214,9 +301,11 @@ def release_lease(conn: Connection, name: str, holder: str) -> None:
     conn.execute(delete(leases).where(leases.c.name == name, leases.c.holder == holder))
 
 
-def lease_holder(conn: Connection, name: str, *, now: datetime) -> str | None:
-    """Who holds lease ``name`` at ``now`` (None when free or expired)."""
-    query = select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > now)
+def lease_holder(conn: Connection, name: str) -> str | None:
+    """Who holds lease ``name`` now, by the store's clock (None when free or expired)."""
+    query = select(leases.c.holder).where(
+        leases.c.name == name, leases.c.expires_at > now_expr(conn)
+    )
     return conn.execute(query).scalar()
 
 
@@ -224,9 +313,10 @@ def lease_holder(conn: Connection, name: str, *, now: datetime) -> str | None:
 
 
 def touch_worker(
-    conn: Connection, worker_id: str, *, host: str, pid: int, started_at: datetime, now: datetime
+    conn: Connection, worker_id: str, *, host: str, pid: int, started_at: datetime
 ) -> None:
-    """Write the heartbeat of worker ``worker_id`` (insert on first call)."""
+    """Write the heartbeat of worker ``worker_id`` (insert on first call), store clock."""
+    now = now_expr(conn)
     changed = conn.execute(
         update(workers).where(workers.c.id == worker_id).values(seen_at=now)
     ).rowcount
@@ -243,17 +333,34 @@ def remove_worker(conn: Connection, worker_id: str) -> None:
     conn.execute(delete(workers).where(workers.c.id == worker_id))
 
 
-def prune_workers(conn: Connection, *, older_than: datetime) -> int:
-    """Forget workers not seen since ``older_than``; returns how many."""
-    return int(conn.execute(delete(workers).where(workers.c.seen_at < older_than)).rowcount)
+def prune_workers(conn: Connection, *, silent_for: timedelta) -> int:
+    """Forget workers not seen for ``silent_for`` (store clock); returns how many."""
+    old = workers.c.seen_at < now_expr(conn, -silent_for)
+    return int(conn.execute(delete(workers).where(old)).rowcount)
 
 
-def live_workers(conn: Connection, *, now: datetime, max_age: timedelta) -> list[WorkerRow]:
-    """Workers whose heartbeat is at most ``max_age`` old, newest first."""
+def live_workers(conn: Connection, *, max_age: timedelta) -> list[WorkerRow]:
+    """Workers whose heartbeat is at most ``max_age`` old (store clock), newest first."""
     query = (
-        select(workers).where(workers.c.seen_at >= now - max_age).order_by(workers.c.seen_at.desc())
+        select(workers)
+        .where(workers.c.seen_at >= now_expr(conn, -max_age))
+        .order_by(workers.c.seen_at.desc())
     )
     return [WorkerRow(**row._mapping) for row in conn.execute(query)]
+
+
+def all_workers(conn: Connection) -> list[WorkerRow]:
+    """Every worker row, alive or not, newest heartbeat first."""
+    query = select(workers).order_by(workers.c.seen_at.desc(), workers.c.id)
+    return [WorkerRow(**row._mapping) for row in conn.execute(query)]
+
+
+def newest_heartbeat_age(conn: Connection) -> tuple[datetime | None, float | None]:
+    """The newest heartbeat of any worker and its age in seconds by the store's clock."""
+    seen = newest_heartbeat(conn)
+    if seen is None:
+        return None, None
+    return seen, (db_now(conn) - seen).total_seconds()
 
 
 def newest_heartbeat(conn: Connection) -> datetime | None:

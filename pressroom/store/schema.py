@@ -225,7 +225,18 @@ job_runs = Table(
     Column("error", Text),
     Column("worker", String(128), nullable=False, server_default=""),
     Column("trigger", String(16), nullable=False, server_default="schedule"),  # 0004
+    # 0004: the run's own heartbeat (store clock): a running row whose heartbeat is older
+    # than two beats is abandoned, whoever ran it (worker or command).
+    Column("seen_at", UTCDateTime),
+    # 0004: why a run was skipped ("lease": another process built the feeds; "misfire":
+    # the fire was missed beyond its grace), None otherwise.
+    Column("reason", String(16)),
+    # 0004: what the run produced (feed files written, messages sent), for /metrics.
+    Column("produced", Integer, nullable=False, server_default="0"),
     Index("ix_job_runs_job_started", "job", "started_at"),
+    Index("ix_job_runs_job_outcome_finished", "job", "outcome", "finished_at"),  # 0004
+    Index("ix_job_runs_schedule_started", "schedule", "started_at"),  # 0004
+    Index("ix_job_runs_outcome", "outcome"),  # 0004: the running runs, for /metrics
 )
 
 feed_state = Table(

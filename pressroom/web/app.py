@@ -10,6 +10,7 @@
 | ``POST /unsubscribe/<token>`` | unsubscribe at once (RFC 8058 one-click) |
 | ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
 | ``GET /healthz`` | store and worker heartbeat |
+| ``GET /metrics`` | Prometheus metrics from the store (optional bearer token) |
 | ``GET /<path>`` | the feed files of the output directory |
 """
 
@@ -41,6 +42,7 @@ from pressroom.web.routes_manage import (
     unsubscribe_page,
     unsubscribe_post,
 )
+from pressroom.web.routes_metrics import metrics_endpoint
 from pressroom.web.routes_subscribe import (
     confirm_page,
     confirm_post,
@@ -73,6 +75,7 @@ def _routes(ctx: WebContext) -> list[Route]:
     return [
         route("/", index_page, ["GET", "HEAD"]),
         route("/healthz", healthz, ["GET", "HEAD"]),
+        route("/metrics", metrics_endpoint(ctx.settings), ["GET", "HEAD"]),
         route("/subscribe", subscribe_page, ["GET", "HEAD"]),
         route("/subscribe", subscribe_post, ["POST"]),
         route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),

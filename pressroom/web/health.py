@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from pressroom.errors import StoreError
-from pressroom.store.runs import newest_heartbeat
+from pressroom.store.runs import newest_heartbeat_age
 from pressroom.web.common import in_read
 from pressroom.web.context import WebContext
 
@@ -23,16 +23,15 @@ async def healthz(ctx: WebContext, request: Request) -> Response:
     """Report the store's health and the worker heartbeat age in seconds (null if none)."""
     headers = {"Cache-Control": "no-store"}
     try:
-        seen = await in_read(ctx, newest_heartbeat)
+        seen, age = await in_read(ctx, newest_heartbeat_age)  # the store's clock
     except (SQLAlchemyError, StoreError) as exc:
         log.warning("healthz: the store does not answer: %s", type(exc).__name__)
         body: dict[str, Any] = {"status": "error", "store": "unavailable"}
         return JSONResponse(body, status_code=503, headers=headers)
-    now = ctx.clock()
     body = {
         "status": "ok",
         "store": "ok",
         "worker_seen_at": seen.isoformat() if seen else None,
-        "worker_heartbeat_age_s": round((now - seen).total_seconds(), 1) if seen else None,
+        "worker_heartbeat_age_s": round(age, 1) if age is not None else None,
     }
     return JSONResponse(body, headers=headers)

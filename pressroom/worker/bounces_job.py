@@ -17,11 +17,10 @@ from pressroom.bounces.report import BounceReport
 from pressroom.clock import Clock
 from pressroom.config import Settings
 from pressroom.errors import JobFailed
-from pressroom.models import JobKind, JobOutcome, JobTrigger
-from pressroom.process_id import process_id
-from pressroom.store import runs
+from pressroom.models import JobKind, JobOutcome
 from pressroom.store.engine import Store
 from pressroom.worker.lease import Lease
+from pressroom.worker.record import manual_run
 
 __all__ = ["BOUNCES_LEASE", "ProcessBounces", "process_bounces_leased", "run_bounces",
            "run_bounces_manually"]  # fmt: skip
@@ -64,27 +63,17 @@ def run_bounces_manually(settings: Settings, store: Store, clock: Clock) -> Boun
         JobFailed: another process is processing the mailbox, or it cannot be read.
     """
     bounce_config(settings)  # a config problem is a usage error, not a failed run
-    holder = process_id(clock())
-    with store.write() as conn:
-        run_id = runs.start_run(
-            conn, job=JobKind.BOUNCES, schedule=MANUAL_SCHEDULE, started_at=clock(),
-            worker=holder, trigger=JobTrigger.MANUAL,
-        )  # fmt: skip
-    outcome, summary, error = JobOutcome.FAILED, "", None
-    try:
+    # manual_run: the row, its heartbeat while the pass runs, and how it ended (failed
+    # with the error's first line if it raised).
+    with manual_run(store, clock, job=JobKind.BOUNCES, schedule=MANUAL_SCHEDULE) as run:
         report, other = asyncio.run(
-            process_bounces_leased(run_bounces, settings, store, clock, holder)
+            process_bounces_leased(run_bounces, settings, store, clock, run.holder)
         )
         if report is None:
-            outcome, summary = JobOutcome.SKIPPED, f"another process holds the mailbox ({other})"
-            raise JobFailed(f"another process is processing the bounce mailbox ({other})")
-        outcome, summary = JobOutcome.OK, report.summary()
-        return report
-    except Exception as exc:
-        error = None if outcome is JobOutcome.SKIPPED else str(exc)
-        raise
-    finally:
-        with store.write() as conn:
-            runs.finish_run(
-                conn, run_id, finished_at=clock(), outcome=outcome, summary=summary, error=error
-            )
+            summary = f"another process holds the mailbox ({other})"
+            run.ended(JobOutcome.SKIPPED, summary, reason="lease")
+        else:
+            run.ended(JobOutcome.OK, report.summary())
+    if report is None:
+        raise JobFailed(f"another process is processing the bounce mailbox ({other})")
+    return report

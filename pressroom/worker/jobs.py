@@ -12,6 +12,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pressroom.clock import Clock
 from pressroom.config import ScheduleSettings, Settings
-from pressroom.models import JobKind, JobOutcome
+from pressroom.models import JobKind, JobOutcome, JobTrigger
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased, run_bounces
@@ -36,6 +37,7 @@ __all__ = [
     "SendDigest",
     "build_feeds_leased",
     "default_jobs",
+    "note",
 ]
 
 log = logging.getLogger("pressroom.worker")
@@ -44,6 +46,17 @@ Ended = tuple[JobOutcome, str, str | None]
 """How a job ended: its outcome, its summary, the error (if any)."""
 
 _FINE = (JobOutcome.OK, JobOutcome.SKIPPED, JobOutcome.INCOMPLETE)
+
+_NOTES: ContextVar[dict[str, Any]] = ContextVar("pressroom_job_notes")
+"""Per run (each run is its own task): ``reason`` of a skip, ``produced`` count."""
+
+
+def note(**values: Any) -> None:
+    """Add ``reason=`` (why a run skipped) or ``produced=`` (files, messages) to the
+    current run's ``job_runs`` row; a no-op outside :meth:`JobRunner.run`."""
+    notes = _NOTES.get(None)
+    if notes is not None:
+        notes.update(values)
 
 
 class Report(Protocol):
@@ -155,6 +168,9 @@ class JobResult:
     outcome: JobOutcome
     summary: str
     error: str | None = None
+    trigger: JobTrigger = JobTrigger.SCHEDULE
+    reason: str | None = None
+    produced: int = 0
 
     @property
     def seconds(self) -> float:
@@ -183,6 +199,8 @@ class JobResult:
             "outcome": self.outcome.value,
             "summary": self.summary,
             "error": self.error,
+            "trigger": self.trigger.value,
+            "reason": self.reason,
         }
 
 
@@ -205,14 +223,19 @@ class JobRunner:
 
         return FeedConfig.from_settings(self.settings)
 
-    async def run(self, schedule: ScheduleSettings, at: datetime) -> JobResult:
+    async def run(
+        self, schedule: ScheduleSettings, at: datetime, trigger: JobTrigger = JobTrigger.SCHEDULE
+    ) -> JobResult:
         """Run ``schedule``'s job for the fire time ``at``; never raises for a job failure."""
         started = self.clock()
-        run_id = await _in_thread(_start, self.store, schedule, started, self.worker_id)
+        run_id = await _in_thread(_start, self.store, schedule, started, self.worker_id, trigger)
+        notes: dict[str, Any] = {}
+        _NOTES.set(notes)
         outcome, summary, error = await self._outcome(schedule, at)
         result = JobResult(
-            schedule.job, schedule.name, at, started, self.clock(), outcome, summary, error
-        )
+            schedule.job, schedule.name, at, started, self.clock(), outcome, summary, error,
+            trigger, notes.get("reason"), int(notes.get("produced", 0)),
+        )  # fmt: skip
         await _in_thread(_finish, self.store, run_id, result)
         log_result(result, self.worker_id)
         return result
@@ -233,7 +256,9 @@ class JobRunner:
             self.jobs.build_feeds, self.feed_config, self.store, self.clock, self.worker_id
         )
         if report is None:
+            note(reason="lease")
             return JobOutcome.SKIPPED, f"another worker is building the feeds ({other})", None
+        note(produced=len(getattr(report, "written", ())))
         if not report.ok:  # some feed could not be written; the rest were
             return JobOutcome.FAILED, report.summary(), "; ".join(report.failed)
         return JobOutcome.OK, report.summary(), None
@@ -243,6 +268,7 @@ class JobRunner:
             self.jobs.process_bounces, self.settings, self.store, self.clock, self.worker_id
         )
         if report is None:
+            note(reason="lease")
             return JobOutcome.SKIPPED, f"another worker is processing bounces ({other})", None
         return JobOutcome.OK, report.summary(), None
 
@@ -256,7 +282,10 @@ class JobRunner:
             show_progress=self.show_progress,
             stop=self.stop,
         )
-        if report.ok:
+        note(produced=int(getattr(report, "sent", 0)))
+        # ok with deliveries remaining: they are with another live sender, not done here.
+        left = int(getattr(report, "remaining", 0))
+        if report.ok and not left:
             return JobOutcome.OK, report.summary(), None
         if self.stop.is_set():
             return JobOutcome.STOPPED, report.summary(), "stopped by a signal; the next run resumes"
@@ -269,10 +298,17 @@ class JobRunner:
         )
 
 
-def _start(store: Store, schedule: ScheduleSettings, started: datetime, worker: str) -> int:
+def _start(
+    store: Store, schedule: ScheduleSettings, started: datetime, worker: str, trigger: JobTrigger
+) -> int:
     with store.write() as conn:
         return runs.start_run(
-            conn, job=schedule.job, schedule=schedule.name, started_at=started, worker=worker
+            conn,
+            job=schedule.job,
+            schedule=schedule.name,
+            started_at=started,
+            worker=worker,
+            trigger=trigger,
         )
 
 
@@ -285,6 +321,8 @@ def _finish(store: Store, run_id: int, result: JobResult) -> None:
             outcome=result.outcome,
             summary=result.summary,
             error=result.error,
+            reason=result.reason,
+            produced=result.produced,
         )
 
 

@@ -5,6 +5,9 @@ third of its time to live while the work runs and deletes it when done; a holder
 dies stops renewing, so its lease expires and another worker can take over. This works
 the same on SQLite and PostgreSQL (see :mod:`pressroom.store.runs` for why the statements
 are atomic), without keeping a connection open for the whole job as an advisory lock would.
+
+Expiries and heartbeats are the store's clock: a worker whose own clock is off can
+neither take a lease that is still held nor make a live worker look dead.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "WORKER_ALIVE_FOR",
     "Heartbeat",
     "Lease",
+    "abandon_silent_runs",
     "feeds_lease_name",
 ]
 
@@ -36,9 +40,10 @@ log = logging.getLogger("pressroom.worker")
 
 FEEDS_LEASE = "feeds"
 LEASE_TTL = timedelta(minutes=2)
-HEARTBEAT_EVERY = timedelta(seconds=15)
-WORKER_ALIVE_FOR = HEARTBEAT_EVERY * 4
-"""A worker whose heartbeat is older than this is taken for dead by ``status``."""
+HEARTBEAT_EVERY = runs.HEARTBEAT_EVERY
+WORKER_ALIVE_FOR = runs.SILENT_AFTER
+"""A worker (or a run) whose heartbeat is older than this, by the store's clock, is dead
+(``status``, ``/metrics``); its running runs are ``abandoned``."""
 
 
 def feeds_lease_name(lease: str, output_dir: Path) -> str:
@@ -71,7 +76,8 @@ class Lease:
         if self.held:
             self._renewer = asyncio.create_task(self._renew_forever())
         else:
-            self.other = await asyncio.to_thread(self._holder)
+            # Never None: the holder may have let go between the two statements.
+            self.other = await asyncio.to_thread(self._holder) or "a process that just finished"
         return self
 
     async def __aexit__(
@@ -89,11 +95,11 @@ class Lease:
 
     def _acquire(self) -> bool:
         with self.store.write() as conn:
-            return runs.acquire_lease(conn, self.name, self.holder, now=self.clock(), ttl=self.ttl)
+            return runs.acquire_lease(conn, self.name, self.holder, ttl=self.ttl)
 
     def _holder(self) -> str | None:
         with self.store.read() as conn:
-            return runs.lease_holder(conn, self.name, now=self.clock())
+            return runs.lease_holder(conn, self.name)
 
     def _release(self) -> None:
         with self.store.write() as conn:
@@ -113,7 +119,8 @@ class Lease:
 
 
 class Heartbeat:
-    """Writes this worker's row in ``workers`` every :data:`HEARTBEAT_EVERY`."""
+    """Writes this worker's row in ``workers`` (and its running runs' heartbeat) every
+    :data:`HEARTBEAT_EVERY`; closes the runs of workers that died."""
 
     def __init__(self, store: Store, worker_id: str, clock: Clock) -> None:
         self.store, self.worker_id, self.clock = store, worker_id, clock
@@ -122,7 +129,6 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Write the heartbeat once (and forget workers silent for a day)."""
-        now = self.clock()
         with self.store.write() as conn:
             runs.touch_worker(
                 conn,
@@ -130,25 +136,15 @@ class Heartbeat:
                 host=socket.gethostname(),
                 pid=os.getpid(),
                 started_at=self.started_at,
-                now=now,
             )
-            runs.prune_workers(conn, older_than=now - timedelta(days=1))
+            runs.beat_runs(conn, self.worker_id)
+            runs.prune_workers(conn, silent_for=timedelta(days=1))
+        abandon_silent_runs(self.store)
 
     async def start(self) -> None:
         """Beat now, then keep beating in the background; close runs of dead workers."""
         await asyncio.to_thread(self.beat)
-        await asyncio.to_thread(self._abandon_dead_runs)
         self._task = asyncio.create_task(self._beat_forever())
-
-    def _abandon_dead_runs(self) -> None:
-        now = self.clock()
-        with self.store.write() as conn:
-            alive = [w.id for w in runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR)]
-            count = runs.abandon_runs(
-                conn, alive=alive, started_before=now - WORKER_ALIVE_FOR, now=now
-            )
-        if count:
-            log.warning("%d run(s) of workers that died were marked abandoned", count)
 
     async def stop(self) -> None:
         """Stop beating and remove this worker's row (it is no longer alive)."""
@@ -168,3 +164,12 @@ class Heartbeat:
                 await asyncio.to_thread(self.beat)
             except Exception as exc:  # a store hiccup must not stop the worker
                 log.warning("could not write the heartbeat: %s", exc)
+
+
+def abandon_silent_runs(store: Store) -> int:
+    """Mark running runs silent for :data:`WORKER_ALIVE_FOR` as ``abandoned``; how many."""
+    with store.write() as conn:
+        count = runs.abandon_runs(conn, silent_for=WORKER_ALIVE_FOR)
+    if count:
+        log.warning("%d run(s) whose process died were marked abandoned", count)
+    return count

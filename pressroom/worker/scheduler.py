@@ -19,16 +19,18 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pressroom.clock import Clock, system_clock
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
-from pressroom.models import JobKind
+from pressroom.models import JobKind, JobTrigger
 from pressroom.process_id import process_id
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
 from pressroom.worker.lease import Heartbeat
+from pressroom.worker.record import record_skip
 from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
 from pressroom.worker.watch import FeedsWatch
 
@@ -197,6 +199,7 @@ class Worker:
         self._schedules = {s.name: s for s in effective_schedules(settings)}
         self._running: set[asyncio.Task[Any]] = set()
         self._stop_requested = asyncio.Event()
+        self._catch_up: set[str] = set()  # schedules whose next run is the start-up catch-up
 
     async def serve(self) -> int:
         """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if jobs outlived the timeout."""
@@ -244,6 +247,7 @@ class Worker:
                 # APScheduler drops a run that starts later than this; 0 would drop all.
                 misfire_grace_time=max(schedule.misfire_grace, 1),
             )
+        scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
         scheduler.start()
         for decision in plan_startup(self.settings, self.store, self.clock()):
             self._apply(scheduler, decision)
@@ -253,9 +257,12 @@ class Worker:
         schedule = decision.schedule
         if decision.action is StartupAction.RUN:
             log.info("schedule %s: %s: running it now", schedule.name, decision.reason)
+            self._catch_up.add(schedule.name)
             scheduler.modify_job(schedule.name, next_run_time=datetime.now(UTC))
         elif decision.action is StartupAction.SKIP:
             log.warning("schedule %s: skipped: %s", schedule.name, decision.reason)
+            record_skip(self.store, self.clock, schedule, self.worker_id, JobTrigger.CATCH_UP,
+                        decision.reason)  # fmt: skip
         upcoming = next_fire_time(make_trigger(self.settings, schedule), self.clock())
         log.info(
             "schedule %s (%s, %r): next fire %s",
@@ -272,12 +279,28 @@ class Worker:
         try:
             schedule = self._schedules[name]
             at = fire_time_for(self.settings, schedule, self.clock())
-            self.results.append(await self.runner.run(schedule, at))
+            trigger = JobTrigger.CATCH_UP if name in self._catch_up else JobTrigger.SCHEDULE
+            self._catch_up.discard(name)
+            self.results.append(await self.runner.run(schedule, at, trigger))
         except Exception as exc:  # the store failed while recording: log, keep running
             log.error("schedule %s could not run: %s", name, exc)
         finally:
             if task is not None:
                 self._running.discard(task)
+
+    def _missed(self, event: JobExecutionEvent) -> None:
+        """APScheduler dropped a fire beyond its grace (the loop was blocked): record it."""
+        schedule = self._schedules.get(str(event.job_id))
+        if schedule is None:
+            return
+        fire = _local(self.settings, schedule, event.scheduled_run_time)
+        reason = f"the fire of {fire} was missed beyond its grace of {schedule.misfire_grace}s"
+        log.warning("schedule %s: skipped: %s", schedule.name, reason)
+        try:
+            record_skip(self.store, self.clock, schedule, self.worker_id, JobTrigger.SCHEDULE,
+                        reason)  # fmt: skip
+        except Exception as exc:  # the store failed: the log line above still tells
+            log.error("schedule %s: could not record the skip: %s", schedule.name, exc)
 
     async def _drain(self) -> bool:
         tasks = set(self._running)

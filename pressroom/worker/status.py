@@ -1,8 +1,14 @@
-"""``pressroom status``: what ran, what runs next, the current digest, whether a worker lives."""
+"""``pressroom status``: what ran, what runs next, the current digest, whether a worker lives.
+
+Runs are read from ``job_runs`` alone, whatever started them (a schedule, the start-up
+catch-up, a command, the feeds watch). A ``running`` row whose heartbeat is older than
+:data:`~pressroom.worker.lease.WORKER_ALIVE_FOR` by the store's clock is shown
+``abandoned`` (its process died), and so is a worker with such a heartbeat: dead.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
@@ -15,11 +21,11 @@ from pressroom.store.bounces import count_by_kind
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
-from pressroom.worker.lease import FEEDS_LEASE, WORKER_ALIVE_FOR
+from pressroom.worker.lease import WORKER_ALIVE_FOR, feeds_lease_name
 from pressroom.worker.scheduler import effective_schedules
 from pressroom.worker.triggers import make_trigger, next_fire_time
 
-__all__ = ["DigestRunStatus", "ScheduleStatus", "StatusReport", "collect_status"]
+__all__ = ["DigestRunStatus", "JobStatus", "ScheduleStatus", "StatusReport", "collect_status"]
 
 _FAILED = (JobOutcome.FAILED, JobOutcome.ABANDONED)
 BOUNCES_WINDOW = timedelta(days=30)
@@ -34,12 +40,29 @@ class ScheduleStatus:
     zone: tzinfo
     next_fire: datetime | None
     last_run: runs.JobRunRow | None
-    last_finished: runs.JobRunRow | None
+    """The newest run that stands for the schedule (a feeds schedule: any feeds build)."""
+    last_real_run: runs.JobRunRow | None = None
+    """The newest run that did something (not skipped): a later skip does not hide it."""
 
     @property
     def failed(self) -> bool:
-        """True when the schedule's last finished run failed (or its worker died in it)."""
-        last = self.last_finished
+        """True when the schedule's newest run (skips aside) failed or was abandoned."""
+        last = self.last_real_run
+        return last is not None and last.outcome in _FAILED
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A job (feeds, digest, ...): its newest run, whatever started it."""
+
+    job: str
+    last_run: runs.JobRunRow | None
+    last_real_run: runs.JobRunRow | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the job's newest run (skips aside) failed or was abandoned."""
+        last = self.last_real_run
         return last is not None and last.outcome in _FAILED
 
 
@@ -63,25 +86,55 @@ class StatusReport:
     last_feed_build: runs.JobRunRow | None
     feeds_lease: str | None
     workers: list[runs.WorkerRow]
+    """Every known worker, alive or dead (dead ones are forgotten after a day)."""
+    jobs: tuple[JobStatus, ...] = ()
+    store_now: datetime | None = None
+    """The store's time when the report was read: heartbeat ages are measured from it."""
     bounces: dict[str, int] = field(default_factory=dict)
     """Bounce mailbox messages per kind over :data:`BOUNCES_WINDOW` (only kinds that occur)."""
 
     @property
     def failed(self) -> bool:
-        """True when the last run of any schedule failed (``status`` exits 1)."""
-        return any(s.failed for s in self.schedules)
+        """True when the newest run of some schedule or job failed or was abandoned.
+
+        ``status`` exits 1 exactly then.
+        """
+        return any(s.failed for s in self.schedules) or any(j.failed for j in self.jobs)
+
+    @property
+    def live_workers(self) -> list[runs.WorkerRow]:
+        """The workers whose heartbeat is recent enough."""
+        return [w for w in self.workers if self.alive(w)]
+
+    def alive(self, worker: runs.WorkerRow) -> bool:
+        """True when ``worker``'s heartbeat is at most two beats old (store clock)."""
+        return self.heartbeat_age(worker) <= WORKER_ALIVE_FOR.total_seconds()
+
+    def heartbeat_age(self, worker: runs.WorkerRow) -> float:
+        """Seconds since ``worker``'s heartbeat, by the store's clock."""
+        return ((self.store_now or self.now) - worker.seen_at).total_seconds()
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON-ready values (times ISO 8601 in UTC)."""
         return {
             "now": _iso(self.now),
+            "store_now": _iso(self.store_now),
             "failed": self.failed,
             "schedules": [_schedule_json(s) for s in self.schedules],
+            "jobs": [
+                {
+                    "job": j.job,
+                    "last_run": _run_json(j.last_run),
+                    "last_real_run": _run_json(j.last_real_run),
+                    "failed": j.failed,
+                }
+                for j in self.jobs
+            ],
             "digests": [_digest_json(d) for d in self.digests],
             "last_feed_build": _run_json(self.last_feed_build),
             "feeds_lease": self.feeds_lease,
-            "workers": [_worker_json(w, self.now) for w in self.workers],
-            "worker_alive": bool(self.workers),
+            "workers": [_worker_json(w, self) for w in self.workers],
+            "worker_alive": bool(self.live_workers),
             "bounces_30d": self.bounces,
         }
 
@@ -92,36 +145,74 @@ class StatusReport:
             out += _schedule_lines(item)
         out += [_digest_line(digest, self.site_zone) for digest in self.digests]
         out.append(_feeds_line(self.last_feed_build, self.feeds_lease, self.site_zone))
-        out.append(_workers_line(self.workers, self.now))
+        out.append(_workers_line(self))
         out.append(_bounces_line(self.bounces))
         return out
 
 
 def collect_status(settings: Settings, store: Store, now: datetime) -> StatusReport:
-    """Read the store and the config into a :class:`StatusReport`."""
+    """Read the store and the config into a :class:`StatusReport` (one read transaction)."""
     schedules, digests = [], []
     with store.read() as conn:
+        store_now = runs.db_now(conn)
+
+        def shown(run: runs.JobRunRow | None) -> runs.JobRunRow | None:
+            return _as_seen(run, store_now)
+
         for schedule in effective_schedules(settings):
             zone = schedule.zone(settings.site.timezone)
             upcoming = next_fire_time(make_trigger(settings, schedule), now)
-            last = runs.last_run(conn, schedule.name)
-            finished = runs.last_run(conn, schedule.name, finished=True)
-            schedules.append(ScheduleStatus(schedule, zone, upcoming, last, finished))
+            # a feeds build (or bounce pass) does the same work whatever started it; a
+            # digest run belongs to its schedule
+            per_job = schedule.job is not JobKind.DIGEST
+            job, name = (str(schedule.job), None) if per_job else (None, schedule.name)
+            last = shown(runs.newest_run(conn, schedule=name, job=job))
+            real = shown(runs.newest_run(conn, schedule=name, job=job, skips=False))
+            schedules.append(ScheduleStatus(schedule, zone, upcoming, last, real))
             digest = latest_digest(conn, schedule.name) if schedule.job is JobKind.DIGEST else None
             if digest is not None:
                 digests.append(DigestRunStatus(digest, _occurring(conn, digest.id)))
+        jobs = tuple(
+            JobStatus(
+                job,
+                shown(runs.newest_run(conn, job=job)),
+                shown(runs.newest_run(conn, job=job, skips=False)),
+            )
+            for job in JobKind
+        )
         return StatusReport(
             now=now,
             site_zone=settings.site.tz,
             schedules=schedules,
             digests=digests,
             last_feed_build=runs.last_job_run(conn, JobKind.FEEDS, outcome=JobOutcome.OK),
-            feeds_lease=runs.lease_holder(conn, FEEDS_LEASE, now=now),
-            workers=runs.live_workers(conn, now=now, max_age=WORKER_ALIVE_FOR),
+            feeds_lease=runs.lease_holder(conn, _feeds_lease(settings)),
+            workers=runs.all_workers(conn),
+            jobs=jobs,
+            store_now=store_now,
             bounces={
                 k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
             },
         )
+
+
+def _feeds_lease(settings: Settings) -> str:
+    """The name of the feeds lease this config's builds take (store-wide or this machine's)."""
+    output = settings.path(settings.feeds.output_dir).resolve()
+    return feeds_lease_name(settings.feeds.lease, output)
+
+
+def _as_seen(run: runs.JobRunRow | None, store_now: datetime) -> runs.JobRunRow | None:
+    """``run``, shown ``abandoned`` when it is running with a stale heartbeat."""
+    if run is None or run.outcome is not JobOutcome.RUNNING:
+        return run
+    if (store_now - run.heartbeat) <= WORKER_ALIVE_FOR:
+        return run
+    return replace(
+        run,
+        outcome=JobOutcome.ABANDONED,
+        error=f"no heartbeat from {run.worker} since {_iso(run.heartbeat)}: its process died",
+    )
 
 
 def _occurring(conn: Connection, digest_id: int) -> dict[DeliveryStatus, int]:
@@ -148,6 +239,8 @@ def _run_json(run: runs.JobRunRow | None) -> dict[str, Any] | None:
         "summary": run.summary,
         "error": run.error,
         "worker": run.worker,
+        "trigger": run.trigger.value,
+        "reason": run.reason,
     }
 
 
@@ -161,6 +254,7 @@ def _schedule_json(item: ScheduleStatus) -> dict[str, Any]:
         "next_fire": _iso(item.next_fire),
         "next_fire_local": _local(item.next_fire, item.zone),
         "last_run": _run_json(item.last_run),
+        "last_real_run": _run_json(item.last_real_run),
         "failed": item.failed,
     }
 
@@ -178,13 +272,14 @@ def _digest_json(item: DigestRunStatus) -> dict[str, Any]:
     }
 
 
-def _worker_json(worker: runs.WorkerRow, now: datetime) -> dict[str, Any]:
+def _worker_json(worker: runs.WorkerRow, report: StatusReport) -> dict[str, Any]:
     return {
         "id": worker.id,
         "host": worker.host,
         "pid": worker.pid,
         "started": _iso(worker.started_at),
-        "heartbeat_age_s": round((now - worker.seen_at).total_seconds(), 1),
+        "heartbeat_age_s": round(report.heartbeat_age(worker), 1),
+        "alive": report.alive(worker),
     }
 
 
@@ -197,16 +292,22 @@ def _schedule_lines(item: ScheduleStatus) -> list[str]:
     run = item.last_run
     if run is None:
         return [head, "    last run: never"]
+    lines = [head, _run_line("last run", run, item.zone)]
+    real = item.last_real_run
+    if real is not None and real.id != run.id:
+        lines.append(_run_line("last real run", real, item.zone))
+    return lines
+
+
+def _run_line(label: str, run: runs.JobRunRow, zone: tzinfo) -> str:
     took = ""
     if run.finished_at is not None:
         took = f" in {(run.finished_at - run.started_at).total_seconds():.1f}s"
     detail = run.summary or "-"
     if run.error:
         detail += f" (error: {run.error})"
-    return [
-        head,
-        f"    last run: {run.outcome}{took} at {_local(run.started_at, item.zone)}: {detail}",
-    ]
+    by = f" ({run.trigger}, by {run.worker})"
+    return f"    {label}: {run.outcome}{took} at {_local(run.started_at, zone)}{by}: {detail}"
 
 
 def _digest_line(item: DigestRunStatus, zone: tzinfo) -> str:
@@ -225,13 +326,21 @@ def _feeds_line(run: runs.JobRunRow | None, holder: str | None, zone: tzinfo) ->
     return f"Last feed build: {_local(run.started_at, zone)}: {run.summary or '-'}{building}"
 
 
-def _workers_line(workers: list[runs.WorkerRow], now: datetime) -> str:
-    if not workers:
-        return "Worker: none alive (no heartbeat in the last minute; is `pressroom run` running?)"
-    beats = ", ".join(
-        f"{w.id} (heartbeat {(now - w.seen_at).total_seconds():.0f}s ago)" for w in workers
+def _workers_line(report: StatusReport) -> str:
+    silent = int(WORKER_ALIVE_FOR.total_seconds())
+    dead = [w for w in report.workers if not report.alive(w)]
+    gone = "; dead: " + ", ".join(
+        f"{w.id} (last heartbeat {report.heartbeat_age(w):.0f}s ago)" for w in dead
     )
-    return f"Worker: alive: {beats}"
+    if not report.live_workers:
+        return (
+            f"Worker: none alive (no heartbeat in the last {silent}s; is `pressroom run` "
+            f"running?){gone if dead else ''}"
+        )
+    beats = ", ".join(
+        f"{w.id} (heartbeat {report.heartbeat_age(w):.0f}s ago)" for w in report.live_workers
+    )
+    return f"Worker: alive: {beats}{gone if dead else ''}"
 
 
 def _bounces_line(kinds: dict[str, int]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bouncekit import Site, make_maildir, statuses
@@ -109,7 +108,7 @@ def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, cap
     store = open_store(settings.store_url)
     with store.write() as conn:
         assert runs.acquire_lease(
-            conn, BOUNCES_LEASE, "other:1:1", now=datetime.now(UTC), ttl=timedelta(minutes=5)
+            conn, BOUNCES_LEASE, "other:1:1", ttl=timedelta(minutes=5)
         )
     store.dispose()
     assert main(["--config", str(tmp_path / "pressroom.toml"), "bounces", "process"]) == 1

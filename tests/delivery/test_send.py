@@ -16,7 +16,7 @@ from support import NOW
 
 from pressroom.config import Settings
 from pressroom.delivery.outgoing import OutgoingMessage
-from pressroom.delivery.send import DeliveryReport, deliver
+from pressroom.delivery.send import DEFAULT_LEASE, DeliveryReport, deliver
 from pressroom.delivery.transport import (
     FileTransport,
     ServerUnavailable,
@@ -56,6 +56,7 @@ async def run(
     compose: Callable[[Subscriber], OutgoingMessage] | None = None,
     worker_id: str = "test-sender",
     stop: asyncio.Event | None = None,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> DeliveryReport:
     async with transport:
         return await deliver(
@@ -69,6 +70,7 @@ async def run(
             show_progress=False,
             stop=stop,
             batch_size=16,
+            lease=lease,
         )
 
 
@@ -222,9 +224,10 @@ async def test_rows_of_a_dead_sender_are_resent_and_nobody_is_skipped(
     server = smtp_server()
     digest, _ = queue(sqlite_store, 6)
     with sqlite_store.write() as conn:  # a sender on another host that went silent
-        claimed = ledger.claim(conn, digest, "gone-host:1:0", NOW - timedelta(hours=1), 3)
+        claimed = ledger.claim(conn, digest, "gone-host:1:0", 3)
         first_id, _ = claimed[0]
-    report = await run(sqlite_store, digest, smtp(server), settings)
+    await asyncio.sleep(0.3)  # longer than the lease below, by the store's clock
+    report = await run(sqlite_store, digest, smtp(server), settings, lease=timedelta(seconds=0.2))
     assert report.sent == 6
     assert statuses(sqlite_store, digest) == {"sent": 6}
     attempts = {r["id"]: r["attempts"] for r in delivery_rows(sqlite_store, digest).values()}

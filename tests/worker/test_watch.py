@@ -127,7 +127,7 @@ def test_quiet_and_commits_that_touch_no_feed_build_nothing(tmp_path: Path) -> N
         with store.write() as conn:  # a subscriber, a lease: commits, but no feed changed
             add_subscriber(conn, "reader@example.com", now=now)
         with store.write() as conn:
-            runs.acquire_lease(conn, "other", "someone", now=now, ttl=timedelta(seconds=5))
+            runs.acquire_lease(conn, "other", "someone", ttl=timedelta(seconds=5))
         await asyncio.sleep(1.0)
         assert len(build.reports) == builds and _watch_runs(store) == recorded
         assert {p: p.stat().st_mtime_ns for p in stamps} == stamps

@@ -153,7 +153,7 @@ def settled(store: Store, workers: int) -> bool:
     """Every worker is up, the digest run is completed and no job is running."""
     now = datetime.now(UTC)
     with store.read() as conn:
-        alive = len(runs.live_workers(conn, now=now, max_age=timedelta(minutes=1)))
+        alive = len(runs.live_workers(conn, max_age=timedelta(minutes=1)))
         done = runs.digest_done_since(conn, "morning", now - timedelta(hours=1))
         running = conn.execute(select(job_runs.c.id).where(job_runs.c.outcome == "running")).all()
     return alive == workers and done and not running

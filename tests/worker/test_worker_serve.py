@@ -65,7 +65,7 @@ def test_start_up_catches_up_then_sigterm_lets_the_digest_finish(
         serving = asyncio.create_task(worker.serve())
         await asyncio.wait_for(digest.started.wait(), timeout=10)
         with store.read() as conn:  # the heartbeat is written while the worker runs
-            alive = runs.live_workers(conn, now=datetime.now(UTC), max_age=timedelta(minutes=1))
+            alive = runs.live_workers(conn, max_age=timedelta(minutes=1))
         assert [w.id for w in alive] == [worker.worker_id]
         worker.request_stop()
         return await asyncio.wait_for(serving, timeout=15)
@@ -75,7 +75,7 @@ def test_start_up_catches_up_then_sigterm_lets_the_digest_finish(
     assert len(fake_feeds.calls) == 1
     with store.read() as conn:
         last = runs.last_run(conn, "morning")
-        assert runs.live_workers(conn, now=datetime.now(UTC), max_age=timedelta(days=1)) == []
+        assert runs.live_workers(conn, max_age=timedelta(days=1)) == []
     assert last is not None and last.outcome == "stopped" and last.finished_at is not None
 
 

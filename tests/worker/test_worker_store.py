@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from workerfakes import add_deliveries, add_digest_run
@@ -16,32 +17,34 @@ NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
 
 
-def test_lease_is_exclusive_until_it_expires(store: Store) -> None:
+def test_lease_is_exclusive_until_it_expires_by_the_stores_clock(store: Store) -> None:
+    short = timedelta(seconds=0.6)
     with store.write() as conn:
-        assert runs.acquire_lease(conn, "feeds", "a", now=NOW, ttl=TTL)
+        assert runs.acquire_lease(conn, "feeds", "a", ttl=short)
     with store.write() as conn:
-        assert not runs.acquire_lease(conn, "feeds", "b", now=NOW + timedelta(seconds=5), ttl=TTL)
-        assert runs.lease_holder(conn, "feeds", now=NOW + timedelta(seconds=5)) == "a"
-    with store.write() as conn:  # the holder renews
-        assert runs.acquire_lease(conn, "feeds", "a", now=NOW + timedelta(minutes=1), ttl=TTL)
-    later = NOW + timedelta(minutes=2, seconds=30)  # renewed lease still valid
+        assert not runs.acquire_lease(conn, "feeds", "b", ttl=short)
+        assert runs.lease_holder(conn, "feeds") == "a"
+    time.sleep(0.3)
+    with store.write() as conn:  # the holder renews: another 0.6 s from now
+        assert runs.acquire_lease(conn, "feeds", "a", ttl=short)
+    time.sleep(0.4)  # past the first expiry, inside the renewed one
     with store.write() as conn:
-        assert not runs.acquire_lease(conn, "feeds", "b", now=later, ttl=TTL)
-    expired = NOW + timedelta(minutes=3, seconds=1)  # "a" died: its lease lapses
+        assert not runs.acquire_lease(conn, "feeds", "b", ttl=short)
+    time.sleep(0.4)  # "a" died: its lease lapses
     with store.write() as conn:
-        assert runs.lease_holder(conn, "feeds", now=expired) is None
-        assert runs.acquire_lease(conn, "feeds", "b", now=expired, ttl=TTL)
-        assert runs.lease_holder(conn, "feeds", now=expired) == "b"
+        assert runs.lease_holder(conn, "feeds") is None
+        assert runs.acquire_lease(conn, "feeds", "b", ttl=short)
+        assert runs.lease_holder(conn, "feeds") == "b"
 
 
 def test_release_frees_the_lease_only_for_its_holder(store: Store) -> None:
     with store.write() as conn:
-        assert runs.acquire_lease(conn, "feeds", "a", now=NOW, ttl=TTL)
+        assert runs.acquire_lease(conn, "feeds", "a", ttl=TTL)
         runs.release_lease(conn, "feeds", "b")
-        assert runs.lease_holder(conn, "feeds", now=NOW) == "a"
+        assert runs.lease_holder(conn, "feeds") == "a"
         runs.release_lease(conn, "feeds", "a")
-        assert runs.lease_holder(conn, "feeds", now=NOW) is None
-        assert runs.acquire_lease(conn, "feeds", "b", now=NOW, ttl=TTL)
+        assert runs.lease_holder(conn, "feeds") is None
+        assert runs.acquire_lease(conn, "feeds", "b", ttl=TTL)
 
 
 def test_job_runs_record_start_and_finish(store: Store) -> None:
@@ -72,22 +75,21 @@ def test_job_runs_record_start_and_finish(store: Store) -> None:
 
 def test_heartbeats_say_which_workers_live(store: Store) -> None:
     with store.write() as conn:
-        runs.touch_worker(conn, "h:1:0", host="h", pid=1, started_at=NOW, now=NOW)
-        runs.touch_worker(conn, "h:2:0", host="h", pid=2, started_at=NOW, now=NOW)
-        runs.touch_worker(
-            conn, "h:1:0", host="h", pid=1, started_at=NOW, now=NOW + timedelta(seconds=50)
-        )
-    with store.read() as conn:
-        alive = runs.live_workers(
-            conn, now=NOW + timedelta(seconds=70), max_age=timedelta(seconds=60)
-        )
-    assert [w.id for w in alive] == ["h:1:0"]
-    assert alive[0].seen_at == NOW + timedelta(seconds=50) and alive[0].started_at == NOW
+        runs.touch_worker(conn, "h:1:0", host="h", pid=1, started_at=NOW)
+        runs.touch_worker(conn, "h:2:0", host="h", pid=2, started_at=NOW)
+    time.sleep(0.5)
     with store.write() as conn:
-        assert runs.prune_workers(conn, older_than=NOW + timedelta(seconds=10)) == 1
+        runs.touch_worker(conn, "h:1:0", host="h", pid=1, started_at=NOW)
+    with store.read() as conn:
+        alive = runs.live_workers(conn, max_age=timedelta(seconds=0.4))
+        everyone = runs.all_workers(conn)
+    assert [w.id for w in alive] == ["h:1:0"] and alive[0].started_at == NOW
+    assert [w.id for w in everyone] == ["h:1:0", "h:2:0"]
+    with store.write() as conn:
+        assert runs.prune_workers(conn, silent_for=timedelta(seconds=0.4)) == 1
         runs.remove_worker(conn, "h:1:0")
     with store.read() as conn:
-        assert runs.live_workers(conn, now=NOW, max_age=timedelta(days=9)) == []
+        assert runs.all_workers(conn) == []
 
 
 def test_digest_read_outs(store: Store) -> None:
@@ -108,28 +110,19 @@ def test_digest_read_outs(store: Store) -> None:
         assert latest_digest(conn, "evening") is None
 
 
-def test_running_runs_of_dead_workers_are_abandoned(store: Store) -> None:
+def test_running_runs_without_a_heartbeat_are_abandoned(store: Store) -> None:
     with store.write() as conn:
         dead = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="dead")
         live = runs.start_run(conn, job="digest", schedule="morning", started_at=NOW, worker="live")
-        fresh = runs.start_run(
-            conn, job="feeds", schedule="other", started_at=NOW + timedelta(minutes=5), worker="new"
-        )
-        count = runs.abandon_runs(
-            conn,
-            alive=["live"],
-            started_before=NOW + timedelta(minutes=1),
-            now=NOW + timedelta(minutes=6),
-        )
+    time.sleep(0.5)
+    with store.write() as conn:
+        assert runs.beat_runs(conn, "live") == 1
+        count = runs.abandon_runs(conn, silent_for=timedelta(seconds=0.4))
     assert count == 1
     with store.read() as conn:
-        outcomes = {
-            r: runs.last_run(conn, s)
-            for r, s in [(dead, "feeds"), (live, "morning"), (fresh, "other")]
-        }
-    assert {r: row.outcome for r, row in outcomes.items() if row} == {
-        dead: "abandoned",
-        live: "running",
-        fresh: "running",
+        rows = {"dead": runs.last_run(conn, "feeds"), "live": runs.last_run(conn, "morning")}
+    assert {k: r.outcome for k, r in rows.items() if r} == {
+        "dead": JobOutcome.ABANDONED,
+        "live": JobOutcome.RUNNING,
     }
-    assert outcomes[dead] is not None and outcomes[dead].finished_at == NOW + timedelta(minutes=6)
+    assert rows["dead"] is not None and rows["dead"].worker == "dead" and dead != live

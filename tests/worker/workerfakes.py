@@ -137,11 +137,11 @@ def add_deliveries(
             for n in range(first, first + len(statuses))
         ]
         enqueue(conn, digest_id, ids)
-        claimed = claim(conn, digest_id, "kit:1:0", now, limit=len(ids))
+        claimed = claim(conn, digest_id, "kit:1:0", limit=len(ids))
         by_subscriber = dict(zip(ids, statuses, strict=True))
         outcomes = [
             Outcome(delivery, subscriber.id, DeliveryStatus(by_subscriber[subscriber.id]))
             for delivery, subscriber in claimed
             if subscriber is not None
         ]
-        apply_outcomes(conn, outcomes, now, bounce_after=1)
+        apply_outcomes(conn, outcomes, bounce_after=1)
