@@ -143,12 +143,16 @@ def finish_run(
     error: str | None = None,
     reason: str | None = None,
     produced: int = 0,
+    started_at: datetime | None = None,
 ) -> None:
-    """Record how run ``run_id`` ended (``reason``: why it was skipped)."""
+    """Record how run ``run_id`` ended (``reason``: why it was skipped; ``started_at``:
+    a later start than recorded, when the run's work began once it held a lease)."""
+    started = {} if started_at is None else {"started_at": started_at}
     conn.execute(
         update(job_runs)
         .where(job_runs.c.id == run_id)
         .values(
+            **started,
             finished_at=finished_at,
             outcome=JobOutcome(outcome).value,
             summary=summary,

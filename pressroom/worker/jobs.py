@@ -52,8 +52,10 @@ _NOTES: ContextVar[dict[str, Any]] = ContextVar("pressroom_job_notes")
 
 
 def note(**values: Any) -> None:
-    """Add ``reason=`` (why a run skipped) or ``produced=`` (files, messages) to the
-    current run's ``job_runs`` row; a no-op outside :meth:`JobRunner.run`."""
+    """Add ``reason=`` (why a run skipped), ``produced=`` (files, messages) or
+    ``held_from=``/``held_until=`` (the span a leased job held its lease, which becomes the
+    row's start and end) to the current run's ``job_runs`` row; a no-op outside
+    :meth:`JobRunner.run`."""
     notes = _NOTES.get(None)
     if notes is not None:
         notes.update(values)
@@ -153,7 +155,11 @@ async def build_feeds_leased(
         if not lease.held:
             return None, lease.other
         now = clock()
-        return await _in_thread(lambda: build(config, store, now=now, force=force)), None
+        report = await _in_thread(lambda: build(config, store, now=now, force=force))
+        # The run's row spans the build itself, not the lease bookkeeping around it, so
+        # two workers' rows show what the lease guarantees: builds one after the other.
+        note(held_from=now, held_until=clock())
+        return report, None
 
 
 @dataclass(frozen=True)
@@ -232,8 +238,10 @@ class JobRunner:
         notes: dict[str, Any] = {}
         _NOTES.set(notes)
         outcome, summary, error = await self._outcome(schedule, at)
+        finished = notes.get("held_until") or self.clock()
+        started = notes.get("held_from") or started
         result = JobResult(
-            schedule.job, schedule.name, at, started, self.clock(), outcome, summary, error,
+            schedule.job, schedule.name, at, started, finished, outcome, summary, error,
             trigger, notes.get("reason"), int(notes.get("produced", 0)),
         )  # fmt: skip
         await _in_thread(_finish, self.store, run_id, result)
@@ -317,6 +325,7 @@ def _finish(store: Store, run_id: int, result: JobResult) -> None:
         runs.finish_run(
             conn,
             run_id,
+            started_at=result.started_at,
             finished_at=result.finished_at,
             outcome=result.outcome,
             summary=result.summary,
