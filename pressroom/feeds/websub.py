@@ -7,7 +7,8 @@ delays or fails a build: the pings run in a thread of their own after the build,
 request has a timeout, errors and 5xx answers are retried with a doubling backoff, and
 each hub has an overall deadline. A hub that could not be reached for one URL after its
 retries is not asked about the others of that build (it is down). One log line per hub
-and build; :func:`ping_counts` counts the outcomes per hub for metrics.
+and build; :func:`ping_counts` counts the outcomes per hub in this process, and
+:func:`record_outcome` adds them to the store's ``websub_pings``, which ``/metrics`` reads.
 """
 
 from __future__ import annotations
@@ -16,17 +17,20 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import partial
 
 import httpx
 
+from pressroom.errors import StoreError
 from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.items import FORMAT_FILES
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.run import build_feeds
 from pressroom.store.engine import Store
+from pressroom.store.websub_pings import add_pings
 
 __all__ = [
     "HubOutcome",
@@ -36,6 +40,7 @@ __all__ = [
     "changed_feed_urls",
     "ping_counts",
     "publish",
+    "record_outcome",
 ]
 
 log = logging.getLogger("pressroom.feeds.websub")
@@ -90,20 +95,44 @@ def build_and_announce(
     report = build_feeds(config, store, now=now, force=force)
     urls = changed_feed_urls(config.public_url, report.written)
     if urls and config.feeds.hubs:
-        announce(config.feeds.hubs, urls)
+        announce(config.feeds.hubs, urls, record=partial(record_outcome, store))
     return report
 
 
+def record_outcome(store: Store, outcome: HubOutcome) -> None:
+    """Add a hub's outcome to ``websub_pings`` (what ``/metrics`` reports); never raises:
+    a store that cannot take it costs the metric, not the pings or the build."""
+    try:
+        with store.write() as conn:
+            add_pings(
+                conn,
+                outcome.hub,
+                ok=len(outcome.published),
+                failed=len(outcome.failed),
+                now=datetime.now(UTC),
+            )
+    except StoreError as exc:
+        log.warning("cannot record the pings to %s: %s", outcome.hub, exc)
+
+
 def announce(
-    hubs: Sequence[str], urls: Sequence[str], policy: PingPolicy | None = None
+    hubs: Sequence[str],
+    urls: Sequence[str],
+    policy: PingPolicy | None = None,
+    *,
+    record: Callable[[HubOutcome], None] | None = None,
 ) -> threading.Thread:
     """:func:`publish` in a thread of its own; returns the thread (already started).
 
     Not a daemon thread: a process that exits right after a build (``pressroom feeds
     build``, ``run --once``) still sends its pings, within the policy's deadline.
+    ``record`` is called with each hub's outcome (:func:`record_outcome` keeps it).
     """
     thread = threading.Thread(
-        target=publish, args=(tuple(hubs), tuple(urls), policy), name="pressroom-websub"
+        target=publish,
+        args=(tuple(hubs), tuple(urls), policy),
+        kwargs={"record": record},
+        name="pressroom-websub",
     )
     thread.start()
     return thread
@@ -115,16 +144,24 @@ def publish(
     policy: PingPolicy | None = None,
     *,
     client: httpx.Client | None = None,
+    record: Callable[[HubOutcome], None] | None = None,
 ) -> list[HubOutcome]:
     """POST ``hub.mode=publish`` for each URL of ``urls`` to each hub; never raises.
 
-    Hubs are told one after the other, each within ``policy.deadline``.
+    Hubs are told one after the other, each within ``policy.deadline``; ``record`` gets
+    each hub's outcome as soon as it is known.
     """
     policy = policy or PingPolicy()
     own = client is None
     http = client or httpx.Client(timeout=policy.timeout, follow_redirects=False)
     try:
-        return [_publish_to(http, hub, urls, policy) for hub in hubs]
+        outcomes = []
+        for hub in hubs:
+            outcome = _publish_to(http, hub, urls, policy)
+            if record is not None:
+                record(outcome)
+            outcomes.append(outcome)
+        return outcomes
     finally:
         if own:
             http.close()

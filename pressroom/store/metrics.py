@@ -31,6 +31,7 @@ from pressroom.store.bounces import count_by_kind
 from pressroom.store.runs import SILENT_AFTER
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers, workers
 from pressroom.store.store_time import db_now, now_expr
+from pressroom.store.websub_pings import ping_totals
 
 __all__ = [
     "DeliveryCounts",
@@ -81,6 +82,8 @@ class Snapshot:
     workers: list[WorkerAge] = field(default_factory=list)
     bounces: dict[str, int] = field(default_factory=dict)
     """``bounce_events`` by kind (hard, soft, complaint, unsubscribe, auto-reply, unknown)."""
+    websub_pings: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """WebSub hub -> feed URLs it accepted, and those given up on (counters)."""
 
 
 class DeliveryCounts:
@@ -257,6 +260,7 @@ def read_snapshot(conn: Connection, cache: MetricsCache, jobs: list[str]) -> Sna
         for w in conn.execute(select(workers.c.id, workers.c.host, workers.c.seen_at))
     ]
     snap.bounces = bounce_totals(conn)
+    snap.websub_pings = ping_totals(conn)
     return snap
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "rate_limits",
     "sections",
     "subscribers",
+    "websub_pings",
     "workers",
 ]
 
@@ -274,4 +275,13 @@ rate_limits = Table(
     Column("hits", Integer, nullable=False),
     Column("expires_at", BigInteger, nullable=False),  # unix seconds; pruned after
     Index("ix_rate_limits_expires_at", "expires_at"),
+)
+
+websub_pings = Table(
+    "websub_pings",
+    metadata,
+    Column("hub", String(1024), primary_key=True),
+    Column("ok", BigInteger, nullable=False, server_default="0"),  # feed URLs accepted
+    Column("failed", BigInteger, nullable=False, server_default="0"),  # given up on
+    Column("last_at", UTCDateTime, nullable=False),
 )

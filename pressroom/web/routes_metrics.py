@@ -202,6 +202,16 @@ class _Families(Collector):
         )
         build.add_metric([], snap.feed_build_seconds)
         yield build
+        pings = CounterMetricFamily(
+            "pressroom_websub_pings",
+            "Feed URLs announced to each WebSub hub after builds, by outcome (ok: the hub "
+            "accepted it; failed: given up after the retries).",
+            labels=["hub", "outcome"],
+        )
+        for hub, (ok, failed) in sorted(snap.websub_pings.items()):
+            pings.add_metric([hub, "ok"], ok)
+            pings.add_metric([hub, "failed"], failed)
+        yield pings
 
     def _schedules(self) -> Iterator[Metric]:
         snap = self.snap

@@ -14,6 +14,7 @@ from support import NOW
 
 from pressroom.feeds.websub import PingPolicy, build_and_announce, changed_feed_urls, publish
 from pressroom.store.engine import open_store
+from pressroom.store.websub_pings import ping_totals
 
 FEED_FILES = ("rss.xml", "atom.xml", "feed.json")
 
@@ -71,6 +72,14 @@ def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
             wait_until(
                 lambda: sum("新的体育新闻".encode() in d.body for d in hub.deliveries) == 2, 10
             )
+            # both builds' pings are counted in the store for /metrics, all accepted
+            announced = len(feeds) + len(expected)
+
+            def counted() -> tuple[int, int] | None:
+                with store.read() as conn:
+                    return ping_totals(conn).get(hub.hub_url)
+
+            wait_until(lambda: counted() == (announced, 0), 10)
         finally:
             store.dispose()
 
@@ -110,6 +119,13 @@ def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path:
             assert not thread.is_alive()
         # retries are bounded, and a hub that stays down is not asked about every feed
         assert always_failing.refused == PingPolicy().retries + 1
+        # each hub's outcome is kept in the store for /metrics: every URL given up on
+        announced = len(changed_feed_urls(config.public_url, report.written))
+        reopened = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        with reopened.read() as conn:
+            totals = ping_totals(conn)
+        reopened.dispose()
+        assert totals == {down: (0, announced), always_failing.hub_url: (0, announced)}
 
 
 def test_bounded_retries_and_what_publish_reports() -> None:

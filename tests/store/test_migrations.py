@@ -19,6 +19,7 @@ OWN_TABLES = {
     "articles",
     "subscribers",
     "consent_events",
+    "websub_pings",
     "bounce_events",
     "digests",
     "deliveries",

@@ -29,6 +29,7 @@ from pressroom.store.digests import complete_digest
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import job_runs
 from pressroom.store.subscribers import set_status
+from pressroom.store.websub_pings import add_pings
 from pressroom.web import create_app
 
 PROMTOOL = shutil.which("promtool")
@@ -101,6 +102,9 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
     settings = make_settings(tmp_path)
     store = open_store(store_url)
     seed(store)
+    with store.write() as conn:  # two builds' pings to one hub, as feeds.websub records them
+        add_pings(conn, "https://hub.example/", ok=3, failed=0, now=datetime.now(UTC))
+        add_pings(conn, "https://hub.example/", ok=2, failed=4, now=datetime.now(UTC))
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
     with TestClient(app) as client:
         response = client.get("/metrics")
@@ -139,6 +143,9 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
     assert value(found, "pressroom_workers_alive") == 1
     assert value(found, "pressroom_bounces_total", kind="hard") == 0  # no bounce mail yet
     assert value(found, "pressroom_complaints_total") == 0
+    hub = {"hub": "https://hub.example/"}
+    assert value(found, "pressroom_websub_pings_total", outcome="ok", **hub) == 5
+    assert value(found, "pressroom_websub_pings_total", outcome="failed", **hub) == 4
     assert "@" not in response.text  # no address ever becomes a label
     store.dispose()
 
