@@ -153,36 +153,18 @@ def save_subscriber(
     applies no consent rule and records no consent event: the rules are
     :mod:`pressroom.subscribers.lifecycle`'s (tests and bulk loaders use this directly).
     """
-    values: dict[str, Any] = {
-        "email": email,
-        "name": name,
-        "sections": join_sections(sections),
-        "frequency": Frequency(frequency).value,
-        "status": SubscriberStatus(status).value,
-        "updated_at": now,
-    }
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(subscribers)
-    update = {key: insert.excluded[key] for key in values if key != "email"}
-    update["confirm_nonce"] = None  # a change by the operator voids an open confirm link
-    if status == SubscriberStatus.ACTIVE:
-        update["confirmed_at"] = func.coalesce(
-            subscribers.c.confirmed_at, insert.excluded.confirmed_at
-        )
-        update["bounces"] = 0
-    confirmed = now if status == SubscriberStatus.ACTIVE else None
-    statement = insert.values(
-        created_at=now,
-        confirmed_at=confirmed,
-        email_key=address_key(email),
-        public_key=new_public_key(),
-        **values,
-    )
-    conn.execute(
-        statement.on_conflict_do_update(index_elements=[subscribers.c.email_key], set_=update)
-    )
-    saved = find_subscriber(conn, email)
-    assert saved is not None  # just written in this transaction
-    return saved
+    choices: dict[str, Any] = {
+        "name": name, "sections": sections, "frequency": frequency, "status": status, "now": now
+    }  # fmt: skip
+    saved = insert_subscriber(conn, email=email, **choices)
+    if saved is not None:
+        return saved
+    existing = find_subscriber(conn, email)
+    assert existing is not None  # the insert met this mailbox in this transaction
+    update_subscriber(conn, existing.id, **choices)  # closes any open confirm request
+    updated = get_subscriber(conn, existing.id)
+    assert updated is not None
+    return updated
 
 
 def _status_values(status: SubscriberStatus, now: datetime) -> dict[str, Any]:
