@@ -10,47 +10,19 @@ a 503 (a hub in trouble). A static file server stands in for the publisher's web
 from __future__ import annotations
 
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
-import uvicorn
+from livekit import LiveServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-
-
-class LiveServer:
-    """uvicorn serving an ASGI app on 127.0.0.1 port 0, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 @dataclass
@@ -197,13 +169,13 @@ def _distribute(hub: Hub, urls: list[str]) -> None:
 def static_server(folder: Path) -> LiveServer:
     """A plain web server over ``folder`` (the publisher's feed files)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return LiveServer(Starlette(routes=[Mount("/", StaticFiles(directory=folder))]))
+    return LiveServer(lambda _url: Starlette(routes=[Mount("/", StaticFiles(directory=folder))]))
 
 
 def running_hub(failing: int = 0) -> tuple[Hub, LiveServer]:
     """A hub with its server (not started: use it as a context manager)."""
     hub = Hub(failing=failing)
-    server = LiveServer(hub_app(hub))
+    server = LiveServer(lambda _url: hub_app(hub))
     hub.url = server.url
     return hub, server
 

@@ -6,10 +6,7 @@ The time, the secret and the clock are :mod:`support`'s (re-exported for the web
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -17,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import support
-import uvicorn
+from livekit import LiveServer
 from support import NOW, SECRET, FakeClock
 
 from pressroom.config import Settings
@@ -121,36 +118,6 @@ def make_settings(
         mail={"outbox": "outbox", "from_address": "news@example.com", "from_name": "测试新闻"},
         web={"public_url": public_url, **web},
     )
-
-
-class LiveServer:
-    """uvicorn serving an app on a socket bound to 127.0.0.1 port 0, in a thread."""
-
-    def __init__(self, app_factory: Callable[[str], object]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
-        config = uvicorn.Config(
-            app_factory(self.url), log_level="warning", lifespan="off", access_log=False
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]})
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
 
 
 CHROMIUM = Path("/usr/bin/chromium")
