@@ -3,8 +3,6 @@ after the data) and a sender killed mid-run, against aiosmtpd offering PIPELININ
 
 from __future__ import annotations
 
-import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from smtpkit import FaultyHandler, SmtpServer, waiting
 from support import NOW
-from test_send_processes import finish, prepare, start_sender, statuses_by_email
+from test_send_processes import finish, kill_mid_run, prepare, start_sender, statuses_by_email
 from wirekit import ScriptedHandler
 
 from pressroom.delivery.send import deliver
@@ -104,14 +102,7 @@ def test_a_killed_pipelining_sender_loses_nobody_and_duplicates_only_in_flight(
     store = open_store(url)
     digest = prepare(store, 240)
 
-    first = start_sender(tmp_path, url, digest, server)
-    deadline = time.monotonic() + 60
-    while len(handler.received) < 60 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=10)
-    held = {e for e, s in statuses_by_email(store, digest).items() if s == "sending"}
-    assert 60 <= len(handler.received) < 240, "the sender was not killed mid-run"
+    held = kill_mid_run(tmp_path, url, store, digest, server, handler)
 
     finish(start_sender(tmp_path, url, digest, server))
     assert len(handler.grouped) >= 240 and all(handler.grouped)  # all pipelined

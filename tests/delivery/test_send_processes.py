@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from deliverykit import add_digest, add_subscribers, delivery_rows
@@ -84,6 +85,22 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> str:
     return out
 
 
+def kill_mid_run(
+    tmp_path: Path, url: str, store: Store, digest: int, server: Any, handler: Any
+) -> set[str]:
+    """Start a sender of ``digest`` (240 deliveries), SIGKILL it once 60 messages arrived;
+    return the addresses whose rows it left ``sending``."""
+    first = start_sender(tmp_path, url, digest, server)
+    deadline = time.monotonic() + 60
+    while len(handler.received) < 60 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=10)
+    at_kill = statuses_by_email(store, digest)
+    assert 60 <= len(handler.received) < 240, "the sender was not killed mid-run"
+    return {email for email, status in at_kill.items() if status == "sending"}
+
+
 def test_a_killed_sender_loses_nobody_and_duplicates_only_in_flight(
     tmp_path: Path, smtp_server: StartServer
 ) -> None:
@@ -93,15 +110,7 @@ def test_a_killed_sender_loses_nobody_and_duplicates_only_in_flight(
     store = open_store(url)
     digest = prepare(store, 240)
 
-    first = start_sender(tmp_path, url, digest, server)
-    deadline = time.monotonic() + 60
-    while len(handler.received) < 60 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    first.send_signal(signal.SIGKILL)
-    first.communicate(timeout=10)
-    at_kill = statuses_by_email(store, digest)
-    held = {email for email, status in at_kill.items() if status == "sending"}
-    assert 60 <= len(handler.received) < 240, "the sender was not killed mid-run"
+    held = kill_mid_run(tmp_path, url, store, digest, server, handler)
 
     finish(start_sender(tmp_path, url, digest, server))
     got = handler.by_recipient()
