@@ -7,8 +7,8 @@ delays or fails a build: the pings run in a thread of their own after the build,
 request has a timeout, errors and 5xx answers are retried with a doubling backoff, and
 each hub has an overall deadline. A hub that could not be reached for one URL after its
 retries is not asked about the others of that build (it is down). One log line per hub
-and build; :func:`ping_counts` counts the outcomes per hub in this process, and
-:func:`record_outcome` adds them to the store's ``websub_pings``, which ``/metrics`` reads.
+and build; :func:`record_outcome` adds each hub's outcome to the store's ``websub_pings``,
+which ``/metrics`` reads whichever process built.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,7 +37,6 @@ __all__ = [
     "announce",
     "build_and_announce",
     "changed_feed_urls",
-    "ping_counts",
     "publish",
     "record_outcome",
 ]
@@ -46,8 +44,6 @@ __all__ = [
 log = logging.getLogger("pressroom.feeds.websub")
 
 _FEED_FILES = frozenset(FORMAT_FILES.values())
-_counts: Counter[tuple[str, str]] = Counter()
-_counts_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -167,12 +163,6 @@ def publish(
             http.close()
 
 
-def ping_counts() -> dict[tuple[str, str], int]:
-    """Pings sent by this process: (hub, ``ok`` | ``failed``) to a count of feed URLs."""
-    with _counts_lock:
-        return dict(_counts)
-
-
 def _publish_to(
     http: httpx.Client, hub: str, urls: Sequence[str], policy: PingPolicy
 ) -> HubOutcome:
@@ -187,7 +177,6 @@ def _publish_to(
         published.append(url)
     failed = tuple(urls[len(published) :])
     outcome = HubOutcome(hub, tuple(published), failed, error, time.monotonic() - started)
-    _count(outcome)
     _log(outcome)
     return outcome
 
@@ -219,12 +208,6 @@ def _post(http: httpx.Client, hub: str, url: str, timeout: float) -> tuple[str |
         return None, False
     # a 4xx says the request is wrong (unknown topic, not a hub): asking again will not help
     return f"HTTP {response.status_code}", not response.is_client_error
-
-
-def _count(outcome: HubOutcome) -> None:
-    with _counts_lock:
-        _counts[(outcome.hub, "ok")] += len(outcome.published)
-        _counts[(outcome.hub, "failed")] += len(outcome.failed)
 
 
 def _log(outcome: HubOutcome) -> None:

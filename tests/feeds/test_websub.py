@@ -154,21 +154,23 @@ def test_only_feed_files_are_announced(paths: list[str], expected: list[str]) ->
 def test_one_log_line_and_counts_per_hub(caplog: pytest.LogCaptureFixture) -> None:
     import json
 
-    from pressroom.feeds.websub import ping_counts
+    from pressroom.feeds.websub import HubOutcome
     from pressroom.worker.logs import JsonFormatter
 
     hub, server = running_hub()
     down = _closed_port_url()
     urls = ["https://feeds.example.cn/all/rss.xml", "https://feeds.example.cn/all/atom.xml"]
-    before = ping_counts()
+    recorded: list[HubOutcome] = []  # what record_outcome would add to websub_pings
     with server, caplog.at_level("INFO", logger="pressroom.feeds.websub"):
-        publish([hub.hub_url, down], urls, PingPolicy(retries=1, backoff=0.05))
+        publish([hub.hub_url, down], urls, PingPolicy(retries=1, backoff=0.05),
+                record=recorded.append)  # fmt: skip
     lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
     assert [(line["event"], line["hub"], line["published"], line["failed"]) for line in lines] == [
         ("websub_publish", hub.hub_url, 2, 0),
         ("websub_publish", down, 0, 2),
     ]
     assert lines[1]["level"] == "warning" and "ConnectError" in lines[1]["error"]
-    after = ping_counts()
-    assert after[(hub.hub_url, "ok")] - before.get((hub.hub_url, "ok"), 0) == 2
-    assert after[(down, "failed")] - before.get((down, "failed"), 0) == 2
+    counts = {(o.hub, "ok"): len(o.published) for o in recorded}
+    counts |= {(o.hub, "failed"): len(o.failed) for o in recorded}
+    assert counts[(hub.hub_url, "ok")] == 2
+    assert counts[(down, "failed")] == 2
