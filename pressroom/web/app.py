@@ -11,7 +11,7 @@
 | ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
 | ``GET /healthz`` | store and worker heartbeat |
 | ``GET /metrics`` | Prometheus metrics from the store (optional bearer token) |
-| ``GET /<path>`` | the feed files of the output directory |
+| ``GET /<path>`` | the feed files of the output directory (:class:`FileServer`, before routing) |
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ from pressroom.errors import ConfigError
 from pressroom.store.engine import Store
 from pressroom.web.common import message
 from pressroom.web.context import SendMail, WebContext
+from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
-from pressroom.web.routes_feeds import feed_file, index_page
+from pressroom.web.routes_feeds import cache_seconds, index_page, not_a_file
 from pressroom.web.routes_manage import (
     preferences_page,
     preferences_post,
@@ -51,7 +52,7 @@ from pressroom.web.routes_subscribe import (
 )
 from pressroom.web.security import SecurityHeaders
 
-__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app", "reserved_segments"]
 
 MAX_BODY_BYTES = 64 * 1024
 """No form of ours is bigger; a larger body is refused before it is read."""
@@ -84,8 +85,14 @@ def _routes(ctx: WebContext) -> list[Route]:
         route("/unsubscribe/{token}", unsubscribe_post, ["POST"]),
         route("/preferences/{token}", preferences_page, ["GET", "HEAD"]),
         route("/preferences/{token}", preferences_post, ["POST"]),
-        route("/{path:path}", feed_file, ["GET", "HEAD"]),
+        route("/{path:path}", not_a_file, ["GET", "HEAD"]),
     ]
+
+
+def reserved_segments(routes: list[Route]) -> set[str]:
+    """The first path segments of the app's own routes (``""`` for ``/``): a file whose
+    path starts with one is never served, as the route takes precedence."""
+    return {route.path.lstrip("/").split("/", 1)[0] for route in routes[:-1]}
 
 
 def allowed_methods(routes: list[Route], scope: Scope) -> list[str]:
@@ -157,8 +164,15 @@ def create_app(
     routes = _routes(ctx)
     app = Starlette(
         routes=routes,
-        # The body limit inside the headers: its 413 gets them too.
+        # Files first: they carry their own headers. The body limit inside the security
+        # headers: its 413 gets them too.
         middleware=[
+            Middleware(
+                FileServer,
+                files=ctx.files,
+                reserved=reserved_segments(routes),
+                cache_seconds=cache_seconds(settings),
+            ),
             Middleware(SecurityHeaders),
             Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES),
         ],

@@ -1,4 +1,4 @@
-"""``GET /`` and ``GET /<path>``: the built feed files, with the subscribe form on the index.
+"""``GET /``: the feed index with the subscribe form; ``GET /<path>`` that is no file: 404.
 
 The index page the feed builder wrote gets the subscribe form inserted where it has the
 marker ``<!-- pressroom:subscribe -->`` (else before ``</body>``) and the form's ``<style>``
@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import re
 
+from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pressroom.config import Settings
 from pressroom.web.common import base_path, message, sections
 from pressroom.web.context import WebContext
-from pressroom.web.files import FeedFile, file_response, make_feed_file
+from pressroom.web.file_answer import answer
+from pressroom.web.files import FeedFile, make_feed_file
 from pressroom.web.forms import RawSubscribe
-from pressroom.web.security import PAGE_HEADERS
 
-__all__ = ["JUMP_LINK", "MARKER", "feed_file", "index_page", "insert_form"]
+__all__ = ["JUMP_LINK", "MARKER", "cache_seconds", "index_page", "insert_form", "not_a_file"]
 
 MARKER = b"<!-- pressroom:subscribe -->"
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
@@ -29,9 +31,10 @@ JUMP_LINK = '<p class="pr-subscribe-link"><a href="#pr-subscribe">邮件订阅�
 _HAS_FORM = re.compile(rb"<form[^>]+action=\"[^\"]*subscribe\"", re.IGNORECASE)
 
 
-def _cache_seconds(ctx: WebContext) -> int:
+def cache_seconds(settings: Settings) -> int:
+    """``Cache-Control: max-age`` of the served files."""
     # Readers poll on the feed's <ttl> (minutes); revalidating sooner costs a 304.
-    return min(ctx.settings.feeds.ttl * 60, 300)
+    return min(settings.feeds.ttl * 60, 300)
 
 
 def insert_form(page: bytes, form_html: bytes, style_html: bytes = b"") -> bytes:
@@ -93,8 +96,7 @@ async def _index_with_form(ctx: WebContext, loaded: FeedFile) -> FeedFile:
 
 async def index_page(ctx: WebContext, request: Request) -> Response:
     """``GET /``: the feed index with the subscribe form, or the form alone before a build."""
-    target = ctx.files.locate("index.html")
-    loaded = ctx.files.load(target) if target is not None else None
+    loaded = await to_thread.run_sync(ctx.files.find, "/index.html")
     if loaded is None:
         return ctx.pages.render(
             "subscribe",
@@ -105,29 +107,14 @@ async def index_page(ctx: WebContext, request: Request) -> Response:
             action_url=f"{base_path(ctx)}subscribe",
             feeds_missing=True,
         )
-    return _file_response(ctx, await _index_with_form(ctx, loaded), request)
-
-
-async def feed_file(ctx: WebContext, request: Request) -> Response:
-    """``GET /<path>``: one file of the output directory, or 404."""
-    target = ctx.files.locate(str(request.path_params.get("path", "")))
-    loaded: FeedFile | None = ctx.files.load(target) if target is not None else None
-    if loaded is None:
-        return message(
-            ctx, "找不到页面", "找不到这个页面。", 404, link=(base_path(ctx), "返回首页")
-        )
-    return _file_response(ctx, loaded, request)
-
-
-def _file_response(ctx: WebContext, file: FeedFile, request: Request) -> Response:
-    """The 200 or 304 for ``file``, a 304 with the same security headers as the 200."""
-    response = file_response(file, request.headers, _cache_seconds(ctx))
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if not file.media_type.startswith("text/html"):
-        response.headers["Access-Control-Allow-Origin"] = "*"  # web-based readers fetch feeds
-    elif response.status_code == 304:
-        # A 304 has no Content-Type for SecurityHeaders to know a page by, and a cache
-        # freshens its stored page with the 304's headers (RFC 9111 §4.3.4).
-        for name, value in PAGE_HEADERS.items():
-            response.headers.setdefault(name, value)
+    page = await _index_with_form(ctx, loaded)
+    reply = answer(page, request.headers, cache_seconds=cache_seconds(ctx.settings))
+    response = Response(reply.body, status_code=reply.status)
+    response.raw_headers = reply.headers
     return response
+
+
+async def not_a_file(ctx: WebContext, request: Request) -> Response:
+    """``GET /<path>`` that :class:`~pressroom.web.file_server.FileServer` did not answer:
+    no such file (or not one that is served), so 404."""
+    return message(ctx, "找不到页面", "找不到这个页面。", 404, link=(base_path(ctx), "返回首页"))

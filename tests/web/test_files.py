@@ -9,12 +9,12 @@ from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 from webkit import RSS
 
 from pressroom.config import Settings
-from pressroom.web.files import accepts_gzip, safe_relative_path
+from pressroom.web.file_answer import accepts_gzip
+from pressroom.web.files import safe_relative_path
 from pressroom.web.routes_feeds import JUMP_LINK, MARKER, insert_form
 
 
@@ -122,7 +122,7 @@ def test_gzip_bytes_on_the_wire_decompress_to_the_file(client: TestClient) -> No
     ],
 )
 def test_accepts_gzip(header: str, expected: bool) -> None:
-    assert accepts_gzip(Headers({"accept-encoding": header})) is expected
+    assert accepts_gzip(header) is expected
 
 
 def test_head_has_headers_and_no_body(client: TestClient) -> None:
@@ -250,6 +250,32 @@ def test_symlink_out_of_the_output_dir_is_refused(
     (root / "inside.xml").symlink_to(root / "all" / "rss.xml")
     assert client.get("/leak.xml").status_code == 404
     assert client.get("/inside.xml").status_code == 200
+
+
+def test_a_served_file_later_replaced_by_a_symlink_leading_out_is_refused(
+    client: TestClient, web_settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.xml"
+    outside.write_text("<secret/>", encoding="utf-8")
+    root = web_settings.path(web_settings.feeds.output_dir)
+    (root / "page.xml").write_text("<page/>", encoding="utf-8")
+    assert client.get("/page.xml").text == "<page/>"  # now cached under its URL path
+    (root / "link.xml").symlink_to(outside)
+    (root / "link.xml").replace(root / "page.xml")
+    assert client.get("/page.xml").status_code == 404
+
+
+def test_a_file_renamed_into_place_with_the_same_size_is_served_anew(
+    client: TestClient, web_settings: Settings
+) -> None:
+    root = web_settings.path(web_settings.feeds.output_dir)
+    (root / "page.xml").write_text("<one/>", encoding="utf-8")
+    first = client.get("/page.xml")
+    (root / "new.xml").write_text("<two/>", encoding="utf-8")
+    os.utime(root / "new.xml", ns=((root / "page.xml").stat().st_mtime_ns,) * 2)
+    (root / "new.xml").replace(root / "page.xml")  # what the builder's atomic write does
+    again = client.get("/page.xml")
+    assert again.text == "<two/>" and again.headers["etag"] != first.headers["etag"]
 
 
 def test_directories_and_unknown_types_are_404(client: TestClient, web_settings: Settings) -> None:
