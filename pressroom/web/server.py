@@ -25,9 +25,13 @@ from pressroom.errors import UsageError
 from pressroom.store.engine import Store
 from pressroom.web.app import create_app
 
-__all__ = ["bind", "serve", "server_stack"]
+__all__ = ["STOP_SECONDS", "bind", "serve", "server_stack"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+STOP_SECONDS = 10
+"""After SIGTERM, requests in flight get this long to finish before their connections
+are closed (the web unit's ``TimeoutStopSec`` allows for it)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -78,7 +82,13 @@ def serve(
     loop, http = server_stack()
     out(f"pressroom: feeds from {settings.path(settings.feeds.output_dir)} ({loop}, {http})")
     config = uvicorn.Config(
-        app, log_config=None, lifespan="off", server_header=False, loop=loop, http=http
+        app,
+        log_config=None,
+        lifespan="off",
+        server_header=False,
+        loop=loop,
+        http=http,
+        timeout_graceful_shutdown=STOP_SECONDS,
     )
     try:
         with _stop_quietly():

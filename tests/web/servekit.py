@@ -30,13 +30,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def make_demo(directory: Path, public_url: str) -> Path:
-    """Run ``pressroom demo`` into ``directory`` for a site at ``public_url``; its config."""
+def make_demo(directory: Path, public_url: str, **env: str) -> Path:
+    """Run ``pressroom demo`` into ``directory`` for a site at ``public_url`` (``env``: more
+    ``PRESSROOM_*`` settings); returns its config file."""
     made = subprocess.run(
         [sys.executable, "-m", "pressroom", "demo", str(directory)],
         capture_output=True,
         text=True,
-        env=clean_env(PRESSROOM_WEB__SECRET=SECRET, PRESSROOM_WEB__PUBLIC_URL=public_url),
+        env=clean_env(
+            **{"PRESSROOM_WEB__SECRET": SECRET, "PRESSROOM_WEB__PUBLIC_URL": public_url, **env}
+        ),
         timeout=180,
     )
     assert made.returncode == 0, made.stderr
