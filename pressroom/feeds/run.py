@@ -31,7 +31,12 @@ from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.itemcache import item_cache
 from pressroom.feeds.items import FORMAT_FILES, FeedItem, FeedMeta
 from pressroom.feeds.local_state import load_local_fingerprints, save_local_fingerprints
-from pressroom.feeds.publish import FEED_FILE_NAMES, remove_feed_dir, write_if_changed
+from pressroom.feeds.publish import (
+    FEED_FILE_NAMES,
+    remove_feed_dir,
+    remove_feed_file,
+    write_if_changed,
+)
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.site_files import SITE_FILES, write_site_files
 from pressroom.feeds.specs import FeedSpec, feed_meta, feed_specs
@@ -336,7 +341,8 @@ def _publish(feed: _Feed, out: Path, formats: list[str], report: FeedBuildReport
         documents = {fmt: _render(fmt, feed.meta, feed.items) for fmt in formats}
         for fmt, data in documents.items():
             path = f"{name}/{FORMAT_FILES[fmt]}"
-            (report.written if write_if_changed(out / path, data) else report.kept).append(path)
+            written = write_if_changed(out / path, data, gzip_sibling=True)
+            (report.written if written else report.kept).append(path)
     except OutputError:
         raise  # the output folder itself fails (read-only, full): every feed would
     except Exception as exc:  # one feed never breaks the others
@@ -358,8 +364,7 @@ def _remove_stale(
     unwanted = [file for fmt, file in FORMAT_FILES.items() if fmt not in formats]
     for name in sorted(keep):
         for file in unwanted:
-            if (out / name / file).is_file():
-                (out / name / file).unlink()
+            if remove_feed_file(out / name / file):
                 report.removed.append(f"{name}/{file}")
 
 

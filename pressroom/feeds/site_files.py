@@ -48,4 +48,5 @@ def write_site_files(
         ),
     }
     for name, data in documents.items():
-        (report.written if write_if_changed(out / name, data) else report.kept).append(name)
+        written = write_if_changed(out / name, data, gzip_sibling=name == OPML_FILE)
+        (report.written if written else report.kept).append(name)
