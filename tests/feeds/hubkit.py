@@ -32,6 +32,7 @@ class Ping:
     at: float
     urls: list[str]
     form: dict[str, list[str]]
+    agent: str = ""
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Hub:
     """The hub's and the subscriber's records (what tests assert on)."""
 
     failing: int = 0
+    rejecting: frozenset[str] = frozenset()
+    """Feed URLs the hub answers 400 for (a topic it does not take)."""
     pings: list[Ping] = field(default_factory=list)
     refused: int = 0
     fetched: list[tuple[str, int]] = field(default_factory=list)
@@ -99,7 +102,12 @@ def hub_app(hub: Hub) -> Starlette:
                 hub.failing -= 1
                 hub.refused += 1
                 return PlainTextResponse("busy", status_code=503)
-            hub.pings.append(Ping(time.monotonic(), urls, {k: form.getlist(k) for k in form}))
+            if hub.rejecting & set(urls):
+                hub.refused += 1
+                return PlainTextResponse("unknown topic", status_code=400)
+            agent = request.headers.get("user-agent", "")
+            fields = {k: [str(v) for v in form.getlist(k)] for k in form}
+            hub.pings.append(Ping(time.monotonic(), urls, fields, agent))
         threading.Thread(target=_distribute, args=(hub, urls), daemon=True).start()
         return Response(status_code=202)
 
@@ -172,9 +180,11 @@ def static_server(folder: Path) -> LiveServer:
     return LiveServer(lambda _url: Starlette(routes=[Mount("/", StaticFiles(directory=folder))]))
 
 
-def running_hub(failing: int = 0) -> tuple[Hub, LiveServer]:
+def running_hub(
+    failing: int = 0, rejecting: frozenset[str] = frozenset()
+) -> tuple[Hub, LiveServer]:
     """A hub with its server (not started: use it as a context manager)."""
-    hub = Hub(failing=failing)
+    hub = Hub(failing=failing, rejecting=rejecting)
     server = LiveServer(lambda _url: hub_app(hub))
     hub.url = server.url
     return hub, server
