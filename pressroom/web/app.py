@@ -34,6 +34,7 @@ from pressroom.errors import ConfigError
 from pressroom.store.engine import Store
 from pressroom.web.common import message
 from pressroom.web.context import SendMail, WebContext
+from pressroom.web.feed_links import feed_links
 from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
 from pressroom.web.routes_feeds import cache_seconds, index_page, not_a_file
@@ -172,6 +173,7 @@ def create_app(
                 files=ctx.files,
                 reserved=reserved_segments(routes),
                 cache_seconds=cache_seconds(settings),
+                links_for=feed_links(settings.feeds_public_url, settings.feeds.hubs),
             ),
             Middleware(SecurityHeaders),
             Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES),

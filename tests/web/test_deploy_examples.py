@@ -116,6 +116,12 @@ def test_nginx_answers_304_and_gzip_with_the_websub_links(
     expected = [f'<{HUB}>; rel="hub"', f'<{self_url}>; rel="self"']
     assert first.headers.get_list("link") == expected
     assert self_link_in(path, first.content) == self_url  # byte-identical
+    direct = httpx.get(site.app.url.rstrip("/") + path, timeout=10)  # pressroom serve itself
+    assert direct.headers.get_list("link") == expected
+    revalidated = httpx.get(
+        site.app.url.rstrip("/") + path, headers={"If-None-Match": direct.headers["etag"]}
+    )
+    assert revalidated.status_code == 304 and revalidated.headers.get_list("link") == expected
     again = reader.get(path, headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     assert again.headers.get_list("link") == expected
