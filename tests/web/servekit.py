@@ -47,19 +47,26 @@ def make_demo(directory: Path, public_url: str, **env: str) -> Path:
 
 
 class ServeProcess:
-    """``pressroom serve --host 127.0.0.1 --port 0`` as a child process.
+    """``pressroom serve --host 127.0.0.1 --port <port>`` (default 0: any) as a child process.
 
     ``fast=False`` hides uvloop and httptools from it (as if they were not installed).
     ``env`` is added to a clean environment (``PRESSROOM_*`` removed).
     """
 
-    def __init__(self, config: Path, *, fast: bool = True, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        config: Path,
+        *,
+        fast: bool = True,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+    ):
         self.fast = fast
         python = [sys.executable, "-m", "pressroom"] if fast else [sys.executable, "-c"]
         prefix = python if fast else [*python, _WITHOUT_FAST_STACK]
         self.command = [*prefix, "--config", str(config), "serve", "--host", "127.0.0.1"]
-        self.command += ["--port", "0"]
-        self.env = clean_env(PRESSROOM_WEB__SECRET=SECRET, **(env or {}))
+        self.command += ["--port", str(port)]
+        self.env = clean_env(**{"PRESSROOM_WEB__SECRET": SECRET, **(env or {})})
         self.url = ""
         self.stack = ""
 
