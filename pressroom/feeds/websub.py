@@ -142,18 +142,26 @@ def record_outcome(store: Store, outcome: HubOutcome) -> None:
 class Announcement:
     """One build's pings in flight: a thread per hub, and each hub's outcome once known."""
 
+    hubs: tuple[str, ...]
+    urls: tuple[str, ...]
     threads: list[threading.Thread] = field(default_factory=list)
     outcomes: list[HubOutcome] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def wait(self, timeout: float | None = None) -> list[HubOutcome]:
-        """Wait up to ``timeout`` seconds for every hub; the outcomes known by then."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Wait up to ``timeout`` seconds for every hub; each hub's outcome, in the hubs'
+        order (a hub still busy by then: every URL failed, "no answer within N s")."""
+        started = time.monotonic()
         for thread in self.threads:
-            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            left = None if timeout is None else max(started + timeout - time.monotonic(), 0.0)
             thread.join(left)
         with self.lock:
-            return list(self.outcomes)
+            known = {outcome.hub: outcome for outcome in self.outcomes}
+        waited = time.monotonic() - started
+        silent = f"no answer within {waited:.0f} s"
+        return [
+            known.get(hub) or HubOutcome(hub, (), self.urls, silent, waited) for hub in self.hubs
+        ]
 
     @property
     def done(self) -> bool:
@@ -181,7 +189,7 @@ def announce(
     ``record`` is called with each hub's outcome (:func:`record_outcome` keeps it);
     ``agent`` is the User-Agent (:func:`user_agent`).
     """
-    announcement = Announcement()
+    announcement = Announcement(tuple(hubs), tuple(urls))
 
     def tell(hub: str) -> None:
         outcomes = publish([hub], urls, policy, record=record, agent=agent)

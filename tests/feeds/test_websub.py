@@ -188,6 +188,21 @@ def test_pings_started_from_a_daemon_thread_are_not_daemons_and_can_be_awaited()
     assert wait_for_announcements(1) == []  # each announcement is awaited once
 
 
+def test_waiting_names_a_hub_that_has_not_answered_yet() -> None:
+    with socket.socket() as silent:  # listens, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hub = f"http://127.0.0.1:{silent.getsockname()[1]}/hub"
+        policy = PingPolicy(timeout=1, retries=0, deadline=1)
+        announcement = announce([hub], FEED_URLS[:2], policy)
+        [early] = announcement.wait(0.2)
+        assert early.hub == hub and early.failed == tuple(FEED_URLS[:2])
+        assert early.error == "no answer within 0 s"
+        [late] = announcement.wait(10)  # the hub's own deadline ends it
+    assert late.failed == tuple(FEED_URLS[:2]) and "Timeout" in (late.error or "")
+    wait_for_announcements(0)  # forget it
+
+
 def test_bounded_retries_and_what_publish_reports() -> None:
     policy = PingPolicy(timeout=1, retries=2, backoff=0.05, deadline=5)
     urls = ["https://feeds.example.cn/all/rss.xml", "https://feeds.example.cn/all/atom.xml"]
