@@ -85,7 +85,7 @@ def _walk(model: type[BaseModel], *, table: str, env_prefix: str | None) -> Iter
         yield ConfigKey(
             table=table,
             name=name,
-            type_name=_type_name(field.annotation),
+            type_name=_type_name(field.annotation) + _constraints(field),
             default=_default(field),
             env=env,
             description=field.description or "",
@@ -139,6 +139,23 @@ def _type_name(annotation: Any) -> str:
             return "path"
         return annotation.__name__
     return str(annotation)
+
+
+_BOUNDS = (("ge", ">= {}"), ("gt", "> {}"), ("le", "<= {}"), ("lt", "< {}"))
+_LENGTHS = (("min_length", "at least {} characters"), ("max_length", "at most {} characters"))
+
+
+def _constraints(field: FieldInfo) -> str:
+    """The field's bounds in words (``, >= 1, <= 65535``), as validation enforces them."""
+    parts = []
+    for item in field.metadata:
+        for attribute, template in (*_BOUNDS, *_LENGTHS, ("pattern", "matching {}")):
+            value = getattr(item, attribute, None)
+            if attribute == "min_length" and value == 1:
+                parts.append("not empty")
+            elif value is not None:
+                parts.append(template.format(f"`{value}`" if attribute == "pattern" else value))
+    return "".join(f", {part}" for part in parts)
 
 
 def _default(field: FieldInfo) -> str:
@@ -290,7 +307,7 @@ def _argument_row(action: argparse.Action) -> str:
     default = action.default
     shown = (
         ""
-        if default in (None, False, [], argparse.SUPPRESS) or isinstance(default, bool)
+        if default in (None, "", [], argparse.SUPPRESS) or isinstance(default, bool)
         else _code(str(default))
     )
     return f"| {_code(name)} | {_cell(help_text)} | {shown} |"
