@@ -184,7 +184,9 @@ class FeedsSettings(_Strict):
     """``[feeds]``: the feed files."""
 
     output_dir: Path = Path("public")
-    formats: list[Literal["rss", "atom", "json"]] = ["rss", "atom", "json"]
+    # names of the feed-format registry (pressroom.feeds.formats), checked by the
+    # composition root (pressroom.wiring.check_feed_formats): this layer cannot import it
+    formats: list[str] = ["rss", "atom", "json"]
     items: int = Field(50, ge=1, le=1000)
     content: Literal["full", "summary"] = "full"
     summary_chars: int = Field(120, ge=20, le=2000)
