@@ -78,7 +78,7 @@ def check_rss(document: bytes) -> list[str]:
 
 
 def check_atom(document: bytes) -> list[str]:
-    """The ``rel="alternate"`` link of each ``<entry>`` of an Atom 1.0 document, in order.
+    """The alternate link of each ``<entry>`` of an Atom 1.0 document, in order.
 
     Raises:
         ValueError: not well-formed XML, or an Atom feed or entry without its id, title
@@ -92,9 +92,13 @@ def check_atom(document: bytes) -> list[str]:
         for required in ("id", "title", "updated"):
             if element.find(f"{{{ATOM_NS}}}{required}") is None:
                 raise ValueError(f"an Atom <{etree.QName(element).localname}> has no <{required}>")
-        if element is not root:
-            alternate = element.find(f"{{{ATOM_NS}}}link[@rel='alternate']")
-            links.append("" if alternate is None else alternate.get("href", ""))
+        if element is not root:  # a link without rel is the alternate one (RFC 4287 4.2.7.2)
+            alternates = [
+                link.get("href", "")
+                for link in element.findall(f"{{{ATOM_NS}}}link")
+                if link.get("rel", "alternate") == "alternate"
+            ]
+            links.append(alternates[0] if alternates else "")
     return links
 
 
