@@ -8,7 +8,7 @@ accepts, the files a build writes and removes, the self links, the OPML file and
 index page, the content types ``pressroom.web`` serves and the URLs WebSub announces.
 
 Adding a format is one writer module (a render function and a check function) and one
-:func:`register` line at the bottom of this module; see "How to add a feed format" in
+:func:`register` call at the bottom of this module; see "How to add a feed format" in
 ``docs/ARCHITECTURE.md``. The registry's order is the order of preference: the OPML file
 links each feed's first configured format in it.
 """
