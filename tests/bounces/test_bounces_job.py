@@ -107,7 +107,9 @@ def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, cap
     )
     store = open_store(settings.store_url)
     with store.write() as conn:
-        assert runs.acquire_lease(conn, BOUNCES_LEASE, "other:1:1", ttl=timedelta(minutes=5))
+        assert runs.acquire_lease(
+            conn, BOUNCES_LEASE, "other:1:1", ttl=timedelta(minutes=5)
+        )
     store.dispose()
     assert main(["--config", str(tmp_path / "pressroom.toml"), "bounces", "process"]) == 1
     assert "another process is processing the bounce mailbox (other:1:1)" in capsys.readouterr().err
