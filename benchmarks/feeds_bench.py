@@ -288,9 +288,10 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
     from sqlalchemy import delete
 
     from pressroom.config import load_settings
-    from pressroom.feeds import FeedConfig, build_feeds, clear_caches, fastpath
+    from pressroom.feeds import build_feeds, clear_caches, fastpath
     from pressroom.store.engine import open_store
     from pressroom.store.schema import articles, feed_state
+    from pressroom.wiring import feed_config as make_feed_config
 
     work = BENCH_DIR / f"out-{backend}-{n}"
     shutil.rmtree(work, ignore_errors=True)
@@ -302,7 +303,7 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
         encoding="utf-8",
     )
     settings = load_settings(config, store={"url": url})
-    feed_config = FeedConfig.from_settings(settings)
+    feed_config = make_feed_config(settings)
     store = open_store(url, migrate=False)
     out = feed_config.output_dir
     new_prefix = f"{BASE_URL}bench-new/"

@@ -250,9 +250,14 @@ class FeedsSettings(_Strict):
             " and `index.html`."
         ),
     )
-    formats: list[Literal["rss", "atom", "json"]] = Field(
+    # names of the feed-format registry (pressroom.feeds.formats), checked by the
+    # composition root (pressroom.wiring.check_feed_formats): this layer cannot import it
+    formats: list[str] = Field(
         ["rss", "atom", "json"],
-        description="Which formats each feed folder gets; a dropped format's files are removed.",
+        description=(
+            "Which formats each feed folder gets (`rss`, `atom`, `json`); a dropped format's"
+            " files are removed."
+        ),
     )
     items: int = Field(50, ge=1, le=1000, description="Entries per feed, newest first.")
     content: Literal["full", "summary"] = Field(

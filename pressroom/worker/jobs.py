@@ -131,9 +131,9 @@ class Jobs:
 def default_jobs() -> Jobs:
     """The real feeds build (telling the WebSub hubs) and digest service."""
     from pressroom.digest.service import send_digest
-    from pressroom.feeds.websub import build_and_announce
+    from pressroom.feeds import build_feeds
 
-    return Jobs(build_feeds=build_and_announce, send_digest=send_digest)
+    return Jobs(build_feeds=build_feeds, send_digest=send_digest)
 
 
 async def build_feeds_leased(
@@ -225,9 +225,9 @@ class JobRunner:
     @cached_property
     def feed_config(self) -> FeedConfig:
         """The feeds' part of :attr:`settings`, made once for every feeds job."""
-        from pressroom.feeds import FeedConfig
+        from pressroom.wiring import feed_config
 
-        return FeedConfig.from_settings(self.settings)
+        return feed_config(self.settings)
 
     async def run(
         self, schedule: ScheduleSettings, at: datetime, trigger: JobTrigger = JobTrigger.SCHEDULE

@@ -35,13 +35,13 @@ def build_feeds_manually(
         JobFailed: another process holds the feeds lease (the run is recorded
             ``skipped``, reason ``lease``).
     """
-    from pressroom.feeds import FeedConfig
-    from pressroom.feeds.websub import build_and_announce
+    from pressroom.feeds import build_feeds
+    from pressroom.wiring import feed_config
 
-    config = FeedConfig.from_settings(settings)
+    config = feed_config(settings)
     with manual_run(store, clock, job=JobKind.FEEDS) as run:
         report, other = asyncio.run(
-            build_feeds_leased(build_and_announce, config, store, clock, run.holder, force=force)
+            build_feeds_leased(build_feeds, config, store, clock, run.holder, force=force)
         )
         if report is None:
             summary = f"another process is building the feeds ({other})"

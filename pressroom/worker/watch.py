@@ -2,14 +2,14 @@
 
 Every ``[feeds] watch`` interval the worker reads the store's data version
 (:mod:`pressroom.store.data_version`: microseconds, no query on SQLite). When it moved, it
-waits for the burst of commits to settle, asks :func:`pressroom.feeds.run.needs_build`
+waits for the burst of commits to settle, asks :func:`pressroom.feeds.build.needs_build`
 (one read: did any feed's newest articles change?) and only then builds, under the same
 lease and rules as the scheduled build (a different lease holder, so the watch and this
 worker's own scheduled build never run at once). Commits that touch no feed (heartbeats,
 leases, subscribers, the build's own writes) cost one read and no build. A future-dated
 article is picked up when it becomes due. A build that wrote something is a ``job_runs``
 row with trigger ``watch`` (schedule ``watch``); WebSub hubs are told by the build job
-itself (:func:`pressroom.feeds.websub.build_and_announce`).
+itself (:func:`pressroom.feeds.build_feeds`).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class FeedsWatch:
 
     async def _check_and_build(self) -> tuple[datetime | None, bool]:
         """Build when a feed is stale: (when to look again regardless, whether it worked)."""
-        from pressroom.feeds.run import needs_build
+        from pressroom.feeds.build import needs_build
 
         config = self.runner.feed_config
         try:

@@ -11,10 +11,11 @@ from support import NOW, FakeClock
 from support import make_settings as make_site_settings
 
 from pressroom.feeds import FeedConfig, build_feeds
+from pressroom.feeds.build import needs_build
 from pressroom.feeds.local_state import STATE_FILE
-from pressroom.feeds.run import needs_build
 from pressroom.store.engine import Store
 from pressroom.store.feed_state import load_fingerprints
+from pressroom.wiring import feed_config
 from pressroom.worker.jobs import build_feeds_leased
 from pressroom.worker.lease import FEEDS_LEASE, feeds_lease_name
 
@@ -27,7 +28,7 @@ def _config(root: Path, store_url: str, lease: str = "local") -> FeedConfig:
         store={"url": store_url},
         feeds={"public_url": "https://feeds.example.cn/", "lease": lease},
     )
-    return FeedConfig.from_settings(settings)
+    return feed_config(settings)
 
 
 def _published(out: Path) -> dict[str, bytes]:
