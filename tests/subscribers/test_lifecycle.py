@@ -278,6 +278,24 @@ def test_a_send_time_bounce_is_a_consent_event(store: Store) -> None:
     assert history(store, "u@y.org") == []
 
 
+def test_once_suppressed_only_a_complaint_changes_the_status(store: Store) -> None:
+    """One rule for both bounce paths: the mailbox's and the sender's (issue 18)."""
+    gone = seed(store, "u@y.org", UNSUBSCRIBED)
+    with store.write() as conn:
+        after = lifecycle.suppress(
+            conn, gone.id, BOUNCED, source=ConsentSource.BOUNCE, now=LATER, note="hard bounce"
+        )
+        assert after == gone
+        lifecycle.suppress(conn, gone.id, COMPLAINED, source=ConsentSource.COMPLAINT, now=LATER)
+        assert now_status(conn, "u@y.org") is COMPLAINED
+        lifecycle.unsubscribe(conn, gone.id, LATER)
+        lifecycle.count_send_bounce(conn, gone.id, LATER, bounce_after=1)
+        assert now_status(conn, "u@y.org") is COMPLAINED
+    assert history(store, "u@y.org") == [
+        (UNSUBSCRIBED, COMPLAINED, ConsentSource.COMPLAINT, None, "")
+    ]
+
+
 def test_subscriber_history_by_any_casing_and_unknown(store: Store) -> None:
     seed(store, "Reader@y.org", ACTIVE)
     with store.read() as conn:
