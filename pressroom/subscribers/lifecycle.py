@@ -48,8 +48,8 @@ Preferences never change the status. One subscriber per mailbox: every lookup go
   the nonce of the request it was made for; it works only while that nonce is stored.
 - **Unsubscribe, bounce, complaint** (:func:`suppress`, :func:`unsubscribe`,
   :func:`count_send_bounce`): idempotent. A send-time 5xx adds to the subscriber's bounce
-  count, and the ``bounce_after``-th is the ``bounce`` event; the ledger applies it in its
-  own transaction through the callable :func:`send_bounce_rule` makes.
+  count, and the ``bounce_after``-th is the ``bounce`` event; the ledger applies it, in the
+  transaction that marks the delivery, through the callable :func:`send_bounce_rule` makes.
 - **Operator** (:func:`operator_step`, applied per row to a batch by
   :class:`pressroom.subscribers.bulk_import.OperatorRules`): the note of a resubscribe is
   :data:`RESUBSCRIBE_NOTE`.
@@ -113,7 +113,7 @@ _ACTIVE, _PENDING = SubscriberStatus.ACTIVE, SubscriberStatus.PENDING
 
 
 class Event(StrEnum):
-    """What can happen to a subscriber: the columns of the module's table."""
+    """What can happen to a subscriber: the Event column of the module's table."""
 
     SUBSCRIBE = "subscribe"
     CONFIRM = "confirm"
