@@ -35,6 +35,7 @@ from pressroom.store import deliveries as ledger
 from pressroom.store.digests import Digest, complete_digest, open_digest, supersede_open
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_by_sections, active_subscribers
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 __all__ = [
     "deliver_digest",
@@ -212,7 +213,7 @@ async def _deliver(
             digest.id,
             composer,
             transport,
-            bounce_after=mail.bounce_after,
+            on_bounce=send_bounce_rule(mail.bounce_after),
             clock=clock,
             worker_id=worker_id,
             show_progress=show_progress,

@@ -35,6 +35,7 @@ from pressroom.delivery.transport import (
 from pressroom.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 pytestmark = [
     pytest.mark.smtp,
@@ -186,7 +187,7 @@ def test_a_ledger_run_through_postfix(
         async with transport(relay, connections=3) as smtp:
             await deliver(
                 sqlite_store, digest, partial(simple_compose, digest_id=tag), smtp,
-                bounce_after=1, clock=lambda: NOW, worker_id="postfix-test",
+                on_bounce=send_bounce_rule(1), clock=lambda: NOW, worker_id="postfix-test",
                 show_progress=False,
             )  # fmt: skip
 

@@ -7,11 +7,13 @@ record nothing (dry run, test copy, preview).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from digestkit import (
+    SITE,
     add_articles,
     add_subscriber,
     article,
@@ -19,15 +21,19 @@ from digestkit import (
     make_settings,
     parse_message,
 )
+from smtpkit import Recorder, SmtpServer
 from support import NOW, FakeClock
+from support import make_settings as settings_with
 
 from pressroom.config import Settings
 from pressroom.digest.preview import preview_digest, send_test_copy
 from pressroom.digest.service import deliver_digest, dry_run_digest, send_digest
 from pressroom.errors import ConfigError
-from pressroom.models import DigestStatus, Frequency, Priority, SubscriberStatus
+from pressroom.models import ConsentSource, DigestStatus, Frequency, Priority, SubscriberStatus
+from pressroom.store.consent import consent_history
 from pressroom.store.digests import find_digest
 from pressroom.store.engine import Store
+from pressroom.store.subscribers import find_subscriber
 
 HOUR = timedelta(hours=1)
 REC, HEAD = Priority.RECOMMENDED, Priority.HEADLINE
@@ -214,3 +220,27 @@ def test_a_late_run_is_keyed_and_labelled_by_its_fire_time(site: Settings, store
     report = asyncio.run(send_digest(site, store, clock, at=fired, show_progress=False))
     assert report.key == "daily:2026-11-29"
     assert _outbox(site)["all@example.com"] == ["测试新闻网 · 11月29日 要闻 2 篇"]
+
+
+def test_a_5xx_while_sending_bounces_the_subscriber_through_the_consent_rules(
+    site: Settings,
+    store: Store,
+    tmp_path: Path,
+    smtp_server: Callable[..., SmtpServer],
+) -> None:
+    """The service gives the sender lifecycle's bounce rule (issue 18): a refused recipient
+    becomes bounced at ``bounce_after``, with its consent event, in the ledger's commit."""
+    server = smtp_server(Recorder(reject={"news@example.com"}))
+    smtp = {"host": server.host, "port": server.port, "tls": "none", "timeout": 5.0}
+    mail = SITE["mail"] | {"transport": "smtp", "bounce_after": 1, "smtp": smtp}
+    settings = settings_with(tmp_path, **(SITE | {"mail": mail}))
+    report = asyncio.run(send_digest(settings, store, FakeClock(), show_progress=False))
+    assert (report.sent, report.failed) == (1, 1)
+    with store.read() as conn:
+        refused = find_subscriber(conn, "news@example.com")
+        assert refused is not None and refused.status is SubscriberStatus.BOUNCED
+        events = consent_history(conn, refused.id)
+    assert [(e.from_status, e.to_status, e.source, e.note) for e in events] == [
+        (SubscriberStatus.ACTIVE, SubscriberStatus.BOUNCED, ConsentSource.BOUNCE,
+         "1 permanent delivery failures"),
+    ]  # fmt: skip

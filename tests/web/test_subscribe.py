@@ -16,7 +16,8 @@ from webkit import SECRET, FakeClock, Outbox
 from pressroom.config import Settings
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import find_subscriber, set_status
+from pressroom.store.subscriber_writes import set_status
+from pressroom.store.subscribers import find_subscriber
 from pressroom.tokens import make_token
 
 

@@ -17,6 +17,7 @@ from pressroom.models import DeliveryStatus
 from pressroom.store.deliveries import Outcome, apply_outcomes, claim, enqueue
 from pressroom.store.digests import complete_digest
 from pressroom.store.engine import Store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 
 @dataclass
@@ -144,4 +145,4 @@ def add_deliveries(
             for delivery, subscriber in claimed
             if subscriber is not None
         ]
-        apply_outcomes(conn, outcomes, bounce_after=1)
+        apply_outcomes(conn, outcomes, on_bounce=send_bounce_rule(1))
