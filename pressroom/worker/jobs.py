@@ -59,6 +59,7 @@ class JobRunner:
     show_progress: bool = False
     who: str = "worker"
     raise_errors: bool = False
+    _open: dict[int, tuple[Job, datetime, JobTrigger, datetime]] = field(default_factory=dict)
 
     async def run(
         self,
@@ -79,6 +80,7 @@ class JobRunner:
             self.config, self.jobs, self.store, self.clock, job.name, at, self.stop,
             self.show_progress, force,
         )  # fmt: skip
+        self._open[run_id] = (job, at, trigger, started)
         try:
             ended = await self._outcome(job, ctx, lease_holder or self.worker_id)
         except (KeyboardInterrupt, asyncio.CancelledError):
@@ -88,11 +90,23 @@ class JobRunner:
         except Exception as exc:  # the job boundary: record, log, keep the worker alive
             log.debug("job %s failed", job.name, exc_info=True)
             ended = _Ended(JobOutcome.FAILED, "", recording.one_line(exc))
-            await self._close(job, at, trigger, run_id, started, ended)
+            result = await self._close(job, at, trigger, run_id, started, ended)
             if self.raise_errors:
                 raise
-            return self._result(job, at, trigger, started, ended)
+            return result
         return await self._close(job, at, trigger, run_id, started, ended)
+
+    def interrupted(self) -> None:
+        """Close the runs still open as ``stopped`` (a second Ctrl-C ended the event loop
+        before they could close themselves)."""
+        stopped = _Ended(JobOutcome.STOPPED, "", "interrupted")
+        for run_id, (job, at, trigger, started) in list(self._open.items()):
+            result = self._result(job, at, trigger, started, stopped)
+            self._open.pop(run_id, None)
+            try:
+                recording.finish_run(self.store, run_id, result)
+            except Exception as exc:  # the store is failing: the row goes abandoned by itself
+                log.error("could not record the end of this run (%s); it will show abandoned", exc)
 
     async def run_unrecorded_unless_changed(
         self, job: Job, trigger: JobTrigger, lease_holder: str
@@ -141,6 +155,7 @@ class JobRunner:
         ended: _Ended,
     ) -> JobResult:  # fmt: skip
         result = self._result(job, at, trigger, started, ended)
+        self._open.pop(run_id, None)
         await asyncio.to_thread(recording.finish_run, self.store, run_id, result)
         if trigger is not JobTrigger.MANUAL:  # a command prints its own report
             recording.log_result(result, self.worker_id)

@@ -98,7 +98,11 @@ def _run(
                 remove()
 
     with RunHeartbeat(store, runner.worker_id, HEARTBEAT_EVERY.total_seconds()):
-        result = asyncio.run(main())
+        try:
+            result = asyncio.run(main())
+        except KeyboardInterrupt:
+            runner.interrupted()
+            raise
     if result.reason == "lease":
         raise JobFailed(result.summary)
     return result
