@@ -47,6 +47,7 @@ __all__ = [
     "effective_schedules",
     "job_for",
     "manual_job",
+    "scheduled_jobs",
     "watch_job",
 ]
 
@@ -218,6 +219,12 @@ def job_for(schedule: ScheduleSettings) -> Job:
     """The job a ``[[schedules]]`` entry runs."""
     run, lease = _FUNCTIONS[schedule.job]
     return Job(schedule.name, schedule.job, run, lease, schedule)
+
+
+def scheduled_jobs(config: WorkerConfig) -> list[Job]:
+    """Every job the worker runs on a trigger, feeds first: one per ``[[schedules]]`` entry
+    (a job that runs per configured item, such as a source, adds its values here)."""
+    return [job_for(schedule) for schedule in config.schedules]
 
 
 def manual_job(kind: JobKind, name: str = MANUAL_SCHEDULE) -> Job:

@@ -31,7 +31,13 @@ from pressroom.store.engine import Store
 from pressroom.worker.jobs import JobResult, JobRunner
 from pressroom.worker.lease import Heartbeat
 from pressroom.worker.recording import record_skip
-from pressroom.worker.registry import Job, Jobs, WorkerConfig, effective_schedules, job_for
+from pressroom.worker.registry import (
+    Job,
+    Jobs,
+    WorkerConfig,
+    effective_schedules,
+    scheduled_jobs,
+)
 from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
 from pressroom.worker.watch import FeedsWatch
 
@@ -144,18 +150,17 @@ def plan_startup(settings: Settings, store: Store, now: datetime) -> list[Startu
     watermark carries their articles into the next digest, so nothing is lost and there
     is never a backlog of several digests.
     """
-    schedules = effective_schedules(settings.schedules)
-    return [_decide(settings, store, schedule, now) for schedule in schedules]
+    jobs = scheduled_jobs(worker_config(settings))
+    return [_decide(settings, store, job, now) for job in jobs]
 
 
-def _decide(
-    settings: Settings, store: Store, schedule: ScheduleSettings, now: datetime
-) -> StartupDecision:
+def _decide(settings: Settings, store: Store, job: Job, now: datetime) -> StartupDecision:
+    schedule = _schedule(job)
     grace = timedelta(seconds=schedule.misfire_grace)
     fire = latest_fire_time(make_trigger(schedule, settings.site.timezone), now, within=grace)
     if fire is None:
         return StartupDecision(schedule, None, StartupAction.NONE, "no fire time in the last year")
-    rules = job_for(schedule).rules
+    rules = job.rules
     with store.read() as conn:
         if rules.sends_digest:  # done when the period's digest run is completed
             done = runs.digest_done_since(conn, schedule.name, fire)
@@ -239,7 +244,7 @@ class Worker:
         self.trigger_factory = trigger_factory
         self.runner = job_runner(settings, store, clock, self.worker_id, jobs)
         self.results: list[JobResult] = []
-        self._jobs: dict[str, Job] = {j.name: j for j in map(job_for, self.runner.config.schedules)}
+        self._jobs: dict[str, Job] = {j.name: j for j in scheduled_jobs(self.runner.config)}
         self._running: set[asyncio.Task[Any]] = set()
         self._stop_requested = asyncio.Event()
         self._catch_up: set[str] = set()  # schedules whose next run is the start-up catch-up
@@ -391,7 +396,7 @@ async def _run_once(
     await heartbeat.start()
     results = []
     try:
-        for job in map(job_for, runner.config.schedules):
+        for job in scheduled_jobs(runner.config):
             if runner.stop.is_set():
                 log.info("stopping: %s not run", job.name)
                 continue

@@ -23,7 +23,7 @@ from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
 from pressroom.worker.lease import WORKER_ALIVE_FOR
-from pressroom.worker.registry import WorkerConfig, job_for
+from pressroom.worker.registry import WorkerConfig, scheduled_jobs
 from pressroom.worker.triggers import make_trigger, next_fire_time
 
 __all__ = ["DigestRunStatus", "JobStatus", "ScheduleStatus", "StatusReport", "collect_status"]
@@ -160,15 +160,17 @@ def collect_status(config: WorkerConfig, store: Store, now: datetime) -> StatusR
         def shown(run: runs.JobRunRow | None) -> runs.JobRunRow | None:
             return _as_seen(run, store_now)
 
-        for schedule in config.schedules:
+        for scheduled in scheduled_jobs(config):
+            schedule = scheduled.schedule
+            assert schedule is not None  # a scheduled job has its trigger
             zone = schedule.zone(config.site_timezone)
             upcoming = next_fire_time(make_trigger(schedule, config.site_timezone), now)
             # a digest run belongs to its schedule; a feeds build (or bounce pass) does the
             # same work whatever started it
-            own = job_for(schedule).rules.sends_digest
-            job, name = (None, schedule.name) if own else (str(schedule.job), None)
-            last = shown(runs.newest_run(conn, schedule=name, job=job))
-            real = shown(runs.newest_run(conn, schedule=name, job=job, skips=False))
+            own = scheduled.rules.sends_digest
+            kind, name = (None, schedule.name) if own else (str(scheduled.kind), None)
+            last = shown(runs.newest_run(conn, schedule=name, job=kind))
+            real = shown(runs.newest_run(conn, schedule=name, job=kind, skips=False))
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, real))
             digest = latest_digest(conn, schedule.name) if own else None
             if digest is not None:
