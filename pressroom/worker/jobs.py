@@ -108,7 +108,7 @@ class JobRunner:
             except Exception as exc:  # the store is failing: the row goes abandoned by itself
                 log.error("could not record the end of this run (%s); it will show abandoned", exc)
 
-    async def run_unrecorded_unless_changed(
+    async def run_recorded_when_changed(
         self, job: Job, trigger: JobTrigger, lease_holder: str
     ) -> JobResult | None:
         """Run ``job`` and record it only when it changed something or failed (the watch:

@@ -7,9 +7,10 @@ waits for the burst of commits to settle, asks :func:`pressroom.feeds.run.needs_
 lease and rules as the scheduled build (a different lease holder, so the watch and this
 worker's own scheduled build never run at once). Commits that touch no feed (heartbeats,
 leases, subscribers, the build's own writes) cost one read and no build. A future-dated
-article is picked up when it becomes due. A build that wrote something is a ``job_runs``
-row with trigger ``watch`` (schedule ``watch``); WebSub hubs are told by the build job
-itself (:func:`pressroom.feeds.websub.build_and_announce`).
+article is picked up when it becomes due. A build that changed something, or failed, is a
+``job_runs`` row with trigger ``watch`` (schedule ``watch``), run and recorded by the
+worker's :class:`~pressroom.worker.jobs.JobRunner` like any other; WebSub hubs are told by
+the build job itself (:func:`pressroom.feeds.websub.build_and_announce`).
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class FeedsWatch:
         return check.next_visible_at, True
 
     async def _build(self) -> None:
-        result = await self.runner.run_unrecorded_unless_changed(
+        result = await self.runner.run_recorded_when_changed(
             watch_job(), JobTrigger.WATCH, self.holder
         )
         if result is None:  # another holder of the feeds lease is building them
