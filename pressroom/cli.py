@@ -99,11 +99,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_feeds_build(args: argparse.Namespace) -> int:
     """Write the feeds that changed; print what was written, kept and removed."""
     from pressroom.worker.manual import build_feeds_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
 
     runtime = _runtime(args)
+    settings = runtime.settings
     report = build_feeds_manually(
-        runtime.settings, runtime.store, runtime.clock, force=args.force
-    )  # recorded in job_runs; JobFailed when another process holds the feeds lease
+        worker_config(settings), default_jobs(settings), runtime.store, runtime.clock,
+        force=args.force,
+    )  # fmt: skip  # recorded in job_runs; JobFailed when another process holds the lease
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
@@ -141,12 +144,15 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
     """Select, render and deliver a digest (resuming an interrupted one)."""
     from pressroom.digest.service import send_digest_blocking
     from pressroom.worker.manual import send_digest_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
 
     runtime = _runtime(args)
     if not args.dry_run and not args.to:  # a real send is a run: recorded in job_runs
+        settings = runtime.settings
         report = send_digest_manually(
-            runtime.settings, runtime.store, runtime.clock, schedule=args.schedule
-        )
+            worker_config(settings), default_jobs(settings), runtime.store, runtime.clock,
+            schedule=args.schedule,
+        )  # fmt: skip
         print(report.summary())
         return 0 if report.ok else 1
     report = send_digest_blocking(
@@ -212,9 +218,15 @@ def cmd_bounces(args: argparse.Namespace) -> int:
     """Process the bounce mailbox, or list what it brought."""
     runtime = _runtime(args)
     if args.bounces_command == "process":
-        from pressroom.worker.bounces_job import run_bounces_manually
+        from pressroom.bounces.config import bounce_config
+        from pressroom.worker.manual import run_bounces_manually
+        from pressroom.worker.scheduler import default_jobs, worker_config
 
-        report = run_bounces_manually(runtime.settings, runtime.store, runtime.clock)
+        settings = runtime.settings
+        bounce_config(settings)  # a config problem is a usage error, not a failed run
+        report = run_bounces_manually(
+            worker_config(settings), default_jobs(settings), runtime.store, runtime.clock
+        )
         print(report.summary())
         for failed in report.failed:
             print(f"unparseable: {failed}", file=sys.stderr)
@@ -253,10 +265,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Show the last runs, the next fire times and delivery counts; exit 1 if a run failed."""
     import json
 
+    from pressroom.worker.scheduler import worker_config
     from pressroom.worker.status import collect_status
 
     runtime = _runtime(args)
-    report = collect_status(runtime.settings, runtime.store, runtime.clock())
+    report = collect_status(worker_config(runtime.settings), runtime.store, runtime.clock())
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:

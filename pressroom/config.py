@@ -33,6 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pressroom.errors import ConfigError
+from pressroom.job_kinds import kind_rules
 from pressroom.models import Frequency, JobKind
 
 __all__ = [
@@ -619,7 +620,7 @@ class ScheduleSettings(_Strict):
 
     @model_validator(mode="after")
     def _digest_needs_frequency(self) -> ScheduleSettings:
-        if self.job is JobKind.DIGEST and self.frequency is None:
+        if kind_rules(self.job).sends_digest and self.frequency is None:
             object.__setattr__(self, "frequency", Frequency.DAILY)
         return self
 

@@ -24,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
 from pressroom.cron import crontab_fields
 from pressroom.errors import StoreError
+from pressroom.job_kinds import kind_rules
 from pressroom.models import DeliveryStatus, JobKind, SubscriberStatus
 from pressroom.store.metrics import MetricsCache, Snapshot, read_snapshot
 from pressroom.store.runs import SILENT_AFTER
@@ -112,7 +113,7 @@ class _Families(Collector):
 
     def _deliveries(self) -> Iterator[Metric]:
         snap = self.snap
-        digest_schedules = [s.name for s in self.schedules if s.job is JobKind.DIGEST]
+        digest_schedules = [s.name for s in self.schedules if kind_rules(s.job).sends_digest]
         total = CounterMetricFamily(
             "pressroom_deliveries",
             "Deliveries recorded with a final status, by digest schedule and status.",
@@ -233,11 +234,9 @@ class _Families(Collector):
         )
         for schedule in self.schedules:
             labels = [schedule.name, str(schedule.job)]
-            if schedule.job is JobKind.DIGEST:
+            if kind_rules(schedule.job).sends_digest:  # its last completed digest run
                 last = snap.digest_completed.get(schedule.name)
-            elif schedule.job is JobKind.FEEDS:
-                last = snap.job_success.get(str(schedule.job))
-            else:
+            else:  # the job's last success, whatever started it
                 last = snap.job_success.get(str(schedule.job))
             if last is not None:
                 since.add_metric(labels, max(0.0, (snap.now - last).total_seconds()))
