@@ -269,13 +269,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the feeds, subscribe, confirm, unsubscribe and preferences pages."""
+    from pressroom.web import create_app
     from pressroom.web.server import serve
 
     runtime = _runtime(args)
     serve(
-        runtime.settings,
-        runtime.store,
-        runtime.clock,
+        create_app(runtime.settings, runtime.store, runtime.clock),
         host=args.host,
         port=args.port,
         out=lambda line: print(line, flush=True),
