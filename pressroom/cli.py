@@ -18,7 +18,7 @@ from typing import TextIO
 from pressroom import __version__
 from pressroom.config import default_config_path
 from pressroom.errors import ConfigError, OutputError, PressroomError
-from pressroom.wiring import Runtime, load_runtime
+from pressroom.wiring import Runtime, digest_config, load_runtime
 
 __all__ = ["main"]
 
@@ -118,8 +118,9 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args)
     settings = runtime.settings
+    config = digest_config(settings)
     shown = preview_digest(
-        settings, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
+        config, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
     )
     window = f"{shown.window_start:%Y-%m-%d %H:%M} .. {shown.window_end:%Y-%m-%d %H:%M} UTC"
     if not shown:
@@ -150,7 +151,7 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0 if report.ok else 1
     report = send_digest_blocking(
-        runtime.settings,
+        digest_config(runtime.settings),
         runtime.store,
         runtime.clock,
         schedule=args.schedule,

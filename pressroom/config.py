@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pressroom.errors import ConfigError
-from pressroom.models import Frequency, JobKind
+from pressroom.models import Frequency, ImportanceRule, JobKind
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -233,6 +233,16 @@ class DigestSettings(_Strict):
     max_items: int = Field(20, ge=1, le=200)
     subject: str = "{{ site }} · {{ period }} 要闻 {{ count }} 篇"
     templates_dir: Path | None = None
+
+    @property
+    def importance(self) -> ImportanceRule:
+        """The importance rule these settings set (for the digest and the ``important`` feed)."""
+        return ImportanceRule(
+            threshold=self.threshold,
+            headline_bonus=self.headline_bonus,
+            recommended_bonus=self.recommended_bonus,
+            view_tiers=tuple((tier.min_views, tier.bonus) for tier in self.view_tiers),
+        )
 
 
 class SmtpSettings(_Strict):

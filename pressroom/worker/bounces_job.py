@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from pressroom.bounces.config import bounce_config
 from pressroom.bounces.process import process_bounces
 from pressroom.bounces.report import BounceReport
 from pressroom.clock import Clock
@@ -19,6 +18,7 @@ from pressroom.config import Settings
 from pressroom.errors import JobFailed
 from pressroom.models import JobKind, JobOutcome
 from pressroom.store.engine import Store
+from pressroom.wiring import bounce_config
 from pressroom.worker.lease import Lease
 from pressroom.worker.record import manual_run
 

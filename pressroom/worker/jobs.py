@@ -27,6 +27,7 @@ from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased,
 from pressroom.worker.lease import Lease, feeds_lease_name
 
 if TYPE_CHECKING:
+    from pressroom.digest.config import DigestConfig
     from pressroom.feeds import FeedConfig
 
 __all__ = [
@@ -108,7 +109,7 @@ class SendDigest(Protocol):
 
     async def __call__(
         self,
-        settings: Settings,
+        config: DigestConfig,
         store: Store,
         clock: Clock,
         *,
@@ -281,8 +282,10 @@ class JobRunner:
         return JobOutcome.OK, report.summary(), None
 
     async def _digest(self, schedule: ScheduleSettings, at: datetime) -> Ended:
+        from pressroom.wiring import digest_config
+
         report = await self.jobs.send_digest(
-            self.settings,
+            digest_config(self.settings),
             self.store,
             self.clock,
             schedule=schedule.name,

@@ -67,11 +67,12 @@ def send_digest_manually(
     run of the digest schedule it serves; outcomes as the worker records them."""
     from pressroom.digest.plan import resolve_schedule
     from pressroom.digest.service import send_digest_blocking
+    from pressroom.wiring import digest_config
 
     chosen = resolve_schedule(settings.schedules, schedule)
     with manual_run(store, clock, job=JobKind.DIGEST, schedule=chosen.name) as run:
         report = send_digest_blocking(
-            settings, store, clock, schedule=chosen.name, show_progress=True
+            digest_config(settings), store, clock, schedule=chosen.name, show_progress=True
         )
         if report.ok and not report.remaining:
             run.ended(JobOutcome.OK, report.summary(), produced=report.sent)
