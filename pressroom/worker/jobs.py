@@ -23,6 +23,7 @@ from pressroom.config import ScheduleSettings, Settings
 from pressroom.models import JobKind, JobOutcome, JobTrigger
 from pressroom.store import runs
 from pressroom.store.engine import Store
+from pressroom.wiring import digest_config
 from pressroom.worker.bounces_job import ProcessBounces, process_bounces_leased, run_bounces
 from pressroom.worker.lease import Lease, feeds_lease_name
 
@@ -282,8 +283,6 @@ class JobRunner:
         return JobOutcome.OK, report.summary(), None
 
     async def _digest(self, schedule: ScheduleSettings, at: datetime) -> Ended:
-        from pressroom.wiring import digest_config
-
         report = await self.jobs.send_digest(
             digest_config(self.settings),
             self.store,
