@@ -224,7 +224,7 @@ def naive_build(settings: Any, store: Any, out: Path, *, literal: bool = False) 
         _naive_write(settings, out, "all", list(session.scalars(newest.limit(50))))
         important = []
         for row in session.scalars(newest.execution_options(yield_per=500)):
-            if is_important(row_to_article(_as_row(row)), weights, settings.digest):
+            if is_important(row_to_article(_as_row(row)), weights, settings.digest.importance):
                 important.append(row)
                 if len(important) == 50:
                     break

@@ -18,7 +18,7 @@ from typing import TextIO
 from pressroom import __version__
 from pressroom.config import default_config_path
 from pressroom.errors import ConfigError, OutputError, PressroomError
-from pressroom.wiring import Runtime, load_runtime
+from pressroom.wiring import Runtime, digest_config, load_runtime
 
 __all__ = ["main"]
 
@@ -121,8 +121,9 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args)
     settings = runtime.settings
+    config = digest_config(settings)
     shown = preview_digest(
-        settings, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
+        config, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
     )
     window = f"{shown.window_start:%Y-%m-%d %H:%M} .. {shown.window_end:%Y-%m-%d %H:%M} UTC"
     if not shown:
@@ -156,7 +157,7 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
         print(report.summary())
         return 0 if report.ok else 1
     report = send_digest_blocking(
-        runtime.settings,
+        digest_config(runtime.settings),
         runtime.store,
         runtime.clock,
         schedule=args.schedule,
@@ -218,7 +219,7 @@ def cmd_bounces(args: argparse.Namespace) -> int:
     """Process the bounce mailbox, or list what it brought."""
     runtime = _runtime(args)
     if args.bounces_command == "process":
-        from pressroom.bounces.config import bounce_config
+        from pressroom.wiring import bounce_config
         from pressroom.worker.manual import run_bounces_manually
         from pressroom.worker.scheduler import default_jobs, worker_config
 
@@ -282,13 +283,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the feeds, subscribe, confirm, unsubscribe and preferences pages."""
+    from pressroom.web import create_app
     from pressroom.web.server import serve
 
     runtime = _runtime(args)
     serve(
-        runtime.settings,
-        runtime.store,
-        runtime.clock,
+        create_app(runtime.settings, runtime.store, runtime.clock),
         host=args.host,
         port=args.port,
         out=lambda line: print(line, flush=True),

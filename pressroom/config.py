@@ -34,7 +34,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from pressroom.errors import ConfigError
 from pressroom.job_kinds import kind_rules
-from pressroom.models import Frequency, JobKind
+from pressroom.models import Frequency, ImportanceRule, JobKind
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -379,6 +379,16 @@ class DigestSettings(_Strict):
             "ones, file by file."
         ),
     )
+
+    @property
+    def importance(self) -> ImportanceRule:
+        """The importance rule these settings set (for the digest and the ``important`` feed)."""
+        return ImportanceRule(
+            threshold=self.threshold,
+            headline_bonus=self.headline_bonus,
+            recommended_bonus=self.recommended_bonus,
+            view_tiers=tuple((tier.min_views, tier.bonus) for tier in self.view_tiers),
+        )
 
 
 class SmtpSettings(_Strict):

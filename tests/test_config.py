@@ -11,6 +11,7 @@ from pressroom.config import PLACEHOLDER_SECRET, load_settings, redact_url
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, demo_sections
 from pressroom.demo.site_config import demo_postal_address, render_demo_config
 from pressroom.errors import ConfigError
+from pressroom.models import ImportanceRule
 from pressroom.starter_config import placeholders_left, render_example_config
 
 
@@ -171,6 +172,16 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     settings = load_settings(sub / "pressroom.toml")
     assert settings.path(settings.feeds.output_dir) == sub.resolve() / "out"
     assert settings.store_url == f"sqlite:///{sub.resolve() / 'pressroom.db'}"
+
+
+def test_the_digest_table_gives_the_importance_rule(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config(
+        "[digest]\nthreshold = 6.5\nheadline_bonus = 3\nrecommended_bonus = 1.5\n"
+        "view_tiers = [{min_views = 10, bonus = 0.5}, {min_views = 900, bonus = 2}]\n"
+    )
+    assert load_settings(path).digest.importance == ImportanceRule(
+        threshold=6.5, headline_bonus=3.0, recommended_bonus=1.5, view_tiers=((10, 0.5), (900, 2.0))
+    )
 
 
 def test_misfire_grace_accepts_durations(write_config) -> None:  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
-"""The package layout holds: SQL only in the store, layers kept, no leftovers of old names.
+"""The package layout holds: SQL and connections only in the store, layers kept, no leftovers
+of old names.
 
 ``lint-imports`` (run by ``.ci/run``) checks the import-linter contracts in pyproject.toml;
 these tests check what import-linter cannot see (SQL built outside the store) and run the
@@ -50,6 +51,22 @@ def test_only_the_store_builds_sql(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assert "pressroom.store.schema" not in _imported_modules(tree)
     assert not _sqlalchemy_names(tree) & SQL_BUILDERS, "SQL is built in pressroom/store/ only"
+
+
+@pytest.mark.parametrize(
+    "path", _modules_outside_store(), ids=lambda p: str(p.relative_to(PACKAGE))
+)
+def test_only_the_store_opens_and_sets_up_connections(path: Path) -> None:
+    # Store.read(), Store.write() and Store.open_writer() set a connection up (BEGIN
+    # IMMEDIATE, busy and statement timeouts); a module reaching past them would not.
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert "create_engine" not in _sqlalchemy_names(tree)
+    reached = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in {"engine", "exec_driver_sql"}
+    }
+    assert not reached, "connections are opened and set up in pressroom/store/ only"
 
 
 def test_the_old_mechanism_packages_are_gone() -> None:

@@ -73,13 +73,7 @@ class DbThread:
     def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(conn, *args)`` in one write transaction (call it in the thread)."""
         if self._conn is None:
-            # The same option Store.write() sets: BEGIN IMMEDIATE on SQLite.
-            conn = self.store.engine.connect().execution_options(sqlite_immediate=True)
-            if conn.dialect.name == "postgresql":  # SQLite's busy timeout, for PostgreSQL
-                millis = int(self.store.busy_timeout * 1000)
-                conn.exec_driver_sql(f"SET statement_timeout = {millis}")
-                conn.commit()
-            self._conn = conn
+            self._conn = self.store.open_writer()
         with self._conn.begin():
             return fn(self._conn, *args)
 

@@ -243,7 +243,8 @@ def _plan(conn: Connection, config: FeedConfig, now: datetime) -> _Plan:
         Section(s.slug, s.name, s.weight, i) for i, s in enumerate(config.sections)
     ]
     section_text = repr([(s.slug, s.name, s.weight) for s in sections])
-    important = Important(section_weights(sections, config.section_weights), config.rules)
+    weights = section_weights(sections, config.section_weights)
+    important = Important(weights, config.rules.importance)
     feeds = []
     for spec in feed_specs(sections):
         rule = important if spec.important_only else None

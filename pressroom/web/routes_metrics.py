@@ -10,7 +10,7 @@ The schedules' interval and grace come from the config, for the alert rules in
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
+from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
 from pressroom.cron import crontab_fields
 from pressroom.errors import StoreError
 from pressroom.job_kinds import kind_rules
@@ -48,10 +48,11 @@ def schedule_interval(schedule: ScheduleSettings, zone_name: str, now: datetime)
 
 
 def metrics_endpoint(
-    settings: Settings,
+    token: str | None, schedules: Sequence[ScheduleSettings], zone: str
 ) -> Callable[[WebContext, Request], Awaitable[Response]]:
-    """The ``/metrics`` handler for ``settings`` (a plain function, as routes want)."""
-    endpoint = MetricsEndpoint(settings)
+    """The ``/metrics`` handler (a plain function, as routes want); arguments as
+    :class:`MetricsEndpoint`."""
+    endpoint = MetricsEndpoint(token, schedules, zone)
 
     async def metrics(ctx: WebContext, request: Request) -> Response:
         return await endpoint(ctx, request)
@@ -60,14 +61,19 @@ def metrics_endpoint(
 
 
 class MetricsEndpoint:
-    """The ``/metrics`` handler: its bearer token and what it keeps between scrapes."""
+    """The ``/metrics`` handler: its bearer token and what it keeps between scrapes.
 
-    def __init__(self, settings: Settings) -> None:
-        token = settings.web.metrics_token
-        self.token = token.get_secret_value() if token is not None else None
+    Args:
+        token: ``[web] metrics_token``, which a scrape must send (None: no token needed).
+        schedules: ``[[schedules]]`` (none configured: the default ones).
+        zone: ``[site] timezone``, for the schedules without their own.
+    """
+
+    def __init__(self, token: str | None, schedules: Sequence[ScheduleSettings], zone: str) -> None:
+        self.token = token
         self.cache = MetricsCache()
-        self.schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
-        self.zone = settings.site.timezone
+        self.schedules = list(schedules) or list(DEFAULT_SCHEDULES)
+        self.zone = zone
 
     async def __call__(self, ctx: WebContext, request: Request) -> Response:
         """Answer one scrape."""

@@ -80,20 +80,21 @@ def worker_config(settings: Settings) -> WorkerConfig:
 def default_jobs(settings: Settings) -> Jobs:
     """The real work, its configuration bound: the feeds build (telling the WebSub hubs),
     the digest service and the bounce mailbox pass."""
-    from pressroom.bounces.config import bounce_config
     from pressroom.bounces.process import process_bounces
     from pressroom.bounces.report import BounceReport
     from pressroom.digest.report import DigestReport
     from pressroom.digest.service import send_digest
     from pressroom.feeds import build_feeds
+    from pressroom.wiring import bounce_config, digest_config
 
     async def digest(
         store: Store, clock: Clock, *, schedule: str, at: datetime,
         show_progress: bool = False, stop: asyncio.Event | None = None,
     ) -> DigestReport:  # fmt: skip
+        # built per run: a config problem (no [web] secret) is this run's failure
         return await send_digest(
-            settings, store, clock, schedule=schedule, at=at, show_progress=show_progress,
-            stop=stop,
+            digest_config(settings), store, clock, schedule=schedule, at=at,
+            show_progress=show_progress, stop=stop,
         )  # fmt: skip
 
     def bounces(store: Store, clock: Clock) -> BounceReport:
