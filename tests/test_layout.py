@@ -82,3 +82,33 @@ def test_the_import_contracts_hold() -> None:
         [lint, "--no-cache"], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=300
     )
     assert done.returncode == 0, done.stdout[-4000:]
+
+
+COMPOSITION_ROOT = {
+    "wiring.py",  # settings become each part's config
+    "starter_config.py",  # `pressroom init` writes and validates a config
+    "worker/scheduler.py",  # the worker's start-up
+    "web/app.py",  # the web app's start-up
+    "docs_reference.py",  # generates docs/reference/config.md from the settings models
+}
+
+
+def _imports_settings(tree: ast.Module) -> bool:
+    return any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "pressroom.config"
+        and any(alias.name == "Settings" for alias in node.names)
+        for node in ast.walk(tree)
+    )
+
+
+def test_only_the_composition_root_imports_settings() -> None:
+    # Everything else takes its own section or a config value built at the root (issue 18):
+    # a module that reads one field must not be handed the whole configuration.
+    importers = {
+        str(path.relative_to(PACKAGE))
+        for path in PACKAGE.rglob("*.py")
+        if _imports_settings(ast.parse(path.read_text(encoding="utf-8")))
+    }
+    assert importers <= COMPOSITION_ROOT, sorted(importers - COMPOSITION_ROOT)
+    assert len(COMPOSITION_ROOT) <= 6
