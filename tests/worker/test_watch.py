@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import support
-from feeds.feedkit import SECTIONS, load_rows, make_settings, row
+from feedkit import SECTIONS, load_rows, make_settings, row
 from sqlalchemy import select
 from storekit import add_subscriber
 
