@@ -1,8 +1,13 @@
 """Shared fixtures: stores on SQLite and PostgreSQL, settings in a temp dir, a fixed clock,
 real SMTP servers on 127.0.0.1 and TLS material.
 
-The kits beside this file (``smtpkit``, ``deliverykit``, ``digestkit``) are importable from
-every test folder: ``pythonpath = ["tests"]`` in pyproject.toml.
+The kits in ``kits/`` (``smtpkit``, ``deliverykit``, ``digestkit``, ...; ``kits/README.md``
+says which is for what) are importable from every test folder: ``pythonpath`` in
+pyproject.toml.
+
+Two hooks keep the suite fast: ``-n auto`` picks more workers than cores (see
+:func:`pytest_xdist_auto_num_workers`), and a test not marked ``slow`` fails when its call takes
+longer than the budget (``--slow-budget``, see :func:`pytest_runtest_makereport`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import shutil
 import ssl
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,73 @@ from pressroom.config import Settings
 from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
+
+# A test that takes over 2 s is marked `slow`; the check fails an unmarked one only past 5 s
+# of its call phase, so our own workers (two per core) do not fail a 1.5 s test, while a test
+# that really is slow cannot stay in the fast tier. A machine busier than our workers make
+# it (other jobs) stretches the budget by that ratio: see slow_budget().
+SLOW_BUDGET = 5.0
+
+# The tests mostly wait (on servers, subprocesses, sleeps), so twice as many workers as
+# cores keeps the cores busy; measured on 2 cores: see the commit that added this.
+WORKERS_PER_CORE = 2
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow-budget",
+        type=float,
+        default=SLOW_BUDGET,
+        metavar="SECONDS",
+        help=f"fail a test not marked slow whose call takes longer (default {SLOW_BUDGET:g}; "
+        "0 turns the check off; it is off under --pdb and --trace)",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: no workers for one test file (or node ids in it), else two per core.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides, as with pytest-xdist's own hook.
+    """
+    override = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if override:
+        return int(override)
+    files = {arg.split("::")[0] for arg in config.args}
+    if len(files) == 1 and Path(next(iter(files))).is_file():
+        return 0
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+
+
+def slow_budget(config: pytest.Config) -> float:
+    """``--slow-budget`` seconds, stretched by how much busier the machine is than our own
+    workers make it (the 1-minute load average per core over ``WORKERS_PER_CORE``); 0 is off."""
+    budget: float = config.getoption("slow_budget")
+    busy = os.getloadavg()[0] / (WORKERS_PER_CORE * len(os.sched_getaffinity(0)))
+    return budget * max(1.0, busy)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Fail a passing test not marked ``slow`` whose call phase exceeded :func:`slow_budget`.
+
+    Only the call phase counts: fixture set-up (a PostgreSQL schema, a TLS certificate) is
+    shared work whose time depends on what else runs.
+    """
+    report: pytest.TestReport = yield
+    if report.when != "call" or not report.passed or item.get_closest_marker("slow"):
+        return report
+    budget = slow_budget(item.config)
+    debugging = item.config.getoption("usepdb") or item.config.getoption("trace")
+    if budget > 0 and not debugging and report.duration > budget:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} took {report.duration:.1f} s, over the {budget:.1f} s budget of a "
+            "test not marked slow: mark it @pytest.mark.slow (or make it faster)"
+        )
+    return report
 
 
 @pytest.fixture(autouse=True)
