@@ -12,6 +12,7 @@ longer than the budget (``--slow-budget``, see :func:`pytest_runtest_makereport`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import ssl
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import pytest
 from smtpkit import Recorder, SmtpServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from support import FakeClock, make_settings
 
 from pressroom.config import Settings
@@ -108,13 +110,37 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> str:
-    """The PostgreSQL URL from $PRESSROOM_TEST_PG_URL, or skip."""
+    """The PostgreSQL URL from $PRESSROOM_TEST_PG_URL (a database of its own per xdist
+    worker), or skip."""
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(
             f"PostgreSQL tests need ${PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
         )
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if worker else url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """``url`` with its database renamed ``<database>_<worker>``, created if missing.
+
+    Schemas keep tests' tables apart, but ``NOTIFY pressroom_articles`` and the migration's
+    advisory lock are per database: one database per worker keeps one worker's notifications
+    from waking another worker's listener.
+    """
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if found.first() is None:
+                # Another run may make it in the meantime: then it exists, as wanted.
+                with contextlib.suppress(ProgrammingError, IntegrityError):
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
