@@ -38,8 +38,9 @@ PG_ENV = "PRESSROOM_TEST_PG_URL"
 # it (other jobs) stretches the budget by that ratio: see slow_budget().
 SLOW_BUDGET = 5.0
 
-# The tests mostly wait (on servers, subprocesses, sleeps), so twice as many workers as
-# cores keeps the cores busy; measured on 2 cores: see the commit that added this.
+# The tests mostly wait (on servers, subprocesses, sleeps): run one after another they keep
+# a 2-core machine a third busy. Two workers per core fill the cores; more only add memory
+# and the processes and servers each test starts itself.
 WORKERS_PER_CORE = 2
 
 
