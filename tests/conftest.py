@@ -13,13 +13,16 @@ longer than the budget (``--slow-budget``, see :func:`pytest_runtest_makereport`
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import ssl
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from smtpkit import Recorder, SmtpServer
@@ -99,6 +102,40 @@ def pytest_runtest_makereport(
             "test not marked slow: mark it @pytest.mark.slow (or make it faster)"
         )
     return report
+
+
+_HELD = pytest.StashKey[list[IO[str]]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under xdist, a test marked ``alone`` runs while no other worker runs a test.
+
+    Every test holds a shared lock on a file of this run from its set-up to its teardown;
+    an ``alone`` test takes it exclusively. A second lock in front (the turnstile) lets the
+    ``alone`` test in once the tests running now end, instead of waiting for a moment when
+    no worker is in one. The wait is part of set-up, so ``--slow-budget`` does not count it.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        return
+    alone = item.get_closest_marker("alone") is not None
+    mode = fcntl.LOCK_EX if alone else fcntl.LOCK_SH
+    folder = Path(tempfile.gettempdir())
+    turnstile = open(folder / f"pressroom-tests-{run}.turnstile", "a")  # noqa: SIM115
+    tests = open(folder / f"pressroom-tests-{run}.tests", "a")  # noqa: SIM115
+    fcntl.flock(turnstile, mode)
+    fcntl.flock(tests, mode)
+    if not alone:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    item.stash[_HELD] = [tests, turnstile]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Let go of what :func:`pytest_runtest_setup` locked (closing a file unlocks it)."""
+    for held in item.stash.get(_HELD, []):
+        held.close()
 
 
 @pytest.fixture(autouse=True)

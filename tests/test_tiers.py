@@ -33,9 +33,31 @@ def test_marked_slow():
 """
 
 
-def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    (folder / "pytest.ini").write_text("[pytest]\nmarkers =\n    slow: slow\n", "utf-8")
-    (folder / "test_sample.py").write_text(SAMPLE, "utf-8")
+ALONE = """
+import time
+import pytest
+
+def spend(name):
+    start = time.time()
+    time.sleep(0.5)
+    with open("spans.txt", "a") as spans:
+        spans.write(f"{name} {start} {time.time()}\\n")
+
+@pytest.mark.alone
+def test_alone():
+    spend("alone")
+
+@pytest.mark.parametrize("n", range(6))
+def test_other(n):
+    spend(f"other{n}")
+"""
+
+
+def run_pytest(folder: Path, *args: str, sample: str = SAMPLE) -> subprocess.CompletedProcess[str]:
+    (folder / "pytest.ini").write_text(
+        "[pytest]\nmarkers =\n    slow: slow\n    alone: alone\n", "utf-8"
+    )
+    (folder / "test_sample.py").write_text(sample, "utf-8")
     shutil.copy(TESTS / "conftest.py", folder / "conftest.py")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS / "kits")])}
     env.pop("PYTEST_XDIST_AUTO_NUM_WORKERS", None)
@@ -62,3 +84,17 @@ def test_the_budget_can_be_turned_off_and_a_folder_gets_workers(tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 passed" in result.stdout
     assert f"{2 * len(os.sched_getaffinity(0))} workers" in result.stdout
+
+
+@pytest.mark.slow
+def test_no_other_test_runs_beside_one_marked_alone(tmp_path: Path) -> None:
+    result = run_pytest(tmp_path, "-n", "3", str(tmp_path), sample=ALONE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    spans = {}
+    for line in (tmp_path / "spans.txt").read_text("utf-8").splitlines():
+        name, start, end = line.split()
+        spans[name] = (float(start), float(end))
+    alone_start, alone_end = spans.pop("alone")
+    assert len(spans) == 6
+    for start, end in spans.values():
+        assert end <= alone_start or start >= alone_end, (spans, alone_start, alone_end)
