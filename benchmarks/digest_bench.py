@@ -43,8 +43,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # postfix_relay's kits
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "delivery"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kits"))  # postfix_relay
 
 from sqlalchemy import insert
 

@@ -317,6 +317,7 @@ def test_config_check_warns_without_postal_address_or_dkim(
     assert code == 0 and "warning" not in err, err
 
 
+@pytest.mark.slow
 def test_config_files_are_written_for_the_owner_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -333,6 +334,7 @@ def test_config_files_are_written_for_the_owner_only(
     capsys.readouterr()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_init_and_demo_never_print_a_store_password(
     tmp_path: Path,

@@ -74,6 +74,7 @@ def test_the_old_mechanism_packages_are_gone() -> None:
     assert not (PACKAGE / "setup.py").exists()
 
 
+@pytest.mark.slow
 def test_the_import_contracts_hold() -> None:
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None:

@@ -58,6 +58,7 @@ async def _deliver(store: Store, digest: int, smtp: SmtpTransport) -> tuple[int,
     return report.sent, report.failed, report.uncertain
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_fault_storm_loses_nobody_and_resends_nothing_uncertain(
     sqlite_store: Store, smtp_server: Callable[..., SmtpServer]

@@ -114,6 +114,7 @@ def arrived(far_side: SmtpServer, ids: set[str], timeout: float = 20.0) -> dict[
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_messages_pass_postfix_whole_and_its_pipelining_checks_hold(
     relay: PostfixRelay, far_side: SmtpServer
 ) -> None:
@@ -198,6 +199,7 @@ def test_a_ledger_run_through_postfix(
     assert len(arrived(far_side, ids)) == 30
 
 
+@pytest.mark.slow
 def test_without_8bitmime_and_smtputf8_through_postfix(
     plain_relay: PostfixRelay, far_side: SmtpServer
 ) -> None:

@@ -22,7 +22,7 @@ from pressroom.store.engine import Store, open_store
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
 StartServer = Callable[..., SmtpServer]
-KITS = Path(__file__).parents[1]  # tests/: deliverykit and smtpkit
+KITS = Path(__file__).parents[1] / "kits"  # deliverykit and smtpkit
 
 SENDER_SCRIPT = """
 import asyncio, sys

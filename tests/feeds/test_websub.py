@@ -28,6 +28,7 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hub"
 
 
+@pytest.mark.slow
 def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
     tmp_path: Path,
 ) -> None:
@@ -98,6 +99,7 @@ def test_a_hub_answering_503_is_asked_again_with_backoff() -> None:
     assert elapsed >= 0.1 + 0.2  # waited before each retry, doubling
 
 
+@pytest.mark.slow
 def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path: Path) -> None:
     always_failing, server = running_hub(failing=10_000)
     with server:

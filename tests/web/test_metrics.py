@@ -101,6 +101,7 @@ def storekit_open(conn) -> int:  # type: ignore[no-untyped-def]
     return open_run(conn, period="2026-11-30").id
 
 
+@pytest.mark.slow
 def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store_url: str) -> None:
     settings = make_settings(tmp_path)
     store = open_store(store_url)
@@ -240,6 +241,7 @@ def test_promtool_accepts_a_real_scrape_of_pressroom_serve(tmp_path: Path) -> No
         time.sleep(0)
 
 
+@pytest.mark.slow
 def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = open_store(settings.store_url)

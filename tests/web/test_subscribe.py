@@ -252,6 +252,7 @@ def test_cross_site_post_is_refused(client: TestClient, web_store: Store) -> Non
     assert subscriber(web_store, "x@example.com") is not None
 
 
+@pytest.mark.slow
 def test_flood_from_one_client_is_limited(
     client: TestClient, web_settings: Settings, outbox: Outbox, clock: FakeClock
 ) -> None:

@@ -74,6 +74,7 @@ def status_json(settings: Settings, capsys: pytest.CaptureFixture[str]) -> tuple
     return code, json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_a_manual_feeds_build_is_recorded_and_clears_a_failed_scheduled_build(
     seeded: tuple[Settings, Store], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,6 +93,7 @@ def test_a_manual_feeds_build_is_recorded_and_clears_a_failed_scheduled_build(
     assert row is not None and row.produced > 0 and row.finished_at is not None
 
 
+@pytest.mark.slow
 def test_a_failed_manual_send_is_recorded_and_status_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -229,6 +231,7 @@ def test_killed_worker_and_killed_sender_show_dead_and_abandoned(
     site.store.dispose()
 
 
+@pytest.mark.slow
 def test_a_worker_leaving_deliveries_to_another_sender_records_incomplete(
     tmp_path: Path, smtp_server: Callable[..., SmtpServer]
 ) -> None:

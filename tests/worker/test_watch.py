@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import support
-from feeds.feedkit import SECTIONS, load_rows, make_settings, row
+from feedkit import SECTIONS, load_rows, make_settings, row
 from sqlalchemy import select
 from storekit import add_subscriber
 
@@ -99,6 +99,7 @@ def _watching(
         store.dispose()
 
 
+@pytest.mark.slow
 def test_a_burst_of_commits_is_one_build_and_one_watch_run(tmp_path: Path) -> None:
     async def scenario(watch: FeedsWatch, store: Store, build: CountingBuild, out: Path) -> None:
         load_rows(store, [_recent(10)])
@@ -119,6 +120,7 @@ def test_a_burst_of_commits_is_one_build_and_one_watch_run(tmp_path: Path) -> No
     _watching(tmp_path, scenario)
 
 
+@pytest.mark.slow
 def test_quiet_and_commits_that_touch_no_feed_build_nothing(tmp_path: Path) -> None:
     async def scenario(watch: FeedsWatch, store: Store, build: CountingBuild, out: Path) -> None:
         load_rows(store, [_recent(1)])
@@ -138,6 +140,7 @@ def test_quiet_and_commits_that_touch_no_feed_build_nothing(tmp_path: Path) -> N
     _watching(tmp_path, scenario)
 
 
+@pytest.mark.slow
 def test_a_future_article_is_published_when_it_falls_due(tmp_path: Path) -> None:
     async def scenario(watch: FeedsWatch, store: Store, build: CountingBuild, out: Path) -> None:
         due = datetime.now(UTC) + timedelta(seconds=1.5)
@@ -164,6 +167,7 @@ def test_watch_0_is_off(tmp_path: Path) -> None:
         store.dispose()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_on_postgresql_a_notify_wakes_the_watch_before_its_next_poll(
     tmp_path: Path, pg_url: str
@@ -200,6 +204,7 @@ def test_on_postgresql_a_notify_wakes_the_watch_before_its_next_poll(
         store.dispose()
 
 
+@pytest.mark.slow
 def test_a_failing_build_is_recorded_once_then_retried_after_a_pause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

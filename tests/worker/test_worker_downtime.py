@@ -84,6 +84,7 @@ def start_up(settings: Settings, store: Store, clock: FakeClock) -> list[str]:
     return ran
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "back_after", [timedelta(hours=2), timedelta(hours=9)], ids=["inside", "beyond"]
 )

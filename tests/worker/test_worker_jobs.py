@@ -92,6 +92,7 @@ def test_a_digest_left_unfinished_is_incomplete_not_failed(
     assert result.summary.startswith("sent 5")
 
 
+@pytest.mark.slow
 def test_two_workers_never_build_feeds_at_once(
     settings,
     store: Store,
@@ -119,6 +120,7 @@ def test_two_workers_never_build_feeds_at_once(
     assert again.outcome == "ok"
 
 
+@pytest.mark.slow
 def test_run_once_runs_feeds_first_then_each_digest_for_its_latest_fire_time(
     make_settings,
     fake_jobs: Jobs,

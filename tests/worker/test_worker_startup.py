@@ -63,6 +63,7 @@ def decisions(
     }
 
 
+@pytest.mark.slow
 def test_three_days_down_then_inside_grace_runs_the_latest_period_once(
     shanghai: tuple[Settings, Store], fake_jobs: Jobs, fake_digest: FakeDigest
 ) -> None:

@@ -21,7 +21,7 @@ from pressroom.wiring import bounce_config
 
 __all__ = ["MAIL", "Site", "make_maildir", "statuses"]
 
-MAIL = Path(__file__).parent / "mail"
+MAIL = Path(__file__).parents[1] / "bounces" / "mail"
 RETURN_PATH = "bounces@mail.test"
 UNSUBSCRIBE = "unsubscribe@mail.test"
 _counter = itertools.count()
