@@ -245,7 +245,8 @@ def test_a_5xx_while_sending_bounces_the_subscriber_through_the_consent_rules(
     smtp = {"host": server.host, "port": server.port, "tls": "none", "timeout": 5.0}
     mail = SITE["mail"] | {"transport": "smtp", "bounce_after": 1, "smtp": smtp}
     settings = settings_with(tmp_path, **(SITE | {"mail": mail}))
-    report = asyncio.run(send_digest(digest_config(settings), store, FakeClock(), show_progress=False))
+    config = digest_config(settings)
+    report = asyncio.run(send_digest(config, store, FakeClock(), show_progress=False))
     assert (report.sent, report.failed) == (1, 1)
     with store.read() as conn:
         refused = find_subscriber(conn, "news@example.com")
