@@ -378,17 +378,26 @@ def build_parser() -> argparse.ArgumentParser:
     subs = add("subscribers", None, "manage subscribers")
     subs_sub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")
     s_add = add("add", cmd_subscribers, "add (or update) an active subscriber", subs_sub)
-    s_add.add_argument("email")
-    s_add.add_argument("--name", default="")
+    s_add.add_argument("email", help="the e-mail address")
+    s_add.add_argument("--name", default="", help="the name the digest greets and addresses")
     s_add.add_argument("--sections", default="", help="slugs or names, comma separated")
-    s_add.add_argument("--frequency", choices=["daily", "weekly"], default="daily")
+    s_add.add_argument(
+        "--frequency",
+        choices=["daily", "weekly"],
+        default="daily",
+        help="how often the subscriber gets the digest",
+    )
     s_add.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     s_remove = add("remove", cmd_subscribers, "unsubscribe an address", subs_sub)
-    s_remove.add_argument("email")
+    s_remove.add_argument("email", help="the e-mail address")
     s_list = add("list", cmd_subscribers, "list subscribers", subs_sub)
-    s_list.add_argument("--status", choices=["pending", "active", "unsubscribed", "bounced"])
+    s_list.add_argument(
+        "--status",
+        choices=["pending", "active", "unsubscribed", "bounced"],
+        help="only subscribers with this status",
+    )
     s_show = add("show", cmd_subscribers, "a subscriber and its consent history", subs_sub)
-    s_show.add_argument("email")
+    s_show.add_argument("email", help="the e-mail address")
     s_import = add("import", cmd_subscribers, "import subscribers from CSV", subs_sub)
     s_import.add_argument("file", help="CSV (email,name,sections,frequency,status); - = stdin")
     s_import.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
@@ -408,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = add("run", cmd_run, "run the scheduled worker in the foreground")
     run.add_argument("--once", action="store_true", help="run every configured job once, exit")
-    run.add_argument("--log-format", choices=["text", "json"], default="text")
+    run.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="log lines as text or JSON"
+    )
 
     serve = add("serve", cmd_serve, "run the web app")
     serve.add_argument("--host", help="override [web] host")

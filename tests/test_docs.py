@@ -275,9 +275,6 @@ def _architecture_references() -> tuple[list[Path], list[str]]:
     return paths, names
 
 
-@pytest.mark.xfail(
-    reason="ARCHITECTURE.md is being rewritten after the issue 18 refactor", strict=False
-)
 def test_architecture_doc_names_only_what_exists() -> None:
     paths, names = _architecture_references()
     assert len(paths) > 50 and len(names) > 10  # the doc was read
