@@ -16,7 +16,8 @@ wrk (one thread) asks each for ``/all/rss.xml`` as a 200 (73 KB identity), a 304
 (``If-None-Match`` with that server's ETag) and gzip (``Accept-Encoding: gzip``), on one
 connection and on 32, for ``--seconds`` each; ``--rounds`` rounds, interleaved, and the
 medians printed: req/s, p50 and p99 latency, and req/s as a share of nginx's. The
-processes under test are started by tests/web's kits (the same code the tests run).
+processes under test are started by the tests' kits (``tests/kits/servekit.py``,
+``nginxkit.py``: the same code the deployment tests run).
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "web"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kits"))
 
 from nginxkit import Nginx, free_port, site_config
 from servekit import ServeProcess, make_demo

@@ -10,7 +10,8 @@ only when its response names the hub and itself). ``PingPolicy.batch`` URLs go i
 request for hubs that read several (Google's hub does); the default is one per request,
 which every hub reads.
 
-After a build that wrote feed files, each configured hub is told in a thread of its own
+After a build that wrote feed files (:func:`announce_changes`, the last step of
+:func:`pressroom.feeds.build_feeds`), each configured hub is told in a thread of its own
 (not a daemon: a process that exits right after a build, such as ``pressroom feeds build``,
 sends its pings first, and :func:`wait_for_announcements` lets it wait and say how they
 went). A hub that is slow or down never delays or fails a build: each request has a
@@ -36,9 +37,8 @@ import httpx
 from pressroom import __version__
 from pressroom.errors import StoreError
 from pressroom.feeds.feed_config import FeedConfig
-from pressroom.feeds.items import FORMAT_FILES
+from pressroom.feeds.formats import feed_file_names
 from pressroom.feeds.report import FeedBuildReport
-from pressroom.feeds.run import build_feeds
 from pressroom.store.engine import Store
 from pressroom.store.websub_pings import add_pings
 
@@ -47,7 +47,7 @@ __all__ = [
     "HubOutcome",
     "PingPolicy",
     "announce",
-    "build_and_announce",
+    "announce_changes",
     "changed_feed_urls",
     "publish",
     "record_outcome",
@@ -56,8 +56,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("pressroom.feeds.websub")
-
-_FEED_FILES = frozenset(FORMAT_FILES.values())
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,17 @@ def changed_feed_urls(public_url: str, paths: Iterable[str]) -> list[str]:
 
     The OPML file and the index page are not feeds: no hub is told about them.
     """
-    return [f"{public_url}{path}" for path in paths if path.rsplit("/", 1)[-1] in _FEED_FILES]
+    feed_files = feed_file_names()
+    return [f"{public_url}{path}" for path in paths if path.rsplit("/", 1)[-1] in feed_files]
 
 
-def build_and_announce(
-    config: FeedConfig, store: Store, *, now: datetime, force: bool = False
-) -> FeedBuildReport:
-    """:func:`~pressroom.feeds.build_feeds`, then :func:`announce` the changed feeds.
+def announce_changes(config: FeedConfig, store: Store, report: FeedBuildReport) -> None:
+    """:func:`announce` the feeds a build wrote to the ``[feeds] websub_hub`` hubs.
 
-    The pings run in a thread started after the build: the report comes back at once.
+    The last step of :func:`pressroom.feeds.build_feeds`. The pings run in threads
+    started after the build (one per hub, not daemons): the build's report comes back at
+    once; a command that exits next waits for them (:func:`wait_for_announcements`).
     """
-    report = build_feeds(config, store, now=now, force=force)
     urls = changed_feed_urls(config.public_url, report.written)
     if urls and config.feeds.hubs:
         announce(
@@ -114,7 +112,6 @@ def build_and_announce(
             record=partial(record_outcome, store),
             agent=user_agent(config.site.base_url),
         )
-    return report
 
 
 def user_agent(base_url: str | None = None) -> str:

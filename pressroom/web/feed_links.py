@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
-from pressroom.feeds.items import FORMAT_FILES
+from pressroom.feeds.formats import format_for_file
 from pressroom.web.file_server import LinksFor
 from pressroom.web.files import FeedFile
 
@@ -26,11 +26,10 @@ header must be ASCII. The feed's own self link is ASCII already (it is built the
 def feed_links(feeds_url: str, hubs: Sequence[str]) -> LinksFor:
     """The ``Link`` header values of a file at a URL path, for feeds served below
     ``feeds_url`` (``[feeds] public_url``, ending in ``/``) announced to ``hubs``."""
-    feed_names = frozenset(FORMAT_FILES.values())
     hub_links = tuple(f'<{quote(hub, safe=_URL_SAFE)}>; rel="hub"'.encode() for hub in hubs)
 
     def links(path: str, _file: FeedFile) -> Sequence[bytes]:
-        if path.rsplit("/", 1)[-1] not in feed_names:
+        if format_for_file(path.rsplit("/", 1)[-1]) is None:  # a registered format's file
             return ()
         own = quote(feeds_url + path.lstrip("/"), safe=_URL_SAFE)
         return (*hub_links, f'<{own}>; rel="self"'.encode())

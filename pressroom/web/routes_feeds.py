@@ -14,9 +14,8 @@ from anyio import to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pressroom.config import Settings
 from pressroom.web.common import base_path, message, sections
-from pressroom.web.context import WebContext
+from pressroom.web.context import WebConfig, WebContext
 from pressroom.web.file_answer import answer
 from pressroom.web.files import FeedFile, make_feed_file
 from pressroom.web.forms import RawSubscribe
@@ -31,10 +30,10 @@ JUMP_LINK = '<p class="pr-subscribe-link"><a href="#pr-subscribe">邮件订阅�
 _HAS_FORM = re.compile(rb"<form[^>]+action=\"[^\"]*subscribe\"", re.IGNORECASE)
 
 
-def cache_seconds(settings: Settings) -> int:
+def cache_seconds(config: WebConfig) -> int:
     """``Cache-Control: max-age`` of the served files."""
     # Readers poll on the feed's <ttl> (minutes); revalidating sooner costs a 304.
-    return min(settings.feeds.ttl * 60, 300)
+    return min(config.feed_ttl * 60, 300)
 
 
 def insert_form(page: bytes, form_html: bytes, style_html: bytes = b"") -> bytes:
@@ -100,7 +99,7 @@ async def index_page(ctx: WebContext, request: Request) -> Response:
     if loaded is None:
         return ctx.pages.render(
             "subscribe",
-            title=ctx.settings.site.name,
+            title=ctx.config.site.name,
             form=RawSubscribe(),
             error=None,
             sections=await sections(ctx),
@@ -108,7 +107,7 @@ async def index_page(ctx: WebContext, request: Request) -> Response:
             feeds_missing=True,
         )
     page = await _index_with_form(ctx, loaded)
-    reply = answer(page, request.headers, cache_seconds=cache_seconds(ctx.settings))
+    reply = answer(page, request.headers, cache_seconds=cache_seconds(ctx.config))
     response = Response(reply.body, status_code=reply.status)
     response.raw_headers = reply.headers
     return response

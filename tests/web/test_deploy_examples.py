@@ -19,7 +19,8 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
-from nginxkit import NGINX, Nginx, free_port, site_config
+from daemonkit import free_port
+from nginxkit import NGINX, Nginx, site_config
 from servekit import ServeProcess, make_demo
 from webkit import mail_link, wait_for_mail
 

@@ -77,17 +77,31 @@ def timed_responses(port: int, rounds: int) -> list[tuple[str, int, int, float]]
     return timings
 
 
+ATTEMPTS = 3
+"""The stall delays every small response, every time; a loaded test machine delays a few,
+now and then. So 20 responses all under the limit in one of a few attempts passes, and
+the stall fails every attempt."""
+
+
 def test_twenty_small_responses_on_one_connection_each_arrive_at_once(
     server: ServeProcess,
 ) -> None:
     expected_stack = "uvloop, httptools" if server.fast else "asyncio, h11"
     assert server.stack == expected_stack
     timed_responses(server.port, 1)  # templates compiled, files cached, gzip made
-    timings = timed_responses(server.port, 5)
-    assert len(timings) == 20
-    statuses = [status for _path, status, _size, _ms in timings]
-    assert statuses == [status for _p, _h, status in SMALL_REQUESTS] * 5
-    sizes = [size for _path, _status, size, _ms in timings]
-    assert all(1_000 < size < 16_000 for size in sizes), sizes  # small, not empty
-    slow = [(path, round(ms, 1)) for path, _status, _size, ms in timings if ms >= LIMIT_MS]
-    assert not slow, f"responses at or over {LIMIT_MS} ms ({STALL_MS} ms is the stall): {slow}"
+    late_runs = []
+    for _attempt in range(ATTEMPTS):
+        timings = timed_responses(server.port, 5)
+        assert len(timings) == 20
+        statuses = [status for _path, status, _size, _ms in timings]
+        assert statuses == [status for _p, _h, status in SMALL_REQUESTS] * 5
+        sizes = [size for _path, _status, size, _ms in timings]
+        assert all(1_000 < size < 16_000 for size in sizes), sizes  # small, not empty
+        late = [(path, round(ms, 1)) for path, _status, _size, ms in timings if ms >= LIMIT_MS]
+        if not late:
+            return
+        late_runs.append(late)
+    raise AssertionError(
+        f"in each of {ATTEMPTS} runs, responses took {LIMIT_MS} ms or more "
+        f"({STALL_MS} ms is the stall): {late_runs}"
+    )

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from daemonkit import free_port
 from flaskhubkit import FlaskHub, running_flask_hub
-from nginxkit import free_port
 from servekit import SECRET, ServeProcess, clean_env, make_demo
 
 from pressroom.demo.corpus import DEMO_BASE_URL

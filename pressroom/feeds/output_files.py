@@ -20,18 +20,10 @@ import tempfile
 from pathlib import Path
 
 from pressroom.errors import OutputError
-from pressroom.feeds.items import FORMAT_FILES
+from pressroom.feeds.formats import feed_file_names
 
-__all__ = [
-    "FEED_FILE_NAMES",
-    "GZIP_SUFFIX",
-    "remove_feed_dir",
-    "remove_feed_file",
-    "same_bytes",
-    "write_if_changed",
-]
+__all__ = ["GZIP_SUFFIX", "remove_feed_dir", "remove_feed_file", "same_bytes", "write_if_changed"]
 
-FEED_FILE_NAMES = frozenset(FORMAT_FILES.values())
 GZIP_SUFFIX = ".gz"
 
 
@@ -122,17 +114,18 @@ def remove_feed_dir(folder: Path) -> list[str]:
     """Remove a feed folder that holds only feed files; return the names removed.
 
     A folder holding anything else (an operator's own file) keeps that file and the
-    folder; only pressroom's ``rss.xml``, ``atom.xml`` and ``feed.json`` (and their
-    ``.gz`` siblings) go.
+    folder; only the files of the registered formats (``rss.xml``, ``atom.xml``,
+    ``feed.json``: :mod:`pressroom.feeds.formats`) and their ``.gz`` siblings go.
     """
     if not folder.is_dir():
         return []
     removed = []
+    feed_files = feed_file_names()
     for child in sorted(folder.iterdir()):
-        if child.name in FEED_FILE_NAMES and child.is_file():
+        if child.name in feed_files and child.is_file():
             remove_feed_file(child)
             removed.append(child.name)
-        elif child.name.removesuffix(GZIP_SUFFIX) in FEED_FILE_NAMES and child.is_file():
+        elif child.name.removesuffix(GZIP_SUFFIX) in feed_files and child.is_file():
             child.unlink()  # a sibling whose feed file is gone already
     if not any(folder.iterdir()):
         shutil.rmtree(folder)

@@ -170,9 +170,7 @@ def running_flask_hub(folder: Path) -> Iterator[FlaskHub]:
     sub_app.register_blueprint(subscriber.build_blueprint(url_prefix="/callbacks"))
     sub_server, sub_thread = _serve(sub_app)
     sub_app.config["SERVER_NAME"] = f"127.0.0.1:{sub_server.server_port}"
-    state = FlaskHub(
-        f"http://127.0.0.1:{hub_server.server_port}/hub", sub_app, subscriber, tasks
-    )
+    state = FlaskHub(f"http://127.0.0.1:{hub_server.server_port}/hub", sub_app, subscriber, tasks)
 
     def listener(topic: str, _callback_id: str, body: bytes) -> None:
         with state.lock:

@@ -16,7 +16,7 @@ from pressroom.models import Article, ArticleStatus, Frequency, Subscriber, Subs
 from pressroom.store.articles import row_to_article
 from pressroom.store.digests import Digest, open_digest
 from pressroom.store.schema import articles, subscribers
-from pressroom.store.subscribers import save_subscriber
+from pressroom.store.subscriber_writes import save_subscriber
 
 __all__ = ["add_subscriber", "count_by_status", "newest_articles", "open_run"]
 

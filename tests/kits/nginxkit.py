@@ -19,13 +19,6 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nginx" / "pressroo
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def site_config(*, port: int, upstream_port: int, root: Path, public_url: str, hub: str) -> str:
     """The example with this machine's ports, paths, public URL and hub."""
     text = EXAMPLE.read_text(encoding="utf-8")
