@@ -109,7 +109,27 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     )  # fmt: skip  # recorded in job_runs; JobFailed when another process holds the lease
     for line in report.lines():
         print(line)
+    _wait_for_pings()
     return 0 if report.ok else 1
+
+
+def _wait_for_pings() -> None:
+    """Before exiting, wait for the build's WebSub pings (each hub within the ping policy's
+    deadline) and say how each hub answered; a hub never changes the exit code."""
+    from pressroom.feeds.websub import PingPolicy, wait_for_announcements
+
+    policy = PingPolicy()
+    for outcome in wait_for_announcements(policy.deadline + policy.timeout):
+        told = len(outcome.published)
+        if outcome.ok:
+            print(f"websub   {outcome.hub}: told of {told} changed feed(s)")
+            continue
+        print(
+            f"pressroom: websub: {outcome.hub} was not told of {len(outcome.failed)} changed "
+            f"feed(s) ({outcome.error}; {told} told); its subscribers get them when it next "
+            "polls the feeds",
+            file=sys.stderr,
+        )
 
 
 # ---------------------------------------------------------------- digest
@@ -258,6 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     if args.once:
         results = run_once(runtime.settings, runtime.store, runtime.clock)
+        _wait_for_pings()
         return 1 if any(r.failed for r in results) else 0
     return run_worker(runtime.settings, runtime.store, runtime.clock)
 

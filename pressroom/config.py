@@ -289,6 +289,16 @@ class FeedsSettings(_Strict):
             "changed."
         ),
     )
+    websub_batch: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description=(
+            "Changed feeds named in one publish request to a hub (`hub.url` and `hub.topic` "
+            "repeated). 1 suits every hub; raise it only for hubs that read several per "
+            "request (Google's does; flask-websub reads the first only)."
+        ),
+    )
     ttl: int = Field(
         60,
         ge=1,

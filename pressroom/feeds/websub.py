@@ -6,9 +6,9 @@ WebSub (W3C Recommendation, 2018) leaves how a publisher tells its hub to the hu
 *and* ``hub.topic`` (hubs differ in which they read; flask-websub, for one, needs
 ``hub.topic``), the URL byte-identical to the feed's own ``rel="self"`` link and to the
 ``Link`` header the web app sends with it (WebSub section 4: a hub distributes a topic
-only when its response names the hub and itself). ``PingPolicy.batch`` URLs go in one
-request for hubs that read several (Google's hub does); the default is one per request,
-which every hub reads.
+only when its response names the hub and itself). ``[feeds] websub_batch`` URLs go in
+one request for hubs that read several (Google's hub does); the default is one per
+request, which every hub reads.
 
 After a build that wrote feed files (:func:`announce_changes`, the last step of
 :func:`pressroom.feeds.build_feeds`), each configured hub is told in a thread of its own
@@ -109,6 +109,7 @@ def announce_changes(config: FeedConfig, store: Store, report: FeedBuildReport) 
         announce(
             config.feeds.hubs,
             urls,
+            PingPolicy(batch=config.feeds.websub_batch),
             record=partial(record_outcome, store),
             agent=user_agent(config.site.base_url),
         )

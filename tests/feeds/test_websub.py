@@ -251,3 +251,20 @@ def test_one_log_line_and_counts_per_hub(caplog: pytest.LogCaptureFixture) -> No
     counts |= {(o.hub, "failed"): len(o.failed) for o in recorded}
     assert counts[(hub.hub_url, "ok")] == 2
     assert counts[(down, "failed")] == 2
+
+
+def test_websub_batch_puts_several_changed_feeds_in_one_request(tmp_path: Path) -> None:
+    hub, server = running_hub()
+    with server:
+        config = make_config(tmp_path, websub_hub=hub.hub_url, websub_batch=3)
+        store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            load_rows(store, [row(1, "tiyu")])
+            report = build_feeds(config, store, now=NOW)
+            wait_for_announcements(PingPolicy().deadline)
+        finally:
+            store.dispose()
+    announced = changed_feed_urls(config.public_url, report.written)
+    assert len(announced) == 6 and hub.published_urls() == announced
+    assert [len(p.urls) for p in hub.pings] == [3, 3]
+    assert all(p.form["hub.topic"] == p.urls for p in hub.pings)

@@ -11,6 +11,7 @@ serve``, accept its ``Link`` headers, and push the new content to the subscriber
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -109,7 +110,20 @@ def test_feeds_build_delivers_a_new_article_to_rss_atom_and_json_subscribers(
     site.add_article(title)
     built = site.pressroom("feeds", "build")
     assert built.returncode == 0, built.stderr
+    # the command says so once the hub took the pings
+    assert re.search(
+        rf"^websub   {re.escape(hub.hub_url)}: told of \d+ changed", built.stdout, re.M
+    )
     # the command exits only after the hub has been told (it waits for the pings)
+    wait_for(lambda: delivered(hub, site, title), 20, "the subscriber got the new article")
+    assert hub.tasks.errors == []
+
+
+def test_run_once_delivers_a_new_article(hub: FlaskHub, site: Site) -> None:
+    title = "互操作测试:run --once 之后的新文章"
+    site.add_article(title)
+    ran = site.pressroom("run", "--once")
+    assert ran.returncode == 0, ran.stderr
     wait_for(lambda: delivered(hub, site, title), 20, "the subscriber got the new article")
     assert hub.tasks.errors == []
 
