@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from servekit import ServeProcess, make_demo
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.alone]  # it measures milliseconds
 
 STALL_MS = 40.0
 """Linux's minimum delayed-ACK time: a response this late waited for an ACK."""
