@@ -1,4 +1,5 @@
-"""WebSub publishing against a real hub process on loopback (W3C WebSub, section 7)."""
+"""WebSub publishing against a hub on loopback (the publish ping of PubSubHubbub 0.4, which
+WebSub section 6 leaves to the hub; content distribution, WebSub section 7)."""
 
 from __future__ import annotations
 

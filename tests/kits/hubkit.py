@@ -1,10 +1,12 @@
 """A small WebSub hub (W3C WebSub) and subscriber for tests, served by uvicorn on loopback.
 
 The hub takes subscriptions (verifying the subscriber's intent with a challenge, section
-5.3), records every publish ping (section 7), fetches each published topic from the
-publisher and delivers its content to the topic's subscribers (section 7/8) with the
-``Link`` headers the spec asks for. ``failing=N`` answers the first N publish requests with
-a 503 (a hub in trouble). A static file server stands in for the publisher's web server.
+5.3), records every publish ping (PubSubHubbub 0.4's form, which WebSub section 6 leaves
+to the hub), fetches each published topic from the publisher and delivers its content to
+the topic's subscribers (section 7, content distribution) with the ``Link`` headers the
+spec asks for. ``rejecting`` URLs are answered 400 (a topic the hub does not take);
+``failing=N`` answers the first N publish requests with a 503 (a hub in trouble). A static
+file server stands in for the publisher's web server.
 """
 
 from __future__ import annotations
