@@ -85,6 +85,7 @@ def self_link_in(path: str, body: bytes) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.external
 @pytest.mark.parametrize(
     ("path", "content_type"),
     [
@@ -108,6 +109,7 @@ def test_nginx_serves_the_files_with_pressrooms_types(
 
 
 @pytest.mark.slow
+@pytest.mark.external
 @pytest.mark.parametrize("path", FEEDS)
 def test_nginx_answers_304_and_gzip_with_the_websub_links(
     site: Site, reader: httpx.Client, path: str
@@ -140,6 +142,7 @@ def test_nginx_answers_304_and_gzip_with_the_websub_links(
 
 
 @pytest.mark.slow
+@pytest.mark.external
 def test_the_index_and_the_subscribe_flow_go_through_the_proxy(
     site: Site, reader: httpx.Client
 ) -> None:
@@ -175,6 +178,7 @@ def test_the_index_and_the_subscribe_flow_go_through_the_proxy(
 
 
 @pytest.mark.slow
+@pytest.mark.external
 def test_metrics_missing_files_and_hidden_names_through_the_proxy(
     site: Site, reader: httpx.Client
 ) -> None:
@@ -224,6 +228,7 @@ def test_the_units_are_hardened_and_stop_within_their_window(
     assert nginx_root.group(1) in worker  # the worker writes what nginx serves
 
 
+@pytest.mark.external
 def test_systemd_analyze_verifies_the_units(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
