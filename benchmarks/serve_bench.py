@@ -36,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kits"))
 
-from nginxkit import Nginx, free_port, site_config
+from daemonkit import free_port
+from nginxkit import Nginx, site_config
 from servekit import ServeProcess, make_demo
 
 PATH = "/all/rss.xml"
