@@ -40,9 +40,10 @@ from pressroom.delivery.mime import (
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.signing import Signer, make_signer
 from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
+from pressroom.digest.archive import page_url
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.links import LinkMaker
-from pressroom.digest.plan import Plan, period_noon
+from pressroom.digest.plan import Plan
 from pressroom.digest.render import RenderedDigest, Renderer, RunInfo
 from pressroom.digest.select import ContentCache, DigestContent
 from pressroom.errors import ConfigError
@@ -323,7 +324,8 @@ def make_composer(
     """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
     zone = plan.schedule.zone(config.site_timezone)
     run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
+    page = page_url(config, plan.schedule.name, plan.period)
+    info = RunInfo(plan.frequency, plan.window_start, plan.window_end, zone, page)
     return Composer(config, plan.contents, run, info)
 
 

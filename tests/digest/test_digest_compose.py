@@ -61,7 +61,7 @@ def _composer(settings: Settings, articles: list[Article] | None = None,
     config = digest_config(settings)
     contents = ContentCache(articles or _articles(), SECTIONS, config.rules.max_items)
     run = RunIdentity(42, "daily", "2026-11-29", NOW)
-    info = RunInfo(Frequency.DAILY, NOW, config.zone)
+    info = RunInfo(Frequency.DAILY, NOW - timedelta(days=1), NOW, config.zone)
     return Composer(config, contents, run, info, renderer)
 
 
@@ -71,7 +71,7 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     parsed = parse_message(msg.data)
     assert str(parsed["From"]) == "测试新闻网 <digest@news.example.cn>"
     assert str(parsed["To"]) == "王读者 <reader7@example.com>"
-    assert str(parsed["Subject"]) == "测试新闻网 · 11月29日 要闻 3 篇"
+    assert str(parsed["Subject"]) == "测试新闻网 · 11月28日 要闻 3 篇"
     assert parsed["Date"].datetime == NOW
     assert parsed["Message-ID"] == msg.message_id == "<42.7.daily.2026-11-29@news.example.cn>"
     assert str(parsed["List-Id"]) == "测试新闻网 <daily.digest.news.example.cn>"
