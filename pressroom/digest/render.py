@@ -25,6 +25,7 @@ from pressroom.clock import display_time
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.labels import window_label
 from pressroom.digest.select import DigestContent
+from pressroom.digest.text_wrap import wrap_text
 from pressroom.errors import ConfigError
 from pressroom.models import Article, Frequency
 
@@ -38,6 +39,9 @@ __all__ = [
 RECIPIENT_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
 """The per-recipient values templates may use as ``recipient.<field>``."""
 
+SIGNATURE = "-- "
+"""The line that opens a signature (RFC 3676 section 4.3): mail clients grey out or trim
+what follows it."""
 SUMMARY_CHARS = 160
 FREQUENCY_LABELS = {Frequency.DAILY: "每日", Frequency.WEEKLY: "每周"}
 
@@ -142,11 +146,14 @@ class Renderer:
         config = self._config
         label = run.label
         numbers = iter(range(1, content.count + 1))
+        number_width = len(str(content.count))
         groups = [
             {
                 "section_name": group.section.name,
                 "slug": group.section.slug,
-                "articles": [self._item(a, next(numbers)) for a in group.articles],
+                "articles": [
+                    self._item(a, next(numbers), number_width) for a in group.articles
+                ],
             }
             for group in content.groups
         ]
@@ -165,12 +172,14 @@ class Renderer:
             "first_title": titles[0] if titles else "",
             "preheader": " · ".join(titles[:3]),
             "groups": groups,
+            "indent": " " * (number_width + 2),
             "recipient": dict(self.marks),
         }
 
-    def _item(self, article: Article, number: int) -> dict[str, Any]:
+    def _item(self, article: Article, number: int, number_width: int) -> dict[str, Any]:
         return {
             "number": number,
+            "marker": f"{number:>{number_width}}.",
             "title": _one_line(article.title),
             "url": self.web_url(article.url) or self._config.site_url,
             "date": display_time(article.published_at, self._zone),
@@ -196,8 +205,11 @@ def _one_line(text: str) -> str:
 
 
 def _tidy_text(text: str) -> str:
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    """Trailing spaces off (but the signature separator's, RFC 3676 ``-- ``), at most one
+    blank line in a row, every line wrapped to 78 display columns."""
+    lines = [line if line == SIGNATURE else line.rstrip() for line in text.splitlines()]
+    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    return wrap_text(tidy)
 
 
 def _environment(config: DigestConfig) -> jinja2.Environment:

@@ -114,7 +114,7 @@ def test_cr_lf_in_titles_and_names_add_no_header(tmp_path: Path) -> None:
     assert len(names) == len(set(names))
     html = parsed.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "Eve Bcc: victim@example.org,您好" in parsed.get_body(("plain",)).get_content()
+    assert "Eve Bcc: victim@example.org，您好" in parsed.get_body(("plain",)).get_content()
 
 
 def test_fill_in_matches_a_fresh_rendering_for_each_recipient(tmp_path: Path) -> None:
@@ -130,8 +130,8 @@ def test_fill_in_matches_a_fresh_rendering_for_each_recipient(tmp_path: Path) ->
             view.html.replace("\n", "").replace(" ", "")
         )
     first_html = composer.personal_view(first).html
-    assert "甲 &amp; &lt;乙&gt;,您好:" in first_html
-    assert "您好:" in composer.personal_view(second).text
+    assert "甲 &amp; &lt;乙&gt;，您好：" in first_html
+    assert "您好：" in composer.personal_view(second).text
     assert "reader1@example.com" in first_html and "reader2@example.com" not in first_html
 
 
@@ -260,5 +260,5 @@ def test_a_crowded_template_line_is_folded_between_values(tmp_path: Path) -> Non
     text = parse_message(data).get_body(("plain",)).get_content()
     unsubscribe, preferences = composer.links(_subscriber())
     assert text.replace("\r\n", "").replace("\n", "") == (
-        "王读者,您好:reader7@example.com" + unsubscribe + preferences + "reader7@example.com"
+        "王读者，您好：reader7@example.com" + unsubscribe + preferences + "reader7@example.com"
     )
