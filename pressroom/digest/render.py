@@ -27,6 +27,7 @@ from pressroom.digest.labels import window_label
 from pressroom.digest.select import DigestContent
 from pressroom.digest.text_wrap import wrap_text
 from pressroom.errors import ConfigError
+from pressroom.graphemes import cut_graphemes
 from pressroom.models import Article, Frequency
 
 __all__ = [
@@ -73,8 +74,7 @@ class RenderedDigest:
 
 
 def _summary(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1].rstrip() + "…"
+    return cut_graphemes(" ".join(text.split()), SUMMARY_CHARS)
 
 
 class Renderer:
@@ -151,9 +151,7 @@ class Renderer:
             {
                 "section_name": group.section.name,
                 "slug": group.section.slug,
-                "articles": [
-                    self._item(a, next(numbers), number_width) for a in group.articles
-                ],
+                "articles": [self._item(a, next(numbers), number_width) for a in group.articles],
             }
             for group in content.groups
         ]
