@@ -9,8 +9,9 @@ from pathlib import Path
 
 import dkim
 import pytest
-from digestkit import SECTIONS, make_settings, parse_message
+from digestkit import SECTIONS, SITE, make_settings, parse_message
 from support import NOW, SECRET
+from support import make_settings as settings_with
 
 from pressroom.config import Settings
 from pressroom.digest.compose import Composer, RunIdentity
@@ -201,14 +202,21 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
     tmp_path: Path, dkim_key: tuple[Path, bytes]
 ) -> None:
     key, record = dkim_key
-    settings = make_settings(
+    mail = SITE["mail"] | {"reply_to": "editor@news.example.cn"}
+    settings = settings_with(
         tmp_path,
         f'\n[mail.dkim]\ndomain = "news.example.cn"\nselector = "s1"\nkey_file = "{key}"\n',
+        **(SITE | {"mail": mail}),
     )
     data = _composer(settings)(_subscriber()).data
+    assert b"\r\nReply-To: editor@news.example.cn\r\n" in data
     assert data.startswith(b"DKIM-Signature:")
-    signed = parse_message(data)["DKIM-Signature"]
-    assert "list-unsubscribe:list-unsubscribe-post" in signed.replace(" ", "").lower()
+    signed = "".join(parse_message(data)["DKIM-Signature"].split()).lower()
+    names = re.search(r"h=([^;]+)", signed).group(1).split(":")  # type: ignore[union-attr]
+    for name in ("reply-to", "precedence", "auto-submitted", "message-id", "list-id"):
+        assert names.count(name) == 1, name
+    for name in ("from", "to", "subject", "date", "list-unsubscribe", "list-unsubscribe-post"):
+        assert names.count(name) == 2, name  # over-signed: one more than the message holds
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         assert name == b"s1._domainkey.news.example.cn."
@@ -219,6 +227,10 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x"
     )
     assert not dkim.verify(tampered, dnsfunc=dns)
+    added = data.replace(b"\r\nTo: ", b"\r\nSubject: =?utf-8?b?5Lit5aWW?=\r\nTo: ", 1)
+    assert not dkim.verify(added, dnsfunc=dns)  # a second Subject added in transit
+    for header in (b"Precedence: bulk", b"Auto-Submitted: auto-generated", b"Reply-To: editor"):
+        assert not dkim.verify(data.replace(header, header + b"x"), dnsfunc=dns)
 
 
 @pytest.mark.parametrize("content", [None, b"not a key"])
