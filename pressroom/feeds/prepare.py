@@ -162,7 +162,8 @@ def prepare_item(article: Article, config: FeedConfig, section_name: str) -> Fee
     image = absolute_url(article.image_url, config.site.base_url) if article.image_url else None
     if article.image_url and image is None:
         log.warning("%s: dropped the image URL %r", article.url, article.image_url)
-    authors = split_credits(clean_text(article.authors)) or (clean_text(config.site.name),)
+    credits = split_credits(clean_text(article.authors))
+    authors = tuple(c.name for c in credits) or (clean_text(config.site.name),)
     return FeedItem(
         id=link,
         link=link,

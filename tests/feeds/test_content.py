@@ -102,7 +102,7 @@ def test_prepare_item_carries_every_field(config: FeedConfig) -> None:
     item = prepare_item(_article(), config, "社会")
     assert item is not None
     assert item.id == item.link == f"{BASE_URL}shehui/1.html"
-    assert item.authors == ("文字:岳小乔", "视频:王靖远")
+    assert item.authors == ("岳小乔", "王靖远")  # the roles kept apart
     assert item.category == "社会"
     assert item.image_url == "https://news.example.cn/img/1.jpg?x-oss-process=style/w10"
     assert item.image_type == "image/jpeg"
