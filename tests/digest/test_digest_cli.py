@@ -120,7 +120,7 @@ def test_preview_writes_html_prints_subject_and_text_and_records_nothing(
     html = out_file.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "news 新闻 1" in html
     assert _run(config, "digest", "send", "--dry-run") == 0
-    assert "1 subscribers would get a mail" in capsys.readouterr().out
+    assert "1 subscriber would get a mail" in capsys.readouterr().out
     store = open_store(make_settings(tmp_path).store_url)
     assert count_runs(store) == (0, 0)
     store.dispose()
