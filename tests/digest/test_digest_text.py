@@ -20,7 +20,7 @@ from pressroom.store.engine import Store
 from pressroom.wiring import digest_config
 
 LONG_URL = "https://www.example.cn/news/2026/12/07/" + "a-very-long-slug-" * 6 + "x.html"
-URL_LINE = re.compile(r"\s*(\S+：)?https?://\S+")
+URL_LINE = re.compile(r"\s*https?://\S+")
 
 
 def test_widths_follow_east_asian_width() -> None:
