@@ -7,9 +7,10 @@
 - ``<schedule>/feed.xml`` (Atom) and ``<schedule>/feed.json`` (JSON Feed 1.1): the runs;
 - ``index.html``: every schedule's runs, newest first, and their feeds.
 
-Everything is rendered from the store's completed runs, so the files are byte-stable:
-a file whose bytes would not change is not touched. Every mail links to its run's page
-(:func:`page_url`). nginx or a CDN serves the folder as it serves the feeds.
+A run that selected nothing is left out. Everything is rendered from the store's completed
+runs, so the files are byte-stable: a file whose bytes would not change is not touched.
+Every mail links to its run's page (:func:`page_url`). nginx or a CDN serves the folder as
+it serves the feeds.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def publish_archive(config: DigestConfig, store: Store) -> list[Path]:
     schedules: list[dict[str, Any]] = []
     with store.read() as conn:
         for schedule in config.schedules:
-            done = completed_digests(conn, schedule.name)
+            done = [d for d in completed_digests(conn, schedule.name) if d.article_ids]
             pages = [_page(conn, config, renderer, schedule, d) for d in done[:FEED_ENTRIES]]
             for page in pages:
                 files[folder / schedule.name / f"{page.issue.period}.html"] = page.html.encode()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import feedparser
@@ -60,6 +61,17 @@ def test_a_completed_run_is_published_without_anything_personal(
     index = (folder / "index.html").read_text("utf-8")
     assert 'href="daily/2026-11-29.html">11月28日</a>' in index
     assert 'href="daily/feed.xml"' in index and 'href="daily/feed.json"' in index
+
+
+def test_a_run_with_nothing_selected_is_not_published(tmp_path: Path, store: Store) -> None:
+    settings = settings_with(tmp_path, **SITE)
+    _send(settings, store)
+    quiet = FakeClock(NOW + timedelta(days=1))  # no article published since
+    report = asyncio.run(send_digest(digest_config(settings), store, quiet, show_progress=False))
+    assert report.completed and report.articles == 0
+    folder = _archive(settings)
+    assert sorted(p.name for p in (folder / "daily").glob("*.html")) == ["2026-11-29.html"]
+    assert (folder / "index.html").read_text("utf-8").count('class="issue"') == 1
 
 
 def test_every_mail_links_its_page_in_both_parts(tmp_path: Path, store: Store) -> None:
