@@ -88,7 +88,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Make a demo site in DIR and run everything pressroom does on it."""
     from pressroom.demo.run import run_demo
 
-    if not args.debug:  # demo prints its own summary of every job; the log would repeat it
+    if not args.debug:  # demo prints its own summary of every job; the log would repeat it,
+        logging.getLogger().setLevel(logging.WARNING)  # and libraries' lines (httpx) with it
         logging.getLogger("pressroom").setLevel(logging.WARNING)
     return run_demo(Path(args.dir), out=print)
 
@@ -457,7 +458,9 @@ def _setup_logging(debug: bool) -> None:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if not debug:
-        for noisy in ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log"):
+        noisy_loggers = ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log",
+                         "httpx", "httpcore")  # fmt: skip
+        for noisy in noisy_loggers:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -389,6 +389,15 @@ class DigestSettings(_Strict):
             "ones, file by file."
         ),
     )
+    archive: bool = Field(
+        True,
+        description=(
+            "Publish each completed digest as a public page without personal data under "
+            "`<[feeds] output_dir>/digests/` (one page per schedule and period, an index, an "
+            "Atom `feed.xml` and a `feed.json` per schedule); every mail links to its page. "
+            "`false`: nothing public is written and mails carry no such link."
+        ),
+    )
 
     @property
     def importance(self) -> ImportanceRule:

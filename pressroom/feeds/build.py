@@ -230,6 +230,7 @@ def _build(
         language=site.language,
         zone=site.tz,
         force=anything,
+        archive_href="digests/index.html" if config.rules.archive else None,
     )
     report.feeds = len(published)
     wrote = _save_state(config, store, plan, published, now)
