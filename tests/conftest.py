@@ -131,11 +131,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_HELD] = [tests, turnstile]
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    """Let go of what :func:`pytest_runtest_setup` locked (closing a file unlocks it)."""
-    for held in item.stash.get(_HELD, []):
-        held.close()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Let go of what :func:`pytest_runtest_setup` locked (closing a file unlocks it), also
+    when a fixture's teardown raises: a lock kept past its test would stop every later
+    ``alone`` test, and so the whole run, for good."""
+    try:
+        return (yield)
+    finally:
+        for held in item.stash.get(_HELD, []):
+            held.close()
 
 
 @pytest.fixture(autouse=True)
