@@ -46,6 +46,7 @@ from pressroom.delivery.transport import (
 )
 from pressroom.errors import DeliveryError, StoreError
 from pressroom.models import DeliveryStatus, Subscriber, SubscriberStatus
+from pressroom.process_id import process_gone
 from pressroom.progress import Progress, progress
 from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
@@ -99,18 +100,9 @@ def _is_dead_here(worker_id: str) -> bool:
     that id is running any more (a worker whose earlier send failed on the store).
     """
     parts = worker_id.split(":")
-    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
+    if len(parts) >= 2 and parts[0] == socket.gethostname() and parts[1] == str(os.getpid()):
         return worker_id not in _SENDING_HERE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(worker_id)
 
 
 @dataclass

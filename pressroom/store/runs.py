@@ -47,6 +47,7 @@ __all__ = [
     "remove_worker",
     "run_started_since",
     "start_run",
+    "take_lease",
     "touch_worker",
 ]
 
@@ -295,6 +296,18 @@ def acquire_lease(conn: Connection, name: str, holder: str, *, ttl: timedelta) -
             or_(leases.c.holder == holder, leases.c.expires_at <= now),
         )
         .values(holder=holder, expires_at=expires)
+        .returning(leases.c.holder)
+    )
+    return result.first() is not None
+
+
+def take_lease(conn: Connection, name: str, holder: str, *, dead: str, ttl: timedelta) -> bool:
+    """Take lease ``name`` from ``dead`` (a holder known to be gone) for ``holder``, until
+    the store's now + ``ttl``; whether it was taken (not if ``dead`` no longer holds it)."""
+    result = conn.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.holder == dead)
+        .values(holder=holder, expires_at=now_expr(conn, ttl))
         .returning(leases.c.holder)
     )
     return result.first() is not None

@@ -2,7 +2,9 @@
 
 A lease is a row in ``leases`` (name, holder, expires_at). The holder renews it every
 third of its time to live while the work runs and deletes it when done; a holder that
-dies stops renewing, so its lease expires and another worker can take over. This works
+dies stops renewing, so its lease expires and another worker can take over. A holder on the
+same host whose process is gone (``kill -9``) is taken over at once, without waiting for
+the expiry (:func:`~pressroom.process_id.process_gone`). This works
 the same on SQLite and PostgreSQL (see :mod:`pressroom.store.runs` for why the statements
 are atomic), without keeping a connection open for the whole job as an advisory lock would.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pressroom.clock import Clock
+from pressroom.process_id import process_gone
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker import recording
@@ -98,7 +101,17 @@ class Lease:
 
     def _acquire(self) -> bool:
         with self.store.write() as conn:
-            return runs.acquire_lease(conn, self.name, self.holder, ttl=self.ttl)
+            if runs.acquire_lease(conn, self.name, self.holder, ttl=self.ttl):
+                return True
+            # A holder on this host whose process is gone will never give it back: take
+            # it now rather than when it expires (a SIGKILLed command, up to LEASE_TTL).
+            other = runs.lease_holder(conn, self.name)
+            if other is None or not process_gone(other):
+                return False
+            taken = runs.take_lease(conn, self.name, self.holder, dead=other, ttl=self.ttl)
+        if taken:
+            log.warning("took the %s lease back from %s, whose process is gone", self.name, other)
+        return taken
 
     def _holder(self) -> str | None:
         with self.store.read() as conn:

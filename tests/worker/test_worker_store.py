@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +17,7 @@ from pressroom.store import runs
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store
+from pressroom.worker.lease import BOUNCES_LEASE, Lease
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
@@ -37,6 +42,31 @@ def test_lease_is_exclusive_until_it_expires_by_the_stores_clock(store: Store) -
         assert runs.lease_holder(conn, "feeds") is None
         assert runs.acquire_lease(conn, "feeds", "b", ttl=short)
         assert runs.lease_holder(conn, "feeds") == "b"
+
+
+def test_a_dead_holders_lease_on_this_host_is_taken_back_at_once(store: Store) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = f"{socket.gethostname()}:{sleeper.pid}:1"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}:1"
+    elsewhere = "another-host:1:1"  # a pid on another machine cannot be looked at
+
+    async def take(holder: str) -> tuple[bool, str | None]:
+        with store.write() as conn:
+            for before in ("me", dead, live):
+                runs.release_lease(conn, BOUNCES_LEASE, before)
+            assert runs.acquire_lease(conn, BOUNCES_LEASE, holder, ttl=TTL)
+        async with Lease(store, BOUNCES_LEASE, "me", lambda: NOW) as lease:
+            return lease.held, lease.other
+
+    try:
+        assert asyncio.run(take(dead)) == (True, None)  # SIGKILLed on this host: at once
+        assert asyncio.run(take(live)) == (False, live)
+        assert asyncio.run(take(elsewhere)) == (False, elsewhere)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_release_frees_the_lease_only_for_its_holder(store: Store) -> None:
