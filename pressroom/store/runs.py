@@ -11,6 +11,7 @@ store's clock (:mod:`pressroom.store.store_time`), never by the calling process'
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -186,11 +187,21 @@ def record_skipped(
     return run_id
 
 
-def beat_runs(conn: Connection, worker: str) -> int:
-    """Renew the heartbeat of every running run of ``worker``; return how many."""
+def beat_runs(conn: Connection, worker: str, run_ids: Collection[int]) -> int:
+    """Renew the heartbeat of runs ``run_ids`` of ``worker`` still running; how many.
+
+    Only the runs the caller knows to be in progress: a row whose end could not be
+    written is no longer in progress, and renewing it would keep it "running" forever.
+    """
+    if not run_ids:
+        return 0
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.worker == worker, job_runs.c.outcome == JobOutcome.RUNNING.value)
+        .where(
+            job_runs.c.worker == worker,
+            job_runs.c.outcome == JobOutcome.RUNNING.value,
+            job_runs.c.id.in_(sorted(run_ids)),
+        )
         .values(seen_at=now_expr(conn))
     )
     return int(result.rowcount or 0)

@@ -146,15 +146,23 @@ def test_running_runs_without_a_heartbeat_are_abandoned(store: Store) -> None:
     with store.write() as conn:
         dead = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="dead")
         live = runs.start_run(conn, job="digest", schedule="morning", started_at=NOW, worker="live")
+        # the live worker's run whose end it could not write: no longer in progress
+        orphan = runs.start_run(conn, job="bounces", schedule="b", started_at=NOW, worker="live")
     time.sleep(0.5)
     with store.write() as conn:
-        assert runs.beat_runs(conn, "live") == 1
+        assert runs.beat_runs(conn, "live", [live, dead]) == 1  # only its runs in progress
         count = runs.abandon_runs(conn, silent_for=timedelta(seconds=0.4))
-    assert count == 1
+    assert count == 2
     with store.read() as conn:
-        rows = {"dead": runs.last_run(conn, "feeds"), "live": runs.last_run(conn, "morning")}
+        rows = {
+            "dead": runs.last_run(conn, "feeds"),
+            "live": runs.last_run(conn, "morning"),
+            "orphan": runs.last_run(conn, "b"),
+        }
     assert {k: r.outcome for k, r in rows.items() if r} == {
         "dead": JobOutcome.ABANDONED,
         "live": JobOutcome.RUNNING,
+        "orphan": JobOutcome.ABANDONED,
     }
+    assert rows["orphan"] is not None and rows["orphan"].id == orphan
     assert rows["dead"] is not None and rows["dead"].worker == "dead" and dead != live
