@@ -268,7 +268,7 @@ def abandon_runs(conn: Connection, *, silent_for: timedelta) -> int:
         .values(
             outcome=JobOutcome.ABANDONED.value,
             finished_at=now_expr(conn),
-            error="its process stopped without recording an end",
+            error="its process stopped, or the store failed, before its end was recorded",
         )
     )
     return int(result.rowcount)

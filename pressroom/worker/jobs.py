@@ -15,6 +15,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from pressroom.clock import Clock
 from pressroom.errors import StoreError
@@ -167,8 +168,11 @@ class JobRunner:
     ) -> JobResult:  # fmt: skip
         result = self._result(job, at, trigger, started, ended)
         self._open.pop(run_id, None)
+        wait = recording.END_WAIT_AFTER_STORE_FAILURE if ended.store_failed else None
         try:
-            await asyncio.to_thread(recording.finish_run, self.store, run_id, result)
+            await asyncio.to_thread(
+                partial(recording.finish_run, busy_timeout=wait), self.store, run_id, result
+            )
         except Exception as exc:
             # Kept, and written once the store answers (the heartbeat, or the next run,
             # first); meanwhile the row is no longer renewed, so it shows abandoned.

@@ -28,6 +28,7 @@ from pressroom.store import runs
 from pressroom.store.engine import Store
 
 __all__ = [
+    "END_WAIT_AFTER_STORE_FAILURE",
     "LEFT_FOR_LATER",
     "STOPPED_BY_SIGNAL",
     "JobResult",
@@ -49,6 +50,10 @@ log = logging.getLogger("pressroom.worker")
 
 _FINE = (JobOutcome.OK, JobOutcome.SKIPPED, JobOutcome.INCOMPLETE)
 STOPPED_BY_SIGNAL = "stopped by a signal; the next run resumes"
+END_WAIT_AFTER_STORE_FAILURE = 2.0
+"""Seconds the end of a run that failed on the store waits for the lock: the store just
+failed, so waiting a whole busy timeout again would break the documented stop bound; an
+end not written is kept and written later (a worker), or the row shows abandoned."""
 RETRY_BEAT_AFTER = 1.0
 """Seconds before a heartbeat the store refused is tried again (a live holder must not
 look dead for a whole beat after a lock)."""
@@ -153,9 +158,12 @@ def start_run(
         )
 
 
-def finish_run(store: Store, run_id: int, result: JobResult) -> None:
-    """Close row ``run_id`` with ``result`` (its start too: a leased run spans its work)."""
-    with store.write() as conn:
+def finish_run(
+    store: Store, run_id: int, result: JobResult, *, busy_timeout: float | None = None
+) -> None:
+    """Close row ``run_id`` with ``result`` (its start too: a leased run spans its work);
+    ``busy_timeout``: wait at most this long for SQLite's lock (default: the store's)."""
+    with store.write(busy_timeout=busy_timeout) as conn:
         _finish(conn, run_id, result)
 
 

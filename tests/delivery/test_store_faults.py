@@ -159,8 +159,11 @@ def test_a_lock_longer_than_the_senders_margin_ends_it_without_a_traceback(
     sender = start_pressroom(site, "digest", "send")
     wait_for(handler, 40)
     locker = lock_sqlite(tmp_path / "store.db", 30)
+    locked_at = time.monotonic()
     _, err = sender.communicate(timeout=90)
+    took = time.monotonic() - locked_at
     assert sender.returncode == 1
+    assert took < 9.0 + MARGIN, f"the send took {took:.1f}s after the lock"
     for sign in ("Traceback", "Event loop is closed", "never retrieved", "Exception in thread"):
         assert sign not in err, err
     assert "store" in one_line(err)
