@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from workerfakes import add_deliveries, add_digest_run
@@ -166,3 +167,33 @@ def test_running_runs_without_a_heartbeat_are_abandoned(store: Store) -> None:
     }
     assert rows["orphan"] is not None and rows["orphan"].id == orphan
     assert rows["dead"] is not None and rows["dead"].worker == "dead" and dead != live
+
+
+@pytest.mark.slow
+def test_a_heartbeat_the_store_refused_is_tried_again_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opskit import lock_sqlite
+
+    from pressroom.store.engine import open_store
+    from pressroom.worker import lease
+
+    monkeypatch.setattr(lease, "HEARTBEAT_EVERY", timedelta(seconds=3))
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", busy_timeout=0.5)
+
+    async def beat_through_a_lock() -> float:
+        heart = lease.Heartbeat(store, "h:1:0", lambda: NOW)
+        await heart.start()
+        locker = await asyncio.to_thread(lock_sqlite, tmp_path / "store.db", 3.4)
+        await asyncio.sleep(5.0)  # the beat at 3 s fails; without a retry the next is at 6.5 s
+        await asyncio.to_thread(locker.communicate, timeout=30)
+        with store.read() as conn:
+            age = runs.newest_heartbeat_age(conn)[1]
+        await heart.stop()
+        assert age is not None
+        return age
+
+    try:
+        assert asyncio.run(beat_through_a_lock()) < 1.5
+    finally:
+        store.dispose()
