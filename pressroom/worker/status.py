@@ -209,7 +209,10 @@ def _as_seen(run: runs.JobRunRow | None, store_now: datetime) -> runs.JobRunRow 
     return replace(
         run,
         outcome=JobOutcome.ABANDONED,
-        error=f"no heartbeat from {run.worker} since {_iso(run.heartbeat)}: its process died",
+        error=(
+            f"no heartbeat from {run.worker} since {_iso(run.heartbeat)}: its process died,"
+            " or the store failed before its end was recorded"
+        ),
     )
 
 
