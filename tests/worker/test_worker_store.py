@@ -45,6 +45,7 @@ def test_lease_is_exclusive_until_it_expires_by_the_stores_clock(store: Store) -
         assert runs.lease_holder(conn, "feeds") == "b"
 
 
+@pytest.mark.slow  # two Python processes: over 2 s on a loaded machine
 def test_a_dead_holders_lease_on_this_host_is_taken_back_at_once(store: Store) -> None:
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     live = f"{socket.gethostname()}:{sleeper.pid}:1"
