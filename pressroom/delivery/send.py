@@ -22,6 +22,7 @@ request, the messages in flight get ``stop_window`` seconds, then the tasks are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -45,6 +46,7 @@ from pressroom.delivery.transport import (
 )
 from pressroom.errors import DeliveryError, StoreError
 from pressroom.models import DeliveryStatus, Subscriber, SubscriberStatus
+from pressroom.process_id import process_gone
 from pressroom.progress import Progress, progress
 from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
@@ -98,18 +100,9 @@ def _is_dead_here(worker_id: str) -> bool:
     that id is running any more (a worker whose earlier send failed on the store).
     """
     parts = worker_id.split(":")
-    if len(parts) < 2 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid():
+    if len(parts) >= 2 and parts[0] == socket.gethostname() and parts[1] == str(os.getpid()):
         return worker_id not in _SENDING_HERE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return process_gone(worker_id)
 
 
 @dataclass
@@ -424,12 +417,17 @@ async def _bounded(run: _Run, fn: Callable[..., _T], *args: Any) -> _T:
 
     def target() -> None:
         try:
-            value = work()
+            value, failure = work(), None
         except BaseException as exc:  # handed to the awaiting task
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, value, None)
+            value, failure = None, exc
+        # The loop may be closed by now (the wait below gave up and the command ended):
+        # nobody waits any more, and that must not print "Event loop is closed".
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, future, value, failure)
 
+    # A give-back that answers after the wait gave up: its error is the store's, already
+    # reported once; it must not log "Future exception was never retrieved".
+    future.add_done_callback(_retrieve)
     threading.Thread(target=target, name="pressroom-ledger-release", daemon=True).start()
     try:
         return await asyncio.wait_for(asyncio.shield(future), MARGIN_S)
@@ -437,6 +435,11 @@ async def _bounded(run: _Run, fn: Callable[..., _T], *args: Any) -> _T:
         raise StoreError(f"the store did not answer within {MARGIN_S:.0f} seconds") from None
     except Exception as exc:
         raise store_failure(exc) from exc
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _settle(future: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:

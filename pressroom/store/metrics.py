@@ -1,17 +1,16 @@
-"""What ``GET /metrics`` reports, read from the store at scrape time.
+"""What ``GET /metrics`` reports, read from the store at each scrape.
 
+Nothing is kept between scrapes: a web process that cached what it once read would go on
+reporting it after the store changed (a run counted ``abandoned`` that later ended ``ok``).
 One :func:`read_snapshot` call is a fixed number of statements, each an index scan or a
-scan of a small table (``digests``, ``workers``), so a scrape stays cheap however many
-deliveries the store holds:
+scan of a small table (``digests``, ``workers``):
 
-- ``deliveries`` are counted per digest run with ``ix_deliveries_digest_status``. A run
-  that is no longer open never changes its counts again, so :class:`DeliveryCounts`
-  keeps them between scrapes (per process) and each scrape counts only the open runs and
-  the runs that closed since the last scrape.
-- ``job_runs`` totals work the same way (:class:`JobRunTotals`): every row below the
-  oldest running one is finished for good, so its counts, files written and seconds are
-  added once, and each scrape reads only the rows after that point (primary key range).
-  The newest success and the last duration per job read one index entry each.
+- ``deliveries`` are counted per digest run and status with ``ix_deliveries_digest_status``
+  (an index-only scan; ``benchmarks/metrics_bench.py`` times it on a million rows).
+- ``job_runs`` are counted by (job, shown outcome) in one grouped scan; a ``running`` row
+  whose heartbeat is silent shows ``abandoned`` for as long as it stays silent.
+- The newest success, the last duration and the first run of each job or schedule read
+  one index entry each.
 
 Times are the store's clock (:mod:`pressroom.store.store_time`), so one web process
 reports the same ages whatever machine it runs on.
@@ -19,7 +18,7 @@ reports the same ages whatever machine it runs on.
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,9 +33,6 @@ from pressroom.store.store_time import db_now, now_expr
 from pressroom.store.websub_pings import ping_totals
 
 __all__ = [
-    "DeliveryCounts",
-    "JobRunTotals",
-    "MetricsCache",
     "Snapshot",
     "WorkerAge",
     "bounce_totals",
@@ -73,6 +69,8 @@ class Snapshot:
     """job -> runs running now (with a live heartbeat)."""
     digest_completed: dict[str, datetime] = field(default_factory=dict)
     """digest schedule -> when its newest completed run completed."""
+    first_run: dict[str, datetime] = field(default_factory=dict)
+    """schedule -> when its first recorded run started (any outcome)."""
     job_success: dict[str, datetime] = field(default_factory=dict)
     """job -> when its newest ``ok`` run finished."""
     last_duration: dict[str, float] = field(default_factory=dict)
@@ -86,38 +84,19 @@ class Snapshot:
     """WebSub hub -> feed URLs it accepted, and those given up on (counters)."""
 
 
-class DeliveryCounts:
-    """Per-run delivery counts kept between scrapes for runs that can no longer change."""
-
-    def __init__(self) -> None:
-        self._closed: dict[int, tuple[str, dict[str, int]]] = {}
-        self._lock = threading.Lock()
-
-    def read(self, conn: Connection) -> dict[int, tuple[str, str, dict[str, int]]]:
-        """Digest id -> (schedule, digest status, {delivery status: count}) for every run."""
-        runs = conn.execute(select(digests.c.id, digests.c.schedule, digests.c.status)).all()
-        with self._lock:
-            known = dict(self._closed)
-        wanted = [int(r.id) for r in runs if r.status == DigestStatus.OPEN or r.id not in known]
-        fresh: dict[int, dict[str, int]] = {i: {} for i in wanted}
-        if wanted:
-            query = (
-                select(deliveries.c.digest_id, deliveries.c.status, func.count())
-                .where(deliveries.c.digest_id.in_(wanted))
-                .group_by(deliveries.c.digest_id, deliveries.c.status)
-            )
-            for digest_id, status, number in conn.execute(query):
-                fresh[int(digest_id)][str(status)] = int(number)
-        out: dict[int, tuple[str, str, dict[str, int]]] = {}
-        closed: dict[int, tuple[str, dict[str, int]]] = {}
-        for r in runs:
-            counts = fresh[r.id] if r.id in fresh else known[r.id][1]
-            out[int(r.id)] = (str(r.schedule), str(r.status), counts)
-            if r.status != DigestStatus.OPEN:
-                closed[int(r.id)] = (str(r.schedule), counts)
-        with self._lock:
-            self._closed.update(closed)
-        return out
+def _delivery_counts(conn: Connection) -> dict[int, tuple[str, str, dict[str, int]]]:
+    """Digest id -> (schedule, digest status, {delivery status: count}) for every run."""
+    out: dict[int, tuple[str, str, dict[str, int]]] = {
+        int(r.id): (str(r.schedule), str(r.status), {})
+        for r in conn.execute(select(digests.c.id, digests.c.schedule, digests.c.status))
+    }
+    query = select(deliveries.c.digest_id, deliveries.c.status, func.count()).group_by(
+        deliveries.c.digest_id, deliveries.c.status
+    )
+    for digest_id, status, number in conn.execute(query):
+        if int(digest_id) in out:
+            out[int(digest_id)][2][str(status)] = int(number)
+    return out
 
 
 @dataclass
@@ -127,60 +106,9 @@ class _RunTotals:
     produced: int = 0
     seconds: float = 0.0
 
-    def add(self, other: _RunTotals) -> _RunTotals:
-        out = _RunTotals(dict(self.counts), dict(self.running), self.produced, self.seconds)
-        for key, number in other.counts.items():
-            out.counts[key] = out.counts.get(key, 0) + number
-        for job, number in other.running.items():
-            out.running[job] = out.running.get(job, 0) + number
-        out.produced += other.produced
-        out.seconds += other.seconds
-        return out
 
-
-class JobRunTotals:
-    """``job_runs`` totals, the finished prefix of the table added up once per process.
-
-    Every row before the oldest run still alive (running, with a fresh heartbeat) can no
-    longer change how it is shown, so it is added once; a scrape reads the rest.
-    """
-
-    def __init__(self) -> None:
-        self._upto = 0  # every row with an id up to here is finished and counted
-        self._stable = _RunTotals()
-        self._lock = threading.Lock()
-
-    def read(self, conn: Connection) -> _RunTotals:
-        """Totals over every row: the kept prefix plus the rows after it."""
-        # A running row with a live heartbeat may still change; a silent one shows (and
-        # stays) abandoned, so it does not hold the finished prefix back.
-        alive = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) >= now_expr(
-            conn, -SILENT_AFTER
-        )
-        oldest_running = conn.execute(
-            select(func.min(job_runs.c.id)).where(
-                job_runs.c.outcome == JobOutcome.RUNNING.value, alive
-            )
-        ).scalar()
-        newest = int(conn.execute(select(func.max(job_runs.c.id))).scalar() or 0)
-        stable_to = int(oldest_running) - 1 if oldest_running is not None else newest
-        with self._lock:
-            upto, stable = self._upto, self._stable
-        if stable_to > upto:
-            stable = stable.add(_totals(conn, upto, stable_to))
-            upto = stable_to
-            with self._lock:
-                if upto > self._upto:
-                    self._upto, self._stable = upto, stable
-        return stable.add(_totals(conn, upto, None))
-
-
-def _totals(conn: Connection, after: int, upto: int | None) -> _RunTotals:
-    """Counts by (job, shown outcome), running per job, feeds' files and seconds, for ids in
-    ``(after, upto]`` (a primary key range; ``upto`` None: to the end)."""
-    rows = job_runs.c.id > after
-    if upto is not None:
-        rows = and_(rows, job_runs.c.id <= upto)
+def _run_totals(conn: Connection) -> _RunTotals:
+    """Counts by (job, shown outcome), running per job, feeds' files and seconds."""
     silent = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) < now_expr(
         conn, -SILENT_AFTER
     )
@@ -189,49 +117,35 @@ def _totals(conn: Connection, after: int, upto: int | None) -> _RunTotals:
     done = and_(job_runs.c.finished_at.is_not(None), job_runs.c.outcome != JobOutcome.SKIPPED.value)
     feeds = and_(job_runs.c.job == "feeds", done)
     seconds = _seconds_between(conn, job_runs.c.started_at, job_runs.c.finished_at)
-    # Grouping by an expression, not the column, keeps SQLite on the primary key range
-    # (grouping by the column walks a whole job index instead).
-    job = func.coalesce(job_runs.c.job, "")
-    query = (
-        select(
-            job,
-            outcome,
-            func.count(),
-            func.sum(case((feeds, job_runs.c.produced), else_=0)),
-            func.sum(case((feeds, seconds), else_=0)),
-        )
-        .where(rows)
-        .group_by(job, outcome)
-    )
+    query = select(
+        job_runs.c.job,
+        outcome,
+        func.count(),
+        func.sum(case((feeds, job_runs.c.produced), else_=0)),
+        func.sum(case((feeds, seconds), else_=0)),
+    ).group_by(job_runs.c.job, outcome)
     out = _RunTotals()
     for name, shown, number, produced, spent in conn.execute(query):
         if shown == JobOutcome.RUNNING.value:
             out.running[str(name)] = out.running.get(str(name), 0) + int(number)
         else:
-            out.counts[(str(name), str(shown))] = int(number)
+            key = (str(name), str(shown))
+            out.counts[key] = out.counts.get(key, 0) + int(number)
         out.produced += int(produced or 0)
         out.seconds += float(spent or 0)
     return out
 
 
-@dataclass
-class MetricsCache:
-    """What a web process keeps between scrapes: the parts of the store that cannot change."""
-
-    deliveries: DeliveryCounts = field(default_factory=DeliveryCounts)
-    job_runs: JobRunTotals = field(default_factory=JobRunTotals)
-
-
-def read_snapshot(conn: Connection, cache: MetricsCache, jobs: list[str]) -> Snapshot:
+def read_snapshot(conn: Connection, jobs: Sequence[str], schedules: Sequence[str] = ()) -> Snapshot:
     """Read every metric from the store (one read transaction, a bounded set of queries).
 
     Args:
         conn: a connection in a read transaction.
-        cache: the process's :class:`MetricsCache`.
         jobs: the job kinds to report even when they never ran.
+        schedules: the configured schedules, for :attr:`Snapshot.first_run`.
     """
     snap = Snapshot(now=db_now(conn))
-    for _, (schedule, status, by_status) in cache.deliveries.read(conn).items():
+    for schedule, status, by_status in _delivery_counts(conn).values():
         key = (schedule, status)
         snap.digest_runs[key] = snap.digest_runs.get(key, 0) + 1
         for delivery_status, number in by_status.items():
@@ -244,10 +158,11 @@ def read_snapshot(conn: Connection, cache: MetricsCache, jobs: list[str]) -> Sna
             snap.deliveries[pair] = snap.deliveries.get(pair, 0) + number
     query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
     snap.subscribers = {str(s): int(n) for s, n in conn.execute(query)}
-    totals = cache.job_runs.read(conn)
+    totals = _run_totals(conn)
     snap.job_runs, snap.running = totals.counts, totals.running
     snap.feed_files_written, snap.feed_build_seconds = totals.produced, totals.seconds
     _read_newest(conn, snap, jobs)
+    _read_first_runs(conn, snap, schedules)
     completed = (
         select(digests.c.schedule, func.max(digests.c.completed_at))
         .where(digests.c.status == DigestStatus.COMPLETED.value)
@@ -264,7 +179,17 @@ def read_snapshot(conn: Connection, cache: MetricsCache, jobs: list[str]) -> Sna
     return snap
 
 
-def _read_newest(conn: Connection, snap: Snapshot, jobs: list[str]) -> None:
+def _read_first_runs(conn: Connection, snap: Snapshot, schedules: Sequence[str]) -> None:
+    """Per schedule: when its first run started (``ix_job_runs_schedule_started``)."""
+    for schedule in schedules:
+        first = conn.execute(
+            select(func.min(job_runs.c.started_at)).where(job_runs.c.schedule == schedule)
+        ).scalar()
+        if first is not None:
+            snap.first_run[schedule] = first
+
+
+def _read_newest(conn: Connection, snap: Snapshot, jobs: Sequence[str]) -> None:
     """Per job: when its newest ``ok`` run finished, how long its newest run took."""
     for job in jobs:
         snap.running.setdefault(job, 0)

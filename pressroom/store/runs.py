@@ -11,6 +11,7 @@ store's clock (:mod:`pressroom.store.store_time`), never by the calling process'
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "remove_worker",
     "run_started_since",
     "start_run",
+    "take_lease",
     "touch_worker",
 ]
 
@@ -185,11 +187,21 @@ def record_skipped(
     return run_id
 
 
-def beat_runs(conn: Connection, worker: str) -> int:
-    """Renew the heartbeat of every running run of ``worker``; return how many."""
+def beat_runs(conn: Connection, worker: str, run_ids: Collection[int]) -> int:
+    """Renew the heartbeat of runs ``run_ids`` of ``worker`` still running; how many.
+
+    Only the runs the caller knows to be in progress: a row whose end could not be
+    written is no longer in progress, and renewing it would keep it "running" forever.
+    """
+    if not run_ids:
+        return 0
     result = conn.execute(
         update(job_runs)
-        .where(job_runs.c.worker == worker, job_runs.c.outcome == JobOutcome.RUNNING.value)
+        .where(
+            job_runs.c.worker == worker,
+            job_runs.c.outcome == JobOutcome.RUNNING.value,
+            job_runs.c.id.in_(sorted(run_ids)),
+        )
         .values(seen_at=now_expr(conn))
     )
     return int(result.rowcount or 0)
@@ -256,7 +268,7 @@ def abandon_runs(conn: Connection, *, silent_for: timedelta) -> int:
         .values(
             outcome=JobOutcome.ABANDONED.value,
             finished_at=now_expr(conn),
-            error="its process stopped without recording an end",
+            error="its process stopped, or the store failed, before its end was recorded",
         )
     )
     return int(result.rowcount)
@@ -295,6 +307,18 @@ def acquire_lease(conn: Connection, name: str, holder: str, *, ttl: timedelta) -
             or_(leases.c.holder == holder, leases.c.expires_at <= now),
         )
         .values(holder=holder, expires_at=expires)
+        .returning(leases.c.holder)
+    )
+    return result.first() is not None
+
+
+def take_lease(conn: Connection, name: str, holder: str, *, dead: str, ttl: timedelta) -> bool:
+    """Take lease ``name`` from ``dead`` (a holder known to be gone) for ``holder``, until
+    the store's now + ``ttl``; whether it was taken (not if ``dead`` no longer holds it)."""
+    result = conn.execute(
+        update(leases)
+        .where(leases.c.name == name, leases.c.holder == dead)
+        .values(holder=holder, expires_at=now_expr(conn, ttl))
         .returning(leases.c.holder)
     )
     return result.first() is not None

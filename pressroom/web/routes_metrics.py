@@ -2,9 +2,16 @@
 
 Every value comes from the shared store (see :mod:`pressroom.store.metrics`), so one web
 process per machine, or just one, reports the truth for every worker on every machine.
-The schedules' interval and grace come from the config, for the alert rules in
-``examples/prometheus/alerts.yml``. With ``[web] metrics_token`` set, a scrape must send
-``Authorization: Bearer <token>``. No public rate limit applies here.
+Nothing is kept between scrapes. The schedules' interval and grace come from the config,
+for the alert rules in ``examples/prometheus/alerts.yml``.
+
+Pressroom's own job label is ``pressroom_job``, never ``job``: Prometheus gives every scraped
+series a ``job`` label of its own (the scrape job's name), and a target's ``job`` label
+would be renamed ``exported_job`` under the default ``honor_labels: false``, so rules that
+selected it would match nothing. Every (job, outcome) series of ``pressroom_job_runs_total``
+exists from the first scrape, at 0, so ``increase()`` sees the first failure. With
+``[web] metrics_token`` set, a scrape must send ``Authorization: Bearer <token>``.
+No public rate limit applies here.
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
 from pressroom.cron import crontab_fields
 from pressroom.errors import StoreError
 from pressroom.job_kinds import kind_rules
-from pressroom.models import DeliveryStatus, JobKind, SubscriberStatus
-from pressroom.store.metrics import MetricsCache, Snapshot, read_snapshot
+from pressroom.models import DeliveryStatus, JobKind, JobOutcome, SubscriberStatus
+from pressroom.store.metrics import Snapshot, read_snapshot
 from pressroom.store.runs import SILENT_AFTER
 from pressroom.web.common import in_read
 from pressroom.web.context import WebContext
@@ -34,6 +41,7 @@ from pressroom.web.context import WebContext
 __all__ = ["MetricsEndpoint", "metrics_endpoint", "schedule_interval"]
 
 _FINISHED = [s.value for s in DeliveryStatus if s.finished]
+_RUN_OUTCOMES = [o.value for o in JobOutcome if o is not JobOutcome.RUNNING]
 
 
 def schedule_interval(schedule: ScheduleSettings, zone_name: str, now: datetime) -> float:
@@ -71,7 +79,6 @@ class MetricsEndpoint:
 
     def __init__(self, token: str | None, schedules: Sequence[ScheduleSettings], zone: str) -> None:
         self.token = token
-        self.cache = MetricsCache()
         self.schedules = list(schedules) or list(DEFAULT_SCHEDULES)
         self.zone = zone
 
@@ -84,8 +91,9 @@ class MetricsEndpoint:
                 headers={"WWW-Authenticate": 'Bearer realm="pressroom metrics"'},
             )
         jobs = [str(job) for job in JobKind]
+        names = [schedule.name for schedule in self.schedules]
         try:
-            snap = await in_read(ctx, lambda conn: read_snapshot(conn, self.cache, jobs))
+            snap = await in_read(ctx, lambda conn: read_snapshot(conn, jobs, names))
         except (SQLAlchemyError, StoreError):
             return PlainTextResponse("the store does not answer\n", status_code=503)
         registry = CollectorRegistry(auto_describe=False)
@@ -180,13 +188,17 @@ class _Families(Collector):
         finished = CounterMetricFamily(
             "pressroom_job_runs",
             "Finished job runs by job and outcome (a silent running run counts abandoned).",
-            labels=["job", "outcome"],
+            labels=["pressroom_job", "outcome"],
         )
-        for (job, outcome), number in sorted(snap.job_runs.items()):
+        counts = {(str(job), outcome): 0 for job in JobKind for outcome in _RUN_OUTCOMES}
+        counts.update(snap.job_runs)
+        for (job, outcome), number in sorted(counts.items()):
             finished.add_metric([job, outcome], number)
         yield finished
         running = GaugeMetricFamily(
-            "pressroom_job_runs_running", "Job runs running now, by job.", labels=["job"]
+            "pressroom_job_runs_running",
+            "Job runs running now, by job.",
+            labels=["pressroom_job"],
         )
         for job, number in sorted(snap.running.items()):
             running.add_metric([job], number)
@@ -194,7 +206,7 @@ class _Families(Collector):
         duration = GaugeMetricFamily(
             "pressroom_job_last_run_duration_seconds",
             "How long the newest finished run of each job took.",
-            labels=["job"],
+            labels=["pressroom_job"],
         )
         for job, seconds in sorted(snap.last_duration.items()):
             duration.add_metric([job], seconds)
@@ -226,20 +238,29 @@ class _Families(Collector):
             "pressroom_schedule_last_success_age_seconds",
             "Seconds since each schedule's last success (digest: its last completed run;"
             " feeds: the last successful build, whatever started it).",
-            labels=["schedule", "job"],
+            labels=["schedule", "pressroom_job"],
         )
         interval = GaugeMetricFamily(
             "pressroom_schedule_interval_seconds",
             "Seconds between two fire times of each schedule (from the config).",
-            labels=["schedule", "job"],
+            labels=["schedule", "pressroom_job"],
         )
         grace = GaugeMetricFamily(
             "pressroom_schedule_misfire_grace_seconds",
             "Each schedule's misfire_grace (from the config).",
-            labels=["schedule", "job"],
+            labels=["schedule", "pressroom_job"],
+        )
+        first = GaugeMetricFamily(
+            "pressroom_schedule_first_run_age_seconds",
+            "Seconds since each schedule's first recorded run (any outcome): with no success"
+            " yet, how long it has been due.",
+            labels=["schedule", "pressroom_job"],
         )
         for schedule in self.schedules:
             labels = [schedule.name, str(schedule.job)]
+            began = snap.first_run.get(schedule.name)
+            if began is not None:
+                first.add_metric(labels, max(0.0, (snap.now - began).total_seconds()))
             if kind_rules(schedule.job).sends_digest:  # its last completed digest run
                 last = snap.digest_completed.get(schedule.name)
             else:  # the job's last success, whatever started it
@@ -249,6 +270,7 @@ class _Families(Collector):
             interval.add_metric(labels, schedule_interval(schedule, self.zone, snap.now))
             grace.add_metric(labels, float(schedule.misfire_grace))
         yield since
+        yield first
         yield interval
         yield grace
 

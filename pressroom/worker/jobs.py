@@ -15,13 +15,15 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from pressroom.clock import Clock
+from pressroom.errors import StoreError
 from pressroom.models import JobOutcome, JobTrigger
 from pressroom.store.engine import Store
 from pressroom.worker import recording
 from pressroom.worker.lease import Lease
-from pressroom.worker.recording import JobResult, RunOutput
+from pressroom.worker.recording import JobResult, OpenRuns, RunOutput
 from pressroom.worker.registry import Job, JobContext, Jobs, WorkerConfig
 
 __all__ = ["JobResult", "JobRunner"]
@@ -38,6 +40,7 @@ class _Ended:
     output: RunOutput | None = None
     started: datetime | None = None
     finished: datetime | None = None
+    store_failed: bool = False
 
 
 @dataclass
@@ -59,6 +62,7 @@ class JobRunner:
     show_progress: bool = False
     who: str = "worker"
     raise_errors: bool = False
+    open_runs: OpenRuns = field(default_factory=OpenRuns)
     _open: dict[int, tuple[Job, datetime, JobTrigger, datetime]] = field(default_factory=dict)
 
     async def run(
@@ -72,10 +76,14 @@ class JobRunner:
     ) -> JobResult:
         """Run ``job`` for the fire time ``at``, recorded; never raises for a job failure
         (unless :attr:`raise_errors`)."""
+        # Ends the store refused earlier are written before anything else (raises while
+        # the store still fails: this run does not start).
+        await asyncio.to_thread(self.open_runs.write_ends, self.store)
         started = self.clock()
         run_id = await asyncio.to_thread(
             recording.start_run, self.store, job.kind, job.name, started, self.worker_id, trigger
         )
+        self.open_runs.started(run_id)
         ctx = JobContext(
             self.config, self.jobs, self.store, self.clock, job.name, at, self.stop,
             self.show_progress, force,
@@ -89,7 +97,10 @@ class JobRunner:
             raise
         except Exception as exc:  # the job boundary: record, log, keep the worker alive
             log.debug("job %s failed", job.name, exc_info=True)
-            ended = _Ended(JobOutcome.FAILED, "", recording.one_line(exc))
+            failed_on_store = isinstance(exc, StoreError)
+            ended = _Ended(
+                JobOutcome.FAILED, "", recording.one_line(exc), store_failed=failed_on_store
+            )
             result = await self._close(job, at, trigger, run_id, started, ended)
             if self.raise_errors:
                 raise
@@ -103,6 +114,7 @@ class JobRunner:
         for run_id, (job, at, trigger, started) in list(self._open.items()):
             result = self._result(job, at, trigger, started, stopped)
             self._open.pop(run_id, None)
+            self.open_runs.ended(run_id)
             try:
                 recording.finish_run(self.store, run_id, result)
             except Exception as exc:  # the store is failing: the row goes abandoned by itself
@@ -156,7 +168,20 @@ class JobRunner:
     ) -> JobResult:  # fmt: skip
         result = self._result(job, at, trigger, started, ended)
         self._open.pop(run_id, None)
-        await asyncio.to_thread(recording.finish_run, self.store, run_id, result)
+        wait = recording.END_WAIT_AFTER_STORE_FAILURE if ended.store_failed else None
+        try:
+            await asyncio.to_thread(
+                partial(recording.finish_run, busy_timeout=wait), self.store, run_id, result
+            )
+        except Exception as exc:
+            # Kept, and written once the store answers (the heartbeat, or the next run,
+            # first); meanwhile the row is no longer renewed, so it shows abandoned.
+            self.open_runs.ended(run_id, unwritten=result)
+            log.error("%s: could not record the end of this run yet: %s", job.name, exc)
+            if self.raise_errors:
+                raise
+        else:
+            self.open_runs.ended(run_id)
         if trigger is not JobTrigger.MANUAL:  # a command prints its own report
             recording.log_result(result, self.worker_id)
         return result
@@ -168,5 +193,5 @@ class JobRunner:
         return JobResult(
             job.kind, job.name, at, ended.started or started, ended.finished or self.clock(),
             ended.outcome, ended.summary, ended.error, trigger, ended.reason,
-            output.produced if output else 0, output,
+            output.produced if output else 0, output, ended.store_failed,
         )  # fmt: skip

@@ -2,7 +2,9 @@
 
 A lease is a row in ``leases`` (name, holder, expires_at). The holder renews it every
 third of its time to live while the work runs and deletes it when done; a holder that
-dies stops renewing, so its lease expires and another worker can take over. This works
+dies stops renewing, so its lease expires and another worker can take over. A holder on the
+same host whose process is gone (``kill -9``) is taken over at once, without waiting for
+the expiry (:func:`~pressroom.process_id.process_gone`). This works
 the same on SQLite and PostgreSQL (see :mod:`pressroom.store.runs` for why the statements
 are atomic), without keeping a connection open for the whole job as an advisory lock would.
 
@@ -22,6 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pressroom.clock import Clock
+from pressroom.process_id import process_gone
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker import recording
@@ -98,7 +101,17 @@ class Lease:
 
     def _acquire(self) -> bool:
         with self.store.write() as conn:
-            return runs.acquire_lease(conn, self.name, self.holder, ttl=self.ttl)
+            if runs.acquire_lease(conn, self.name, self.holder, ttl=self.ttl):
+                return True
+            # A holder on this host whose process is gone will never give it back: take
+            # it now rather than when it expires (a SIGKILLed command, up to LEASE_TTL).
+            other = runs.lease_holder(conn, self.name)
+            if other is None or not process_gone(other):
+                return False
+            taken = runs.take_lease(conn, self.name, self.holder, dead=other, ttl=self.ttl)
+        if taken:
+            log.warning("took the %s lease back from %s, whose process is gone", self.name, other)
+        return taken
 
     def _holder(self) -> str | None:
         with self.store.read() as conn:
@@ -122,16 +135,29 @@ class Lease:
 
 
 class Heartbeat:
-    """Writes this worker's row in ``workers`` (and its running runs' heartbeat) every
-    :data:`HEARTBEAT_EVERY`; closes the runs of workers that died."""
+    """Writes this worker's row in ``workers`` (and the heartbeat of its runs in progress)
+    every :data:`HEARTBEAT_EVERY`; closes the runs of workers that died.
 
-    def __init__(self, store: Store, worker_id: str, clock: Clock) -> None:
+    Each beat first writes the ends of runs the store refused before (``open_runs``); a
+    beat the store refuses is tried again after :data:`~recording.RETRY_BEAT_AFTER`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        worker_id: str,
+        clock: Clock,
+        open_runs: recording.OpenRuns | None = None,
+    ) -> None:
         self.store, self.worker_id, self.clock = store, worker_id, clock
+        self.open_runs = open_runs or recording.OpenRuns()
         self.started_at = clock()
         self._task: asyncio.Task[None] | None = None
 
     def beat(self) -> None:
-        """Write the heartbeat once (and forget workers silent for a day)."""
+        """Write the ends still unwritten, then the heartbeat (and forget workers silent
+        for a day)."""
+        self.open_runs.write_ends(self.store)
         with self.store.write() as conn:
             runs.touch_worker(
                 conn,
@@ -140,7 +166,7 @@ class Heartbeat:
                 pid=os.getpid(),
                 started_at=self.started_at,
             )
-            recording.beat_runs(conn, self.worker_id)
+            recording.beat_runs(conn, self.worker_id, self.open_runs)
             runs.prune_workers(conn, silent_for=timedelta(days=1))
         abandon_silent_runs(self.store)
 
@@ -161,12 +187,16 @@ class Heartbeat:
             runs.remove_worker(conn, self.worker_id)
 
     async def _beat_forever(self) -> None:
+        wait = HEARTBEAT_EVERY.total_seconds()
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+            await asyncio.sleep(wait)
             try:
                 await asyncio.to_thread(self.beat)
-            except Exception as exc:  # a store hiccup must not stop the worker
+            except Exception as exc:  # a store hiccup must not stop the worker: again soon
                 log.warning("could not write the heartbeat: %s", exc)
+                wait = recording.RETRY_BEAT_AFTER
+            else:
+                wait = HEARTBEAT_EVERY.total_seconds()
 
 
 def abandon_silent_runs(store: Store) -> int:

@@ -97,7 +97,7 @@ def _run(
             if remove is not None:
                 remove()
 
-    with RunHeartbeat(store, runner.worker_id, HEARTBEAT_EVERY.total_seconds()):
+    with RunHeartbeat(store, runner.worker_id, HEARTBEAT_EVERY.total_seconds(), runner.open_runs):
         try:
             result = asyncio.run(main())
         except KeyboardInterrupt:

@@ -3,9 +3,12 @@
 A scheduled run, the start-up catch-up, a watch build and a command's run (``feeds
 build``, ``digest send``, ``bounces process``) are recorded here alike: the row starts
 ``running`` (its holder, its trigger), its heartbeat is renewed while it works (by the
-worker's heartbeat, or by :class:`RunHeartbeat`'s thread for a command), and it ends with
+worker's heartbeat, or by :class:`RunHeartbeat`'s thread for a command; only the runs
+:class:`OpenRuns` holds as in progress), and it ends with
 an outcome judged from the job's :class:`RunOutput` by :func:`judge` (ok, failed,
 incomplete, stopped, skipped with a reason) and one log line with the same fields.
+A run whose end cannot be written (the store failed) keeps its end in :class:`OpenRuns`
+and is written as soon as the store answers again, before anything else of its holder.
 A test fails if any other module calls the store's run writers.
 """
 
@@ -25,9 +28,11 @@ from pressroom.store import runs
 from pressroom.store.engine import Store
 
 __all__ = [
+    "END_WAIT_AFTER_STORE_FAILURE",
     "LEFT_FOR_LATER",
     "STOPPED_BY_SIGNAL",
     "JobResult",
+    "OpenRuns",
     "RunHeartbeat",
     "RunOutput",
     "abandon_silent_runs",
@@ -45,6 +50,13 @@ log = logging.getLogger("pressroom.worker")
 
 _FINE = (JobOutcome.OK, JobOutcome.SKIPPED, JobOutcome.INCOMPLETE)
 STOPPED_BY_SIGNAL = "stopped by a signal; the next run resumes"
+END_WAIT_AFTER_STORE_FAILURE = 2.0
+"""Seconds the end of a run that failed on the store waits for the lock: the store just
+failed, so waiting a whole busy timeout again would break the documented stop bound; an
+end not written is kept and written later (a worker), or the row shows abandoned."""
+RETRY_BEAT_AFTER = 1.0
+"""Seconds before a heartbeat the store refused is tried again (a live holder must not
+look dead for a whole beat after a lock)."""
 LEFT_FOR_LATER = "deliveries left to another sender or a resume"
 
 
@@ -100,6 +112,8 @@ class JobResult:
     reason: str | None = None
     produced: int = 0
     output: RunOutput | None = None
+    store_failed: bool = False
+    """It failed because the store did not answer (the worker resumes such a digest)."""
 
     @property
     def seconds(self) -> float:
@@ -144,9 +158,12 @@ def start_run(
         )
 
 
-def finish_run(store: Store, run_id: int, result: JobResult) -> None:
-    """Close row ``run_id`` with ``result`` (its start too: a leased run spans its work)."""
-    with store.write() as conn:
+def finish_run(
+    store: Store, run_id: int, result: JobResult, *, busy_timeout: float | None = None
+) -> None:
+    """Close row ``run_id`` with ``result`` (its start too: a leased run spans its work);
+    ``busy_timeout``: wait at most this long for SQLite's lock (default: the store's)."""
+    with store.write(busy_timeout=busy_timeout) as conn:
         _finish(conn, run_id, result)
 
 
@@ -198,10 +215,59 @@ def record_skip(
         )
 
 
-def beat_runs(conn: Connection, holder: str) -> None:
-    """Renew the heartbeat of ``holder``'s running runs (inside the caller's transaction:
-    the worker's heartbeat writes its own row in the same one)."""
-    runs.beat_runs(conn, holder)
+class OpenRuns:
+    """A holder's runs in progress, and the ends it could not write yet (thread-safe).
+
+    The heartbeat renews only :meth:`in_progress`; :meth:`write_ends` writes the ends the
+    store refused, and is called before anything else once the store answers again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._ends: dict[int, JobResult] = {}
+
+    def started(self, run_id: int) -> None:
+        """Run ``run_id`` is in progress."""
+        with self._lock:
+            self._running.add(run_id)
+
+    def ended(self, run_id: int, unwritten: JobResult | None = None) -> None:
+        """Run ``run_id`` is over; ``unwritten``: its end, which the store refused."""
+        with self._lock:
+            self._running.discard(run_id)
+            if unwritten is not None:
+                self._ends[run_id] = unwritten
+
+    def in_progress(self) -> list[int]:
+        """The runs in progress now."""
+        with self._lock:
+            return sorted(self._running)
+
+    def waiting(self) -> int:
+        """How many ends wait to be written."""
+        with self._lock:
+            return len(self._ends)
+
+    def write_ends(self, store: Store) -> int:
+        """Write every end the store refused before; how many (raises if it still fails)."""
+        with self._lock:
+            ends = dict(self._ends)
+        for run_id, result in sorted(ends.items()):
+            finish_run(store, run_id, result)
+            with self._lock:
+                self._ends.pop(run_id, None)
+            log.warning(
+                "%s job %s: its end (%s) is recorded now that the store answers",
+                result.job, result.schedule, result.outcome,
+            )  # fmt: skip
+        return len(ends)
+
+
+def beat_runs(conn: Connection, holder: str, open_runs: OpenRuns) -> None:
+    """Renew the heartbeat of ``holder``'s runs in progress (inside the caller's
+    transaction: the worker's heartbeat writes its own row in the same one)."""
+    runs.beat_runs(conn, holder, open_runs.in_progress())
 
 
 def abandon_silent_runs(store: Store, silent_for: timedelta) -> int:
@@ -217,8 +283,8 @@ class RunHeartbeat:
     """Renews a command's running run from a daemon thread (a command has no worker
     heartbeat), so a killed command's run shows ``abandoned``."""
 
-    def __init__(self, store: Store, holder: str, every: float) -> None:
-        self.store, self.holder, self.every = store, holder, every
+    def __init__(self, store: Store, holder: str, every: float, open_runs: OpenRuns) -> None:
+        self.store, self.holder, self.every, self.open_runs = store, holder, every, open_runs
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._beat, name="pressroom-run-heartbeat", daemon=True
@@ -232,12 +298,17 @@ class RunHeartbeat:
         self._stop.set()
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.every):
+        wait = self.every
+        while not self._stop.wait(wait):
             try:
+                self.open_runs.write_ends(self.store)
                 with self.store.write() as conn:
-                    runs.beat_runs(conn, self.holder)
-            except Exception as exc:  # a store hiccup: try at the next beat
+                    runs.beat_runs(conn, self.holder, self.open_runs.in_progress())
+            except Exception as exc:  # a store hiccup: try again at once, not a beat later
                 log.warning("could not renew this run's heartbeat: %s", exc)
+                wait = RETRY_BEAT_AFTER
+            else:
+                wait = self.every
 
 
 def log_result(result: JobResult, holder: str) -> None:

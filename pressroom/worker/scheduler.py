@@ -61,6 +61,10 @@ log = logging.getLogger("pressroom.worker")
 STOP_TIMEOUT = 60.0
 """Seconds a stopping worker waits for running jobs (a digest's in-flight messages)."""
 
+RESUME_EVERY = 20.0
+"""Seconds between two tries of a digest whose send failed on the store (a digest is
+resumed within this, plus the store's busy timeout, once the store answers again)."""
+
 TriggerFactory = Callable[[ScheduleSettings, str], Any]
 """Makes a schedule's trigger from it and the site's time zone (tests pass short ones)."""
 
@@ -249,14 +253,17 @@ class Worker:
         self._running: set[asyncio.Task[Any]] = set()
         self._stop_requested = asyncio.Event()
         self._catch_up: set[str] = set()  # schedules whose next run is the start-up catch-up
+        self._resume: dict[str, datetime] = {}  # digests that failed on the store: their fire
+        self._busy: set[str] = set()  # schedules with a run in progress
 
     async def serve(self) -> int:
         """Run until SIGTERM/SIGINT; 0 after a clean stop, 1 if jobs outlived the timeout."""
         remove_signals = install_stop_signals(self.request_stop)
-        heartbeat = Heartbeat(self.store, self.worker_id, self.clock)
+        heartbeat = Heartbeat(self.store, self.worker_id, self.clock, self.runner.open_runs)
         await heartbeat.start()
         scheduler = self._start_scheduler()
         watch = FeedsWatch.start(self.runner)  # None: [feeds] watch = "0"
+        resumer = asyncio.create_task(self._resume_forever(), name="pressroom-resume")
         log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._jobs))
         try:
             await self._stop_requested.wait()
@@ -265,6 +272,8 @@ class Worker:
                 await watch.stop()  # nor watch builds; a running one finishes
             clean = await self._drain()
         finally:
+            resumer.cancel()
+            await asyncio.gather(resumer, return_exceptions=True)
             if watch is not None:
                 await watch.stop()
             scheduler.shutdown(wait=False)
@@ -322,21 +331,43 @@ class Worker:
             _local(self.settings, schedule, upcoming) if upcoming else "never",
         )
 
-    async def _job(self, name: str) -> None:
+    async def _job(self, name: str, resumed: datetime | None = None) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
+        self._busy.add(name)
+        job = self._jobs[name]
+        at = resumed or fire_time_for(self.settings, _schedule(job), self.clock())
         try:
-            job = self._jobs[name]
-            at = fire_time_for(self.settings, _schedule(job), self.clock())
-            trigger = JobTrigger.CATCH_UP if name in self._catch_up else JobTrigger.SCHEDULE
+            resuming = resumed is not None or name in self._catch_up
+            trigger = JobTrigger.CATCH_UP if resuming else JobTrigger.SCHEDULE
             self._catch_up.discard(name)
-            self.results.append(await self.runner.run(job, at, trigger))
+            result = await self.runner.run(job, at, trigger)
+            self.results.append(result)
+            self._resume.pop(name, None)
+            if result.store_failed and job.rules.sends_digest:
+                log.warning("schedule %s: resumed within %.0fs once the store answers",
+                            name, RESUME_EVERY)  # fmt: skip
+                self._resume[name] = at
         except Exception as exc:  # the store failed while recording: log, keep running
             log.error("schedule %s could not run: %s", name, exc)
+            if job.rules.sends_digest:  # the store did not answer: this period, once it does
+                self._resume[name] = at
         finally:
+            self._busy.discard(name)
             if task is not None:
                 self._running.discard(task)
+
+    async def _resume_forever(self) -> None:
+        """Resume the digests whose send failed on the store, as soon as it answers: the
+        same period's run again (its ledger sends only what is left), not the next period."""
+        while True:
+            await asyncio.sleep(RESUME_EVERY)
+            for name, at in list(self._resume.items()):
+                if name in self._busy or self._stop_requested.is_set():
+                    continue
+                self._resume.pop(name, None)
+                await self._job(name, resumed=at)
 
     def _missed(self, event: JobExecutionEvent) -> None:
         """APScheduler dropped a fire beyond its grace (the loop was blocked): record it."""
@@ -393,7 +424,7 @@ async def _run_once(
     runner = job_runner(settings, store, clock, process_id(clock()), jobs)
     runner.show_progress = show_progress
     remove_signals = install_stop_signals(lambda _signum: runner.stop.set())
-    heartbeat = Heartbeat(store, runner.worker_id, clock)  # its runs are not "dead"
+    heartbeat = Heartbeat(store, runner.worker_id, clock, runner.open_runs)  # not "dead"
     await heartbeat.start()
     results = []
     try:

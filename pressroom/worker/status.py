@@ -144,6 +144,7 @@ class StatusReport:
         out = ["Schedules:"]
         for item in self.schedules:
             out += _schedule_lines(item)
+        out += _unscheduled_failures(self)
         out += [_digest_line(digest, self.site_zone) for digest in self.digests]
         out.append(_feeds_line(self.last_feed_build, self.feeds_lease, self.site_zone))
         out.append(_workers_line(self))
@@ -208,7 +209,10 @@ def _as_seen(run: runs.JobRunRow | None, store_now: datetime) -> runs.JobRunRow 
     return replace(
         run,
         outcome=JobOutcome.ABANDONED,
-        error=f"no heartbeat from {run.worker} since {_iso(run.heartbeat)}: its process died",
+        error=(
+            f"no heartbeat from {run.worker} since {_iso(run.heartbeat)}: its process died,"
+            " or the store failed before its end was recorded"
+        ),
     )
 
 
@@ -294,6 +298,18 @@ def _schedule_lines(item: ScheduleStatus) -> list[str]:
     if real is not None and real.id != run.id:
         lines.append(_run_line("last real run", real, item.zone))
     return lines
+
+
+def _unscheduled_failures(report: StatusReport) -> list[str]:
+    """The failed jobs no schedule line shows (a command's run of a job without a
+    schedule, e.g. ``bounces process``): ``status`` exits 1 on them too, so name them."""
+    shown = {str(item.schedule.job) for item in report.schedules if item.failed}
+    out: list[str] = []
+    for job in report.jobs:
+        if job.failed and job.job not in shown and job.last_real_run is not None:
+            out.append(f"  job {job.job} (outside the schedules above):")
+            out.append(_run_line("last real run", job.last_real_run, report.site_zone))
+    return out
 
 
 def _run_line(label: str, run: runs.JobRunRow, zone: tzinfo) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,12 +26,19 @@ async def in_thread(func: Callable[..., T], *args: Any) -> T:
         try:
             value = func(*args)
         except BaseException as exc:  # handed to the awaiting task, which re-raises it
-            loop.call_soon_threadsafe(_set_exception, future, exc)
+            _hand(loop, _set_exception, future, exc)
         else:
-            loop.call_soon_threadsafe(_set_result, future, value)
+            _hand(loop, _set_result, future, value)
 
     threading.Thread(target=target, name="pressroom-job", daemon=True).start()
     return await future
+
+
+def _hand(loop: asyncio.AbstractEventLoop, settle: Callable[..., None], *args: Any) -> None:
+    # A second signal may have closed the loop while the thread worked: nobody waits any
+    # more, and that must not print "Event loop is closed" from this thread.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(settle, *args)
 
 
 def _set_result(future: asyncio.Future[T], value: T) -> None:

@@ -69,7 +69,8 @@ class FeedsWatch:
         loop = asyncio.get_running_loop()
 
         def wake_from_thread() -> None:
-            loop.call_soon_threadsafe(watch.wake)
+            with contextlib.suppress(RuntimeError):  # the loop closed: the worker is done
+                loop.call_soon_threadsafe(watch.wake)
 
         listener = ArticlesListener(runner.store, wake_from_thread)
         if listener.start():  # PostgreSQL: NOTIFY pressroom_articles wakes it at once

@@ -146,3 +146,27 @@ def test_postgresql_connections_killed_mid_send_end_it_and_the_next_one_resumes(
     assert statuses(site)["sending"] == 0  # the store was up again: every row given back
     resume_and_check(site, handler, 300, connections=2)
     site.store.dispose()
+
+
+def test_a_lock_longer_than_the_senders_margin_ends_it_without_a_traceback(
+    tmp_path: Path, smtp_server: StartServer
+) -> None:
+    # The busy timeout outlasts the sender's margin: the give-back thread is still waiting
+    # for the lock when the command ends its event loop (issue 19: "Event loop is closed").
+    handler = Recorder(delay=0.02)
+    server = smtp_server(handler)
+    site = make_site(tmp_path, smtp=(server.host, server.port), count=300, busy_timeout=9.0)
+    sender = start_pressroom(site, "digest", "send")
+    wait_for(handler, 40)
+    locker = lock_sqlite(tmp_path / "store.db", 30)
+    locked_at = time.monotonic()
+    _, err = sender.communicate(timeout=90)
+    took = time.monotonic() - locked_at
+    assert sender.returncode == 1
+    assert took < 9.0 + MARGIN, f"the send took {took:.1f}s after the lock"
+    for sign in ("Traceback", "Event loop is closed", "never retrieved", "Exception in thread"):
+        assert sign not in err, err
+    assert "store" in one_line(err)
+    locker.communicate(timeout=60)
+    resume_and_check(site, handler, 300, connections=2)
+    site.store.dispose()

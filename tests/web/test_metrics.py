@@ -112,7 +112,7 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
     with TestClient(app) as client:
         response = client.get("/metrics")
-        again = client.get("/metrics")  # the second scrape reads closed runs from memory
+        again = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     found = samples(response.text)
@@ -127,22 +127,39 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
     assert value(found, "pressroom_digest_runs", status="open", **daily) == 1
     assert value(found, "pressroom_subscribers", status="active") == 7
     assert value(found, "pressroom_subscribers", status="bounced") == 1
-    assert value(found, "pressroom_job_runs_total", job="feeds", outcome="ok") == 2
-    assert value(found, "pressroom_job_runs_total", job="feeds", outcome="failed") == 1
-    assert value(found, "pressroom_job_runs_total", job="digest", outcome="abandoned") == 1
-    assert value(found, "pressroom_job_runs_running", job="digest") == 1
-    assert value(found, "pressroom_job_last_run_duration_seconds", job="feeds") == 3
+    assert value(found, "pressroom_job_runs_total", pressroom_job="feeds", outcome="ok") == 2
+    assert value(found, "pressroom_job_runs_total", pressroom_job="feeds", outcome="failed") == 1
+    assert (
+        value(found, "pressroom_job_runs_total", pressroom_job="digest", outcome="abandoned") == 1
+    )
+    assert value(found, "pressroom_job_runs_running", pressroom_job="digest") == 1
+    assert value(found, "pressroom_job_last_run_duration_seconds", pressroom_job="feeds") == 3
     assert value(found, "pressroom_feed_files_written_total") == 7
     assert value(found, "pressroom_feed_build_seconds_total") == pytest.approx(9, abs=0.01)
     age = value(
-        found, "pressroom_schedule_last_success_age_seconds", schedule="daily", job="digest"
+        found,
+        "pressroom_schedule_last_success_age_seconds",
+        schedule="daily",
+        pressroom_job="digest",
     )
     assert 7190 < age < 7300  # completed two hours ago
     feeds_age = value(
-        found, "pressroom_schedule_last_success_age_seconds", schedule="feeds", job="feeds"
+        found,
+        "pressroom_schedule_last_success_age_seconds",
+        schedule="feeds",
+        pressroom_job="feeds",
     )
     assert 590 < feeds_age < 700
-    assert value(found, "pressroom_schedule_interval_seconds", schedule="feeds", job="feeds") == 900
+    first = value(
+        found, "pressroom_schedule_first_run_age_seconds", schedule="daily", pressroom_job="digest"
+    )
+    assert 590 < first < 700  # the oldest run of daily started ten minutes ago
+    assert value(found, "pressroom_job_runs_total", pressroom_job="bounces", outcome="failed") == 0
+    assert not any(("job", name) in labels for (_, labels) in found for name in ("feeds", "digest"))
+    assert (
+        value(found, "pressroom_schedule_interval_seconds", schedule="feeds", pressroom_job="feeds")
+        == 900
+    )
     assert value(found, "pressroom_worker_heartbeat_age_seconds", worker="h:1:0", host="h") < 60
     assert value(found, "pressroom_workers_alive") == 1
     assert value(found, "pressroom_bounces_total", kind="hard") == 0  # no bounce mail yet
@@ -267,7 +284,7 @@ def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> Non
         after = samples(client.get("/metrics").text)
     store.dispose()
     sent = ("pressroom_deliveries_total", (("schedule", "daily"), ("status", "sent")))
-    ok = ("pressroom_job_runs_total", (("job", "feeds"), ("outcome", "ok")))
+    ok = ("pressroom_job_runs_total", (("outcome", "ok"), ("pressroom_job", "feeds")))
     files = ("pressroom_feed_files_written_total", ())
     assert after[sent] == before[sent] + 1
     assert after[ok] == before[ok] + 1
@@ -288,12 +305,54 @@ def test_the_rules_and_the_dashboard_use_only_metrics_pressroom_exports(tmp_path
     seed(store)
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
     with TestClient(app) as client:
-        exported = {name for name, _ in samples(client.get("/metrics").text)}
+        found = samples(client.get("/metrics").text)
+    exported = {name for name, _ in found}
+    labels = {label for _, pairs in found for label, _ in pairs}
+    assert "job" not in labels  # Prometheus's own target label: never one of ours
     store.dispose()
     for path in (
         ROOT / "examples" / "prometheus" / "alerts.yml",
         ROOT / "examples" / "grafana" / "pressroom-dashboard.json",
     ):
         used = set(re.findall(r"pressroom_[a-z_]+", path.read_text(encoding="utf-8")))
-        used = {name for name in used if not name.endswith("_")}
+        used = {name for name in used if not name.endswith("_") and name not in labels}
         assert used - exported == set(), path.name
+
+
+def test_every_job_and_outcome_is_at_zero_from_the_first_scrape(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    with TestClient(app) as client:
+        found = samples(client.get("/metrics").text)
+    store.dispose()
+    shown = [o.value for o in JobOutcome if o is not JobOutcome.RUNNING]
+    for job in ("feeds", "digest", "bounces"):
+        for outcome in shown:
+            assert value(found, "pressroom_job_runs_total", pressroom_job=job, outcome=outcome) == 0
+    ages = [k for k in found if k[0] == "pressroom_schedule_first_run_age_seconds"]
+    assert ages == []  # no schedule has run: nothing is due yet
+
+
+def test_a_silent_run_that_ends_later_is_counted_as_it_ended(
+    tmp_path: Path, store_url: str
+) -> None:
+    settings = make_settings(tmp_path)
+    store = open_store(store_url)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    with store.write() as conn:
+        run = runs.start_run(conn, job="digest", schedule="daily", started_at=start, worker="w")
+        conn.execute(update(job_runs).where(job_runs.c.id == run).values(seen_at=start))
+    app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    key = {"pressroom_job": "digest"}
+    with TestClient(app) as client:
+        before = samples(client.get("/metrics").text)
+        with store.write() as conn:  # its holder comes back and records how it ended
+            runs.finish_run(
+                conn, run, finished_at=datetime.now(UTC), outcome=JobOutcome.OK, summary=""
+            )
+        after = samples(client.get("/metrics").text)
+    store.dispose()
+    assert value(before, "pressroom_job_runs_total", outcome="abandoned", **key) == 1
+    assert value(after, "pressroom_job_runs_total", outcome="abandoned", **key) == 0
+    assert value(after, "pressroom_job_runs_total", outcome="ok", **key) == 1

@@ -125,3 +125,21 @@ def test_status_command_exits_1_when_a_last_run_failed(
     assert "last run: failed" in capsys.readouterr().out
     record(store, "morning", "digest", "ok", "sent 4")  # a later success clears it
     assert main(["--config", config, "status"]) == 0
+
+
+def test_text_status_names_a_failed_run_of_a_job_without_a_schedule(
+    seeded: tuple[Settings, Store], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, store = seeded
+    config = str(settings.source)
+    with store.write() as conn:  # `bounces process` was killed; no schedule runs bounces
+        runs.start_run(
+            conn, job="bounces", schedule="bounces", started_at=datetime.now(UTC) - timedelta(
+                minutes=5), worker="h:1:0",
+        )  # fmt: skip
+        runs.abandon_runs(conn, silent_for=timedelta(seconds=0))
+    capsys.readouterr()
+    assert main(["--config", config, "status"]) == 1
+    out = capsys.readouterr().out
+    assert "job bounces (outside the schedules above):" in out
+    assert "last real run: abandoned" in out

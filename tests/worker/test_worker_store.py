@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from workerfakes import add_deliveries, add_digest_run
@@ -13,6 +18,7 @@ from pressroom.store import runs
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store
+from pressroom.worker.lease import BOUNCES_LEASE, Lease
 
 NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
@@ -37,6 +43,32 @@ def test_lease_is_exclusive_until_it_expires_by_the_stores_clock(store: Store) -
         assert runs.lease_holder(conn, "feeds") is None
         assert runs.acquire_lease(conn, "feeds", "b", ttl=short)
         assert runs.lease_holder(conn, "feeds") == "b"
+
+
+@pytest.mark.slow  # two Python processes: over 2 s on a loaded machine
+def test_a_dead_holders_lease_on_this_host_is_taken_back_at_once(store: Store) -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    live = f"{socket.gethostname()}:{sleeper.pid}:1"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}:1"
+    elsewhere = "another-host:1:1"  # a pid on another machine cannot be looked at
+
+    async def take(holder: str) -> tuple[bool, str | None]:
+        with store.write() as conn:
+            for before in ("me", dead, live):
+                runs.release_lease(conn, BOUNCES_LEASE, before)
+            assert runs.acquire_lease(conn, BOUNCES_LEASE, holder, ttl=TTL)
+        async with Lease(store, BOUNCES_LEASE, "me", lambda: NOW) as lease:
+            return lease.held, lease.other
+
+    try:
+        assert asyncio.run(take(dead)) == (True, None)  # SIGKILLed on this host: at once
+        assert asyncio.run(take(live)) == (False, live)
+        assert asyncio.run(take(elsewhere)) == (False, elsewhere)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_release_frees_the_lease_only_for_its_holder(store: Store) -> None:
@@ -116,15 +148,53 @@ def test_running_runs_without_a_heartbeat_are_abandoned(store: Store) -> None:
     with store.write() as conn:
         dead = runs.start_run(conn, job="feeds", schedule="feeds", started_at=NOW, worker="dead")
         live = runs.start_run(conn, job="digest", schedule="morning", started_at=NOW, worker="live")
+        # the live worker's run whose end it could not write: no longer in progress
+        orphan = runs.start_run(conn, job="bounces", schedule="b", started_at=NOW, worker="live")
     time.sleep(0.5)
     with store.write() as conn:
-        assert runs.beat_runs(conn, "live") == 1
+        assert runs.beat_runs(conn, "live", [live, dead]) == 1  # only its runs in progress
         count = runs.abandon_runs(conn, silent_for=timedelta(seconds=0.4))
-    assert count == 1
+    assert count == 2
     with store.read() as conn:
-        rows = {"dead": runs.last_run(conn, "feeds"), "live": runs.last_run(conn, "morning")}
+        rows = {
+            "dead": runs.last_run(conn, "feeds"),
+            "live": runs.last_run(conn, "morning"),
+            "orphan": runs.last_run(conn, "b"),
+        }
     assert {k: r.outcome for k, r in rows.items() if r} == {
         "dead": JobOutcome.ABANDONED,
         "live": JobOutcome.RUNNING,
+        "orphan": JobOutcome.ABANDONED,
     }
+    assert rows["orphan"] is not None and rows["orphan"].id == orphan
     assert rows["dead"] is not None and rows["dead"].worker == "dead" and dead != live
+
+
+@pytest.mark.slow
+def test_a_heartbeat_the_store_refused_is_tried_again_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opskit import lock_sqlite
+
+    from pressroom.store.engine import open_store
+    from pressroom.worker import lease
+
+    monkeypatch.setattr(lease, "HEARTBEAT_EVERY", timedelta(seconds=3))
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", busy_timeout=0.5)
+
+    async def beat_through_a_lock() -> float:
+        heart = lease.Heartbeat(store, "h:1:0", lambda: NOW)
+        await heart.start()
+        locker = await asyncio.to_thread(lock_sqlite, tmp_path / "store.db", 3.4)
+        await asyncio.sleep(5.0)  # the beat at 3 s fails; without a retry the next is at 6.5 s
+        await asyncio.to_thread(locker.communicate, timeout=30)
+        with store.read() as conn:
+            age = runs.newest_heartbeat_age(conn)[1]
+        await heart.stop()
+        assert age is not None
+        return age
+
+    try:
+        assert asyncio.run(beat_through_a_lock()) < 1.5
+    finally:
+        store.dispose()
