@@ -93,6 +93,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), out=print)
 
 
+# ---------------------------------------------------------------- sources
+
+
+def cmd_sources_sync(args: argparse.Namespace) -> int:
+    """Sync the configured sources (or one); exit 1 if a source failed or a row was bad."""
+    from pressroom.errors import SourceError
+    from pressroom.sources.service import sync_one
+
+    runtime = _runtime(args)
+    failed = False
+    for spec in runtime.sources(args.name):
+        try:
+            report = sync_one(
+                spec,
+                runtime.store,
+                runtime.clock,
+                full=args.full,
+                report_bad=lambda line: print(line, file=sys.stderr),
+            )
+        except SourceError as exc:
+            print(f"pressroom: error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        print(report.summary())
+        failed = failed or report.bad > 0
+    return 1 if failed else 0
+
+
 # ---------------------------------------------------------------- feeds
 
 
@@ -345,6 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = add("import", cmd_import, "load articles from JSON Lines (upsert by url)")
     imp.add_argument("file", help="a .jsonl file, or - for standard input")
     imp.add_argument("--batch-size", type=int, default=2000, help="rows per commit")
+
+    sources = add("sources", None, "articles from a CMS database ([sources.<name>])")
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
+    sync = add("sync", cmd_sources_sync, "read what changed in the sources, write it", sources_sub)
+    sync.add_argument("name", nargs="?", help="one source (default: every source)")
+    sync.add_argument(
+        "--full", action="store_true", help="read every row; withdraw articles whose rows are gone"
+    )
 
     feeds = add("feeds", None, "build the feed files")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")

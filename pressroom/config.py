@@ -16,7 +16,7 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -47,8 +47,11 @@ __all__ = [
     "Settings",
     "SiteSettings",
     "SmtpSettings",
+    "SourceSettings",
+    "SqlSourceSettings",
     "StoreSettings",
     "WebSettings",
+    "WordPressSourceSettings",
     "default_config_path",
     "deployment_check",
     "load_settings",
@@ -374,6 +377,94 @@ DEFAULT_SCHEDULES = (
 """Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
 
 
+_SOURCE_URL_SCHEMES = ("mysql+pymysql://", "mariadb+pymysql://", "postgresql", "sqlite://")
+
+
+class _SourceBase(_Strict):
+    """What every ``[sources.<name>]`` table has."""
+
+    url: str
+    password: SecretStr | None = None
+    """The database password (``PRESSROOM_SOURCES__<NAME>__PASSWORD``), if not in ``url``."""
+    interval: float = Field(5.0, gt=0)
+    """Seconds between two syncs in the worker."""
+    overlap: int = Field(300, ge=0)
+    """Each sync looks this far back before the last watermark again (late commits)."""
+    reconcile: int = Field(86400, ge=60)
+    """How often a full pass runs, finding rows deleted outright and edits without a new time."""
+    timezone: str | None = None
+    """The zone of the source's times without an offset (default: ``[site] timezone``)."""
+
+    _durations = field_validator("interval", "overlap", "reconcile", mode="before")(_parse_duration)
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
+
+    @field_validator("url")
+    @classmethod
+    def _check_source_url(cls, value: str) -> str:
+        if not value.startswith(_SOURCE_URL_SCHEMES):
+            raise ValueError(
+                "must be a SQLAlchemy URL starting with mysql+pymysql://, "
+                f"postgresql+psycopg:// or sqlite:///, got {value.split(':')[0]!r}"
+            )
+        return value
+
+
+class SqlSourceSettings(_SourceBase):
+    """``[sources.<name>] kind = "sql"``: a SELECT returning pressroom's article columns."""
+
+    kind: Literal["sql"]
+    query: str = Field(min_length=1)
+    """Columns named as the importer's fields; ``:since`` (and ``:since_epoch``) bound."""
+    batch: int = Field(2000, ge=1, le=50_000)
+
+    @field_validator("query")
+    @classmethod
+    def _check_query(cls, value: str) -> str:
+        if ":since" not in value:
+            raise ValueError(
+                "must use the :since parameter (rows changed since the last sync), e.g. "
+                "WHERE updated_at >= :since"
+            )
+        return value
+
+
+class WordPressSourceSettings(_SourceBase):
+    """``[sources.<name>] kind = "wordpress"``: the posts of a WordPress database."""
+
+    kind: Literal["wordpress"]
+    table_prefix: str = Field("wp_", pattern=r"^[A-Za-z0-9_]*$")
+    home: str
+    """The site's address, as WordPress's ``home`` option says."""
+    permalink: str = "{home}/?p={id}"
+    """An article's URL: ``{home}``, ``{id}``, ``{slug}``, ``{year}``, ``{month}``, ``{day}``,
+    ``{category}``."""
+    section_map: dict[str, str] = {}
+    """WordPress category (slug or name) -> section slug, for categories the sections lack."""
+    views_meta_key: str | None = None
+    """The post meta key that holds a post's view count (a counter plugin's), if any."""
+    batch: int = Field(2000, ge=1, le=50_000)
+
+    @field_validator("home")
+    @classmethod
+    def _check_home(cls, value: str) -> str:
+        return str(_check_absolute_url(value)).rstrip("/")
+
+    @field_validator("permalink")
+    @classmethod
+    def _check_permalink(cls, value: str) -> str:
+        fields = set(re.findall(r"{(\w*)}", value))
+        unknown = fields - {"home", "id", "slug", "year", "month", "day", "category"}
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {value!r}")
+        if not fields & {"id", "slug"}:
+            raise ValueError("must contain {id} or {slug} so each post has its own URL")
+        return value
+
+
+SourceSettings = Annotated[SqlSourceSettings | WordPressSourceSettings, Field(discriminator="kind")]
+"""One ``[sources.<name>]`` table, by its ``kind``."""
+
+
 PLACEHOLDER_SECRET = "replace-me-with-pressroom-init-or-PRESSROOM_WEB__SECRET"
 """The secret in ``examples/pressroom.toml``: public, so it is refused wherever it is set."""
 MIN_SECRET_CHARS = 32
@@ -393,6 +484,11 @@ class WebSettings(_Strict):
     """Keep the rate-limit counters in Redis (``redis://host:6379/0``); default: the store."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
+    ingest_token: SecretStr | None = None
+    """When set, ``POST``/``DELETE /api/articles`` accept ``Authorization: Bearer <token>``;
+    unset, the ingest API answers 404."""
+    ingest_per_minute: int = Field(120, ge=1)
+    """Ingest API requests one client may make a minute."""
 
     _check_url = field_validator("public_url")(_check_http_url)
 
@@ -406,6 +502,16 @@ class WebSettings(_Strict):
             )
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (pressroom init generates one)")
+        return value
+
+    @field_validator("ingest_token")
+    @classmethod
+    def _check_ingest_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_CHARS} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         return value
 
     @field_validator("redis_url")
@@ -434,6 +540,7 @@ class Settings(BaseSettings):
     schedules: list[ScheduleSettings] = []
     web: WebSettings = WebSettings()
     bounces: BouncesSettings = BouncesSettings()
+    sources: dict[str, SourceSettings] = {}
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
@@ -447,6 +554,17 @@ class Settings(BaseSettings):
             if name in seen:
                 raise ValueError(f"{name!r} is used twice")
             seen.add(name)
+        return entries
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, entries: dict[str, Any]) -> dict[str, Any]:
+        for name in entries:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(
+                    f"source name {name!r} must be lower-case letters, digits and _ "
+                    "(it names the PRESSROOM_SOURCES__<NAME>__PASSWORD variable)"
+                )
         return entries
 
     @property

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pressroom.clock import Clock, system_clock
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings, SourceSettings, load_settings
+from pressroom.errors import UsageError
 from pressroom.models import Section
+from pressroom.sources.service import SourceSpec
 from pressroom.store.articles import sync_sections
 from pressroom.store.engine import Store, open_store
 
@@ -38,6 +41,28 @@ class Runtime:
                 with self._store.write() as conn:
                     sync_sections(conn, wanted)
         return self._store
+
+    def sources(self, name: str | None = None) -> list[SourceSpec]:
+        """The configured sources (or the one called ``name``), ready to open.
+
+        Raises:
+            UsageError: no source is configured, or none is called ``name``.
+        """
+        configured = self.settings.sources
+        if name is not None and name not in configured:
+            known = ", ".join(sorted(configured)) or "none"
+            raise UsageError(f"no source called {name!r} in [sources] (configured: {known})")
+        if not configured:
+            raise UsageError("no [sources.<name>] in the config: nothing to sync")
+        return [self._source(n, configured[n]) for n in sorted(configured) if name in (None, n)]
+
+    def _source(self, name: str, source: SourceSettings) -> SourceSpec:
+        url = source.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            url = prefix + str(self.settings.path(Path(url[len(prefix) :])))
+        zone = ZoneInfo(source.timezone or self.settings.site.timezone)
+        return SourceSpec(name, source, url, zone)
 
     def close(self) -> None:
         """Release the store's connections."""

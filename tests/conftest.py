@@ -24,13 +24,14 @@ from pressroom.config import Settings
 from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
+MYSQL_ENV = "PRESSROOM_TEST_MYSQL_URL"  # MariaDB for the [sources] tests (tests/sources/)
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's PRESSROOM_* settings (but keep the PG test URL)."""
     for name in list(os.environ):
-        if name.startswith("PRESSROOM_") and name != PG_ENV:
+        if name.startswith("PRESSROOM_") and name not in (PG_ENV, MYSQL_ENV):
             monkeypatch.delenv(name)
 
 

@@ -31,6 +31,7 @@ from pressroom.store.engine import Store
 from pressroom.store.schema import UTCDateTime
 
 __all__ = [
+    "KeySet",
     "LineIndex",
     "bind_processor",
     "execute_many",
@@ -222,4 +223,34 @@ class LineIndex:
 
     def close(self) -> None:
         """Delete the index."""
+        self._db.close()
+
+
+class KeySet:
+    """A set of text keys on disk (a full sync's URLs): memory stays flat at any size."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # a private temporary database, deleted on close
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute(f"PRAGMA cache_size=-{_INDEX_CACHE_KB}")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE keys (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def add(self, keys: Sequence[str]) -> None:
+        """Add ``keys``."""
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO keys VALUES (?)", [(k,) for k in keys])
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """Those of ``keys`` not added, in their order."""
+        present: set[str] = set()
+        for start in range(0, len(keys), 30_000):
+            chunk = keys[start : start + 30_000]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key FROM keys WHERE key IN ({marks})"
+            present.update(k for (k,) in self._db.execute(query, chunk))
+        return [k for k in keys if k not in present]
+
+    def close(self) -> None:
+        """Delete the set."""
         self._db.close()

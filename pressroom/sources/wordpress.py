@@ -1,0 +1,205 @@
+"""``kind = "wordpress"``: a WordPress database's posts as articles.
+
+The tables and columns are WordPress's own (``wp-admin/includes/schema.php``):
+``posts`` (``post_type = 'post'``; tracked by ``post_modified_gmt``), ``users``
+(``display_name`` as the author), ``terms`` + ``term_taxonomy`` + ``term_relationships``
+(the post's categories), ``options`` (``sticky_posts``, a PHP-serialised array of ids) and
+``postmeta`` (``_thumbnail_id``, and the views counter when ``views_meta_key`` is set).
+
+Rules: ``publish`` is published, ``trash`` deleted, every other status (``draft``,
+``pending``, ``private``, ``future``) a draft; sticky posts are headlines; the section is
+the first of the post's categories (in ``term_order``) that ``section_map`` or a section's
+slug or name knows (WordPress keeps non-ASCII slugs percent-encoded: they are decoded);
+a post with no such category is skipped and counted. Times come from the ``_gmt`` columns
+(UTC); a draft's zero ``post_date_gmt`` falls back to ``post_date`` in the source's zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import Connection
+
+from pressroom.sources.candidate import EPOCH, Candidate
+from pressroom.sources.reader import SourceDatabase
+from pressroom.sources.sql import since_params
+from pressroom.sources.values import source_time
+
+__all__ = ["WordPressReader", "WordPressSite", "paragraphs"]
+
+_STATUS = {"publish": "published", "trash": "deleted"}
+_STICKY_ID = re.compile(r"i:\d+;i:(\d+);")
+_BLOCK = re.compile(r"<(p|div|h[1-6]|ul|ol|table|blockquote|figure|pre)[\s>]", re.IGNORECASE)
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+_POSTS = """
+SELECT p.ID AS id, p.post_date, p.post_date_gmt, p.post_modified_gmt, p.post_title,
+       p.post_excerpt, p.post_content, p.post_status, p.post_name, u.display_name
+FROM {p}posts p LEFT JOIN {p}users u ON u.ID = p.post_author
+WHERE p.post_type = 'post' AND p.post_status NOT IN ('auto-draft', 'inherit')
+  AND p.post_modified_gmt >= :since
+"""
+_CATEGORIES = """
+SELECT tt.term_taxonomy_id AS ttid, t.slug, t.name
+FROM {p}term_taxonomy tt JOIN {p}terms t ON t.term_id = tt.term_id
+WHERE tt.taxonomy = 'category'
+"""
+_RELATIONSHIPS = """
+SELECT object_id, term_taxonomy_id AS ttid FROM {p}term_relationships
+WHERE object_id IN ({ids}) ORDER BY object_id, term_order, term_taxonomy_id
+"""
+_STICKY = "SELECT option_value FROM {p}options WHERE option_name = 'sticky_posts'"
+_META = """
+SELECT post_id, meta_value FROM {p}postmeta WHERE meta_key = :key AND post_id IN ({ids})
+"""
+_THUMBNAILS = """
+SELECT m.post_id, a.guid FROM {p}postmeta m JOIN {p}posts a ON a.ID = m.meta_value
+WHERE m.meta_key = '_thumbnail_id' AND m.post_id IN ({ids})
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WordPressSite:
+    """What the preset needs to know of the site: tables, addresses, sections."""
+
+    table_prefix: str
+    home: str
+    permalink: str
+    sections: Mapping[str, str]
+    """Every section key pressroom accepts (slug, name) -> its slug, plus ``section_map``."""
+    views_meta_key: str | None = None
+
+
+@dataclass(slots=True)
+class _Lookups:
+    """A batch's facts from the other tables."""
+
+    categories: dict[int, list[tuple[str, str]]]
+    views: dict[int, str]
+    images: dict[int, str]
+
+
+class WordPressReader:
+    """Reads the posts of a WordPress database."""
+
+    def __init__(
+        self, name: str, db: SourceDatabase, site: WordPressSite, zone: tzinfo, *, batch: int
+    ) -> None:
+        """``zone`` is WordPress's own zone (for ``post_date`` where the GMT one is zero)."""
+        self.name, self.db, self.site, self.zone, self.batch = name, db, site, zone, batch
+
+    def close(self) -> None:
+        """Close the source's connections."""
+        self.db.close()
+
+    def batches(self, since: datetime) -> Iterator[list[Candidate]]:
+        """Posts modified at or after ``since``, mapped, in batches."""
+        params = since_params(self.db.dialect, since, UTC)
+        with self.db.connect() as lookup, self.db.connect() as conn:
+            terms = self._terms(lookup)
+            sticky = self._sticky(lookup)
+            for posts in self.db.stream(conn, self._sql(_POSTS), params, self.batch):
+                found = self._lookups(lookup, [int(p["id"]) for p in posts], terms)
+                yield [self._candidate(post, found, sticky) for post in posts]
+
+    def _sql(self, query: str, ids: Sequence[int] = ()) -> str:
+        # the prefix is checked by the config (letters, digits, _); ids are integers
+        return query.format(p=self.site.table_prefix, ids=",".join(str(i) for i in ids))
+
+    def _terms(self, conn: Connection) -> dict[int, tuple[str, str]]:
+        rows = self.db.fetch(conn, self._sql(_CATEGORIES), {})
+        return {int(r["ttid"]): (unquote(str(r["slug"])), str(r["name"])) for r in rows}
+
+    def _sticky(self, conn: Connection) -> frozenset[int]:
+        rows = self.db.fetch(conn, self._sql(_STICKY), {})
+        text = str(rows[0]["option_value"]) if rows else ""
+        return frozenset(int(i) for i in _STICKY_ID.findall(text))
+
+    def _lookups(
+        self, conn: Connection, ids: list[int], terms: dict[int, tuple[str, str]]
+    ) -> _Lookups:
+        found = _Lookups({}, {}, {})
+        if not ids:
+            return found
+        for row in self.db.fetch(conn, self._sql(_RELATIONSHIPS, ids), {}):
+            term = terms.get(int(row["ttid"]))
+            if term is not None:
+                found.categories.setdefault(int(row["object_id"]), []).append(term)
+        if self.site.views_meta_key:
+            rows = self.db.fetch(conn, self._sql(_META, ids), {"key": self.site.views_meta_key})
+            found.views = {int(r["post_id"]): str(r["meta_value"]) for r in rows}
+        for row in self.db.fetch(conn, self._sql(_THUMBNAILS, ids), {}):
+            found.images[int(row["post_id"])] = str(row["guid"])
+        return found
+
+    def _candidate(
+        self, post: dict[str, Any], found: _Lookups, sticky: frozenset[int]
+    ) -> Candidate:
+        post_id = int(post["id"])
+        key = f"id={post_id}"
+        categories = found.categories.get(post_id, [])
+        section = self._section(categories)
+        if section is None:
+            names = ", ".join(name for _, name in categories) or "none"
+            return Candidate(key, None, f"no section for its categories ({names})")
+        published = source_time(post["post_date_gmt"], UTC) or source_time(
+            post["post_date"], self.zone
+        )
+        modified = source_time(post["post_modified_gmt"], UTC)
+        values = {
+            "url": self._url(post, published, section[1]),
+            "section": section[0],
+            "title": post["post_title"],
+            "summary": post["post_excerpt"],
+            "body_html": paragraphs(str(post["post_content"] or "")),
+            "authors": post["display_name"] or "",
+            "image_url": found.images.get(post_id),
+            "published_at": published.isoformat() if published else None,
+            "updated_at": modified.isoformat() if modified else None,
+            "views": _whole(found.views.get(post_id)),
+            "priority": 2 if post_id in sticky else 0,
+            "status": _STATUS.get(str(post["post_status"]), "draft"),
+        }
+        return Candidate(key, values)
+
+    def _section(self, categories: list[tuple[str, str]]) -> tuple[str, str] | None:
+        """(section key, category slug) of the first category a section matches."""
+        sections = self.site.sections
+        for slug, name in categories:
+            for candidate in (slug, name, slug.lower(), name.lower()):
+                if candidate in sections:
+                    return sections[candidate], slug
+        return None
+
+    def _url(self, post: dict[str, Any], published: datetime | None, category: str) -> str:
+        local = (published or EPOCH).astimezone(self.zone)  # none: the parser refuses it
+        return self.site.permalink.format(
+            home=self.site.home,
+            id=post["id"],
+            slug=unquote(str(post["post_name"] or "")) or post["id"],
+            year=f"{local:%Y}",
+            month=f"{local:%m}",
+            day=f"{local:%d}",
+            category=category,
+        )
+
+
+def paragraphs(content: str) -> str:
+    """Post content as HTML: classic-editor text (blank lines between paragraphs) gets
+    ``<p>`` and ``<br>`` as WordPress's ``wpautop`` would; block HTML is kept as it is."""
+    if not content.strip() or _BLOCK.search(content):
+        return content
+    parts = [p.strip() for p in _PARAGRAPH_BREAK.split(content.replace("\r\n", "\n"))]
+    return "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in parts if p)
+
+
+def _whole(value: str | None) -> int:
+    if value is None:
+        return 0
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) < 12 else 0
