@@ -42,6 +42,7 @@ class WebContext:
     subscribe_limit: Limiter
     address_limit: Limiter
     token_limit: Limiter
+    ingest_limit: Limiter
     memo: dict[str, Any] = field(default_factory=dict)
     """Small caches (the section list, the index page), replaced whole, never mutated."""
 
@@ -71,6 +72,7 @@ class WebContext:
                 "address", counter, ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR
             ),
             token_limit=SharedRateLimiter("token", counter, TOKEN_REQUESTS_PER_MINUTE),
+            ingest_limit=SharedRateLimiter("ingest", counter, settings.web.ingest_per_minute),
         )
 
     @property
