@@ -17,7 +17,7 @@ a post with no such category is skipped and counted. Times come from the ``_gmt`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -37,30 +37,29 @@ _STICKY_ID = re.compile(r"i:\d+;i:(\d+);")
 _BLOCK = re.compile(r"<(p|div|h[1-6]|ul|ol|table|blockquote|figure|pre)[\s>]", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
+# One row per post, its categories, views and featured image in correlated subqueries
+# (each an index lookup inside the server): a pure-Python driver pays per row it reads, so
+# one row per post is several times faster than separate lookup queries per batch.
 _POSTS = """
 SELECT p.ID AS id, p.post_date, p.post_date_gmt, p.post_modified_gmt, p.post_title,
-       p.post_excerpt, p.post_content, p.post_status, p.post_name, u.display_name
+       p.post_excerpt, p.post_content, p.post_status, p.post_name, u.display_name,
+       (SELECT GROUP_CONCAT(r.term_taxonomy_id ORDER BY r.term_order, r.term_taxonomy_id)
+          FROM {p}term_relationships r WHERE r.object_id = p.ID) AS term_ids,
+       (SELECT a.guid FROM {p}postmeta m JOIN {p}posts a ON a.ID = m.meta_value
+          WHERE m.post_id = p.ID AND m.meta_key = '_thumbnail_id' LIMIT 1) AS image,
+       {views} AS views
 FROM {p}posts p LEFT JOIN {p}users u ON u.ID = p.post_author
 WHERE p.post_type = 'post' AND p.post_status NOT IN ('auto-draft', 'inherit')
   AND p.post_modified_gmt >= :since
 """
+_VIEWS = """(SELECT v.meta_value FROM {p}postmeta v
+          WHERE v.post_id = p.ID AND v.meta_key = :views_key LIMIT 1)"""
 _CATEGORIES = """
 SELECT tt.term_taxonomy_id AS ttid, t.slug, t.name
 FROM {p}term_taxonomy tt JOIN {p}terms t ON t.term_id = tt.term_id
 WHERE tt.taxonomy = 'category'
 """
-_RELATIONSHIPS = """
-SELECT object_id, term_taxonomy_id AS ttid FROM {p}term_relationships
-WHERE object_id IN ({ids}) ORDER BY object_id, term_order, term_taxonomy_id
-"""
 _STICKY = "SELECT option_value FROM {p}options WHERE option_name = 'sticky_posts'"
-_META = """
-SELECT post_id, meta_value FROM {p}postmeta WHERE meta_key = :key AND post_id IN ({ids})
-"""
-_THUMBNAILS = """
-SELECT m.post_id, a.guid FROM {p}postmeta m JOIN {p}posts a ON a.ID = m.meta_value
-WHERE m.meta_key = '_thumbnail_id' AND m.post_id IN ({ids})
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +72,6 @@ class WordPressSite:
     sections: Mapping[str, str]
     """Every section key pressroom accepts (slug, name) -> its slug, plus ``section_map``."""
     views_meta_key: str | None = None
-
-
-@dataclass(slots=True)
-class _Lookups:
-    """A batch's facts from the other tables."""
-
-    categories: dict[int, list[tuple[str, str]]]
-    views: dict[int, str]
-    images: dict[int, str]
 
 
 class WordPressReader:
@@ -100,49 +90,38 @@ class WordPressReader:
     def batches(self, since: datetime) -> Iterator[list[Candidate]]:
         """Posts modified at or after ``since``, mapped, in batches."""
         params = since_params(self.db.dialect, since, UTC)
-        with self.db.connect() as lookup, self.db.connect() as conn:
-            terms = self._terms(lookup)
-            sticky = self._sticky(lookup)
-            for posts in self.db.stream(conn, self._sql(_POSTS), params, self.batch):
-                found = self._lookups(lookup, [int(p["id"]) for p in posts], terms)
-                yield [self._candidate(post, found, sticky) for post in posts]
+        views = "NULL"
+        if self.site.views_meta_key:
+            views = _VIEWS
+            params["views_key"] = self.site.views_meta_key
+        with self.db.connect() as conn:
+            terms = self._terms(conn)
+            sticky = self._sticky(conn)
+            query = self._sql(_POSTS.replace("{views}", views))
+            for posts in self.db.stream(conn, query, params, self.batch):
+                yield [self._candidate(post, terms, sticky) for post in posts]
 
-    def _sql(self, query: str, ids: Sequence[int] = ()) -> str:
-        # the prefix is checked by the config (letters, digits, _); ids are integers
-        return query.format(p=self.site.table_prefix, ids=",".join(str(i) for i in ids))
+    def _sql(self, query: str) -> str:
+        # the prefix is checked by the config: letters, digits and _ only
+        return query.replace("{p}", self.site.table_prefix)
 
-    def _terms(self, conn: Connection) -> dict[int, tuple[str, str]]:
+    def _terms(self, conn: Connection) -> dict[str, tuple[str, str]]:
         rows = self.db.fetch(conn, self._sql(_CATEGORIES), {})
-        return {int(r["ttid"]): (unquote(str(r["slug"])), str(r["name"])) for r in rows}
+        return {str(r["ttid"]): (unquote(str(r["slug"])), str(r["name"])) for r in rows}
 
     def _sticky(self, conn: Connection) -> frozenset[int]:
         rows = self.db.fetch(conn, self._sql(_STICKY), {})
         text = str(rows[0]["option_value"]) if rows else ""
         return frozenset(int(i) for i in _STICKY_ID.findall(text))
 
-    def _lookups(
-        self, conn: Connection, ids: list[int], terms: dict[int, tuple[str, str]]
-    ) -> _Lookups:
-        found = _Lookups({}, {}, {})
-        if not ids:
-            return found
-        for row in self.db.fetch(conn, self._sql(_RELATIONSHIPS, ids), {}):
-            term = terms.get(int(row["ttid"]))
-            if term is not None:
-                found.categories.setdefault(int(row["object_id"]), []).append(term)
-        if self.site.views_meta_key:
-            rows = self.db.fetch(conn, self._sql(_META, ids), {"key": self.site.views_meta_key})
-            found.views = {int(r["post_id"]): str(r["meta_value"]) for r in rows}
-        for row in self.db.fetch(conn, self._sql(_THUMBNAILS, ids), {}):
-            found.images[int(row["post_id"])] = str(row["guid"])
-        return found
-
     def _candidate(
-        self, post: dict[str, Any], found: _Lookups, sticky: frozenset[int]
+        self, post: dict[str, Any], terms: dict[str, tuple[str, str]], sticky: frozenset[int]
     ) -> Candidate:
         post_id = int(post["id"])
         key = f"id={post_id}"
-        categories = found.categories.get(post_id, [])
+        raw = post["term_ids"] or ""
+        ids = (raw.decode() if isinstance(raw, bytes) else str(raw)).split(",")
+        categories = [terms[i] for i in ids if i in terms]  # tags and other taxonomies left out
         section = self._section(categories)
         if section is None:
             names = ", ".join(name for _, name in categories) or "none"
@@ -158,10 +137,10 @@ class WordPressReader:
             "summary": post["post_excerpt"],
             "body_html": paragraphs(str(post["post_content"] or "")),
             "authors": post["display_name"] or "",
-            "image_url": found.images.get(post_id),
+            "image_url": post["image"] or None,
             "published_at": published.isoformat() if published else None,
             "updated_at": modified.isoformat() if modified else None,
-            "views": _whole(found.views.get(post_id)),
+            "views": _whole(post["views"]),
             "priority": 2 if post_id in sticky else 0,
             "status": _STATUS.get(str(post["post_status"]), "draft"),
         }
@@ -198,8 +177,8 @@ def paragraphs(content: str) -> str:
     return "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in parts if p)
 
 
-def _whole(value: str | None) -> int:
+def _whole(value: object) -> int:
     if value is None:
         return 0
-    value = value.strip()
+    value = str(value).strip()
     return int(value) if value.isdigit() and len(value) < 12 else 0
