@@ -84,8 +84,9 @@ class SourceDatabase:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(
                 text(query), dict(params)
             )
-            for part in result.mappings().partitions(batch):
-                yield [dict(row) for row in part]
+            keys = list(result.keys())
+            for part in result.partitions(batch):
+                yield [dict(zip(keys, row, strict=True)) for row in part]
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
 

@@ -156,16 +156,20 @@ class WordPressReader:
         return None
 
     def _url(self, post: dict[str, Any], published: datetime | None, category: str) -> str:
-        local = (published or EPOCH).astimezone(self.zone)  # none: the parser refuses it
-        return self.site.permalink.format(
-            home=self.site.home,
-            id=post["id"],
-            slug=unquote(str(post["post_name"] or "")) or post["id"],
-            year=f"{local:%Y}",
-            month=f"{local:%m}",
-            day=f"{local:%d}",
-            category=category,
-        )
+        template = self.site.permalink
+        fields: dict[str, object] = {"home": self.site.home, "id": post["id"]}
+        if "{slug}" in template:
+            fields["slug"] = unquote(str(post["post_name"] or "")) or post["id"]
+        if "{category}" in template:
+            fields["category"] = category
+        if "{year}" in template or "{month}" in template or "{day}" in template:
+            local = (published or EPOCH).astimezone(self.zone)  # none: the parser refuses it
+            fields |= {
+                "year": f"{local.year:04d}",
+                "month": f"{local.month:02d}",
+                "day": f"{local.day:02d}",
+            }
+        return template.format_map(fields)
 
 
 def paragraphs(content: str) -> str:
