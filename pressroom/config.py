@@ -383,17 +383,39 @@ _SOURCE_URL_SCHEMES = ("mysql+pymysql://", "mariadb+pymysql://", "postgresql", "
 class _SourceBase(_Strict):
     """What every ``[sources.<name>]`` table has."""
 
-    url: str
-    password: SecretStr | None = None
-    """The database password (``PRESSROOM_SOURCES__<NAME>__PASSWORD``), if not in ``url``."""
-    interval: float = Field(5.0, gt=0)
-    """Seconds between two syncs in the worker."""
-    overlap: int = Field(300, ge=0)
-    """Each sync looks this far back before the last watermark again (late commits)."""
-    reconcile: int = Field(86400, ge=60)
-    """How often a full pass runs, finding rows deleted outright and edits without a new time."""
-    timezone: str | None = None
-    """The zone of the source's times without an offset (default: ``[site] timezone``)."""
+    url: str = Field(
+        description=(
+            "The source database as a SQLAlchemy URL: `mysql+pymysql://user@host/db` "
+            "(MariaDB/MySQL), `postgresql+psycopg://...` or `sqlite:///path.db` (relative to "
+            "the config file)."
+        )
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="The database password, if not in `url`. Prefer "
+        "`PRESSROOM_SOURCES__<NAME>__PASSWORD`.",
+    )
+    interval: float = Field(
+        5.0, gt=0, description="Seconds between two syncs of this source in the worker."
+    )
+    overlap: int = Field(
+        300,
+        ge=0,
+        description="Each sync reads again this many seconds before the last watermark, so "
+        "rows committed late or in the same second are not missed.",
+    )
+    reconcile: int = Field(
+        86400,
+        ge=60,
+        description="Seconds between full passes, which find rows deleted outright and edits "
+        'made without a new change time (`"1d"`, `"6h"`).',
+    )
+    timezone: str | None = Field(
+        None,
+        description="The zone of the source's times that carry no offset (default: "
+        '`[site] timezone`; `"UTC"` for UTC columns).',
+    )
+    batch: int = Field(2000, ge=1, le=50_000, description="Rows read and written per batch.")
 
     _durations = field_validator("interval", "overlap", "reconcile", mode="before")(_parse_duration)
     _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
@@ -412,10 +434,15 @@ class _SourceBase(_Strict):
 class SqlSourceSettings(_SourceBase):
     """``[sources.<name>] kind = "sql"``: a SELECT returning pressroom's article columns."""
 
-    kind: Literal["sql"]
-    query: str = Field(min_length=1)
-    """Columns named as the importer's fields; ``:since`` (and ``:since_epoch``) bound."""
-    batch: int = Field(2000, ge=1, le=50_000)
+    kind: Literal["sql"] = Field(description="`sql`: rows from your own SELECT.")
+    query: str = Field(
+        min_length=1,
+        description=(
+            "A SELECT returning the article columns by name (`url`, `section`, `title`, "
+            "`published_at`, ...) with `:since` (the watermark minus the overlap; "
+            "`:since_epoch` in Unix seconds). See docs/articles.md."
+        ),
+    )
 
     @field_validator("query")
     @classmethod
@@ -431,18 +458,26 @@ class SqlSourceSettings(_SourceBase):
 class WordPressSourceSettings(_SourceBase):
     """``[sources.<name>] kind = "wordpress"``: the posts of a WordPress database."""
 
-    kind: Literal["wordpress"]
-    table_prefix: str = Field("wp_", pattern=r"^[A-Za-z0-9_]*$")
-    home: str
-    """The site's address, as WordPress's ``home`` option says."""
-    permalink: str = "{home}/?p={id}"
-    """An article's URL: ``{home}``, ``{id}``, ``{slug}``, ``{year}``, ``{month}``, ``{day}``,
-    ``{category}``."""
-    section_map: dict[str, str] = {}
-    """WordPress category (slug or name) -> section slug, for categories the sections lack."""
-    views_meta_key: str | None = None
-    """The post meta key that holds a post's view count (a counter plugin's), if any."""
-    batch: int = Field(2000, ge=1, le=50_000)
+    kind: Literal["wordpress"] = Field(description="`wordpress`: a WordPress database's posts.")
+    table_prefix: str = Field(
+        "wp_", pattern=r"^[A-Za-z0-9_]*$", description="WordPress's `$table_prefix`."
+    )
+    home: str = Field(description="The site's address (WordPress's `home` option).")
+    permalink: str = Field(
+        "{home}/?p={id}",
+        description=(
+            "A post's URL: `{home}`, `{id}`, `{slug}`, `{year}`, `{month}`, `{day}`, "
+            "`{category}`; it must produce the URLs the site serves."
+        ),
+    )
+    section_map: dict[str, str] = Field(
+        {},
+        description="WordPress category (slug or name) -> section slug, for categories whose "
+        "slug or name is not a section's.",
+    )
+    views_meta_key: str | None = Field(
+        None, description="The post meta key holding a post's view count (a counter plugin's)."
+    )
 
     @field_validator("home")
     @classmethod
@@ -484,11 +519,20 @@ class WebSettings(_Strict):
     """Keep the rate-limit counters in Redis (``redis://host:6379/0``); default: the store."""
     metrics_token: SecretStr | None = None
     """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
-    ingest_token: SecretStr | None = None
-    """When set, ``POST``/``DELETE /api/articles`` accept ``Authorization: Bearer <token>``;
-    unset, the ingest API answers 404."""
-    ingest_per_minute: int = Field(120, ge=1)
-    """Ingest API requests one client may make a minute."""
+    ingest_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Turns on `POST`/`DELETE /api/articles` for a CMS that pushes, which must send "
+            "`Authorization: Bearer <token>` (32 characters or more); unset, the API answers "
+            "404. Prefer `PRESSROOM_WEB__INGEST_TOKEN`."
+        ),
+    )
+    ingest_per_minute: int = Field(
+        120,
+        ge=1,
+        description="Ingest API requests allowed per client address per minute (with or "
+        "without a token), across every web process.",
+    )
 
     _check_url = field_validator("public_url")(_check_http_url)
 
@@ -540,7 +584,11 @@ class Settings(BaseSettings):
     schedules: list[ScheduleSettings] = []
     web: WebSettings = WebSettings()
     bounces: BouncesSettings = BouncesSettings()
-    sources: dict[str, SourceSettings] = {}
+    sources: dict[str, SourceSettings] = Field(
+        {},
+        description="Databases articles are read from, one table each (`[sources.blog]`): "
+        "WordPress, DedeCMS, PHPCMS or any SQL. See docs/articles.md.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
