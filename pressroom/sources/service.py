@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pressroom.clock import Clock
 from pressroom.config import SqlSourceSettings, WordPressSourceSettings
-from pressroom.errors import UsageError
+from pressroom.errors import SourceError, UsageError
 from pressroom.importer import RowParser
 from pressroom.models import Section
 from pressroom.sources.candidate import Reader
@@ -19,7 +19,7 @@ from pressroom.sources.wordpress import WordPressReader, WordPressSite
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
 
-__all__ = ["SourceSpec", "section_keys", "sync_one"]
+__all__ = ["SourceSpec", "SourceSyncs", "section_keys", "sync_one"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +94,40 @@ def sync_one(
     finally:
         if own:
             reader.close()
+
+
+class SourceSyncs:
+    """The worker's syncs: each source's reader kept open between syncs (a connection per
+    sync would cost more than an incremental sync), dropped after a failure so the next
+    sync connects afresh."""
+
+    def __init__(self, specs: list[SourceSpec]) -> None:
+        self.specs = {spec.name: spec for spec in specs}
+        self._readers: dict[str, Reader] = {}
+
+    def sync(
+        self,
+        name: str,
+        store: Store,
+        clock: Clock,
+        *,
+        full: bool = False,
+        report_bad: Callable[[str], None],
+    ) -> SyncReport:
+        """Sync the source ``name`` once (see :func:`sync_one`)."""
+        spec = self.specs[name]
+        reader = self._readers.get(name)
+        if reader is None:
+            with store.read() as conn:
+                reader = self._readers[name] = spec.open(list_sections(conn))
+        try:
+            return sync_one(spec, store, clock, full=full, reader=reader, report_bad=report_bad)
+        except SourceError:
+            self._readers.pop(name).close()
+            raise
+
+    def close(self) -> None:
+        """Close every source's connections."""
+        for reader in self._readers.values():
+            reader.close()
+        self._readers.clear()

@@ -190,3 +190,26 @@ def test_a_query_the_database_refuses_is_one_sentence(
         sync_one(source, sections_store, clock, report_bad=print)
 
     assert "nowhere" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_worker_keeps_a_reader_and_starts_afresh_after_a_failure(
+    sqlite_cms: str, sections_store: Store, clock: FakeClock
+) -> None:
+    from pressroom.sources.service import SourceSyncs
+
+    query = "SELECT url, section, title, published AS published_at FROM items WHERE :since <> ''"
+    syncs = SourceSyncs([spec(sqlite_cms, query)])
+    cms = create_engine(sqlite_cms)
+    try:
+        assert syncs.sync("cms", sections_store, clock, report_bad=print).counts.inserted == 1
+        with cms.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE items RENAME TO items_away")
+        with pytest.raises(SourceError):
+            syncs.sync("cms", sections_store, clock, report_bad=print)
+        with cms.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE items_away RENAME TO items")
+        again = syncs.sync("cms", sections_store, clock, full=True, report_bad=print)
+        assert again.rows == 1 and again.unchanged == 1
+    finally:
+        syncs.close()
+        cms.dispose()
