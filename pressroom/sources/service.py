@@ -99,11 +99,13 @@ def sync_one(
 class SourceSyncs:
     """The worker's syncs: each source's reader kept open between syncs (a connection per
     sync would cost more than an incremental sync), dropped after a failure so the next
-    sync connects afresh."""
+    sync connects afresh. A bad row is reported once while it stays bad: the overlap reads
+    it again every few seconds."""
 
     def __init__(self, specs: list[SourceSpec]) -> None:
         self.specs = {spec.name: spec for spec in specs}
         self._readers: dict[str, Reader] = {}
+        self._reported: dict[str, set[str]] = {}
 
     def sync(
         self,
@@ -120,8 +122,18 @@ class SourceSyncs:
         if reader is None:
             with store.read() as conn:
                 reader = self._readers[name] = spec.open(list_sections(conn))
+        before = self._reported.get(name, set())
+        now: set[str] = set()
+
+        def once(line: str) -> None:
+            now.add(line)
+            if line not in before:
+                report_bad(line)
+
         try:
-            return sync_one(spec, store, clock, full=full, reader=reader, report_bad=report_bad)
+            report = sync_one(spec, store, clock, full=full, reader=reader, report_bad=once)
+            self._reported[name] = now
+            return report
         except SourceError:
             self._readers.pop(name).close()
             raise

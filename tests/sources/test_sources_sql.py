@@ -213,3 +213,31 @@ def test_the_worker_keeps_a_reader_and_starts_afresh_after_a_failure(
     finally:
         syncs.close()
         cms.dispose()
+
+
+def test_the_worker_reports_a_bad_row_once_while_it_stays_bad(
+    sqlite_cms: str, sections_store: Store, clock: FakeClock
+) -> None:
+    from pressroom.sources.service import SourceSyncs
+
+    cms = create_engine(sqlite_cms)
+    with cms.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO items VALUES (2, 'https://lite.example.cn/2', '国内', '', "
+            "'2026-11-28 16:00:00', '2026-11-28 16:00:00')"
+        )
+    cms.dispose()
+    query = (
+        "SELECT id, url, section, title, published AS published_at, modified AS updated_at "
+        "FROM items WHERE modified >= :since"
+    )
+    syncs = SourceSyncs([spec(sqlite_cms, query)])
+    reported: list[str] = []
+    try:
+        for _ in range(3):  # the row stays inside the overlap: read by every sync
+            report = syncs.sync("cms", sections_store, clock, report_bad=reported.append)
+            assert report.bad == 1
+    finally:
+        syncs.close()
+
+    assert reported == ["source cms: row id=2: title is empty"]
