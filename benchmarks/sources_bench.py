@@ -312,12 +312,19 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--naive-posts", type=int, default=5_000)
     parser.add_argument("--latency", type=int, default=0, help="commit -> feed samples")
+    parser.add_argument(
+        "--driver",
+        choices=["pymysql", "mysqldb"],
+        default="pymysql",
+        help="the source's driver (mysqldb: mysqlclient, a C driver, if installed)",
+    )
     args = parser.parse_args()
     base = os.environ.get("PRESSROOM_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
     load = os.getloadavg()[0]
     started = time.perf_counter()
     url, engine = make_wordpress(base, args.posts)
     print(f"{args.posts:,} WordPress posts generated in {time.perf_counter() - started:.0f} s")
+    url = url.replace("+pymysql://", f"+{args.driver}://")  # what the source reads with
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)

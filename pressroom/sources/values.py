@@ -10,7 +10,6 @@ acceptable is the parser's business.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
@@ -67,12 +66,11 @@ def _plain(value: Any) -> Any:
 
 
 def content_hash(row: Mapping[str, Any]) -> str:
-    """A 32-character hash of a checked article row (what decides whether it is written)."""
-    text = json.dumps(row, sort_keys=True, default=_encode, ensure_ascii=False)
+    """A 32-character hash of a checked article row (what decides whether it is written).
+
+    Over the ``repr`` of its values in key order: a checked row holds only text, whole
+    numbers, None and aware UTC datetimes, whose ``repr`` is stable (and it is several times
+    cheaper than JSON with a datetime hook).
+    """
+    text = repr([(key, row[key]) for key in sorted(row)])
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot hash a {type(value).__name__}")
