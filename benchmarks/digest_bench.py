@@ -43,8 +43,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # postfix_relay's kits
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "delivery"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kits"))  # postfix_relay
 
 from sqlalchemy import insert
 
@@ -188,13 +187,16 @@ def run_senders(
 def child(config: Path, use_uvloop: bool) -> None:
     """One sender process: the whole digest send; prints a JSON line."""
     from pressroom.digest.service import send_digest
+    from pressroom.wiring import digest_config
 
     settings = load_settings(config)
     store = open_store(settings.store_url)
 
     async def main() -> dict[str, Any]:
         start, cpu = time.time(), _cpu()
-        report = await send_digest(settings, store, system_clock, show_progress=False)
+        report = await send_digest(
+            digest_config(settings), store, system_clock, show_progress=False
+        )
         end = time.time()
         return {
             "cpu": _cpu() - cpu,
@@ -226,10 +228,10 @@ def _cpu() -> float:
 
 def naive(config: Path, port: int, count: int) -> float:
     """Render, build and send ``count`` messages the naive way; messages per second."""
-    from pressroom.digest.config import digest_config
     from pressroom.digest.plan import plan_new_run, resolve_schedule
     from pressroom.digest.render import Renderer, RunInfo
     from pressroom.store.subscribers import active_subscribers
+    from pressroom.wiring import digest_config
 
     settings = load_settings(config)
     store = open_store(settings.store_url)

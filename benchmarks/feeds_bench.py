@@ -224,7 +224,7 @@ def naive_build(settings: Any, store: Any, out: Path, *, literal: bool = False) 
         _naive_write(settings, out, "all", list(session.scalars(newest.limit(50))))
         important = []
         for row in session.scalars(newest.execution_options(yield_per=500)):
-            if is_important(row_to_article(_as_row(row)), weights, settings.digest):
+            if is_important(row_to_article(_as_row(row)), weights, settings.digest.importance):
                 important.append(row)
                 if len(important) == 50:
                     break
@@ -288,9 +288,10 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
     from sqlalchemy import delete
 
     from pressroom.config import load_settings
-    from pressroom.feeds import FeedConfig, build_feeds, clear_caches, fastpath
+    from pressroom.feeds import build_feeds, clear_caches, fastpath
     from pressroom.store.engine import open_store
     from pressroom.store.schema import articles, feed_state
+    from pressroom.wiring import feed_config as make_feed_config
 
     work = BENCH_DIR / f"out-{backend}-{n}"
     shutil.rmtree(work, ignore_errors=True)
@@ -302,7 +303,7 @@ def measure(backend: str, url: str, n: int) -> dict[str, Any]:
         encoding="utf-8",
     )
     settings = load_settings(config, store={"url": url})
-    feed_config = FeedConfig.from_settings(settings)
+    feed_config = make_feed_config(settings)
     store = open_store(url, migrate=False)
     out = feed_config.output_dir
     new_prefix = f"{BASE_URL}bench-new/"

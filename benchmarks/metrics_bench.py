@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import func, insert, select, text
 from starlette.testclient import TestClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kits"))
 
 import support
 

@@ -6,7 +6,7 @@ Usage::
     python benchmarks/sources_bench.py [--posts 1000000] [--naive-posts 5000] [--latency 20]
 
 Needs MariaDB (``$PRESSROOM_TEST_MYSQL_URL``, default ``mysql+pymysql://root@127.0.0.1:3306/test``).
-A fresh database gets WordPress's tables (``tests/sources/wordpress_schema.sql``) and N
+A fresh database gets WordPress's tables (``tests/kits/wordpress_schema.sql``) and N
 published posts (Chinese, ~1 KB each, 22 categories, an author, a views meta row each),
 generated inside MariaDB from its ``seq_1_to_N`` sequence table. Then:
 
@@ -54,7 +54,7 @@ from pressroom.sources.wordpress import paragraphs
 from pressroom.store.articles import sync_sections, upsert_articles
 from pressroom.store.engine import Store, open_store
 
-SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "sources" / "wordpress_schema.sql"
+SCHEMA = Path(__file__).resolve().parents[1] / "tests" / "kits" / "wordpress_schema.sql"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOME = "https://blog.example.cn"
 PARAGRAPH = "辽宁省各级党组织认真学习贯彻会议精神，推动工作落地见效。" * 6

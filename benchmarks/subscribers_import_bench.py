@@ -30,8 +30,8 @@ from benchkit import in_child, opened, store_url
 from pressroom.demo.corpus import demo_sections
 from pressroom.models import ConsentEvent, ConsentSource
 from pressroom.store.articles import list_sections, sync_sections
-from pressroom.store.consent import record_consent_event
-from pressroom.store.subscribers import find_subscriber, save_subscriber
+from pressroom.store.subscriber_writes import record_consent_event, save_subscriber
+from pressroom.store.subscribers import find_subscriber
 from pressroom.subscribers.csv_rows import SectionNames, csv_records, parse_row
 from pressroom.subscribers.roster import import_csv_file
 

@@ -18,7 +18,7 @@ from typing import TextIO
 from pressroom import __version__
 from pressroom.config import default_config_path
 from pressroom.errors import ConfigError, OutputError, PressroomError
-from pressroom.wiring import Runtime, load_runtime
+from pressroom.wiring import Runtime, digest_config, load_runtime
 
 __all__ = ["main"]
 
@@ -98,12 +98,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_sources_sync(args: argparse.Namespace) -> int:
     """Sync the configured sources (or one); exit 1 if a source failed or a row was bad."""
-    from pressroom.errors import SourceError
+    from pressroom.errors import SourceError, UsageError
     from pressroom.sources.service import sync_one
+    from pressroom.wiring import source_specs
 
     runtime = _runtime(args)
+    specs = source_specs(runtime.settings, args.name)
+    if not specs:
+        raise UsageError("no [sources.<name>] in the config: nothing to sync")
     failed = False
-    for spec in runtime.sources(args.name):
+    for spec in specs:
         try:
             report = sync_one(
                 spec,
@@ -127,11 +131,14 @@ def cmd_sources_sync(args: argparse.Namespace) -> int:
 def cmd_feeds_build(args: argparse.Namespace) -> int:
     """Write the feeds that changed; print what was written, kept and removed."""
     from pressroom.worker.manual import build_feeds_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
 
     runtime = _runtime(args)
+    settings = runtime.settings
     report = build_feeds_manually(
-        runtime.settings, runtime.store, runtime.clock, force=args.force
-    )  # recorded in job_runs; JobFailed when another process holds the feeds lease
+        worker_config(settings), default_jobs(settings), runtime.store, runtime.clock,
+        force=args.force,
+    )  # fmt: skip  # recorded in job_runs; JobFailed when another process holds the lease
     for line in report.lines():
         print(line)
     return 0 if report.ok else 1
@@ -146,8 +153,9 @@ def cmd_digest_preview(args: argparse.Namespace) -> int:
 
     runtime = _runtime(args)
     settings = runtime.settings
+    config = digest_config(settings)
     shown = preview_digest(
-        settings, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
+        config, runtime.store, runtime.clock, schedule=args.schedule, subscriber=args.subscriber
     )
     window = f"{shown.window_start:%Y-%m-%d %H:%M} .. {shown.window_end:%Y-%m-%d %H:%M} UTC"
     if not shown:
@@ -169,16 +177,19 @@ def cmd_digest_send(args: argparse.Namespace) -> int:
     """Select, render and deliver a digest (resuming an interrupted one)."""
     from pressroom.digest.service import send_digest_blocking
     from pressroom.worker.manual import send_digest_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
 
     runtime = _runtime(args)
     if not args.dry_run and not args.to:  # a real send is a run: recorded in job_runs
+        settings = runtime.settings
         report = send_digest_manually(
-            runtime.settings, runtime.store, runtime.clock, schedule=args.schedule
-        )
+            worker_config(settings), default_jobs(settings), runtime.store, runtime.clock,
+            schedule=args.schedule,
+        )  # fmt: skip
         print(report.summary())
         return 0 if report.ok else 1
     report = send_digest_blocking(
-        runtime.settings,
+        digest_config(runtime.settings),
         runtime.store,
         runtime.clock,
         schedule=args.schedule,
@@ -240,9 +251,15 @@ def cmd_bounces(args: argparse.Namespace) -> int:
     """Process the bounce mailbox, or list what it brought."""
     runtime = _runtime(args)
     if args.bounces_command == "process":
-        from pressroom.worker.bounces_job import run_bounces_manually
+        from pressroom.wiring import bounce_config
+        from pressroom.worker.manual import run_bounces_manually
+        from pressroom.worker.scheduler import default_jobs, worker_config
 
-        report = run_bounces_manually(runtime.settings, runtime.store, runtime.clock)
+        settings = runtime.settings
+        bounce_config(settings)  # a config problem is a usage error, not a failed run
+        report = run_bounces_manually(
+            worker_config(settings), default_jobs(settings), runtime.store, runtime.clock
+        )
         print(report.summary())
         for failed in report.failed:
             print(f"unparseable: {failed}", file=sys.stderr)
@@ -281,10 +298,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Show the last runs, the next fire times and delivery counts; exit 1 if a run failed."""
     import json
 
+    from pressroom.worker.scheduler import worker_config
     from pressroom.worker.status import collect_status
 
     runtime = _runtime(args)
-    report = collect_status(runtime.settings, runtime.store, runtime.clock())
+    report = collect_status(worker_config(runtime.settings), runtime.store, runtime.clock())
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
     else:
@@ -297,13 +315,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the feeds, subscribe, confirm, unsubscribe and preferences pages."""
+    from pressroom.web import create_app
     from pressroom.web.server import serve
 
     runtime = _runtime(args)
     serve(
-        runtime.settings,
-        runtime.store,
-        runtime.clock,
+        create_app(runtime.settings, runtime.store, runtime.clock),
         host=args.host,
         port=args.port,
         out=lambda line: print(line, flush=True),
@@ -401,17 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
     subs = add("subscribers", None, "manage subscribers")
     subs_sub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")
     s_add = add("add", cmd_subscribers, "add (or update) an active subscriber", subs_sub)
-    s_add.add_argument("email")
-    s_add.add_argument("--name", default="")
+    s_add.add_argument("email", help="the e-mail address")
+    s_add.add_argument("--name", default="", help="the name the digest greets and addresses")
     s_add.add_argument("--sections", default="", help="slugs or names, comma separated")
-    s_add.add_argument("--frequency", choices=["daily", "weekly"], default="daily")
+    s_add.add_argument(
+        "--frequency",
+        choices=["daily", "weekly"],
+        default="daily",
+        help="how often the subscriber gets the digest",
+    )
     s_add.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     s_remove = add("remove", cmd_subscribers, "unsubscribe an address", subs_sub)
-    s_remove.add_argument("email")
+    s_remove.add_argument("email", help="the e-mail address")
     s_list = add("list", cmd_subscribers, "list subscribers", subs_sub)
-    s_list.add_argument("--status", choices=["pending", "active", "unsubscribed", "bounced"])
+    s_list.add_argument(
+        "--status",
+        choices=["pending", "active", "unsubscribed", "bounced"],
+        help="only subscribers with this status",
+    )
     s_show = add("show", cmd_subscribers, "a subscriber and its consent history", subs_sub)
-    s_show.add_argument("email")
+    s_show.add_argument("email", help="the e-mail address")
     s_import = add("import", cmd_subscribers, "import subscribers from CSV", subs_sub)
     s_import.add_argument("file", help="CSV (email,name,sections,frequency,status); - = stdin")
     s_import.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
@@ -431,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = add("run", cmd_run, "run the scheduled worker in the foreground")
     run.add_argument("--once", action="store_true", help="run every configured job once, exit")
-    run.add_argument("--log-format", choices=["text", "json"], default="text")
+    run.add_argument(
+        "--log-format", choices=["text", "json"], default="text", help="log lines as text or JSON"
+    )
 
     serve = add("serve", cmd_serve, "run the web app")
     serve.add_argument("--host", help="override [web] host")

@@ -33,7 +33,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pressroom.errors import ConfigError
-from pressroom.models import Frequency, JobKind
+from pressroom.job_kinds import kind_rules
+from pressroom.models import Frequency, ImportanceRule, JobKind
 
 __all__ = [
     "DEFAULT_CONFIG_NAME",
@@ -124,14 +125,47 @@ def _parse_watch(value: object) -> object:
 class SiteSettings(_Strict):
     """``[site]``: the news site being published."""
 
-    name: str = Field("pressroom", min_length=1)
-    base_url: str = "https://www.example.com/"
-    language: str = "zh-CN"
-    timezone: str = "Asia/Shanghai"
-    postal_address: str = ""
-    logo_url: str | None = None
-    icon_url: str | None = None
-    copyright: str | None = None
+    name: str = Field(
+        "pressroom",
+        min_length=1,
+        description=(
+            "The site's name: feed titles (`<name> · <section>`) and the digest's sender name."
+        ),
+    )
+    base_url: str = Field(
+        "https://www.example.com/",
+        description=(
+            "The site's home page; relative links in article bodies are made absolute against it."
+        ),
+    )
+    language: str = Field("zh-CN", description="The language of feeds, mails and pages (BCP 47).")
+    timezone: str = Field(
+        "Asia/Shanghai",
+        description=(
+            "The time zone for dates people read, and for input times without a zone (IANA name)."
+        ),
+    )
+    postal_address: str = Field(
+        "",
+        description=(
+            "The sender's postal address, shown in every digest's footer (anti-spam laws want one)."
+        ),
+    )
+    logo_url: str | None = Field(
+        None,
+        description="A logo: RSS `<image>`, Atom `<logo>`, JSON Feed `icon`.",
+    )
+    icon_url: str | None = Field(
+        None,
+        description=(
+            "A small square icon: Atom `<icon>`, JSON Feed `favicon` (and RSS `<image>` without a "
+            "logo)."
+        ),
+    )
+    copyright: str | None = Field(
+        None,
+        description="A copyright line: RSS `<copyright>`, Atom `<rights>`.",
+    )
 
     _check_url = field_validator("base_url")(_check_http_url)
     _check_images = field_validator("logo_url", "icon_url")(_check_absolute_url)
@@ -154,9 +188,22 @@ def redact_url(url: str) -> str:
 class StoreSettings(_Strict):
     """``[store]``: where articles and pressroom's own tables live."""
 
-    url: str = "sqlite:///pressroom.db"
-    busy_timeout: float = Field(30.0, gt=0, le=3600)
-    """Seconds a SQLite transaction waits for another process's write lock."""
+    url: str = Field(
+        "sqlite:///pressroom.db",
+        description=(
+            "The store: `sqlite:///file.db` (relative to the config's folder) or "
+            "`postgresql+psycopg://user@host/db`."
+        ),
+    )
+    busy_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "Seconds a write waits for another process's lock (SQLite's busy timeout); a digest "
+            "send also bounds each ledger statement by it, PostgreSQL included."
+        ),
+    )
 
     @field_validator("url")
     @classmethod
@@ -175,10 +222,24 @@ class StoreSettings(_Strict):
 class SectionSettings(_Strict):
     """One ``[[sections]]`` entry."""
 
-    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=64)
-    name: str = Field(min_length=1)
-    weight: float = 0.0
-    url: str | None = None
+    slug: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=64,
+        description="The feed folder name (a-z, 0-9, -).",
+    )
+    name: str = Field(
+        min_length=1, description="The section's name shown to readers (e.g. 重要讲话)."
+    )
+    weight: float = Field(
+        0.0,
+        description="Added to an article's importance score (see `[digest]`).",
+    )
+    url: str | None = Field(
+        None,
+        description=(
+            "The section's page on the site: its feed's home link (default: `[site] base_url`)."
+        ),
+    )
 
     _check_url = field_validator("url")(_check_absolute_url)
 
@@ -186,16 +247,71 @@ class SectionSettings(_Strict):
 class FeedsSettings(_Strict):
     """``[feeds]``: the feed files."""
 
-    output_dir: Path = Path("public")
-    formats: list[Literal["rss", "atom", "json"]] = ["rss", "atom", "json"]
-    items: int = Field(50, ge=1, le=1000)
-    content: Literal["full", "summary"] = "full"
-    summary_chars: int = Field(120, ge=20, le=2000)
-    public_url: str | None = None
-    websub_hub: str | list[str] | None = None
-    ttl: int = Field(60, ge=1)
-    watch: float = Field(2.0, ge=0)
-    lease: Literal["store", "local"] = "store"
+    output_dir: Path = Field(
+        Path("public"),
+        description=(
+            "Where feed files are written: `<output_dir>/<all|important|slug>/`, plus `feeds.opml`"
+            " and `index.html`."
+        ),
+    )
+    # names of the feed-format registry (pressroom.feeds.formats), checked by the
+    # composition root (pressroom.wiring.check_feed_formats): this layer cannot import it
+    formats: list[str] = Field(
+        ["rss", "atom", "json"],
+        description=(
+            "Which formats each feed folder gets (`rss`, `atom`, `json`); a dropped format's"
+            " files are removed."
+        ),
+    )
+    items: int = Field(50, ge=1, le=1000, description="Entries per feed, newest first.")
+    content: Literal["full", "summary"] = Field(
+        "full",
+        description=(
+            "`full`: the sanitised article body in every entry; `summary`: the summary only."
+        ),
+    )
+    summary_chars: int = Field(
+        120,
+        ge=20,
+        le=2000,
+        description=(
+            "Length of generated summaries, in characters (cut on characters for CJK, ends with …)."
+        ),
+    )
+    public_url: str | None = Field(
+        None,
+        description=(
+            "Where the feed files are served from (self links, OPML `xmlUrl`); default: `[web] "
+            "public_url`."
+        ),
+    )
+    websub_hub: str | list[str] | None = Field(
+        None,
+        description=(
+            "A WebSub hub URL (or a list) announced in every feed and told of every feed that "
+            "changed."
+        ),
+    )
+    ttl: int = Field(
+        60,
+        ge=1,
+        description="How long readers may cache a feed, in minutes (RSS `<ttl>`).",
+    )
+    watch: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "How often `pressroom run` looks for new articles and rebuilds the feeds that changed "
+            '(`"2s"`, `"500ms"`; `"0"`: off).'
+        ),
+    )
+    lease: Literal["store", "local"] = Field(
+        "store",
+        description=(
+            "Who builds: `store` (one builder for every worker sharing the store) or `local` (each"
+            " worker builds its own `output_dir`)."
+        ),
+    )
 
     _check_urls = field_validator("public_url")(lambda v: None if v is None else _check_http_url(v))
     _watch = field_validator("watch", mode="before")(_parse_watch)
@@ -218,47 +334,121 @@ class FeedsSettings(_Strict):
 class ViewTier(_Strict):
     """Articles with at least ``min_views`` views get ``bonus`` (the highest tier wins)."""
 
-    min_views: int = Field(ge=0)
-    bonus: float
+    min_views: int = Field(ge=0, description="Page views an article needs to reach this tier.")
+    bonus: float = Field(
+        description=(
+            "Added to the score of an article in this tier (the highest tier reached wins)."
+        ),
+    )
 
 
 class DigestSettings(_Strict):
     """``[digest]``: what counts as important, and the digest mail."""
 
-    threshold: float = 5.0
-    headline_bonus: float = 4.0
-    recommended_bonus: float = 2.0
-    view_tiers: list[ViewTier] = [
-        ViewTier(min_views=1000, bonus=1.0),
-        ViewTier(min_views=5000, bonus=2.0),
-        ViewTier(min_views=20000, bonus=3.0),
-    ]
-    max_items: int = Field(20, ge=1, le=200)
-    subject: str = "{{ site }} · {{ period }} 要闻 {{ count }} 篇"
-    templates_dir: Path | None = None
+    threshold: float = Field(
+        5.0,
+        description="An article is important when its score is at least this.",
+    )
+    headline_bonus: float = Field(
+        4.0,
+        description="Added to the score of a headline (头条, priority 2).",
+    )
+    recommended_bonus: float = Field(
+        2.0,
+        description="Added to the score of a recommended article (推荐, priority 1).",
+    )
+    view_tiers: list[ViewTier] = Field(
+        [
+            ViewTier(min_views=1000, bonus=1.0),
+            ViewTier(min_views=5000, bonus=2.0),
+            ViewTier(min_views=20000, bonus=3.0),
+        ],
+        description="Bonuses by page views; the highest tier reached counts.",
+    )
+    max_items: int = Field(
+        20,
+        ge=1,
+        le=200,
+        description="At most this many articles in one digest (best first).",
+    )
+    subject: str = Field(
+        "{{ site }} · {{ period }} 要闻 {{ count }} 篇",
+        description="The subject line (Jinja2): `site`, `period`, `count`, `first_title`.",
+    )
+    templates_dir: Path | None = Field(
+        None,
+        description=(
+            "A folder whose templates (`digest.html`, `digest.txt`, ...) override the built-in "
+            "ones, file by file."
+        ),
+    )
+
+    @property
+    def importance(self) -> ImportanceRule:
+        """The importance rule these settings set (for the digest and the ``important`` feed)."""
+        return ImportanceRule(
+            threshold=self.threshold,
+            headline_bonus=self.headline_bonus,
+            recommended_bonus=self.recommended_bonus,
+            view_tiers=tuple((tier.min_views, tier.bonus) for tier in self.view_tiers),
+        )
 
 
 class SmtpSettings(_Strict):
     """``[mail.smtp]``: the SMTP relay used by the ``smtp`` transport."""
 
-    host: str = "localhost"
-    port: int = Field(587, ge=1, le=65535)
-    tls: Literal["starttls", "implicit", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    connections: int = Field(4, ge=1, le=64)
+    host: str = Field("localhost", description="The SMTP relay's host.")
+    port: int = Field(587, ge=1, le=65535, description="The SMTP relay's port.")
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        "starttls",
+        description=(
+            "`starttls` (port 587), `implicit` (TLS from the start, port 465) or `none` (a local "
+            "relay)."
+        ),
+    )
+    username: str | None = Field(None, description="The SMTP login, if the relay wants one.")
+    password: SecretStr | None = Field(
+        None,
+        description=(
+            "The SMTP password; set `PRESSROOM_MAIL__SMTP__PASSWORD` instead of writing it in the "
+            "file."
+        ),
+    )
+    connections: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Persistent connections used in parallel; each sends many messages.",
+    )
     rate: float = Field(0.0, ge=0, description="messages per second, 0 = unlimited")
-    timeout: float = Field(30.0, gt=0)
-    retries: int = Field(3, ge=0, le=20)
-    smtputf8: bool = False  # addresses with non-ASCII local parts (needs the relay's SMTPUTF8)
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for the server at each step.")
+    retries: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description=(
+            "Retries (exponential backoff with jitter) for 4xx replies and dropped connections."
+        ),
+    )
+    smtputf8: bool = Field(
+        False,
+        description=(
+            "Accept addresses with a non-ASCII local part and send them with SMTPUTF8 (the relay "
+            "must offer it)."
+        ),
+    )
 
 
 class DkimSettings(_Strict):
     """``[mail.dkim]``: sign messages when a key is configured."""
 
-    domain: str
-    selector: str
-    key_file: Path
+    domain: str = Field(description="The signing domain (`d=`).")
+    selector: str = Field(
+        description=(
+            "The DNS selector (`s=`): the key is published at `<selector>._domainkey.<domain>`."
+        ),
+    )
+    key_file: Path = Field(description="The PEM private key file.")
 
 
 _VERP_LOCAL_MAX = 24  # 64 - 1 ("+") - 39 (the longest token, pressroom.delivery.verp)
@@ -267,16 +457,49 @@ _VERP_LOCAL_MAX = 24  # 64 - 1 ("+") - 39 (the longest token, pressroom.delivery
 class MailSettings(_Strict):
     """``[mail]``: how digests leave."""
 
-    transport: Literal["file", "smtp"] = "file"
-    outbox: Path = Path("outbox")
-    from_address: str = "newsletter@example.com"
-    from_name: str | None = None
-    reply_to: str | None = None
-    unsubscribe_mailto: str | None = None
-    return_path: str | None = None  # VERP: the envelope sender becomes local+<token>@domain
-    bounce_after: int = Field(1, ge=1)
-    smtp: SmtpSettings = SmtpSettings()
-    dkim: DkimSettings | None = None
+    transport: Literal["file", "smtp"] = Field(
+        "file",
+        description=(
+            "`file`: write each message as an `.eml` file into `outbox`; `smtp`: send through "
+            "`[mail.smtp]`."
+        ),
+    )
+    outbox: Path = Field(Path("outbox"), description="Where the `file` transport writes messages.")
+    from_address: str = Field(
+        "newsletter@example.com",
+        description="The address digests are sent from.",
+    )
+    from_name: str | None = Field(None, description="The sender's name (default: `[site] name`).")
+    reply_to: str | None = Field(None, description="A `Reply-To` address.")
+    unsubscribe_mailto: str | None = Field(
+        None,
+        description=(
+            "The mailto target of `List-Unsubscribe` (default: `from_address`); when set, each "
+            "message's is `local+<token>@domain`."
+        ),
+    )
+    return_path: str | None = Field(
+        None,
+        description=(
+            "VERP: the envelope sender becomes `local+<token>@domain` naming the delivery (at most"
+            " 24 characters before the @)."
+        ),
+    )
+    bounce_after: int = Field(
+        1,
+        ge=1,
+        description=(
+            "Mark a subscriber bounced after this many permanent (5xx) failures at send time."
+        ),
+    )
+    smtp: SmtpSettings = Field(
+        SmtpSettings(),
+        description="The SMTP relay used by the `smtp` transport.",
+    )
+    dkim: DkimSettings | None = Field(
+        None,
+        description="DKIM signing, when configured (signing at the MTA is faster).",
+    )
 
     @property
     def accepts_utf8_local_parts(self) -> bool:
@@ -308,12 +531,41 @@ class MailSettings(_Strict):
 class BouncesSettings(_Strict):
     """``[bounces]``: the mailbox that bounces, complaints and mailto unsubscribes arrive in."""
 
-    source: str | None = None  # maildir:/var/mail/bounces, imaps://user@host/INBOX
-    password: SecretStr | None = None  # the IMAP password; use $PRESSROOM_BOUNCES__PASSWORD
-    ca_file: Path | None = None  # trust this CA for IMAP TLS instead of the system's
-    soft_limit: int = Field(3, ge=1)
-    soft_window: int = Field(30 * 86400, ge=60)
-    address_fallback: bool = True  # a report without a VERP token may name its address
+    source: str | None = Field(
+        None,
+        description=(
+            "The bounce mailbox: `maildir:/path/to/Maildir`, `imaps://user@host/INBOX` or "
+            "`imap://...` (STARTTLS)."
+        ),
+    )
+    password: SecretStr | None = Field(
+        None,
+        description=(
+            "The IMAP password; set `PRESSROOM_BOUNCES__PASSWORD` instead of writing it in the "
+            "file."
+        ),
+    )
+    ca_file: Path | None = Field(
+        None,
+        description="Trust this CA for IMAP TLS instead of the system's.",
+    )
+    soft_limit: int = Field(
+        3,
+        ge=1,
+        description="Soft bounces (4.x.x) within `soft_window` that mark an address bounced.",
+    )
+    soft_window: int = Field(
+        30 * 86400,
+        ge=60,
+        description='How far back soft bounces count (seconds, or `"30d"`, `"12h"`).',
+    )
+    address_fallback: bool = Field(
+        True,
+        description=(
+            "Whether a report without a VERP token may name its subscriber by address (`false`: "
+            "only a signed token changes a status)."
+        ),
+    )
 
     _duration = field_validator("soft_window", mode="before")(_parse_duration)
 
@@ -336,12 +588,32 @@ class BouncesSettings(_Strict):
 class ScheduleSettings(_Strict):
     """One ``[[schedules]]`` entry: a job on a cron schedule."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-    job: JobKind
-    cron: str
-    timezone: str | None = None
-    frequency: Frequency | None = None
-    misfire_grace: int = Field(6 * 3600, ge=0)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="The schedule's name (in `job_runs`, `status`, metrics and `--schedule`).",
+    )
+    job: JobKind = Field(description="The job it runs: `feeds`, `digest` or `bounces`.")
+    cron: str = Field(
+        description="A crontab expression (minute hour day month weekday; Sunday = 0 or 7).",
+    )
+    timezone: str | None = Field(
+        None,
+        description="The zone the cron expression is read in (default: `[site] timezone`).",
+    )
+    frequency: Frequency | None = Field(
+        None,
+        description=(
+            "Digest schedules: `daily` or `weekly`, the subscribers who get it (default `daily`)."
+        ),
+    )
+    misfire_grace: int = Field(
+        6 * 3600,
+        ge=0,
+        description=(
+            "After downtime, a missed run still happens at start-up if it is at most this late "
+            '(seconds, or `"30m"`, `"6h"`).'
+        ),
+    )
 
     _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
     _duration = field_validator("misfire_grace", mode="before")(_parse_duration)
@@ -361,7 +633,7 @@ class ScheduleSettings(_Strict):
 
     @model_validator(mode="after")
     def _digest_needs_frequency(self) -> ScheduleSettings:
-        if self.job is JobKind.DIGEST and self.frequency is None:
+        if kind_rules(self.job).sends_digest and self.frequency is None:
             object.__setattr__(self, "frequency", Frequency.DAILY)
         return self
 
@@ -515,16 +787,47 @@ MIN_SECRET_CHARS = 32
 class WebSettings(_Strict):
     """``[web]``: the web app (feeds, subscribe, unsubscribe, preferences)."""
 
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
-    public_url: str = "http://127.0.0.1:8080/"
-    secret: SecretStr | None = None
-    subscribe_per_minute: int = Field(5, ge=1)
-    confirm_max_age: int = Field(7 * 86400, ge=60)
-    redis_url: SecretStr | None = None
-    """Keep the rate-limit counters in Redis (``redis://host:6379/0``); default: the store."""
-    metrics_token: SecretStr | None = None
-    """When set, ``GET /metrics`` needs ``Authorization: Bearer <token>``."""
+    host: str = Field("127.0.0.1", description="The address `pressroom serve` listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="The port `pressroom serve` listens on.")
+    public_url: str = Field(
+        "http://127.0.0.1:8080/",
+        description=(
+            "The web app's public address: links in mails (confirm, unsubscribe, preferences); "
+            "https with the `smtp` transport."
+        ),
+    )
+    secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Signs the tokens in links (32 characters or more; `pressroom init` writes one); "
+            "changing it voids every link sent. Prefer `PRESSROOM_WEB__SECRET`."
+        ),
+    )
+    subscribe_per_minute: int = Field(
+        5,
+        ge=1,
+        description=(
+            "Subscribe requests allowed per client address per minute, across every web process."
+        ),
+    )
+    confirm_max_age: int = Field(
+        7 * 86400,
+        ge=60,
+        description="How long a confirmation link stays valid, in seconds (default 7 days).",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        description=(
+            "Keep the rate-limit counters in Redis (`redis://host:6379/0`) instead of the store."
+        ),
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "A bearer token `GET /metrics` then requires (`Authorization: Bearer <token>`); "
+            "default: open."
+        ),
+    )
     ingest_token: SecretStr | None = Field(
         None,
         description=(
@@ -581,15 +884,30 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    site: SiteSettings = SiteSettings()
-    store: StoreSettings = StoreSettings()
-    sections: list[SectionSettings] = []
-    feeds: FeedsSettings = FeedsSettings()
-    digest: DigestSettings = DigestSettings()
-    mail: MailSettings = MailSettings()
-    schedules: list[ScheduleSettings] = []
-    web: WebSettings = WebSettings()
-    bounces: BouncesSettings = BouncesSettings()
+    site: SiteSettings = Field(SiteSettings(), description="The news site being published.")
+    store: StoreSettings = Field(
+        StoreSettings(),
+        description="Where articles and pressroom's own tables live.",
+    )
+    sections: list[SectionSettings] = Field([], description="The sections, in site order.")
+    feeds: FeedsSettings = Field(FeedsSettings(), description="The feed files.")
+    digest: DigestSettings = Field(
+        DigestSettings(),
+        description="What counts as important, and the digest mail.",
+    )
+    mail: MailSettings = Field(MailSettings(), description="How mail leaves.")
+    schedules: list[ScheduleSettings] = Field(
+        [],
+        description=(
+            "The worker's jobs on cron schedules (default: feeds every 15 minutes, a daily digest "
+            "at 07:00)."
+        ),
+    )
+    web: WebSettings = Field(WebSettings(), description="The web app.")
+    bounces: BouncesSettings = Field(
+        BouncesSettings(),
+        description="The mailbox that bounces, complaints and mailto unsubscribes arrive in.",
+    )
     sources: dict[str, SourceSettings] = Field(
         {},
         description="Databases articles are read from, one table each (`[sources.blog]`): "

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from pressroom.config import DigestSettings
-from pressroom.models import Article, Priority, Section
+from pressroom.models import Article, ImportanceRule, Priority, Section
 
 __all__ = ["is_important", "priority_bonus", "score", "section_weights"]
 
@@ -19,39 +18,38 @@ def section_weights(
 ) -> dict[str, float]:
     """Section slug to weight: the store's ``sections``, overridden by ``overrides``.
 
-    ``overrides`` is :attr:`Settings.section_weights <pressroom.config.Settings.section_weights>`
-    (the config's ``[[sections]]``).
+    ``overrides`` are the weights of the config's ``[[sections]]``.
     """
     return {s.slug: s.weight for s in sections} | dict(overrides)
 
 
-def priority_bonus(priority: Priority, rules: DigestSettings) -> float:
-    """What ``priority`` adds to the score under ``rules``."""
+def priority_bonus(priority: Priority, rule: ImportanceRule) -> float:
+    """What ``priority`` adds to the score under ``rule``."""
     if priority == Priority.HEADLINE:
-        return rules.headline_bonus
+        return rule.headline_bonus
     if priority == Priority.RECOMMENDED:
-        return rules.recommended_bonus
+        return rule.recommended_bonus
     return 0.0
 
 
-def score(article: Article, section_weights: Mapping[str, float], rules: DigestSettings) -> float:
-    """Return ``article``'s importance score under ``rules``.
+def score(article: Article, section_weights: Mapping[str, float], rule: ImportanceRule) -> float:
+    """Return ``article``'s importance score under ``rule``.
 
     Args:
         article: the article to score.
         section_weights: section slug to weight (unknown sections weigh 0).
-        rules: the bonuses and view tiers (the ``[digest]`` settings).
+        rule: the bonuses and view tiers (``[digest]``).
     """
-    total = section_weights.get(article.section, 0.0) + priority_bonus(article.priority, rules)
+    total = section_weights.get(article.section, 0.0) + priority_bonus(article.priority, rule)
     tier_bonus = 0.0
-    for tier in rules.view_tiers:
-        if article.views >= tier.min_views:
-            tier_bonus = max(tier_bonus, tier.bonus)
+    for min_views, bonus in rule.view_tiers:
+        if article.views >= min_views:
+            tier_bonus = max(tier_bonus, bonus)
     return total + tier_bonus
 
 
 def is_important(
-    article: Article, section_weights: Mapping[str, float], rules: DigestSettings
+    article: Article, section_weights: Mapping[str, float], rule: ImportanceRule
 ) -> bool:
-    """True when ``article`` scores at least ``rules.threshold``."""
-    return score(article, section_weights, rules) >= rules.threshold
+    """True when ``article`` scores at least ``rule.threshold``."""
+    return score(article, section_weights, rule) >= rule.threshold

@@ -31,6 +31,7 @@ from pressroom.incoming import (
     text_problem,
     time_problem,
 )
+from pressroom.line_index import LineIndex
 from pressroom.models import ArticleStatus
 from pressroom.progress import progress
 from pressroom.store.articles import (
@@ -39,7 +40,7 @@ from pressroom.store.articles import (
     list_sections,
     upsert_articles,
 )
-from pressroom.store.bulk import LineIndex, write_bisecting
+from pressroom.store.bulk import write_bisecting
 from pressroom.store.engine import Store
 from pressroom.store.notify import notify_articles
 

@@ -20,6 +20,7 @@ __all__ = [
     "DeliveryStatus",
     "DigestStatus",
     "Frequency",
+    "ImportanceRule",
     "JobKind",
     "JobOutcome",
     "JobTrigger",
@@ -152,6 +153,23 @@ class JobTrigger(StrEnum):
     CATCH_UP = "catch-up"  # a missed fire run when a worker starts
     MANUAL = "manual"  # a command: digest send, feeds build, bounces process
     WATCH = "watch"  # the feeds watch saw the store change
+
+
+@dataclass(frozen=True, slots=True)
+class ImportanceRule:
+    """What makes an article important (``[digest]``; :mod:`pressroom.importance` applies it).
+
+    Attributes:
+        threshold: the score an important article reaches.
+        headline_bonus: what a headline adds to the score.
+        recommended_bonus: what a recommended article adds.
+        view_tiers: ``(min_views, bonus)`` pairs; the highest bonus reached is added.
+    """
+
+    threshold: float
+    headline_bonus: float
+    recommended_bonus: float
+    view_tiers: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,23 +1,33 @@
 """Shared fixtures: stores on SQLite and PostgreSQL, settings in a temp dir, a fixed clock,
 real SMTP servers on 127.0.0.1 and TLS material.
 
-The kits beside this file (``smtpkit``, ``deliverykit``, ``digestkit``) are importable from
-every test folder: ``pythonpath = ["tests"]`` in pyproject.toml.
+The kits in ``kits/`` (``smtpkit``, ``deliverykit``, ``digestkit``, ...; ``kits/README.md``
+says which is for what) are importable from every test folder: ``pythonpath`` in
+pyproject.toml.
+
+Two hooks keep the suite fast: ``-n auto`` picks more workers than cores (see
+:func:`pytest_xdist_auto_num_workers`), and a test not marked ``slow`` fails when its call takes
+longer than the budget (``--slow-budget``, see :func:`pytest_runtest_makereport`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import ssl
 import subprocess
+import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from smtpkit import Recorder, SmtpServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from support import FakeClock, make_settings
 
 from pressroom.config import Settings
@@ -25,6 +35,108 @@ from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
 MYSQL_ENV = "PRESSROOM_TEST_MYSQL_URL"  # MariaDB for the [sources] tests (tests/sources/)
+
+# A test that takes over 2 s is marked `slow`; the check fails an unmarked one only past 5 s
+# of its call phase, so our own workers (two per core) do not fail a 1.5 s test, while a test
+# that really is slow cannot stay in the fast tier. A machine busier than our workers make
+# it (other jobs) stretches the budget by that ratio: see slow_budget().
+SLOW_BUDGET = 5.0
+
+# The tests mostly wait (on servers, subprocesses, sleeps): run one after another they keep
+# a 2-core machine a third busy. Two workers per core fill the cores; more only add memory
+# and the processes and servers each test starts itself.
+WORKERS_PER_CORE = 2
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow-budget",
+        type=float,
+        default=SLOW_BUDGET,
+        metavar="SECONDS",
+        help=f"fail a test not marked slow whose call takes longer (default {SLOW_BUDGET:g}; "
+        "0 turns the check off; it is off under --pdb and --trace)",
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: no workers for one test file (or node ids in it), else two per core.
+
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides, as with pytest-xdist's own hook.
+    """
+    override = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if override:
+        return int(override)
+    files = {arg.split("::")[0] for arg in config.args}
+    if len(files) == 1 and Path(next(iter(files))).is_file():
+        return 0
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
+
+
+def slow_budget(config: pytest.Config) -> float:
+    """``--slow-budget`` seconds, stretched by how much busier the machine is than our own
+    workers make it (the 1-minute load average per core over ``WORKERS_PER_CORE``); 0 is off."""
+    budget: float = config.getoption("slow_budget")
+    busy = os.getloadavg()[0] / (WORKERS_PER_CORE * len(os.sched_getaffinity(0)))
+    return budget * max(1.0, busy)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Fail a passing test not marked ``slow`` whose call phase exceeded :func:`slow_budget`.
+
+    Only the call phase counts: fixture set-up (a PostgreSQL schema, a TLS certificate) is
+    shared work whose time depends on what else runs.
+    """
+    report: pytest.TestReport = yield
+    if report.when != "call" or not report.passed or item.get_closest_marker("slow"):
+        return report
+    budget = slow_budget(item.config)
+    debugging = item.config.getoption("usepdb") or item.config.getoption("trace")
+    if budget > 0 and not debugging and report.duration > budget:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} took {report.duration:.1f} s, over the {budget:.1f} s budget of a "
+            "test not marked slow: mark it @pytest.mark.slow (or make it faster)"
+        )
+    return report
+
+
+_HELD = pytest.StashKey[list[IO[str]]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Under xdist, a test marked ``alone`` runs while no other worker runs a test.
+
+    Every test holds a shared lock on a file of this run from its set-up to its teardown;
+    an ``alone`` test takes it exclusively. A second lock in front (the turnstile) lets the
+    ``alone`` test in once the tests running now end, instead of waiting for a moment when
+    no worker is in one. The wait is part of set-up, so ``--slow-budget`` does not count it.
+    """
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        return
+    alone = item.get_closest_marker("alone") is not None
+    mode = fcntl.LOCK_EX if alone else fcntl.LOCK_SH
+    folder = Path(tempfile.gettempdir())
+    turnstile = open(folder / f"pressroom-tests-{run}.turnstile", "a")  # noqa: SIM115
+    tests = open(folder / f"pressroom-tests-{run}.tests", "a")  # noqa: SIM115
+    fcntl.flock(turnstile, mode)
+    fcntl.flock(tests, mode)
+    if not alone:
+        fcntl.flock(turnstile, fcntl.LOCK_UN)
+    item.stash[_HELD] = [tests, turnstile]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Let go of what :func:`pytest_runtest_setup` locked (closing a file unlocks it)."""
+    for held in item.stash.get(_HELD, []):
+        held.close()
 
 
 @pytest.fixture(autouse=True)
@@ -37,13 +149,37 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def pg_base_url() -> str:
-    """The PostgreSQL URL from $PRESSROOM_TEST_PG_URL, or skip."""
+    """The PostgreSQL URL from $PRESSROOM_TEST_PG_URL (a database of its own per xdist
+    worker), or skip."""
     url = os.environ.get(PG_ENV)
     if not url:
         pytest.skip(
             f"PostgreSQL tests need ${PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
         )
-    return url
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return _worker_database(url, worker) if worker else url
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """``url`` with its database renamed ``<database>_<worker>``, created if missing.
+
+    Schemas keep tests' tables apart, but ``NOTIFY pressroom_articles`` and the migration's
+    advisory lock are per database: one database per worker keeps one worker's notifications
+    from waking another worker's listener.
+    """
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            found = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if found.first() is None:
+                # Another run may make it in the meantime: then it exists, as wanted.
+                with contextlib.suppress(ProgrammingError, IntegrityError):
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ def pressroom(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Com
     )
 
 
+@pytest.mark.slow
 def test_help_lists_every_command(tmp_path: Path) -> None:
     done = pressroom("--help", cwd=tmp_path)
     assert done.returncode == 0
@@ -47,11 +48,13 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         assert command in done.stdout
 
 
+@pytest.mark.slow
 def test_bad_usage_exits_2(tmp_path: Path) -> None:
     assert pressroom("frobnicate", cwd=tmp_path).returncode == 2
     assert pressroom("feeds", "build", "--nope", cwd=tmp_path).returncode == 2
 
 
+@pytest.mark.slow
 def test_missing_config_is_one_sentence(tmp_path: Path) -> None:
     done = pressroom("config", "check", cwd=tmp_path)
     assert done.returncode == 2
@@ -60,6 +63,7 @@ def test_missing_config_is_one_sentence(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_init_then_check_then_import(tmp_path: Path) -> None:
     done = pressroom("init", "site", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -82,6 +86,7 @@ def test_init_then_check_then_import(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_config_check_on_a_broken_file(tmp_path: Path) -> None:
     (tmp_path / "pressroom.toml").write_text("[mail.smtp]\nport = 'x'\n[[sections]\n", "utf-8")
     done = pressroom("config", "check", cwd=tmp_path)
@@ -89,6 +94,7 @@ def test_config_check_on_a_broken_file(tmp_path: Path) -> None:
     assert "line 3" in done.stderr and "TOML syntax error" in done.stderr
 
 
+@pytest.mark.slow
 def test_pressroom_config_env_names_the_file(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pressroom", "config", "check"],
@@ -130,6 +136,7 @@ def test_demo_makes_the_whole_site_and_is_safe_to_repeat(tmp_path: Path) -> None
     assert (demo / "public" / "all" / "rss.xml").stat().st_mtime_ns == rss.st_mtime_ns
 
 
+@pytest.mark.slow
 def test_feeds_build_waits_its_turn_behind_a_workers_lease(tmp_path: Path) -> None:
     from datetime import timedelta
 

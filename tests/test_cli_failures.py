@@ -153,6 +153,7 @@ def expand(args: list[str], **places: Path) -> list[str]:
 # ---------------------------------------------------------------- a broken store
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["config check", *STORE_COMMANDS])
 def test_a_malformed_store_url(site: Path, command: str) -> None:
     """A port that is not a number: a config error naming the setting (exit 2)."""
@@ -163,6 +164,7 @@ def test_a_malformed_store_url(site: Path, command: str) -> None:
     assert "store.url" in line and "port" in line and "postgres:***@" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(STORE_COMMANDS))
 def test_a_store_that_refuses_connections(site: Path, command: str) -> None:
     url = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:1/test"
@@ -199,6 +201,7 @@ def locked(site: Path) -> Iterator[Path]:
         holder.stdout.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(STORE_COMMANDS))
 def test_a_locked_store(locked: Path, command: str) -> None:
     """Longer than the busy timeout (0.5 s here): one sentence saying so, exit 1."""
@@ -207,6 +210,7 @@ def test_a_locked_store(locked: Path, command: str) -> None:
     assert "is locked by another process (waited 0.5 s)" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     ["import", "feeds build", "digest send", "subscribers add", "subscribers remove",
@@ -284,6 +288,7 @@ def _output_env(out: Path) -> dict[str, str]:
     return {"PRESSROOM_FEEDS__OUTPUT_DIR": str(out), "PRESSROOM_MAIL__OUTBOX": str(out)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(WRITING_COMMANDS))
 def test_a_read_only_output_folder(site: Path, read_only_folder: Path, command: str) -> None:
     args = expand(WRITING_COMMANDS[command], out=read_only_folder)
@@ -292,6 +297,7 @@ def test_a_read_only_output_folder(site: Path, read_only_folder: Path, command: 
     assert re.search(r"Read-only file system|Permission denied", line), line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(WRITING_COMMANDS))
 def test_a_full_output_folder(site: Path, full_folder: Path, command: str) -> None:
     args = expand(WRITING_COMMANDS[command], out=full_folder)
@@ -299,6 +305,7 @@ def test_a_full_output_folder(site: Path, full_folder: Path, command: str) -> No
     assert str(full_folder) in line and "No space left on device" in line, line
 
 
+@pytest.mark.slow
 def test_a_send_into_a_refusing_outbox_leaves_the_rows_queued(
     site: Path, read_only_folder: Path
 ) -> None:
@@ -314,6 +321,7 @@ def test_a_send_into_a_refusing_outbox_leaves_the_rows_queued(
 # ---------------------------------------------------------------- paths it is given
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
@@ -331,6 +339,7 @@ def test_an_unwritable_export_or_preview_path(site: Path, args: list[str], reaso
 # ---------------------------------------------------------------- the store's own disk
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["status", "feeds build", "subscribers add", "import"])
 def test_a_store_on_a_read_only_or_full_disk(site: Path, tmp_path: Path, command: str) -> None:
     """The SQLite file itself on a read-only and on a full tmpfs: one sentence each."""

@@ -11,6 +11,7 @@ from pressroom.config import PLACEHOLDER_SECRET, load_settings, redact_url
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, demo_sections
 from pressroom.demo.site_config import demo_postal_address, render_demo_config
 from pressroom.errors import ConfigError
+from pressroom.models import ImportanceRule
 from pressroom.starter_config import placeholders_left, render_example_config
 
 
@@ -173,6 +174,16 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     assert settings.store_url == f"sqlite:///{sub.resolve() / 'pressroom.db'}"
 
 
+def test_the_digest_table_gives_the_importance_rule(write_config) -> None:  # type: ignore[no-untyped-def]
+    path = write_config(
+        "[digest]\nthreshold = 6.5\nheadline_bonus = 3\nrecommended_bonus = 1.5\n"
+        "view_tiers = [{min_views = 10, bonus = 0.5}, {min_views = 900, bonus = 2}]\n"
+    )
+    assert load_settings(path).digest.importance == ImportanceRule(
+        threshold=6.5, headline_bonus=3.0, recommended_bonus=1.5, view_tiers=((10, 0.5), (900, 2.0))
+    )
+
+
 def test_misfire_grace_accepts_durations(write_config) -> None:  # type: ignore[no-untyped-def]
     path = write_config(
         "[[schedules]]\nname='d'\njob='digest'\ncron='0 7 * * *'\nmisfire_grace='90m'\n"
@@ -306,6 +317,7 @@ def test_config_check_warns_without_postal_address_or_dkim(
     assert code == 0 and "warning" not in err, err
 
 
+@pytest.mark.slow
 def test_config_files_are_written_for_the_owner_only(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -322,6 +334,7 @@ def test_config_files_are_written_for_the_owner_only(
     capsys.readouterr()
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_init_and_demo_never_print_a_store_password(
     tmp_path: Path,

@@ -143,6 +143,7 @@ def test_explicit_updated_at_and_offsets(site: Path) -> None:
     assert stored_row.updated_at == datetime(2020, 2, 1, 0, 0, tzinfo=UTC)
 
 
+@pytest.mark.slow
 def test_import_from_stdin(site: Path) -> None:
     data = "\n".join(json.dumps(article(n), ensure_ascii=False) for n in range(3)) + "\n"
     done = subprocess.run(

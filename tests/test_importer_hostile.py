@@ -121,6 +121,7 @@ HOSTILE = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("bad", "reason"), HOSTILE)
 def test_a_hostile_row_is_reported_by_line_and_the_good_rows_kept(
     site: Path, capsys: pytest.CaptureFixture[str], bad: str, reason: str
@@ -136,6 +137,7 @@ def test_a_hostile_row_is_reported_by_line_and_the_good_rows_kept(
     assert set(stored(site)) == urls(1, 2, 3, 5, 6)
 
 
+@pytest.mark.slow
 def test_times_at_the_edges_of_the_range_are_kept(site: Path) -> None:
     rows = [
         line(article(1, published_at="0001-01-02T00:00:00Z")),
@@ -167,6 +169,7 @@ def test_a_repeated_url_is_reported_and_the_later_row_wins(
     assert stored(site)["https://news.example.cn/a/1.html"].title == "third"
 
 
+@pytest.mark.slow
 def test_invalid_utf8_and_a_giant_line_are_reported_and_the_rest_kept(
     site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -182,6 +185,7 @@ def test_invalid_utf8_and_a_giant_line_are_reported_and_the_rest_kept(
     assert set(stored(site)) == urls(1, 2, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("debug", [False, True])
 def test_a_row_the_database_refuses_is_found_by_bisection_without_sql_in_the_message(
     site: Path,
@@ -251,6 +255,7 @@ def test_import_lines_takes_numbered_raw_lines(sqlite_store: Store) -> None:
         parser.parse("[" * 200_000)
 
 
+@pytest.mark.slow
 def test_parsing_in_a_helper_process_gives_the_same_outcome(sqlite_store: Store) -> None:
     from pressroom.importer import RowParser
     from pressroom.models import Section

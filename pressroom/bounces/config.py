@@ -1,4 +1,5 @@
-"""The part of the settings bounce processing reads, taken from :class:`Settings` once."""
+"""The part of the settings bounce processing reads (:func:`pressroom.wiring.bounce_config`
+builds it)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from pressroom.bounces.parse import Addresses
-from pressroom.config import Settings
-from pressroom.errors import ConfigError
 
-__all__ = ["BounceConfig", "bounce_config"]
+__all__ = ["BounceConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,37 +36,3 @@ class BounceConfig:
     soft_limit: int
     soft_window: timedelta
     address_fallback: bool = True
-
-
-def bounce_config(settings: Settings) -> BounceConfig:
-    """Bounce processing's view of ``settings``.
-
-    Raises:
-        ConfigError: ``[bounces] source`` or ``[web] secret`` is not set.
-    """
-    bounces, mail = settings.bounces, settings.mail
-    problems = []
-    if bounces.source is None:
-        problems.append(
-            "bounces.source: not set; name the mailbox bounces arrive in, e.g. "
-            '"maildir:/var/mail/bounces" or "imaps://bounces@mail.example.org/INBOX"'
-        )
-    if settings.web.secret is None:
-        problems.append("web.secret: not set; bounce tokens are checked with it")
-    if problems or bounces.source is None or settings.web.secret is None:
-        raise ConfigError(problems)
-    password = bounces.password.get_secret_value() if bounces.password is not None else None
-    return BounceConfig(
-        source=bounces.source,
-        password=password,
-        ca_file=None if bounces.ca_file is None else settings.path(bounces.ca_file),
-        base_dir=settings.base_dir,
-        addresses=Addresses(
-            secret=settings.web.secret.get_secret_value(),
-            return_path=mail.return_path,
-            unsubscribe_mailto=mail.unsubscribe_mailto,
-        ),
-        soft_limit=bounces.soft_limit,
-        soft_window=timedelta(seconds=bounces.soft_window),
-        address_fallback=bounces.address_fallback,
-    )

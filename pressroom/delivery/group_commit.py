@@ -73,13 +73,7 @@ class DbThread:
     def call(self, fn: Callable[..., _T], *args: Any) -> _T:
         """Run ``fn(conn, *args)`` in one write transaction (call it in the thread)."""
         if self._conn is None:
-            # The same option Store.write() sets: BEGIN IMMEDIATE on SQLite.
-            conn = self.store.engine.connect().execution_options(sqlite_immediate=True)
-            if conn.dialect.name == "postgresql":  # SQLite's busy timeout, for PostgreSQL
-                millis = int(self.store.busy_timeout * 1000)
-                conn.exec_driver_sql(f"SET statement_timeout = {millis}")
-                conn.commit()
-            self._conn = conn
+            self._conn = self.store.open_writer()
         with self._conn.begin():
             return fn(self._conn, *args)
 
@@ -164,7 +158,8 @@ class GroupCommitter:
         db: the thread that runs the commits.
         digest_id: the run whose rows this sender holds.
         worker_id: the sender; its claims are renewed every quarter of ``lease``.
-        bounce_after: ``[mail] bounce_after``, for outcomes that count a bounce.
+        on_bounce: what an outcome that counts a bounce does to its subscriber (see
+            :data:`pressroom.store.deliveries.OnBounce`).
         lease: see :data:`pressroom.delivery.send.DEFAULT_LEASE`.
 
     Times (``sent_at``, renewed claims) are the store's (:mod:`pressroom.store.store_time`).
@@ -174,10 +169,15 @@ class GroupCommitter:
     """Seconds the writer waits after the first pending mark, to gather more."""
 
     def __init__(
-        self, db: DbThread, digest_id: int, worker_id: str, bounce_after: int, lease: timedelta
+        self,
+        db: DbThread,
+        digest_id: int,
+        worker_id: str,
+        on_bounce: ledger.OnBounce,
+        lease: timedelta,
     ) -> None:
         self.db, self.digest_id, self.worker_id = db, digest_id, worker_id
-        self.bounce_after = bounce_after
+        self.on_bounce = on_bounce
         self.refresh_every = max(lease.total_seconds() / 4, 0.05)
         self.failure: StoreError | None = None
         """The store error that stopped the writer; set once, never cleared."""
@@ -271,6 +271,6 @@ class GroupCommitter:
 
     def _write(self, conn: Connection, outcomes: list[Outcome], refresh: bool) -> None:
         if outcomes:
-            ledger.apply_outcomes(conn, outcomes, bounce_after=self.bounce_after)
+            ledger.apply_outcomes(conn, outcomes, on_bounce=self.on_bounce)
         if refresh:
             ledger.refresh_claims(conn, self.digest_id, self.worker_id)

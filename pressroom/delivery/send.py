@@ -296,7 +296,7 @@ async def deliver(
     compose: Callable[[Subscriber], OutgoingMessage],
     transport: Transport,
     *,
-    bounce_after: int,
+    on_bounce: ledger.OnBounce,
     clock: Clock,
     worker_id: str,
     show_progress: bool = True,
@@ -315,7 +315,10 @@ async def deliver(
         transport: an *entered* transport; ``transport.concurrency`` tasks share it (1
             when it has no such attribute); ``transport.idempotent`` (resending replaces,
             as in the file outbox) lets messages go out without waiting for the ledger.
-        bounce_after: ``[mail] bounce_after``: bounces before an address is dropped.
+        on_bounce: what a 5xx about the recipient does to the subscriber, in the ledger's
+            transaction: the subscribers' rule
+            (:func:`pressroom.subscribers.lifecycle.send_bounce_rule`), which delivery,
+            below the subscribers in the layers, cannot import.
         clock: unused by the ledger (claims and ``sent_at`` take the store's time); kept
             for the callers' symmetry.
         worker_id: this sender's id, unique per process (:func:`~pressroom.process_id.process_id`).
@@ -340,7 +343,7 @@ async def deliver(
     started = time.monotonic()
     workers = max(1, int(getattr(transport, "concurrency", 1)))
     db = DbThread(store)
-    writer = GroupCommitter(db, digest_id, worker_id, bounce_after, lease)
+    writer = GroupCommitter(db, digest_id, worker_id, on_bounce, lease)
     run = _Run(store, digest_id, compose, transport, worker_id, lease,
                max(batch_size, workers), stop, writer,
                DeliveryReport())  # fmt: skip

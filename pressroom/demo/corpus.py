@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from html import escape
 from importlib import resources
@@ -232,19 +232,23 @@ def load_demo(store: Store, now: datetime, *, subscribers: bool = True) -> Upser
 
 
 def _load_subscribers(conn: Connection, now: datetime) -> None:
-    from pressroom.models import Frequency, SubscriberStatus
-    from pressroom.store.subscribers import find_subscriber, save_subscriber
+    from pressroom.models import ConsentSource, Frequency, SubscriberStatus
+    from pressroom.store.subscribers import find_subscriber
     from pressroom.subscribers.addresses import normalise_email
+    from pressroom.subscribers.bulk_import import OperatorRules
+    from pressroom.subscribers.csv_rows import SubscriberRow
 
+    rows: list[tuple[int, SubscriberRow]] = []
     for row in demo_subscribers():
         email = normalise_email(row["email"])
         if find_subscriber(conn, email) is None:
-            save_subscriber(
-                conn,
+            wanted = SubscriberRow(
                 email=email,
                 name=row["name"],
-                sections=row["sections"],
+                sections=list(row["sections"]),
                 frequency=Frequency(row["frequency"]),
                 status=SubscriberStatus(row["status"]),
-                now=now,
             )
+            rows.append((len(rows) + 1, wanted))
+    # Added as ``subscribers add`` would: through the consent rule, with their events.
+    OperatorRules(ConsentSource.CLI, now, UTC).apply(conn, rows)

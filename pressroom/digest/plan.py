@@ -18,7 +18,8 @@ from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.select import ContentCache, important_articles
 from pressroom.errors import UsageError
-from pressroom.models import Article, Frequency, JobKind, Section
+from pressroom.job_kinds import kind_rules
+from pressroom.models import Article, Frequency, Section
 from pressroom.store.articles import articles_by_ids, list_sections
 from pressroom.store.digests import Digest, earliest_start, find_digest, last_completed
 
@@ -37,8 +38,8 @@ PERIOD_LENGTH = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta
 
 def digest_schedules(configured: Sequence[ScheduleSettings]) -> list[ScheduleSettings]:
     """The digest schedules of ``[[schedules]]``, or the default daily one when none is."""
-    found = [s for s in configured if s.job is JobKind.DIGEST]
-    return found or [s for s in DEFAULT_SCHEDULES if s.job is JobKind.DIGEST]
+    found = [s for s in configured if kind_rules(s.job).sends_digest]
+    return found or [s for s in DEFAULT_SCHEDULES if kind_rules(s.job).sends_digest]
 
 
 def resolve_schedule(configured: Sequence[ScheduleSettings], name: str | None) -> ScheduleSettings:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from pressroom.clock import Clock
-from pressroom.config import Settings
 from pressroom.delivery.single import send_one
 from pressroom.digest.compose import make_composer
+from pressroom.digest.config import DigestConfig
 from pressroom.digest.plan import Plan, plan_new_run
 from pressroom.digest.report import DigestReport
 from pressroom.digest.request import DigestRequest, digest_request
@@ -64,7 +64,7 @@ def _plan(store: Store, request: DigestRequest) -> Plan:
 
 
 def preview_digest(
-    settings: Settings,
+    config: DigestConfig,
     store: Store,
     clock: Clock,
     *,
@@ -76,10 +76,9 @@ def preview_digest(
     Without ``subscriber``, a stand-in who chose every section. Records nothing.
 
     Raises:
-        ConfigError: ``[web] secret`` is missing.
         UsageError: unknown schedule or a malformed address.
     """
-    request = digest_request(settings, clock, schedule, None)
+    request = digest_request(config, clock, schedule, None)
     plan = _plan(store, request)
     who = _who(store, subscriber, plan.frequency)
     composer = make_composer(request.config, plan, "preview", request.now)
@@ -98,7 +97,7 @@ def preview_digest(
 
 
 async def send_test_copy(
-    settings: Settings,
+    config: DigestConfig,
     store: Store,
     clock: Clock,
     *,
@@ -112,12 +111,11 @@ async def send_test_copy(
     ``to`` gets what they would get as a subscriber (their sections), or every section.
 
     Raises:
-        ConfigError: ``[web] secret`` is missing.
         UsageError: unknown schedule, or ``to`` is not a valid address.
         JobFailed: there is nothing to send (no important article in the window).
         DeliveryError: the transport refused the message.
     """
-    request = digest_request(settings, clock, schedule, at)
+    request = digest_request(config, clock, schedule, at)
     plan = _plan(store, request)
     who = _who(store, to, plan.frequency)
     composer = make_composer(request.config, plan, f"test-{secrets.token_hex(4)}", request.now)
@@ -127,5 +125,5 @@ async def send_test_copy(
             f"digest {plan.key}: no important article for {who.email} since "
             f"{plan.window_start:%Y-%m-%d %H:%M} UTC, so no test copy was sent"
         )
-    await send_one(request.config.mail, request.outbox, composer(who))
+    await send_one(config.mail, config.outbox, composer(who))
     return DigestReport(plan.schedule.name, plan.period, articles=content.count, test_to=who.email)

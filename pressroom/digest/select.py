@@ -70,9 +70,9 @@ def important_articles(
     ``sections`` table, overridden by ``[[sections]]`` in the config.
     """
     weights = section_weights(sections, config.section_weights)
-    rules = config.rules
-    scored = [(score(a, weights, rules), a) for a in published_between(conn, start, end)]
-    found = [pair for pair in scored if pair[0] >= rules.threshold]
+    rule = config.importance
+    scored = [(score(a, weights, rule), a) for a in published_between(conn, start, end)]
+    found = [pair for pair in scored if pair[0] >= rule.threshold]
     found.sort(key=lambda pair: (-pair[0], -pair[1].published_at.timestamp(), -pair[1].id))
     return [article for _, article in found]
 

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from pressroom.clock import Clock
-from pressroom.config import Settings
 from pressroom.delivery.send import deliver
 from pressroom.delivery.transport import make_transport
 from pressroom.digest.compose import Composer, make_composer
+from pressroom.digest.config import DigestConfig
 from pressroom.digest.plan import Plan, plan_for_digest, plan_new_run
 from pressroom.digest.preview import send_test_copy
 from pressroom.digest.report import DigestReport
@@ -35,6 +35,7 @@ from pressroom.store import deliveries as ledger
 from pressroom.store.digests import Digest, complete_digest, open_digest, supersede_open
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import active_by_sections, active_subscribers
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 __all__ = [
     "deliver_digest",
@@ -47,7 +48,7 @@ log = logging.getLogger("pressroom.digest")
 
 
 async def send_digest(
-    settings: Settings,
+    config: DigestConfig,
     store: Store,
     clock: Clock,
     *,
@@ -61,7 +62,8 @@ async def send_digest(
     """The digest of ``schedule`` for the period of ``at``: sent, dry-run, or one test copy.
 
     Args:
-        settings: the configuration.
+        config: the digest's part of the configuration
+            (:func:`pressroom.wiring.digest_config`).
         store: the store (articles, subscribers, digests, deliveries).
         clock: now; the run's window ends at ``clock()``.
         schedule: a digest schedule name (default: the first, or the implicit daily one).
@@ -74,21 +76,20 @@ async def send_digest(
         stop: when set, in-flight messages finish and the run stays open for a resume.
 
     Raises:
-        ConfigError: ``[web] secret`` is missing (links cannot be signed).
         UsageError: unknown schedule, or a bad ``to`` address.
         DeliveryError: the mail server cannot be reached (the run stays open).
     """
     if to is not None:
-        return await send_test_copy(settings, store, clock, to=to, schedule=schedule, at=at)
+        return await send_test_copy(config, store, clock, to=to, schedule=schedule, at=at)
     if dry_run:
-        return dry_run_digest(settings, store, clock, schedule=schedule, at=at)
+        return dry_run_digest(config, store, clock, schedule=schedule, at=at)
     return await deliver_digest(
-        settings, store, clock, schedule=schedule, at=at, show_progress=show_progress, stop=stop
+        config, store, clock, schedule=schedule, at=at, show_progress=show_progress, stop=stop
     )
 
 
 async def deliver_digest(
-    settings: Settings,
+    config: DigestConfig,
     store: Store,
     clock: Clock,
     *,
@@ -103,11 +104,10 @@ async def deliver_digest(
     completes the run once each delivery is recorded. Arguments as :func:`send_digest`.
 
     Raises:
-        ConfigError: ``[web] secret`` is missing (links cannot be signed).
         UsageError: unknown schedule.
         DeliveryError: the mail server cannot be reached (the run stays open).
     """
-    request = digest_request(settings, clock, schedule, at)
+    request = digest_request(config, clock, schedule, at)
     digest, plan, created = _start_run(store, request)
     report = DigestReport(
         request.schedule.name, plan.period, articles=len(plan.ranked), digest_id=digest.id
@@ -123,7 +123,7 @@ async def deliver_digest(
 
 
 def dry_run_digest(
-    settings: Settings,
+    config: DigestConfig,
     store: Store,
     clock: Clock,
     *,
@@ -133,10 +133,9 @@ def dry_run_digest(
     """Plan and build every message as :func:`deliver_digest` would; send and record nothing.
 
     Raises:
-        ConfigError: ``[web] secret`` is missing (links cannot be signed).
         UsageError: unknown schedule.
     """
-    request = digest_request(settings, clock, schedule, at)
+    request = digest_request(config, clock, schedule, at)
     with store.read() as conn:
         plan = plan_new_run(conn, request.config, request.schedule, request.at, request.now)
         subscribers = active_subscribers(conn, plan.frequency)
@@ -206,13 +205,13 @@ async def _deliver(
         if ledger.unfinished(conn, digest.id) == 0:
             return
     mail = request.config.mail
-    async with make_transport(mail, request.outbox) as transport:
+    async with make_transport(mail, request.config.outbox) as transport:
         done = await deliver(
             store,
             digest.id,
             composer,
             transport,
-            bounce_after=mail.bounce_after,
+            on_bounce=send_bounce_rule(mail.bounce_after),
             clock=clock,
             worker_id=worker_id,
             show_progress=show_progress,
@@ -239,7 +238,7 @@ def _finish(
 
 
 def send_digest_blocking(
-    settings: Settings, store: Store, clock: Clock, **options: Any
+    config: DigestConfig, store: Store, clock: Clock, **options: Any
 ) -> DigestReport:
     """Run :func:`send_digest` to the end, for a command line.
 
@@ -259,7 +258,7 @@ def send_digest_blocking(
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, first_signal, signum)
         try:
-            return await send_digest(settings, store, clock, stop=stop, **options)
+            return await send_digest(config, store, clock, stop=stop, **options)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

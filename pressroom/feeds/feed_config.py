@@ -1,8 +1,8 @@
 """What the feeds build reads from the settings, and the key of everything that shapes it.
 
-:meth:`FeedConfig.from_settings` is the one place where :class:`~pressroom.config.Settings`
-becomes the feeds' own value; the modules of :mod:`pressroom.feeds` take a
-:class:`FeedConfig` (or one of its parts), never the whole settings.
+The composition root (:func:`pressroom.wiring.feed_config`) makes a :class:`FeedConfig`
+from the settings' sections; the modules of :mod:`pressroom.feeds` take it (or one of its
+parts), never the whole settings.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 
 from pressroom import __version__
-from pressroom.config import DigestSettings, FeedsSettings, SectionSettings, Settings, SiteSettings
+from pressroom.config import DigestSettings, FeedsSettings, SectionSettings, SiteSettings
 
 __all__ = ["RENDER_VERSION", "FeedConfig"]
 
@@ -25,6 +25,9 @@ RENDER_VERSION = "2"
 @dataclass(frozen=True, eq=False)
 class FeedConfig:
     """The settings a feeds build reads.
+
+    Build it once and keep it (the worker does): :attr:`settings_key` is computed once per
+    config.
 
     Attributes:
         site: ``[site]``: name, home URL, language, time zone, logo, icon, copyright.
@@ -41,22 +44,6 @@ class FeedConfig:
     rules: DigestSettings
     sections: tuple[SectionSettings, ...]
     output_dir: Path
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> FeedConfig:
-        """The feeds' part of ``settings``.
-
-        Build it once and keep it (the worker does): :attr:`settings_key` is computed once
-        per config.
-        """
-        return cls(
-            site=settings.site,
-            feeds=settings.feeds,
-            public_url=settings.feeds_public_url,
-            rules=settings.digest,
-            sections=tuple(settings.sections),
-            output_dir=settings.path(settings.feeds.output_dir).resolve(),
-        )
 
     @property
     def section_weights(self) -> dict[str, float]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pressroom.feeds.items import FeedItem, FeedMeta
 
-__all__ = ["JSON_FEED_VERSION", "render_json"]
+__all__ = ["JSON_FEED_VERSION", "check_json", "render_json"]
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -53,3 +53,24 @@ def render_json(meta: FeedMeta, items: list[FeedItem]) -> bytes:
     feed["items"] = [_item(item) for item in items]
     # no indent: json's C encoder only runs without one (5-10x faster on big bodies)
     return (json.dumps(feed, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def check_json(document: bytes) -> list[str]:
+    """The ``url`` of each item of a JSON Feed 1.1 document, in order.
+
+    Raises:
+        ValueError: not UTF-8 JSON, or not a JSON Feed 1.1 object with a title and items
+            that each have an id.
+    """
+    try:
+        feed = json.loads(document.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not UTF-8 JSON: {exc}") from exc
+    if not isinstance(feed, dict) or feed.get("version") != JSON_FEED_VERSION:
+        raise ValueError(f"not a JSON Feed object of version {JSON_FEED_VERSION}")
+    items = feed.get("items")
+    if not isinstance(feed.get("title"), str) or not isinstance(items, list):
+        raise ValueError("a JSON Feed needs a title and a list of items")
+    if not all(isinstance(item, dict) and isinstance(item.get("id"), str) for item in items):
+        raise ValueError("every JSON Feed item needs a string id")
+    return [str(item.get("url", "")) for item in items]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from pressroom.feeds.publish import write_if_changed
+from pressroom.feeds.output_files import write_if_changed
 
 __all__ = ["STATE_FILE", "load_local_fingerprints", "save_local_fingerprints"]
 

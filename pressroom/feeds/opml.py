@@ -5,21 +5,21 @@ from __future__ import annotations
 from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
+from pressroom.feeds.formats import preferred_format
 from pressroom.feeds.items import FeedMeta
 
 __all__ = ["render_opml"]
-
-_PREFERRED = ("rss", "atom", "json")
 
 
 def render_opml(title: str, feeds: list[FeedMeta], formats: list[str]) -> bytes:
     """An OPML 2.0 document listing ``feeds`` (UTF-8 bytes).
 
-    Each feed is one ``outline`` with ``text``, ``title``, ``xmlUrl`` (the first
-    configured format of rss, atom, json) and ``htmlUrl``. ``dateModified`` is the
-    newest feed's update time, so the file only changes when a feed does.
+    Each feed is one ``outline`` with ``text``, ``title``, ``xmlUrl`` (the configured
+    format that comes first in the registry: rss, atom, json) and ``htmlUrl``.
+    ``dateModified`` is the newest feed's update time, so the file only changes when a
+    feed does.
     """
-    fmt = next((f for f in _PREFERRED if f in formats), "rss")
+    fmt = preferred_format(formats).name
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = title

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from pressroom.config import SiteSettings
 from pressroom.feeds.items import FeedItem, FeedMeta
-from pressroom.feeds.publish import write_if_changed
+from pressroom.feeds.output_files import write_if_changed
 from pressroom.feeds.report import FeedBuildReport
 
 __all__ = ["INDEX_FILE", "OPML_FILE", "SITE_FILES", "write_site_files"]
@@ -17,34 +17,38 @@ SITE_FILES = (OPML_FILE, INDEX_FILE)
 
 
 def write_site_files(
-    site: SiteSettings,
     out: Path,
     rows: list[tuple[FeedMeta, FeedItem | None]],
     formats: list[str],
     report: FeedBuildReport,
     *,
+    site_name: str,
+    language: str,
+    zone: ZoneInfo,
     force: bool,
 ) -> None:
     """Render and write the OPML file and the index page when a feed changed.
 
     Args:
-        site: the site name, language and time zone.
         out: the output folder.
         rows: each published feed's header and newest entry, in display order.
         formats: the configured formats (links and the OPML ``xmlUrl``).
         report: receives the paths written or kept.
+        site_name: the ``[site] name`` (both titles).
+        language: the ``[site] language`` of the index page.
+        zone: the ``[site] tz`` the index page shows times in.
         force: render even when both files exist (a feed changed or was removed).
     """
     if not force and all((out / name).is_file() for name in SITE_FILES):
         report.kept += list(SITE_FILES)
         return
-    from pressroom.feeds.index import IndexRow, render_index
+    from pressroom.feeds.index_page import IndexRow, render_index
     from pressroom.feeds.opml import render_opml
 
     documents = {
-        OPML_FILE: render_opml(f"{site.name} · 订阅源", [meta for meta, _ in rows], formats),
+        OPML_FILE: render_opml(f"{site_name} · 订阅源", [meta for meta, _ in rows], formats),
         INDEX_FILE: render_index(
-            site.name, site.language, site.tz, [IndexRow(m, n) for m, n in rows], formats
+            site_name, language, zone, [IndexRow(m, n) for m, n in rows], formats
         ),
     }
     for name, data in documents.items():

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from pressroom import __version__
 from pressroom.feeds.feed_config import FeedConfig
-from pressroom.feeds.items import FORMAT_FILES, FeedMeta
+from pressroom.feeds.formats import registered
+from pressroom.feeds.items import FeedMeta
 from pressroom.models import Section
 
 __all__ = ["ALL_NAME", "IMPORTANT_NAME", "FeedSpec", "feed_meta", "feed_specs"]
@@ -66,7 +67,7 @@ def feed_meta(spec: FeedSpec, config: FeedConfig, updated: datetime) -> FeedMeta
         description=_description(spec, site.name),
         home_url=pages.get(spec.section or "") or site.base_url,
         site_url=site.base_url,
-        self_urls={fmt: f"{base}{spec.name}/{file}" for fmt, file in FORMAT_FILES.items()},
+        self_urls={f.name: f"{base}{spec.name}/{f.file_name}" for f in registered()},
         language=site.language,
         generator="pressroom",
         generator_version=__version__,

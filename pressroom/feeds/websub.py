@@ -1,6 +1,7 @@
 """WebSub publishing (W3C WebSub, section 7): tell each hub which feeds changed.
 
-After a build that wrote feed files, each configured hub gets one ``POST`` per changed
+After a build that wrote feed files (:func:`announce_changes`, the last step of
+:func:`pressroom.feeds.build_feeds`), each configured hub gets one ``POST`` per changed
 feed URL, form-encoded ``hub.mode=publish`` and ``hub.url=<feed URL>``; the hub then
 fetches the feed and pushes it to its subscribers. A hub that is slow or down never
 delays or fails a build: the pings run in a thread of their own after the build, each
@@ -25,9 +26,8 @@ import httpx
 
 from pressroom.errors import StoreError
 from pressroom.feeds.feed_config import FeedConfig
-from pressroom.feeds.items import FORMAT_FILES
+from pressroom.feeds.formats import feed_file_names
 from pressroom.feeds.report import FeedBuildReport
-from pressroom.feeds.run import build_feeds
 from pressroom.store.engine import Store
 from pressroom.store.websub_pings import add_pings
 
@@ -35,15 +35,13 @@ __all__ = [
     "HubOutcome",
     "PingPolicy",
     "announce",
-    "build_and_announce",
+    "announce_changes",
     "changed_feed_urls",
     "publish",
     "record_outcome",
 ]
 
 log = logging.getLogger("pressroom.feeds.websub")
-
-_FEED_FILES = frozenset(FORMAT_FILES.values())
 
 
 @dataclass(frozen=True)
@@ -78,21 +76,19 @@ def changed_feed_urls(public_url: str, paths: Iterable[str]) -> list[str]:
 
     The OPML file and the index page are not feeds: no hub is told about them.
     """
-    return [f"{public_url}{path}" for path in paths if path.rsplit("/", 1)[-1] in _FEED_FILES]
+    feed_files = feed_file_names()
+    return [f"{public_url}{path}" for path in paths if path.rsplit("/", 1)[-1] in feed_files]
 
 
-def build_and_announce(
-    config: FeedConfig, store: Store, *, now: datetime, force: bool = False
-) -> FeedBuildReport:
-    """:func:`~pressroom.feeds.build_feeds`, then :func:`announce` the changed feeds.
+def announce_changes(config: FeedConfig, store: Store, report: FeedBuildReport) -> None:
+    """:func:`announce` the feeds a build wrote to the ``[feeds] websub_hub`` hubs.
 
-    The pings run in a thread started after the build: the report comes back at once.
+    The last step of :func:`pressroom.feeds.build_feeds`. The pings run in a thread
+    started after the build: the build's report comes back at once.
     """
-    report = build_feeds(config, store, now=now, force=force)
     urls = changed_feed_urls(config.public_url, report.written)
     if urls and config.feeds.hubs:
         announce(config.feeds.hubs, urls, record=partial(record_outcome, store))
-    return report
 
 
 def record_outcome(store: Store, outcome: HubOutcome) -> None:

@@ -45,9 +45,8 @@ class SourceDatabase:
         self._shown = redact_url(parsed.render_as_string(hide_password=False))
         self._engine: Engine | None = None
 
-    @property
-    def engine(self) -> Engine:
-        """The source's engine (created on first use; a small pool, checked before use)."""
+    def _opened(self) -> Engine:
+        """The source's own engine (created on first use; a small pool, checked before use)."""
         if self._engine is None:
             args: dict[str, Any] = {}
             if self.dialect == "mysql":
@@ -71,7 +70,7 @@ class SourceDatabase:
     def connect(self) -> Iterator[Connection]:
         """A connection to the source; database errors become :class:`SourceError`."""
         try:
-            with self.engine.connect() as conn:
+            with self._opened().connect() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise self._error(exc) from None

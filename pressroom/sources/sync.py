@@ -26,11 +26,12 @@ from sqlalchemy import Connection
 from pressroom.clock import Clock
 from pressroom.errors import ImportRowError
 from pressroom.importer import RowParser
+from pressroom.line_index import KeySet
 from pressroom.models import ArticleStatus
 from pressroom.sources.candidate import EPOCH, Candidate, Reader
 from pressroom.sources.values import content_hash
 from pressroom.store.articles import UpsertCounts, upsert_articles, withdraw_articles
-from pressroom.store.bulk import KeySet, write_bisecting
+from pressroom.store.bulk import write_bisecting
 from pressroom.store.engine import Store
 from pressroom.store.notify import notify_articles
 from pressroom.store.sources import (

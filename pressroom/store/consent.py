@@ -1,42 +1,18 @@
 """The ``consent_events`` table: every change of a subscriber's status, and who made it.
 
-Written by :mod:`pressroom.subscribers.lifecycle` (and bounce processing) in the same
-transaction as the change itself, so the history can never disagree with the status.
+Written (:mod:`pressroom.store.subscriber_writes`) by :mod:`pressroom.subscribers.lifecycle`
+in the same transaction as the change itself, so the history can never disagree with the
+status; read here.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from sqlalchemy import Connection, select
 
 from pressroom.models import ConsentEvent, ConsentSource, SubscriberStatus
 from pressroom.store.schema import consent_events
 
-__all__ = ["consent_history", "record_consent_event", "record_consent_events"]
-
-
-def record_consent_event(conn: Connection, event: ConsentEvent) -> None:
-    """Append one event."""
-    record_consent_events(conn, [event])
-
-
-def record_consent_events(conn: Connection, events: Iterable[ConsentEvent]) -> None:
-    """Append many events in one statement (bulk import)."""
-    rows = [
-        {
-            "subscriber_id": event.subscriber_id,
-            "from_status": None if event.from_status is None else event.from_status.value,
-            "to_status": event.to_status.value,
-            "at": event.at,
-            "source": event.source.value,
-            "ip": event.ip,
-            "note": event.note,
-        }
-        for event in events
-    ]
-    if rows:
-        conn.execute(consent_events.insert(), rows)
+__all__ = ["consent_history"]
 
 
 def consent_history(conn: Connection, subscriber_id: int) -> list[ConsentEvent]:

@@ -23,7 +23,7 @@ Functions take a :class:`~sqlalchemy.Connection`; the caller owns the transactio
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,13 +34,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pressroom.models import DeliveryStatus, Subscriber
 from pressroom.store.schema import deliveries, subscribers
 from pressroom.store.store_time import db_now, now_expr
-from pressroom.store.subscribers import record_bounce, row_to_subscriber
+from pressroom.store.subscribers import row_to_subscriber
 
 __all__ = [
     "FINISHED",
     "STATUSES",
     "UNFINISHED",
     "Claimer",
+    "OnBounce",
     "Outcome",
     "apply_outcomes",
     "claim",
@@ -58,6 +59,12 @@ STATUSES = tuple(DeliveryStatus)
 UNFINISHED = tuple(s for s in DeliveryStatus if not s.finished)
 FINISHED = tuple(s for s in DeliveryStatus if s.finished)
 _CHUNK = 1000
+
+OnBounce = Callable[[Connection, int, datetime], object]
+"""What a send-time bounce does to its subscriber: called with the ledger's connection (the
+same transaction as the delivery's mark), the subscriber's id and the store's now. The
+ledger never decides a status: the owner of the send passes the subscribers' rule,
+:func:`pressroom.subscribers.lifecycle.send_bounce_rule`."""
 _QUEUED = DeliveryStatus.QUEUED.value
 _UNFINISHED_VALUES = [s.value for s in UNFINISHED]
 
@@ -188,8 +195,9 @@ class Outcome:
     bounce: bool = False
 
 
-def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, bounce_after: int) -> None:
-    """Write ``outcomes`` in order, a few statements per kind (one group commit)."""
+def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, on_bounce: OnBounce) -> None:
+    """Write ``outcomes`` in order, a few statements per kind (one group commit); each
+    outcome that counts a bounce is then passed to ``on_bounce`` in the same transaction."""
     for group in _in_order_groups(outcomes):
         if group[0].status == DeliveryStatus.QUEUED:
             _mark_requeued(conn, group)
@@ -199,7 +207,7 @@ def apply_outcomes(conn: Connection, outcomes: Sequence[Outcome], *, bounce_afte
     if bounces:
         now = db_now(conn)
         for outcome in bounces:
-            record_bounce(conn, outcome.subscriber_id, bounce_after, now)
+            on_bounce(conn, outcome.subscriber_id, now)
 
 
 def _in_order_groups(outcomes: Sequence[Outcome]) -> list[list[Outcome]]:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, not_, or_
 
-from pressroom.config import DigestSettings
 from pressroom.importance import priority_bonus
-from pressroom.models import Priority
+from pressroom.models import ImportanceRule, Priority
 from pressroom.store.schema import articles
 
 __all__ = ["Important", "important_clause"]
@@ -23,18 +22,18 @@ __all__ = ["Important", "important_clause"]
 
 @dataclass(frozen=True)
 class Important:
-    """Which articles are important: section weights (slug to weight) and the rules."""
+    """Which articles are important: section weights (slug to weight) and the rule."""
 
     weights: Mapping[str, float]
-    rules: DigestSettings
+    rule: ImportanceRule
 
 
-def _min_views(base: float, rules: DigestSettings) -> int | None:
+def _min_views(base: float, rule: ImportanceRule) -> int | None:
     """Fewest views that make ``base`` (weight + priority bonus) important; None: never."""
     # The same float arithmetic as pressroom.importance.score, so SQL and Python agree.
-    if base + 0.0 >= rules.threshold:
+    if base + 0.0 >= rule.threshold:
         return 0
-    reaching = [t.min_views for t in rules.view_tiers if base + t.bonus >= rules.threshold]
+    reaching = [views for views, bonus in rule.view_tiers if base + bonus >= rule.threshold]
     return min(reaching) if reaching else None
 
 
@@ -43,18 +42,18 @@ def important_clause(important: Important) -> ColumnElement[bool]:
 
     Sections not in ``important.weights`` weigh 0.
     """
-    weights, rules = important.weights, important.rules
+    weights, rule = important.weights, important.rule
     groups: dict[float, list[str]] = {}
     for slug, weight in weights.items():
         groups.setdefault(weight, []).append(slug)
     terms: list[ColumnElement[bool]] = []
     for weight, slugs in sorted(groups.items()):
-        terms += _group_terms(articles.c.section.in_(sorted(slugs)), weight, rules)
+        terms += _group_terms(articles.c.section.in_(sorted(slugs)), weight, rule)
     others = not_(articles.c.section.in_(sorted(weights))) if weights else None
-    terms += _group_terms(others, 0.0, rules)
+    terms += _group_terms(others, 0.0, rule)
     if not terms:
         return false()
-    if not any(_min_views(w, rules) is not None for w in [0.0, *weights.values()]):
+    if not any(_min_views(w, rule) is not None for w in [0.0, *weights.values()]):
         # No normal-priority article can be important: let the partial index
         # ix_articles_priority_published (WHERE priority > 0) serve the scan.
         return and_(articles.c.priority > 0, or_(*terms))
@@ -62,11 +61,11 @@ def important_clause(important: Important) -> ColumnElement[bool]:
 
 
 def _group_terms(
-    section: ColumnElement[bool] | None, weight: float, rules: DigestSettings
+    section: ColumnElement[bool] | None, weight: float, rule: ImportanceRule
 ) -> list[ColumnElement[bool]]:
     terms = []
     for priority in Priority:
-        views = _min_views(weight + priority_bonus(priority, rules), rules)
+        views = _min_views(weight + priority_bonus(priority, rule), rule)
         if views is None:
             continue
         parts = [articles.c.priority == int(priority)]

@@ -1,9 +1,9 @@
-"""Subscribers in bulk: the reads and writes of CSV import and export, a batch per statement.
+"""Subscribers in bulk: the reads of CSV import and export, a batch per statement.
 
-Import looks a batch's mailboxes up with one ``IN`` query, inserts the new rows with one
-``executemany`` and updates the others with another; export reads in keyset pages so
-memory stays flat at any list size. The rules deciding what to write are
-:mod:`pressroom.subscribers.bulk_import`'s; functions here take a connection inside the
+Import looks a batch's mailboxes up with one ``IN`` query (its inserts and updates, one
+statement each, are :mod:`pressroom.store.subscriber_writes`'s); export reads in keyset
+pages so memory stays flat at any list size. The rules deciding what to write are
+:mod:`pressroom.subscribers.lifecycle`'s; functions here take a connection inside the
 caller's transaction.
 """
 
@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, tuple_
+from sqlalchemy import Connection, func, select, tuple_
 
 from pressroom.models import ConsentEvent, ConsentSource, Frequency, Subscriber, SubscriberStatus
-from pressroom.store.bulk import insert_many
 from pressroom.store.schema import consent_events, subscribers
 from pressroom.store.subscribers import row_to_subscriber
 
@@ -25,10 +23,8 @@ __all__ = [
     "HeldSubscriber",
     "consent_events_of",
     "held_by_keys",
-    "insert_subscribers",
     "last_status_changes",
     "subscriber_pages",
-    "update_subscribers",
 ]
 
 _CHUNK = 1000
@@ -108,78 +104,6 @@ def last_status_changes(conn: Connection, ids: Sequence[int]) -> dict[int, datet
         for ident, at in conn.execute(query):
             found[ident] = at  # max() keeps the column's type: an aware UTC datetime
     return found
-
-
-def insert_subscribers(
-    conn: Connection, rows: Sequence[HeldSubscriber], public_keys: Sequence[str], now: datetime
-) -> dict[str, int]:
-    """Insert new subscribers (one statement); return their ids by mailbox key."""
-    if not rows:
-        return {}
-    values = [
-        {
-            "email": row.email,
-            "email_key": row.email_key,
-            "public_key": key,
-            "name": row.name,
-            "status": row.status.value,
-            "sections": row.sections,
-            "frequency": row.frequency.value,
-            "bounces": row.bounces,
-            "created_at": now,
-            "updated_at": now,
-            "confirmed_at": row.confirmed_at,
-        }
-        for row, key in zip(rows, public_keys, strict=True)
-    ]
-    insert_many(conn, subscribers, values)
-    ids: dict[str, int] = {}
-    keys = [row.email_key for row in rows]
-    for start in range(0, len(keys), _CHUNK):
-        query = select(subscribers.c.email_key, subscribers.c.id).where(
-            subscribers.c.email_key.in_(keys[start : start + _CHUNK])
-        )
-        ids.update((k, i) for k, i in conn.execute(query))
-    return ids
-
-
-_UPDATE = (
-    subscribers.update()
-    .where(subscribers.c.id == bindparam("b_id"))
-    .values(
-        name=bindparam("b_name"),
-        status=bindparam("b_status"),
-        sections=bindparam("b_sections"),
-        frequency=bindparam("b_frequency"),
-        bounces=bindparam("b_bounces"),
-        confirmed_at=bindparam("b_confirmed_at", type_=subscribers.c.confirmed_at.type),
-        updated_at=bindparam("b_updated_at", type_=subscribers.c.updated_at.type),
-        confirm_nonce=None,
-    )
-)
-
-
-def update_subscribers(conn: Connection, rows: Sequence[HeldSubscriber], now: datetime) -> None:
-    """Write subscribers the operator changed, in one statement.
-
-    Their open subscribe request is closed (``confirm_nonce`` cleared): confirm links sent
-    before an operator's change are void.
-    """
-    if rows:
-        conn.execute(_UPDATE, [_update_values(row, now) for row in rows])
-
-
-def _update_values(row: HeldSubscriber, now: datetime) -> dict[str, Any]:
-    return {
-        "b_id": row.id,
-        "b_name": row.name,
-        "b_status": row.status.value,
-        "b_sections": row.sections,
-        "b_frequency": row.frequency.value,
-        "b_bounces": row.bounces,
-        "b_confirmed_at": row.confirmed_at,
-        "b_updated_at": now,
-    }
 
 
 def subscriber_pages(

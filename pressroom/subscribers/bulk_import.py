@@ -1,6 +1,8 @@
-"""The operator's consent rules, applied to a batch of rows at once (CSV import, ``add``).
+"""The operator's consent rule, applied to a batch of rows at once (CSV import, ``add``).
 
-The same rules as :func:`pressroom.subscribers.lifecycle.import_subscriber` row by row:
+Each row's fate is :func:`pressroom.subscribers.lifecycle.operator_step`'s (the
+``operator`` and ``resubscribe`` rows of the lifecycle's table); this module only batches
+the reads and writes:
 
 - a new address takes the row's status, recorded as a consent event (from nothing);
 - an address held as ``unsubscribed``, ``bounced`` or ``complained`` is left exactly as it
@@ -19,7 +21,6 @@ consent events in one statement, inside the caller's transaction.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -27,25 +28,20 @@ from datetime import datetime, tzinfo
 from sqlalchemy import Connection
 
 from pressroom.models import ConsentEvent, ConsentSource, SubscriberStatus
-from pressroom.store.consent import record_consent_events
-from pressroom.store.subscriber_bulk import (
-    HeldSubscriber,
-    held_by_keys,
+from pressroom.store.subscriber_bulk import HeldSubscriber, held_by_keys, last_status_changes
+from pressroom.store.subscriber_writes import (
     insert_subscribers,
-    last_status_changes,
+    record_consent_events,
     update_subscribers,
 )
 from pressroom.store.subscribers import address_key, join_sections, new_public_key
 from pressroom.subscribers.csv_rows import SubscriberRow
+from pressroom.subscribers.lifecycle import RESUBSCRIBE_NOTE, OperatorStep, operator_step
 
-__all__ = ["RESUBSCRIBE_NOTE", "BatchOutcome", "OperatorRules", "Outcome"]
+__all__ = ["BatchOutcome", "OperatorRules", "Outcome"]
 
-log = logging.getLogger("pressroom.subscribers")
-
-RESUBSCRIBE_NOTE = "resubscribed by the operator (--resubscribe)"
 # Looked up once: an enum member's attribute access costs a call per use.
 _ACTIVE = SubscriberStatus.ACTIVE
-_SUPPRESSED = frozenset(status for status in SubscriberStatus if status.suppressed)
 
 Numbered = tuple[int, SubscriberRow]
 
@@ -81,7 +77,7 @@ class _Plan:
 
 
 class OperatorRules:
-    """Applies rows given by the operator, under the consent rules above."""
+    """Applies rows given by the operator, under the consent rule above."""
 
     def __init__(
         self, source: ConsentSource, now: datetime, zone: tzinfo, *, resubscribe: bool = False
@@ -105,19 +101,23 @@ class OperatorRules:
     ) -> str:
         current = plan.new.get(key) or plan.held.get(key)
         wanted = _wanted(current, key, row, self.now)
-        if current is None:
+        step = operator_step(
+            None if current is None else current.status, row.status, resubscribe=self.resubscribe
+        )
+        if step is OperatorStep.ADD:
             plan.new[key] = wanted
             plan.events.append((key, None, row.status, ""))
             return Outcome.ADDED
-        if current.status in _SUPPRESSED and not self.resubscribe:
-            if current.status is wanted.status:
-                return Outcome.UNCHANGED  # nothing to refuse: the row agrees
+        assert current is not None  # only a new address is added
+        if step is OperatorStep.AGREE:
+            return Outcome.UNCHANGED  # nothing to refuse: the row agrees
+        if step is OperatorStep.KEEP:
             plan.kept.append((line, key, current))
             return Outcome.KEPT
         same = _same(current, wanted)
         note = ""
         if current.status != wanted.status:
-            if current.status in _SUPPRESSED:
+            if current.status.suppressed:
                 note = RESUBSCRIBE_NOTE
                 outcome.warnings.append(
                     f"line {line}: {current.email} was {current.status}; {RESUBSCRIBE_NOTE}"

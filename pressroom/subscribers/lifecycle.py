@@ -1,46 +1,63 @@
-"""Every subscriber state change, for the pages, the CLI and CSV import: the consent rules.
+"""Every change of a subscriber's status: the one state machine of consent.
 
-Each function runs inside the caller's transaction, and every change of status is
-recorded in ``consent_events`` in that same transaction (who: ``web``, ``one-click``,
-``cli``, ``csv``, ``bounce``, ``complaint``; when; from and to; the client's IP for web
-changes), so the history never disagrees with the status.
+The web pages, the CLI, CSV import, the bounce mailbox and the sender's 5xx bounces all
+change a status through this module, and each change is recorded in ``consent_events``
+in the same transaction (who, when, from and to, the client's IP for web changes, a
+note), so the history never disagrees with the status. The store's writers of
+subscribers (:mod:`pressroom.store.subscriber_writes`) may be imported only from
+:mod:`pressroom.subscribers`.
 
 Statuses: ``pending`` (asked, not confirmed), ``active`` (gets digests), and the three
-*suppressed* ones, ``unsubscribed``, ``bounced`` and ``complained``. The rules:
+*suppressed* ones, ``unsubscribed``, ``bounced`` and ``complained``, which get no mail
+but the confirmation of a new request they make themselves. The rules, as
+:func:`next_status` applies them (``S`` is the status the operator gives: ``active``
+for ``subscribers add``, the row's status for ``subscribers import``; *unchanged* keeps
+the status held):
 
-1. **Subscribe (web).** An unknown address is saved as ``pending`` with a new random
-   ``confirm_nonce`` and gets a confirm mail. A pending or suppressed address gets a *new*
-   nonce (older confirm links die) and a confirm mail; its status does not move: a
-   suppressed address stays suppressed until its owner confirms this new request. The
-   form's sections, frequency and name are stored with the request. An active address is
-   not changed and gets a notice mail (its preferences link). The page and the time it
-   takes are the same in every case (see :mod:`pressroom.web.routes_subscribe`).
-2. **Confirm (web).** A confirm token carries the subscriber's public key and the nonce
-   of the request it was made for. It confirms only while that request is still open
-   (the stored nonce matches): the status becomes ``active`` and the nonce is cleared.
-   Any later change (a confirmation, an unsubscribe, a bounce, a newer request, an
-   operator's change) replaces or clears the nonce, so older confirm links are void.
-3. **Unsubscribe** (page, one-click, ``subscribers remove``): :func:`suppress` with
-   ``unsubscribed``. Idempotent; a bounced or complained address keeps its stricter status.
-4. **Operator** (``subscribers add``, CSV import, one row at a time here; the importer
-   applies the same rules in bulk). A new address gets the given status (``add``:
-   ``active``). An existing pending or active address is updated (choices, status). An
-   existing suppressed address is left exactly as it is, and the result says so
-   (``x@y unsubscribed on 2026-11-30; left as it is``), unless the operator passes
-   ``resubscribe=True`` (``--resubscribe``): then it takes the given status, the event's
-   note says ``resubscribed by the operator (--resubscribe)`` and a warning is logged.
-   Any operator change of an existing address closes its open subscribe request.
-5. **Bounces and complaints** use :func:`suppress` (``bounced``, ``complained``), which
-   never trades a stricter status for a milder one.
+| From | Event | To | Caused by (consent source) |
+|---|---|---|---|
+| (new) | `subscribe` | pending | the subscribe form (`web`) |
+| any | `subscribe` | unchanged | the form: a new confirm request (active: a notice mail) |
+| pending, suppressed | `confirm` | active | the newest confirm link, request open (`web`) |
+| active | `confirm` | unchanged | (no request is open: the link is void) |
+| pending, active | `unsubscribe` | unsubscribed | page (`web`), `one-click`, `cli`, `mailto` |
+| suppressed | `unsubscribe` | unchanged | as above |
+| pending, active | `bounce` | bounced | bounce mailbox; `bounce_after` 5xx in a send (`bounce`) |
+| suppressed | `bounce` | unchanged | as above |
+| pending, active, unsubscribed, bounced | `complaint` | complained | abuse report (`complaint`) |
+| complained | `complaint` | unchanged | as above |
+| (new), pending, active | `operator` | S | `subscribers add` (`cli`), `import` (`csv`) |
+| suppressed | `operator` | unchanged | as above: left as it is, and reported unless S is held |
+| (new), any | `resubscribe` | S | `add`/`import --resubscribe` (`cli`, `csv`), a warning |
 
+*any* is every status; *suppressed* is ``unsubscribed``, ``bounced`` and ``complained``.
+In words: a suppressed address comes back only through its owner's confirmation of a new
+request, or an operator's explicit ``--resubscribe``; once suppressed, only a complaint
+changes it further. Every change closes the open subscribe request (older confirm links
+die), and so does any operator change or suppression of an address that asked to come
+back. Becoming ``active`` stamps ``confirmed_at`` once and resets the bounce count.
 Preferences never change the status. One subscriber per mailbox: every lookup goes by
 ``email_key`` (the address with its local part lower-cased).
+
+- **Subscribe** (:func:`request_subscription`): an unknown address is saved as
+  ``pending`` with a random ``confirm_nonce`` and gets a confirm mail; a pending or
+  suppressed one gets a *new* nonce and a confirm mail; an active one gets a notice
+  mail. The page and the time it takes are the same in every case (see
+  :mod:`pressroom.web.routes_subscribe`).
+- **Confirm** (:func:`confirm`): a confirm token carries the subscriber's public key and
+  the nonce of the request it was made for; it works only while that nonce is stored.
+- **Unsubscribe, bounce, complaint** (:func:`suppress`, :func:`unsubscribe`,
+  :func:`count_send_bounce`): idempotent. A send-time 5xx adds to the subscriber's bounce
+  count, and the ``bounce_after``-th is the ``bounce`` event; the ledger applies it, in the
+  transaction that marks the delivery, through the callable :func:`send_bounce_rule` makes.
+- **Operator** (:func:`operator_step`, applied per row to a batch by
+  :class:`pressroom.subscribers.bulk_import.OperatorRules`): the note of a resubscribe is
+  :data:`RESUBSCRIBE_NOTE`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -48,33 +65,40 @@ from enum import StrEnum
 from sqlalchemy import Connection
 
 from pressroom.models import ConsentEvent, ConsentSource, Frequency, Subscriber, SubscriberStatus
-from pressroom.store.consent import consent_history, record_consent_event
-from pressroom.store.subscribers import (
+from pressroom.store.consent import consent_history
+from pressroom.store.subscriber_writes import (
     activate_request,
-    find_by_public_key,
-    find_subscriber,
-    get_subscriber,
+    count_bounce,
     insert_subscriber,
-    new_confirm_nonce,
-    pending_nonce,
+    record_consent_event,
     set_confirm_nonce,
     set_preferences,
     set_status,
     update_subscriber,
 )
+from pressroom.store.subscribers import (
+    find_by_public_key,
+    find_subscriber,
+    get_subscriber,
+    new_confirm_nonce,
+    pending_nonce,
+)
 
 __all__ = [
     "RESUBSCRIBE_NOTE",
+    "Event",
     "MailKind",
-    "OperatorResult",
+    "OperatorStep",
     "SubscribeForm",
     "SubscriptionRequest",
-    "add_by_operator",
     "change_preferences",
     "confirm",
-    "import_subscriber",
+    "count_send_bounce",
+    "next_status",
     "open_request",
+    "operator_step",
     "request_subscription",
+    "send_bounce_rule",
     "subscriber_history",
     "suppress",
     "unsubscribe",
@@ -82,10 +106,72 @@ __all__ = [
     "unsubscribe_key",
 ]
 
-log = logging.getLogger("pressroom.subscribers")
-
 RESUBSCRIBE_NOTE = "resubscribed by the operator (--resubscribe)"
 """The consent event note when an operator re-activates a suppressed address."""
+
+_ACTIVE, _PENDING = SubscriberStatus.ACTIVE, SubscriberStatus.PENDING
+
+
+class Event(StrEnum):
+    """What can happen to a subscriber: the Event column of the module's table."""
+
+    SUBSCRIBE = "subscribe"
+    CONFIRM = "confirm"
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+    OPERATOR = "operator"
+    RESUBSCRIBE = "resubscribe"
+
+
+class OperatorStep(StrEnum):
+    """What an operator's row does to one mailbox (:func:`operator_step`)."""
+
+    ADD = "add"  # a new address: it takes the given status
+    APPLY = "apply"  # the row's fields and status are written
+    KEEP = "keep"  # a suppressed address is left as it is, and the operator told so
+    AGREE = "agree"  # a suppressed address whose status the row repeats: nothing to do
+
+
+def operator_step(
+    held: SubscriberStatus | None, given: SubscriberStatus, *, resubscribe: bool
+) -> OperatorStep:
+    """The rule for one operator row (``subscribers add``, a row of ``subscribers import``)
+    giving ``given`` to an address that holds ``held`` (None: a new address)."""
+    if held is None:
+        return OperatorStep.ADD
+    if held.suppressed and not resubscribe:
+        return OperatorStep.AGREE if held is given else OperatorStep.KEEP
+    return OperatorStep.APPLY
+
+
+_SUPPRESSING = {
+    Event.UNSUBSCRIBE: SubscriberStatus.UNSUBSCRIBED,
+    Event.BOUNCE: SubscriberStatus.BOUNCED,
+    Event.COMPLAINT: SubscriberStatus.COMPLAINED,
+}
+_SUPPRESSED_BY = {status: event for event, status in _SUPPRESSING.items()}
+
+
+def next_status(
+    held: SubscriberStatus | None, event: Event, given: SubscriberStatus = _ACTIVE
+) -> SubscriberStatus | None:
+    """The status after ``event`` for an address holding ``held`` (None: unknown), as the
+    module's table says; ``given`` is the operator's status. None: the event needs a
+    subscriber and there is none."""
+    if event in (Event.OPERATOR, Event.RESUBSCRIBE):
+        step = operator_step(held, given, resubscribe=event is Event.RESUBSCRIBE)
+        return given if step in (OperatorStep.ADD, OperatorStep.APPLY) else held
+    if held is None:
+        return _PENDING if event is Event.SUBSCRIBE else None
+    if event is Event.SUBSCRIBE:
+        return held
+    if event is Event.CONFIRM:
+        return _ACTIVE
+    wanted = _SUPPRESSING[event]
+    if held.suppressed and wanted is not SubscriberStatus.COMPLAINED:
+        return held  # once suppressed, only a complaint changes it further
+    return wanted
 
 
 class MailKind(StrEnum):
@@ -118,27 +204,6 @@ class SubscriptionRequest:
     subscriber: Subscriber
     mail: MailKind
     nonce: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class OperatorResult:
-    """What an operator's add or import of one address did.
-
-    ``left_as_is`` is true when the address is suppressed and was not changed (no
-    ``resubscribe``); :meth:`note` then gives the line to show the operator.
-    """
-
-    subscriber: Subscriber
-    new: bool
-    left_as_is: bool = False
-    since: datetime | None = None  # when the held suppressed status began
-
-    def note(self) -> str:
-        """``x@y unsubscribed on 2026-11-30; left as it is`` (empty when not left as is)."""
-        if not self.left_as_is:
-            return ""
-        when = f" on {self.since:%Y-%m-%d}" if self.since is not None else ""
-        return f"{self.subscriber.email} {self.subscriber.status}{when}; left as it is"
 
 
 def _event(
@@ -283,117 +348,6 @@ def unsubscribe_address(
     return None if found is None else unsubscribe(conn, found.id, now, source=source)
 
 
-def _suppressed_since(conn: Connection, subscriber: Subscriber) -> datetime | None:
-    for event in reversed(consent_history(conn, subscriber.id)):
-        if event.to_status == subscriber.status:
-            return event.at
-    return subscriber.updated_at
-
-
-def _operator_save(
-    conn: Connection,
-    email: str,
-    *,
-    name: str,
-    sections: Sequence[str],
-    frequency: Frequency,
-    status: SubscriberStatus,
-    now: datetime,
-    resubscribe: bool,
-    source: ConsentSource,
-) -> OperatorResult:
-    existing = find_subscriber(conn, email)
-    if existing is None:
-        saved = insert_subscriber(
-            conn,
-            email=email,
-            name=name,
-            sections=sections,
-            frequency=frequency,
-            status=status,
-            now=now,
-        )
-        if saved is not None:
-            _event(conn, saved.id, None, status, now, source)
-            return OperatorResult(saved, True)
-        existing = _found(conn, email)  # a concurrent change added the mailbox
-    held = existing.status
-    if held.suppressed and not resubscribe:
-        changed = held != status
-        since = _suppressed_since(conn, existing) if changed else None
-        return OperatorResult(existing, False, left_as_is=changed, since=since)
-    update_subscriber(
-        conn,
-        existing.id,
-        name=name,
-        sections=sections,
-        frequency=frequency,
-        status=status,
-        now=now,
-    )
-    if held != status:
-        note = RESUBSCRIBE_NOTE if held.suppressed else ""
-        if note:
-            log.warning("%s: %s was %s, now %s", email, note, held, status)
-        _event(conn, existing.id, held, status, now, source, note=note)
-    return OperatorResult(_reload(conn, existing.id), False)
-
-
-def add_by_operator(
-    conn: Connection,
-    email: str,
-    *,
-    name: str,
-    sections: Sequence[str],
-    frequency: Frequency,
-    now: datetime,
-    resubscribe: bool = False,
-    source: ConsentSource = ConsentSource.CLI,
-) -> OperatorResult:
-    """``subscribers add`` (rule 4): make ``email`` active with these choices.
-
-    A suppressed address is left as it is unless ``resubscribe`` (``--resubscribe``).
-    """
-    return _operator_save(
-        conn,
-        email,
-        name=name,
-        sections=sections,
-        frequency=frequency,
-        status=SubscriberStatus.ACTIVE,
-        now=now,
-        resubscribe=resubscribe,
-        source=source,
-    )
-
-
-def import_subscriber(
-    conn: Connection,
-    email: str,
-    *,
-    name: str,
-    sections: Sequence[str],
-    frequency: Frequency,
-    status: SubscriberStatus,
-    now: datetime,
-    resubscribe: bool = False,
-    source: ConsentSource = ConsentSource.CSV,
-) -> OperatorResult:
-    """One imported row (rule 4): a new address takes ``status``, so does a pending or
-    active one; a suppressed one is left as it is unless ``resubscribe``."""
-    return _operator_save(
-        conn,
-        email,
-        name=name,
-        sections=sections,
-        frequency=frequency,
-        status=status,
-        now=now,
-        resubscribe=resubscribe,
-        source=source,
-    )
-
-
 def change_preferences(
     conn: Connection,
     subscriber_id: int,
@@ -423,14 +377,6 @@ def subscriber_history(
     return subscriber, consent_history(conn, subscriber.id)
 
 
-# Strictest first: suppressing never trades a stricter status for a milder one.
-_SUPPRESSION_ORDER = (
-    SubscriberStatus.COMPLAINED,
-    SubscriberStatus.BOUNCED,
-    SubscriberStatus.UNSUBSCRIBED,
-)
-
-
 def suppress(
     conn: Connection,
     subscriber_id: int,
@@ -443,23 +389,53 @@ def suppress(
 ) -> Subscriber | None:
     """Stop all mail to a subscriber: ``unsubscribed``, ``bounced`` or ``complained``.
 
-    Idempotent; a stricter status already held is kept (a complaint is never turned into
-    a mere unsubscribe). A change is recorded in ``consent_events`` and closes an open
-    subscribe request (its confirm link is void); so does suppressing an address that
-    holds its status already but asked to come back. None if unknown.
+    Idempotent; an address already suppressed keeps its status unless a complaint comes
+    (:func:`next_status`: a complaint is never turned into a mere unsubscribe). A change
+    is recorded in ``consent_events`` and closes an open subscribe request (its confirm
+    link is void); so does suppressing an address that holds its status already but
+    asked to come back. None if unknown.
     """
-    if not status.suppressed:
+    event = _SUPPRESSED_BY.get(status)
+    if event is None:
         raise ValueError(f"{status} is not a suppressing status")
     subscriber = get_subscriber(conn, subscriber_id)
     if subscriber is None:
         return None
     held = subscriber.status
-    if held.suppressed and _SUPPRESSION_ORDER.index(held) <= _SUPPRESSION_ORDER.index(status):
+    after = next_status(held, event)
+    assert after is not None  # the subscriber exists
+    if after is held:
         set_confirm_nonce(conn, subscriber_id, None)
         return subscriber
-    set_status(conn, subscriber_id, status, now)
-    record_consent_event(
-        conn,
-        ConsentEvent(subscriber_id, held, status, now, source, ip=ip, note=note),
-    )
+    set_status(conn, subscriber_id, after, now)
+    _event(conn, subscriber_id, held, after, now, source, ip=ip, note=note)
     return get_subscriber(conn, subscriber_id)
+
+
+def count_send_bounce(
+    conn: Connection, subscriber_id: int, now: datetime, *, bounce_after: int
+) -> Subscriber | None:
+    """Count one 5xx refusal of the subscriber's address during a send; at the
+    ``bounce_after``-th (``[mail] bounce_after``) it is a ``bounce`` (:func:`suppress`,
+    source ``bounce``). Returns the subscriber, None if gone."""
+    counted = count_bounce(conn, subscriber_id, now)
+    if counted is None:
+        return None
+    _, bounces = counted
+    if bounces < bounce_after:
+        return get_subscriber(conn, subscriber_id)
+    note = f"{bounces} permanent delivery failures"
+    return suppress(
+        conn, subscriber_id, SubscriberStatus.BOUNCED, source=ConsentSource.BOUNCE, now=now,
+        note=note,
+    )  # fmt: skip
+
+
+def send_bounce_rule(bounce_after: int) -> Callable[[Connection, int, datetime], object]:
+    """:func:`count_send_bounce` with ``bounce_after`` bound: what the owner of a send
+    passes to :func:`pressroom.delivery.send.deliver` as ``on_bounce``."""
+
+    def on_bounce(conn: Connection, subscriber_id: int, now: datetime) -> object:
+        return count_send_bounce(conn, subscriber_id, now, bounce_after=bounce_after)
+
+    return on_bounce

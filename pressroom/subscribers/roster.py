@@ -25,10 +25,11 @@ from typing import IO
 
 from pressroom.errors import ImportRowError, UsageError
 from pressroom.incoming import chunked, parsed_ahead
+from pressroom.line_index import LineIndex
 from pressroom.models import ConsentEvent, ConsentSource, Subscriber, SubscriberStatus
 from pressroom.progress import progress
 from pressroom.store.articles import list_sections
-from pressroom.store.bulk import LineIndex, write_bisecting
+from pressroom.store.bulk import write_bisecting
 from pressroom.store.engine import Store
 from pressroom.store.subscriber_bulk import consent_events_of, subscriber_pages
 from pressroom.store.subscribers import address_key, find_subscriber, list_subscribers

@@ -34,7 +34,7 @@ from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.errors import ConfigError
 from pressroom.store.engine import Store
 from pressroom.web.common import message
-from pressroom.web.context import SendMail, WebContext
+from pressroom.web.context import SendMail, WebConfig, WebContext
 from pressroom.web.health import healthz
 from pressroom.web.routes_feeds import feed_file, index_page
 from pressroom.web.routes_ingest import articles_delete, articles_post
@@ -53,7 +53,7 @@ from pressroom.web.routes_subscribe import (
 )
 from pressroom.web.security import SecurityHeaders
 
-__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app", "web_config"]
 
 MAX_BODY_BYTES = 64 * 1024
 """No form of ours is bigger; a larger body is refused before it is read."""
@@ -61,11 +61,24 @@ MAX_BODY_BYTES = 64 * 1024
 Endpoint = Callable[[WebContext, Request], Awaitable[Response]]
 
 
-def _default_sender(settings: Settings) -> SendMail:
+def web_config(settings: Settings) -> WebConfig:
+    """The web app's part of ``settings``, paths resolved."""
+    return WebConfig(
+        site=settings.site,
+        web=settings.web,
+        mail=settings.mail,
+        outbox=settings.path(settings.mail.outbox),
+        feeds_dir=settings.path(settings.feeds.output_dir),
+        feed_ttl=settings.feeds.ttl,
+        schedules=tuple(settings.schedules),
+    )
+
+
+def _default_sender(config: WebConfig) -> SendMail:
     async def send(msg: OutgoingMessage) -> None:
         from pressroom.delivery.single import send_one
 
-        await send_one(settings.mail, settings.path(settings.mail.outbox), msg)
+        await send_one(config.mail, config.outbox, msg)
 
     return send
 
@@ -77,7 +90,7 @@ def _routes(ctx: WebContext) -> list[Route]:
     return [
         route("/", index_page, ["GET", "HEAD"]),
         route("/healthz", healthz, ["GET", "HEAD"]),
-        route("/metrics", metrics_endpoint(ctx.settings), ["GET", "HEAD"]),
+        route("/metrics", _metrics(ctx.config), ["GET", "HEAD"]),
         route("/subscribe", subscribe_page, ["GET", "HEAD"]),
         route("/subscribe", subscribe_post, ["POST"]),
         route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
@@ -110,6 +123,12 @@ class FormBodyLimit:
             await self.app(scope, receive, send)
         else:
             await self.limited(scope, receive, send)
+
+
+def _metrics(config: WebConfig) -> Endpoint:
+    token = config.web.metrics_token
+    secret = token.get_secret_value() if token is not None else None
+    return metrics_endpoint(secret, config.schedules, config.site.timezone)
 
 
 def allowed_methods(routes: list[Route], scope: Scope) -> list[str]:
@@ -171,13 +190,9 @@ def create_app(
                 "(set PRESSROOM_WEB__SECRET or [web] secret; `pressroom init` generates one)"
             ]
         )
-    ctx = WebContext.build(
-        settings,
-        store,
-        clock,
-        settings.web.secret.get_secret_value(),
-        send or _default_sender(settings),
-    )
+    config = web_config(settings)
+    secret = settings.web.secret.get_secret_value()
+    ctx = WebContext.build(config, store, clock, secret, send or _default_sender(config))
     routes = _routes(ctx)
     app = Starlette(
         routes=routes,

@@ -1,14 +1,15 @@
-"""What every request handler shares: settings, store, clock, pages, limits and the mail sender."""
+"""What every request handler shares: config, store, clock, pages, limits and the mail sender."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pressroom.clock import Clock
-from pressroom.config import Settings
+from pressroom.config import MailSettings, ScheduleSettings, SiteSettings, WebSettings
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.store.engine import Store
 from pressroom.tokens import make_token
@@ -16,7 +17,7 @@ from pressroom.web.files import FeedFiles
 from pressroom.web.pages import Pages
 from pressroom.web.ratelimit import Limiter, SharedRateLimiter, make_counter
 
-__all__ = ["SendMail", "WebContext"]
+__all__ = ["SendMail", "WebConfig", "WebContext"]
 
 SendMail = Callable[[OutgoingMessage], Awaitable[None]]
 """Hands one message to the configured transport (``pressroom.delivery.single.send_one``)."""
@@ -28,11 +29,36 @@ TOKEN_REQUESTS_PER_MINUTE = 60
 """Requests with a link token one client may make a minute (slows token guessing)."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """The part of the settings the web app reads, paths resolved against the config file's
+    folder; :func:`pressroom.web.create_app` builds it.
+
+    Attributes:
+        site: ``[site]``: the name, URL and language pages show; the confirmation mail's.
+        web: ``[web]``: the public URL, limits, Redis, the confirm links' lifetime, the
+            metrics token.
+        mail: ``[mail]``: the confirmation mail's sender, and which addresses may subscribe.
+        outbox: ``[mail] outbox`` resolved (the file transport's folder).
+        feeds_dir: ``[feeds] output_dir`` resolved: the files the app serves.
+        feed_ttl: ``[feeds] ttl``, minutes (how long a served feed may be cached).
+        schedules: ``[[schedules]]``, for ``/metrics``.
+    """
+
+    site: SiteSettings
+    web: WebSettings
+    mail: MailSettings
+    outbox: Path
+    feeds_dir: Path
+    feed_ttl: int
+    schedules: tuple[ScheduleSettings, ...]
+
+
 @dataclass
 class WebContext:
     """The app's shared state; one per :func:`pressroom.web.create_app` call."""
 
-    settings: Settings
+    config: WebConfig
     store: Store
     clock: Clock
     secret: str
@@ -48,37 +74,37 @@ class WebContext:
 
     @classmethod
     def build(
-        cls, settings: Settings, store: Store, clock: Clock, secret: str, send: SendMail
+        cls, config: WebConfig, store: Store, clock: Clock, secret: str, send: SendMail
     ) -> WebContext:
-        """Wire the pieces from settings."""
-        per_minute = settings.web.subscribe_per_minute
-        redis_url = settings.web.redis_url
+        """Wire the pieces from ``config``."""
+        per_minute = config.web.subscribe_per_minute
+        redis_url = config.web.redis_url
         counter = make_counter(
             store,
             redis_url.get_secret_value() if redis_url else None,
             # one Redis may serve several sites: each counts under its own public URL
-            "pressroom:rl:" + hashlib.sha256(settings.web.public_url.encode()).hexdigest()[:12],
+            "pressroom:rl:" + hashlib.sha256(config.web.public_url.encode()).hexdigest()[:12],
         )
         return cls(
-            settings=settings,
+            config=config,
             store=store,
             clock=clock,
             secret=secret,
-            pages=Pages(settings),
-            files=FeedFiles(settings.path(settings.feeds.output_dir)),
+            pages=Pages(config.site),
+            files=FeedFiles(config.feeds_dir),
             send=send,
             subscribe_limit=SharedRateLimiter("subscribe", counter, per_minute, burst=per_minute),
             address_limit=SharedRateLimiter(
                 "address", counter, ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR
             ),
             token_limit=SharedRateLimiter("token", counter, TOKEN_REQUESTS_PER_MINUTE),
-            ingest_limit=SharedRateLimiter("ingest", counter, settings.web.ingest_per_minute),
+            ingest_limit=SharedRateLimiter("ingest", counter, config.web.ingest_per_minute),
         )
 
     @property
     def public_url(self) -> str:
         """The app's public base URL, ending in ``/``."""
-        return self.settings.web.public_url
+        return self.config.web.public_url
 
     def link(self, purpose: str, public_key: str, nonce: str | None = None) -> str:
         """A signed link: ``<public_url><purpose>/<token>`` (the shape mails also use).

@@ -22,6 +22,8 @@ from pathlib import Path
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
+from pressroom.feeds.formats import format_for_file
+
 __all__ = [
     "CONTENT_TYPES",
     "FeedFile",
@@ -33,8 +35,6 @@ __all__ = [
 ]
 
 CONTENT_TYPES: dict[str, str] = {
-    "rss.xml": "application/rss+xml; charset=utf-8",
-    "atom.xml": "application/atom+xml; charset=utf-8",
     ".json": "application/feed+json",
     ".opml": "text/x-opml",
     ".html": "text/html; charset=utf-8",
@@ -82,9 +82,14 @@ class FeedFile:
 
 
 def media_type_for(name: str) -> str | None:
-    """The Content-Type for a served file name, or None when it is not served."""
-    if name in CONTENT_TYPES:
-        return CONTENT_TYPES[name]
+    """The Content-Type for a served file name, or None when it is not served.
+
+    A registered feed format's file (:mod:`pressroom.feeds.formats`) is served with that
+    format's type; other files by their suffix (:data:`CONTENT_TYPES`).
+    """
+    fmt = format_for_file(name)
+    if fmt is not None:
+        return fmt.served_as
     suffix = os.path.splitext(name)[1].lower()
     return CONTENT_TYPES.get(suffix) or _BINARY_TYPES.get(suffix)
 

@@ -8,7 +8,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
-from pressroom.config import Settings
+from pressroom.config import SiteSettings
 from pressroom.models import Frequency
 from pressroom.web.security import PAGE_HEADERS
 
@@ -35,12 +35,12 @@ def make_environment() -> Environment:
 class Pages:
     """Renders ``web/<name>.html`` with the site's common values."""
 
-    def __init__(self, settings: Settings, env: Environment | None = None) -> None:
+    def __init__(self, site: SiteSettings, env: Environment | None = None) -> None:
         self.env = env or make_environment()
         self.common: dict[str, Any] = {
-            "site_name": settings.site.name,
-            "site_url": settings.site.base_url,
-            "language": settings.site.language,
+            "site_name": site.name,
+            "site_url": site.base_url,
+            "language": site.language,
             "frequencies": FREQUENCY_LABELS,
         }
 

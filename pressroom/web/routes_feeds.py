@@ -28,7 +28,7 @@ _HAS_FORM = re.compile(rb"<form[^>]+action=\"[^\"]*subscribe\"", re.IGNORECASE)
 
 def _cache_seconds(ctx: WebContext) -> int:
     # Readers poll on the feed's <ttl> (minutes); revalidating sooner costs a 304.
-    return min(ctx.settings.feeds.ttl * 60, 300)
+    return min(ctx.config.feed_ttl * 60, 300)
 
 
 def insert_form(page: bytes, form_html: bytes) -> bytes:
@@ -85,7 +85,7 @@ async def index_page(ctx: WebContext, request: Request) -> Response:
     if loaded is None:
         return ctx.pages.render(
             "subscribe",
-            title=ctx.settings.site.name,
+            title=ctx.config.site.name,
             form=RawSubscribe(),
             error=None,
             sections=await sections(ctx),

@@ -44,7 +44,7 @@ def refusal(status: int, sentence: str, headers: dict[str, str] | None = None) -
 
 def _checked(ctx: WebContext, request: Request) -> Response | None:
     """None when the request may go on; else the 404, 429 or 401 answer."""
-    token = ctx.settings.web.ingest_token
+    token = ctx.config.web.ingest_token
     if token is None:
         raise HTTPException(404)  # the app's own not-found answer: the API does not exist
     wait = ctx.ingest_limit.hit(client_key(request))
@@ -82,7 +82,7 @@ async def articles_post(ctx: WebContext, request: Request) -> Response:
     if items is None:
         return refusal(400, problems[0][1])
     keys = section_keys(await sections(ctx))
-    parser = RowParser(keys, ctx.settings.site.tz)
+    parser = RowParser(keys, ctx.config.site.tz)
     report = await run_in_threadpool(ingest_articles, ctx.store, parser, items, ctx.clock)
     report.errors.extend(problems)
     return JSONResponse(report.as_json(), status_code=422 if report.errors else 200)

@@ -10,7 +10,7 @@ The schedules' interval and grace come from the config, for the alert rules in
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -21,9 +21,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
+from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
 from pressroom.cron import crontab_fields
 from pressroom.errors import StoreError
+from pressroom.job_kinds import kind_rules
 from pressroom.models import DeliveryStatus, JobKind, SubscriberStatus
 from pressroom.store.metrics import MetricsCache, Snapshot, read_snapshot
 from pressroom.store.runs import SILENT_AFTER
@@ -47,10 +48,11 @@ def schedule_interval(schedule: ScheduleSettings, zone_name: str, now: datetime)
 
 
 def metrics_endpoint(
-    settings: Settings,
+    token: str | None, schedules: Sequence[ScheduleSettings], zone: str
 ) -> Callable[[WebContext, Request], Awaitable[Response]]:
-    """The ``/metrics`` handler for ``settings`` (a plain function, as routes want)."""
-    endpoint = MetricsEndpoint(settings)
+    """The ``/metrics`` handler (a plain function, as routes want); arguments as
+    :class:`MetricsEndpoint`."""
+    endpoint = MetricsEndpoint(token, schedules, zone)
 
     async def metrics(ctx: WebContext, request: Request) -> Response:
         return await endpoint(ctx, request)
@@ -59,14 +61,19 @@ def metrics_endpoint(
 
 
 class MetricsEndpoint:
-    """The ``/metrics`` handler: its bearer token and what it keeps between scrapes."""
+    """The ``/metrics`` handler: its bearer token and what it keeps between scrapes.
 
-    def __init__(self, settings: Settings) -> None:
-        token = settings.web.metrics_token
-        self.token = token.get_secret_value() if token is not None else None
+    Args:
+        token: ``[web] metrics_token``, which a scrape must send (None: no token needed).
+        schedules: ``[[schedules]]`` (none configured: the default ones).
+        zone: ``[site] timezone``, for the schedules without their own.
+    """
+
+    def __init__(self, token: str | None, schedules: Sequence[ScheduleSettings], zone: str) -> None:
+        self.token = token
         self.cache = MetricsCache()
-        self.schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
-        self.zone = settings.site.timezone
+        self.schedules = list(schedules) or list(DEFAULT_SCHEDULES)
+        self.zone = zone
 
     async def __call__(self, ctx: WebContext, request: Request) -> Response:
         """Answer one scrape."""
@@ -112,7 +119,7 @@ class _Families(Collector):
 
     def _deliveries(self) -> Iterator[Metric]:
         snap = self.snap
-        digest_schedules = [s.name for s in self.schedules if s.job is JobKind.DIGEST]
+        digest_schedules = [s.name for s in self.schedules if kind_rules(s.job).sends_digest]
         total = CounterMetricFamily(
             "pressroom_deliveries",
             "Deliveries recorded with a final status, by digest schedule and status.",
@@ -233,11 +240,9 @@ class _Families(Collector):
         )
         for schedule in self.schedules:
             labels = [schedule.name, str(schedule.job)]
-            if schedule.job is JobKind.DIGEST:
+            if kind_rules(schedule.job).sends_digest:  # its last completed digest run
                 last = snap.digest_completed.get(schedule.name)
-            elif schedule.job is JobKind.FEEDS:
-                last = snap.job_success.get(str(schedule.job))
-            else:
+            else:  # the job's last success, whatever started it
                 last = snap.job_success.get(str(schedule.job))
             if last is not None:
                 since.add_metric(labels, max(0.0, (snap.now - last).total_seconds()))

@@ -95,7 +95,7 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
     if form.get("website"):  # the hidden honeypot: a bot filled it; answer as usual
         return await _padded(_sent_page(ctx, raw.email), started)
     try:
-        utf8 = ctx.settings.mail.accepts_utf8_local_parts
+        utf8 = ctx.config.mail.accepts_utf8_local_parts
         wanted = parse_subscribe(form, await section_slugs(ctx), smtputf8=utf8)
     except FormError as exc:
         return await _form_page(ctx, raw, str(exc), 400)
@@ -125,7 +125,7 @@ def _sent_page(ctx: WebContext, email: str, task: BackgroundTask | None = None) 
         "subscribe_sent",
         title="请查收确认邮件",
         email=email,
-        max_age_days=max(1, ctx.settings.web.confirm_max_age // 86400),
+        max_age_days=max(1, ctx.config.web.confirm_max_age // 86400),
     )
     response.background = task
     return response
@@ -139,7 +139,7 @@ async def send_subscription_mail(
     With ``send`` false (the address's hourly limit is reached) the mail is built all the
     same and dropped, so the work after the answer is alike for every address.
     """
-    settings = ctx.settings
+    config = ctx.config
     subscriber, kind = asked.subscriber, asked.mail
     try:
         msg = build_confirm_message(
@@ -147,9 +147,9 @@ async def send_subscription_mail(
             subscriber,
             kind=kind,
             link_url=ctx.link(kind.link_purpose, subscriber.public_key, asked.nonce),
-            site=settings.site,
-            mail=settings.mail,
-            max_age=settings.web.confirm_max_age,
+            site=config.site,
+            mail=config.mail,
+            max_age=config.web.confirm_max_age,
             now=ctx.clock(),
             secret=ctx.secret,
         )
@@ -190,7 +190,7 @@ async def confirm_page(ctx: WebContext, request: Request) -> Response:
     Mail scanners and link previewers fetch every link in a mail; only the button's
     ``POST`` confirms.
     """
-    checked = verify_token(ctx, request, "confirm", ctx.settings.web.confirm_max_age)
+    checked = verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
     if isinstance(checked, Response):
         return checked
     nonce = checked.nonce or ""
@@ -214,7 +214,7 @@ async def confirm_post(ctx: WebContext, request: Request) -> Response:
     token of its own; a cross-site POST is still refused. Scanners that prefetch links
     use GET or HEAD, which change nothing.
     """
-    checked = verify_token(ctx, request, "confirm", ctx.settings.web.confirm_max_age)
+    checked = verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
     if isinstance(checked, Response):
         return checked
     if cross_site(request, ctx.public_url):

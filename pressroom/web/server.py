@@ -14,12 +14,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import uvicorn
+from starlette.applications import Starlette
 
-from pressroom.clock import Clock
-from pressroom.config import Settings
 from pressroom.errors import UsageError
-from pressroom.store.engine import Store
-from pressroom.web.app import create_app
+from pressroom.web.context import WebContext
 
 __all__ = ["bind", "serve"]
 
@@ -48,26 +46,26 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(
-    settings: Settings,
-    store: Store,
-    clock: Clock,
+    app: Starlette,
     *,
     host: str | None = None,
     port: int | None = None,
     out: Callable[[str], None] = print,
 ) -> None:
-    """Serve the web app until SIGINT/SIGTERM.
+    """Serve ``app`` (from :func:`pressroom.web.create_app`) until SIGINT/SIGTERM.
+
+    ``host`` and ``port`` override ``[web] host`` and ``port``.
 
     Raises:
-        ConfigError: ``web.secret`` is missing.
         UsageError: the address cannot be bound.
     """
-    app = create_app(settings, store, clock)
-    sock = bind(host or settings.web.host, settings.web.port if port is None else port)
+    ctx: WebContext = app.state.ctx
+    web = ctx.config.web
+    sock = bind(host or web.host, web.port if port is None else port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {settings.web.public_url})")
-    out(f"pressroom: feeds from {settings.path(settings.feeds.output_dir)}")
+    out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {web.public_url})")
+    out(f"pressroom: feeds from {ctx.config.feeds_dir}")
     config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
     try:
         with _stop_quietly():

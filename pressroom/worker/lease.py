@@ -24,8 +24,10 @@ from types import TracebackType
 from pressroom.clock import Clock
 from pressroom.store import runs
 from pressroom.store.engine import Store
+from pressroom.worker import recording
 
 __all__ = [
+    "BOUNCES_LEASE",
     "FEEDS_LEASE",
     "HEARTBEAT_EVERY",
     "LEASE_TTL",
@@ -39,6 +41,7 @@ __all__ = [
 log = logging.getLogger("pressroom.worker")
 
 FEEDS_LEASE = "feeds"
+BOUNCES_LEASE = "bounces"
 LEASE_TTL = timedelta(minutes=2)
 HEARTBEAT_EVERY = runs.HEARTBEAT_EVERY
 WORKER_ALIVE_FOR = runs.SILENT_AFTER
@@ -137,7 +140,7 @@ class Heartbeat:
                 pid=os.getpid(),
                 started_at=self.started_at,
             )
-            runs.beat_runs(conn, self.worker_id)
+            recording.beat_runs(conn, self.worker_id)
             runs.prune_workers(conn, silent_for=timedelta(days=1))
         abandon_silent_runs(self.store)
 
@@ -168,8 +171,4 @@ class Heartbeat:
 
 def abandon_silent_runs(store: Store) -> int:
     """Mark running runs silent for :data:`WORKER_ALIVE_FOR` as ``abandoned``; how many."""
-    with store.write() as conn:
-        count = runs.abandon_runs(conn, silent_for=WORKER_ALIVE_FOR)
-    if count:
-        log.warning("%d run(s) whose process died were marked abandoned", count)
-    return count
+    return recording.abandon_silent_runs(store, WORKER_ALIVE_FOR)

@@ -1,92 +1,133 @@
-"""The command-line runs of the worker's jobs, each recorded as a ``job_runs`` row.
+"""The command-line runs of the worker's jobs: ``feeds build``, ``digest send``,
+``bounces process``.
 
-``pressroom feeds build`` and ``pressroom digest send`` call these, so ``status`` and
-``/metrics`` see a manual run exactly as they see a scheduled one (trigger ``manual``,
-the command's process id as holder; see :mod:`pressroom.worker.record`).
+Each is the registry's job run by the same :class:`~pressroom.worker.jobs.JobRunner` as
+the worker's, so ``status`` and ``/metrics`` see it exactly as a scheduled run (trigger
+``manual``, the command's process id as holder), its heartbeat renewed from a thread
+while it works; the job's error is re-raised after it is recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+import logging
+import signal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from pressroom.clock import Clock
-from pressroom.config import Settings
 from pressroom.errors import JobFailed
-from pressroom.models import JobKind, JobOutcome
+from pressroom.models import JobKind, JobTrigger
+from pressroom.process_id import process_id
 from pressroom.store.engine import Store
-from pressroom.worker.jobs import build_feeds_leased
-from pressroom.worker.record import manual_run
+from pressroom.worker.jobs import JobResult, JobRunner
+from pressroom.worker.lease import HEARTBEAT_EVERY
+from pressroom.worker.recording import RunHeartbeat
+from pressroom.worker.registry import Job, Jobs, WorkerConfig, manual_job
 
 if TYPE_CHECKING:
+    from pressroom.bounces.report import BounceReport
     from pressroom.digest.report import DigestReport
     from pressroom.feeds.report import FeedBuildReport
 
-__all__ = ["build_feeds_manually", "send_digest_manually"]
+__all__ = ["build_feeds_manually", "run_bounces_manually", "send_digest_manually"]
+
+log = logging.getLogger("pressroom.worker")
+R = TypeVar("R")
 
 
 def build_feeds_manually(
-    settings: Settings, store: Store, clock: Clock, *, force: bool = False
+    config: WorkerConfig, jobs: Jobs, store: Store, clock: Clock, *, force: bool = False
 ) -> FeedBuildReport:
-    """``feeds build``: build under the feeds lease (telling the WebSub hubs), recorded as a
-    manual run.
+    """``feeds build``: build under the feeds lease (telling the WebSub hubs).
 
     Raises:
         JobFailed: another process holds the feeds lease (the run is recorded
             ``skipped``, reason ``lease``).
     """
-    from pressroom.feeds import FeedConfig
-    from pressroom.feeds.websub import build_and_announce
+    from pressroom.feeds.report import FeedBuildReport
 
-    config = FeedConfig.from_settings(settings)
-    with manual_run(store, clock, job=JobKind.FEEDS) as run:
-        report, other = asyncio.run(
-            build_feeds_leased(build_and_announce, config, store, clock, run.holder, force=force)
-        )
-        if report is None:
-            summary = f"another process is building the feeds ({other})"
-            run.ended(JobOutcome.SKIPPED, summary, reason="lease")
-        elif report.ok:
-            run.ended(JobOutcome.OK, report.summary(), produced=len(report.written))
-        else:
-            run.ended(
-                JobOutcome.FAILED,
-                report.summary(),
-                "; ".join(report.failed),
-                produced=len(report.written),
-            )
-    if report is None:
-        raise JobFailed(f"another process is building the feeds ({other})")
-    return report
+    result = _run(config, jobs, store, clock, manual_job(JobKind.FEEDS, ""), force=force)
+    return _report(result, FeedBuildReport)
 
 
 def send_digest_manually(
-    settings: Settings, store: Store, clock: Clock, *, schedule: str | None
+    config: WorkerConfig, jobs: Jobs, store: Store, clock: Clock, *, schedule: str | None
 ) -> DigestReport:
-    """``digest send`` (a real send, not a dry run or a test copy), recorded as a manual
-    run of the digest schedule it serves; outcomes as the worker records them."""
-    from pressroom.digest.plan import resolve_schedule
-    from pressroom.digest.service import send_digest_blocking
+    """``digest send`` (a real send, not a dry run or a test copy), recorded as a run of
+    the digest schedule it serves. The first SIGINT or SIGTERM lets the messages in flight
+    finish (the run stays open for a resume); a second one interrupts at once.
 
-    chosen = resolve_schedule(settings.schedules, schedule)
-    with manual_run(store, clock, job=JobKind.DIGEST, schedule=chosen.name) as run:
-        report = send_digest_blocking(
-            settings, store, clock, schedule=chosen.name, show_progress=True
-        )
-        if report.ok and not report.remaining:
-            run.ended(JobOutcome.OK, report.summary(), produced=report.sent)
-        elif report.stopped:
-            run.ended(
-                JobOutcome.STOPPED,
-                report.summary(),
-                "stopped by a signal; the next run resumes",
-                produced=report.sent,
-            )
-        else:
-            run.ended(
-                JobOutcome.INCOMPLETE,
-                report.summary(),
-                "deliveries left to another sender or a resume",
-                produced=report.sent,
-            )
+    Raises:
+        UsageError: no digest schedule has that name (nothing is recorded then).
+    """
+    from pressroom.digest.plan import resolve_schedule
+    from pressroom.digest.report import DigestReport
+
+    chosen = resolve_schedule(config.schedules, schedule)
+    job = manual_job(JobKind.DIGEST, chosen.name)
+    return _report(_run(config, jobs, store, clock, job, stop_on_signal=True), DigestReport)
+
+
+def run_bounces_manually(
+    config: WorkerConfig, jobs: Jobs, store: Store, clock: Clock
+) -> BounceReport:
+    """``bounces process``: one leased pass over the bounce mailbox.
+
+    Raises:
+        JobFailed: another process is processing the mailbox, or it cannot be read.
+    """
+    from pressroom.bounces.report import BounceReport
+
+    return _report(_run(config, jobs, store, clock, manual_job(JobKind.BOUNCES)), BounceReport)
+
+
+def _run(
+    config: WorkerConfig, jobs: Jobs, store: Store, clock: Clock, job: Job, *,
+    force: bool = False, stop_on_signal: bool = False,
+) -> JobResult:  # fmt: skip
+    runner = JobRunner(config, store, clock, process_id(clock()), jobs, who="process",
+                       raise_errors=True, show_progress=True)  # fmt: skip
+
+    async def main() -> JobResult:
+        remove = _stop_on_first_signal(runner.stop) if stop_on_signal else None
+        try:
+            return await runner.run(job, clock(), JobTrigger.MANUAL, force=force)
+        finally:
+            if remove is not None:
+                remove()
+
+    with RunHeartbeat(store, runner.worker_id, HEARTBEAT_EVERY.total_seconds()):
+        try:
+            result = asyncio.run(main())
+        except KeyboardInterrupt:
+            runner.interrupted()
+            raise
+    if result.reason == "lease":
+        raise JobFailed(result.summary)
+    return result
+
+
+def _report(result: JobResult, kind: type[R]) -> R:
+    report = result.output.report if result.output is not None else None
+    if not isinstance(report, kind):
+        raise JobFailed(result.error or result.summary or f"the {result.job} job reported nothing")
     return report
+
+
+def _stop_on_first_signal(stop: asyncio.Event) -> Callable[[], None]:
+    loop = asyncio.get_running_loop()
+
+    def first_signal(signum: int) -> None:
+        log.warning("stopping after the messages in flight (again to abort)")
+        stop.set()
+        loop.remove_signal_handler(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, first_signal, signum)
+
+    def remove() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+    return remove

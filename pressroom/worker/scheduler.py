@@ -23,14 +23,21 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from pressroom.clock import Clock, system_clock
-from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings, Settings
-from pressroom.models import JobKind, JobTrigger
+from pressroom.config import ScheduleSettings, Settings
+from pressroom.models import JobTrigger
 from pressroom.process_id import process_id
 from pressroom.store import runs
 from pressroom.store.engine import Store
-from pressroom.worker.jobs import JobResult, JobRunner, Jobs, default_jobs
+from pressroom.worker.jobs import JobResult, JobRunner
 from pressroom.worker.lease import Heartbeat
-from pressroom.worker.record import record_skip
+from pressroom.worker.recording import record_skip
+from pressroom.worker.registry import (
+    Job,
+    Jobs,
+    WorkerConfig,
+    effective_schedules,
+    scheduled_jobs,
+)
 from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
 from pressroom.worker.watch import FeedsWatch
 
@@ -39,12 +46,14 @@ __all__ = [
     "StartupAction",
     "StartupDecision",
     "Worker",
-    "effective_schedules",
+    "default_jobs",
     "fire_time_for",
     "install_stop_signals",
+    "job_runner",
     "plan_startup",
     "run_once",
     "run_worker",
+    "worker_config",
 ]
 
 log = logging.getLogger("pressroom.worker")
@@ -52,13 +61,56 @@ log = logging.getLogger("pressroom.worker")
 STOP_TIMEOUT = 60.0
 """Seconds a stopping worker waits for running jobs (a digest's in-flight messages)."""
 
-TriggerFactory = Callable[[Settings, ScheduleSettings], Any]
+TriggerFactory = Callable[[ScheduleSettings, str], Any]
+"""Makes a schedule's trigger from it and the site's time zone (tests pass short ones)."""
 
 
-def effective_schedules(settings: Settings) -> list[ScheduleSettings]:
-    """The configured schedules (feeds jobs first), or :data:`DEFAULT_SCHEDULES`."""
-    schedules = list(settings.schedules) or list(DEFAULT_SCHEDULES)
-    return sorted(schedules, key=lambda s: s.job is not JobKind.FEEDS)
+def worker_config(settings: Settings) -> WorkerConfig:
+    """The part of ``settings`` the worker's jobs, the watch and ``status`` read."""
+    from pressroom.wiring import feed_config
+
+    return WorkerConfig(
+        schedules=tuple(effective_schedules(settings.schedules)),
+        site_timezone=settings.site.timezone,
+        feeds=feed_config(settings),
+        watch_every=settings.feeds.watch,
+    )
+
+
+def default_jobs(settings: Settings) -> Jobs:
+    """The real work, its configuration bound: the feeds build (telling the WebSub hubs),
+    the digest service and the bounce mailbox pass."""
+    from pressroom.bounces.process import process_bounces
+    from pressroom.bounces.report import BounceReport
+    from pressroom.digest.report import DigestReport
+    from pressroom.digest.service import send_digest
+    from pressroom.feeds import build_feeds
+    from pressroom.wiring import bounce_config, digest_config
+
+    async def digest(
+        store: Store, clock: Clock, *, schedule: str, at: datetime,
+        show_progress: bool = False, stop: asyncio.Event | None = None,
+    ) -> DigestReport:  # fmt: skip
+        # built per run: a config problem (no [web] secret) is this run's failure
+        return await send_digest(
+            digest_config(settings), store, clock, schedule=schedule, at=at,
+            show_progress=show_progress, stop=stop,
+        )  # fmt: skip
+
+    def bounces(store: Store, clock: Clock) -> BounceReport:
+        # the config is read per pass: a worker without [bounces] runs no bounces job
+        return process_bounces(bounce_config(settings), store, clock)
+
+    return Jobs(build_feeds=build_feeds, send_digest=digest, process_bounces=bounces)
+
+
+def job_runner(
+    settings: Settings, store: Store, clock: Clock, worker_id: str, jobs: Jobs | None = None
+) -> JobRunner:
+    """A runner of ``settings``'s jobs for ``worker_id`` (the real work unless ``jobs``)."""
+    return JobRunner(
+        worker_config(settings), store, clock, worker_id, jobs or default_jobs(settings)
+    )
 
 
 def fire_time_for(settings: Settings, schedule: ScheduleSettings, now: datetime) -> datetime:
@@ -67,7 +119,7 @@ def fire_time_for(settings: Settings, schedule: ScheduleSettings, now: datetime)
     A run that APScheduler started late (inside the grace period) or a catch-up run still
     belongs to the period of that fire time; with no fire time in the last year, ``now``.
     """
-    trigger = make_trigger(settings, schedule)
+    trigger = make_trigger(schedule, settings.site.timezone)
     grace = timedelta(seconds=schedule.misfire_grace)
     return latest_fire_time(trigger, now, within=grace) or now
 
@@ -99,18 +151,19 @@ def plan_startup(settings: Settings, store: Store, now: datetime) -> list[Startu
     watermark carries their articles into the next digest, so nothing is lost and there
     is never a backlog of several digests.
     """
-    return [_decide(settings, store, schedule, now) for schedule in effective_schedules(settings)]
+    jobs = scheduled_jobs(worker_config(settings))
+    return [_decide(settings, store, job, now) for job in jobs]
 
 
-def _decide(
-    settings: Settings, store: Store, schedule: ScheduleSettings, now: datetime
-) -> StartupDecision:
+def _decide(settings: Settings, store: Store, job: Job, now: datetime) -> StartupDecision:
+    schedule = _schedule(job)
     grace = timedelta(seconds=schedule.misfire_grace)
-    fire = latest_fire_time(make_trigger(settings, schedule), now, within=grace)
+    fire = latest_fire_time(make_trigger(schedule, settings.site.timezone), now, within=grace)
     if fire is None:
         return StartupDecision(schedule, None, StartupAction.NONE, "no fire time in the last year")
+    rules = job.rules
     with store.read() as conn:
-        if schedule.job is JobKind.DIGEST:
+        if rules.sends_digest:  # done when the period's digest run is completed
             done = runs.digest_done_since(conn, schedule.name, fire)
         else:
             done = runs.run_started_since(conn, schedule.name, fire)
@@ -122,11 +175,7 @@ def _decide(
         return StartupDecision(
             schedule, fire, StartupAction.RUN, f"missed {local}, {_ago(late)} ago"
         )
-    carry = (
-        "the watermark carries its articles into the next digest"
-        if schedule.job is JobKind.DIGEST
-        else "the next build catches up"
-    )
+    carry = rules.carried_by
     reason = f"missed {local}, {_ago(late)} ago, beyond its grace of {_ago(grace)}; {carry}"
     return StartupDecision(schedule, fire, StartupAction.SKIP, reason)
 
@@ -194,9 +243,9 @@ class Worker:
         self.worker_id = process_id(clock())
         self.stop_timeout = stop_timeout
         self.trigger_factory = trigger_factory
-        self.runner = JobRunner(settings, store, clock, self.worker_id, jobs or default_jobs())
+        self.runner = job_runner(settings, store, clock, self.worker_id, jobs)
         self.results: list[JobResult] = []
-        self._schedules = {s.name: s for s in effective_schedules(settings)}
+        self._jobs: dict[str, Job] = {j.name: j for j in scheduled_jobs(self.runner.config)}
         self._running: set[asyncio.Task[Any]] = set()
         self._stop_requested = asyncio.Event()
         self._catch_up: set[str] = set()  # schedules whose next run is the start-up catch-up
@@ -207,8 +256,8 @@ class Worker:
         heartbeat = Heartbeat(self.store, self.worker_id, self.clock)
         await heartbeat.start()
         scheduler = self._start_scheduler()
-        watch = FeedsWatch.start(self.settings, self.runner)  # None: [feeds] watch = "0"
-        log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._schedules))
+        watch = FeedsWatch.start(self.runner)  # None: [feeds] watch = "0"
+        log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._jobs))
         try:
             await self._stop_requested.wait()
             scheduler.pause()  # no new runs; running ones finish below
@@ -235,13 +284,14 @@ class Worker:
 
     def _start_scheduler(self) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(timezone=UTC)
-        for schedule in self._schedules.values():
+        for job in self._jobs.values():
+            schedule = _schedule(job)
             scheduler.add_job(
                 self._job,
-                self.trigger_factory(self.settings, schedule),
-                args=[schedule.name],
-                id=schedule.name,
-                name=f"{schedule.job}:{schedule.name}",
+                self.trigger_factory(schedule, self.settings.site.timezone),
+                args=[job.name],
+                id=job.name,
+                name=f"{job.kind}:{job.name}",
                 coalesce=True,
                 max_instances=1,
                 # APScheduler drops a run that starts later than this; 0 would drop all.
@@ -261,9 +311,9 @@ class Worker:
             scheduler.modify_job(schedule.name, next_run_time=datetime.now(UTC))
         elif decision.action is StartupAction.SKIP:
             log.warning("schedule %s: skipped: %s", schedule.name, decision.reason)
-            record_skip(self.store, self.clock, schedule, self.worker_id, JobTrigger.CATCH_UP,
-                        decision.reason)  # fmt: skip
-        upcoming = next_fire_time(make_trigger(self.settings, schedule), self.clock())
+            record_skip(self.store, self.clock, schedule.job, schedule.name, self.worker_id,
+                        JobTrigger.CATCH_UP, decision.reason)  # fmt: skip
+        upcoming = next_fire_time(make_trigger(schedule, self.settings.site.timezone), self.clock())
         log.info(
             "schedule %s (%s, %r): next fire %s",
             schedule.name,
@@ -277,11 +327,11 @@ class Worker:
         if task is not None:
             self._running.add(task)
         try:
-            schedule = self._schedules[name]
-            at = fire_time_for(self.settings, schedule, self.clock())
+            job = self._jobs[name]
+            at = fire_time_for(self.settings, _schedule(job), self.clock())
             trigger = JobTrigger.CATCH_UP if name in self._catch_up else JobTrigger.SCHEDULE
             self._catch_up.discard(name)
-            self.results.append(await self.runner.run(schedule, at, trigger))
+            self.results.append(await self.runner.run(job, at, trigger))
         except Exception as exc:  # the store failed while recording: log, keep running
             log.error("schedule %s could not run: %s", name, exc)
         finally:
@@ -290,15 +340,16 @@ class Worker:
 
     def _missed(self, event: JobExecutionEvent) -> None:
         """APScheduler dropped a fire beyond its grace (the loop was blocked): record it."""
-        schedule = self._schedules.get(str(event.job_id))
-        if schedule is None:
+        job = self._jobs.get(str(event.job_id))
+        if job is None:
             return
+        schedule = _schedule(job)
         fire = _local(self.settings, schedule, event.scheduled_run_time)
         reason = f"the fire of {fire} was missed beyond its grace of {schedule.misfire_grace}s"
         log.warning("schedule %s: skipped: %s", schedule.name, reason)
         try:
-            record_skip(self.store, self.clock, schedule, self.worker_id, JobTrigger.SCHEDULE,
-                        reason)  # fmt: skip
+            record_skip(self.store, self.clock, job.kind, job.name, self.worker_id,
+                        JobTrigger.SCHEDULE, reason)  # fmt: skip
         except Exception as exc:  # the store failed: the log line above still tells
             log.error("schedule %s: could not record the skip: %s", schedule.name, exc)
 
@@ -333,26 +384,33 @@ def run_once(
     out for that period sends nothing new (system cron can call this every few minutes).
     No grace check: the operator asked for the run.
     """
-    return asyncio.run(_run_once(settings, store, clock, show_progress, jobs or default_jobs()))
+    return asyncio.run(_run_once(settings, store, clock, show_progress, jobs))
 
 
 async def _run_once(
-    settings: Settings, store: Store, clock: Clock, show_progress: bool, jobs: Jobs
+    settings: Settings, store: Store, clock: Clock, show_progress: bool, jobs: Jobs | None
 ) -> list[JobResult]:
-    runner = JobRunner(settings, store, clock, process_id(clock()), jobs)
+    runner = job_runner(settings, store, clock, process_id(clock()), jobs)
     runner.show_progress = show_progress
     remove_signals = install_stop_signals(lambda _signum: runner.stop.set())
     heartbeat = Heartbeat(store, runner.worker_id, clock)  # its runs are not "dead"
     await heartbeat.start()
     results = []
     try:
-        for schedule in effective_schedules(settings):
+        for job in scheduled_jobs(runner.config):
             if runner.stop.is_set():
-                log.info("stopping: %s not run", schedule.name)
+                log.info("stopping: %s not run", job.name)
                 continue
-            at = latest_fire_time(make_trigger(settings, schedule), clock()) or clock()
-            results.append(await runner.run(schedule, at))
+            trigger = make_trigger(_schedule(job), settings.site.timezone)
+            at = latest_fire_time(trigger, clock()) or clock()
+            results.append(await runner.run(job, at))
     finally:
         await heartbeat.stop()
         remove_signals()
     return results
+
+
+def _schedule(job: Job) -> ScheduleSettings:
+    """The ``[[schedules]]`` entry of a scheduled job."""
+    assert job.schedule is not None, f"{job.name} is not a scheduled job"
+    return job.schedule

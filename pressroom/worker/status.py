@@ -11,18 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
 
-from pressroom.config import ScheduleSettings, Settings
+from pressroom.config import ScheduleSettings
 from pressroom.models import DeliveryStatus, JobKind, JobOutcome
 from pressroom.store import runs
 from pressroom.store.bounces import count_by_kind
 from pressroom.store.deliveries import counts
 from pressroom.store.digests import Digest, latest_digest
 from pressroom.store.engine import Store
-from pressroom.worker.lease import WORKER_ALIVE_FOR, feeds_lease_name
-from pressroom.worker.scheduler import effective_schedules
+from pressroom.worker.lease import WORKER_ALIVE_FOR
+from pressroom.worker.registry import WorkerConfig, scheduled_jobs
 from pressroom.worker.triggers import make_trigger, next_fire_time
 
 __all__ = ["DigestRunStatus", "JobStatus", "ScheduleStatus", "StatusReport", "collect_status"]
@@ -150,7 +151,7 @@ class StatusReport:
         return out
 
 
-def collect_status(settings: Settings, store: Store, now: datetime) -> StatusReport:
+def collect_status(config: WorkerConfig, store: Store, now: datetime) -> StatusReport:
     """Read the store and the config into a :class:`StatusReport` (one read transaction)."""
     schedules, digests = [], []
     with store.read() as conn:
@@ -159,17 +160,19 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
         def shown(run: runs.JobRunRow | None) -> runs.JobRunRow | None:
             return _as_seen(run, store_now)
 
-        for schedule in effective_schedules(settings):
-            zone = schedule.zone(settings.site.timezone)
-            upcoming = next_fire_time(make_trigger(settings, schedule), now)
-            # a feeds build (or bounce pass) does the same work whatever started it; a
-            # digest run belongs to its schedule
-            per_job = schedule.job is not JobKind.DIGEST
-            job, name = (str(schedule.job), None) if per_job else (None, schedule.name)
-            last = shown(runs.newest_run(conn, schedule=name, job=job))
-            real = shown(runs.newest_run(conn, schedule=name, job=job, skips=False))
+        for scheduled in scheduled_jobs(config):
+            schedule = scheduled.schedule
+            assert schedule is not None  # a scheduled job has its trigger
+            zone = schedule.zone(config.site_timezone)
+            upcoming = next_fire_time(make_trigger(schedule, config.site_timezone), now)
+            # a digest run belongs to its schedule; a feeds build (or bounce pass) does the
+            # same work whatever started it
+            own = scheduled.rules.sends_digest
+            kind, name = (None, schedule.name) if own else (str(scheduled.kind), None)
+            last = shown(runs.newest_run(conn, schedule=name, job=kind))
+            real = shown(runs.newest_run(conn, schedule=name, job=kind, skips=False))
             schedules.append(ScheduleStatus(schedule, zone, upcoming, last, real))
-            digest = latest_digest(conn, schedule.name) if schedule.job is JobKind.DIGEST else None
+            digest = latest_digest(conn, schedule.name) if own else None
             if digest is not None:
                 digests.append(DigestRunStatus(digest, _occurring(conn, digest.id)))
         jobs = tuple(
@@ -182,11 +185,11 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
         )
         return StatusReport(
             now=now,
-            site_zone=settings.site.tz,
+            site_zone=ZoneInfo(config.site_timezone),
             schedules=schedules,
             digests=digests,
             last_feed_build=runs.last_job_run(conn, JobKind.FEEDS, outcome=JobOutcome.OK),
-            feeds_lease=runs.lease_holder(conn, _feeds_lease(settings)),
+            feeds_lease=runs.lease_holder(conn, config.feeds_lease),
             workers=runs.all_workers(conn),
             jobs=jobs,
             store_now=store_now,
@@ -194,12 +197,6 @@ def collect_status(settings: Settings, store: Store, now: datetime) -> StatusRep
                 k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
             },
         )
-
-
-def _feeds_lease(settings: Settings) -> str:
-    """The name of the feeds lease this config's builds take (store-wide or this machine's)."""
-    output = settings.path(settings.feeds.output_dir).resolve()
-    return feeds_lease_name(settings.feeds.lease, output)
 
 
 def _as_seen(run: runs.JobRunRow | None, store_now: datetime) -> runs.JobRunRow | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from pressroom.config import ScheduleSettings, Settings
+from pressroom.config import ScheduleSettings
 from pressroom.cron import crontab_fields, crontab_weekdays
 
 __all__ = [
@@ -72,15 +72,14 @@ def _wall(moment: datetime, zone: Any) -> datetime:
     return moment.astimezone(zone).replace(tzinfo=None)
 
 
-def make_trigger(settings: Settings, schedule: ScheduleSettings) -> LocalCronTrigger:
-    """The trigger for ``schedule`` (its cron expression in its time zone).
+def make_trigger(schedule: ScheduleSettings, site_zone: str) -> LocalCronTrigger:
+    """The trigger for ``schedule`` (its cron expression in its time zone, else
+    ``site_zone``).
 
     The day of week follows crontab (0 or 7 = Sunday, 1 = Monday), not APScheduler 3.x's
     ``from_crontab``, which reads 0 as Monday (apscheduler issue 286).
     """
-    return LocalCronTrigger(
-        **crontab_fields(schedule.cron), timezone=schedule.zone(settings.site.timezone)
-    )
+    return LocalCronTrigger(**crontab_fields(schedule.cron), timezone=schedule.zone(site_zone))
 
 
 def next_fire_time(trigger: LocalCronTrigger, now: datetime) -> datetime | None:

@@ -2,14 +2,15 @@
 
 Every ``[feeds] watch`` interval the worker reads the store's data version
 (:mod:`pressroom.store.data_version`: microseconds, no query on SQLite). When it moved, it
-waits for the burst of commits to settle, asks :func:`pressroom.feeds.run.needs_build`
+waits for the burst of commits to settle, asks :func:`pressroom.feeds.build.needs_build`
 (one read: did any feed's newest articles change?) and only then builds, under the same
 lease and rules as the scheduled build (a different lease holder, so the watch and this
 worker's own scheduled build never run at once). Commits that touch no feed (heartbeats,
 leases, subscribers, the build's own writes) cost one read and no build. A future-dated
-article is picked up when it becomes due. A build that wrote something is a ``job_runs``
-row with trigger ``watch`` (schedule ``watch``); WebSub hubs are told by the build job
-itself (:func:`pressroom.feeds.websub.build_and_announce`).
+article is picked up when it becomes due. A build that changed something, or failed, is a
+``job_runs`` row with trigger ``watch`` (schedule ``watch``), run and recorded by the
+worker's :class:`~pressroom.worker.jobs.JobRunner` like any other; WebSub hubs are told by
+the build job itself (:func:`pressroom.feeds.build_feeds`).
 """
 
 from __future__ import annotations
@@ -20,21 +21,18 @@ import logging
 import time
 from datetime import datetime
 
-from pressroom.config import Settings
 from pressroom.errors import PressroomError
-from pressroom.models import JobKind, JobOutcome, JobTrigger
-from pressroom.store import runs
+from pressroom.models import JobOutcome, JobTrigger
 from pressroom.store.data_version import data_version
 from pressroom.store.engine import Store
 from pressroom.store.notify import ArticlesListener
-from pressroom.worker.jobs import JobResult, JobRunner, build_feeds_leased, log_result
+from pressroom.worker.jobs import JobRunner
+from pressroom.worker.registry import WATCH_SCHEDULE, watch_job
 
 __all__ = ["WATCH_SCHEDULE", "FeedsWatch"]
 
 log = logging.getLogger("pressroom.worker")
 
-WATCH_SCHEDULE = "watch"
-"""The ``job_runs.schedule`` of a watch-triggered build."""
 SETTLE = 0.2
 """Seconds the data version must stand still before a build (a burst gives one build)."""
 MAX_SETTLE = 1.0
@@ -61,11 +59,12 @@ class FeedsWatch:
         self._paused_until = 0.0
 
     @classmethod
-    def start(cls, settings: Settings, runner: JobRunner) -> FeedsWatch | None:
+    def start(cls, runner: JobRunner) -> FeedsWatch | None:
         """Start watching (None when ``[feeds] watch`` is ``"0"``)."""
-        if settings.feeds.watch <= 0:
+        every = runner.config.watch_every
+        if every <= 0:
             return None
-        watch = cls(runner, settings.feeds.watch)
+        watch = cls(runner, every)
         watch._task = asyncio.create_task(watch.run(), name="pressroom-feeds-watch")
         loop = asyncio.get_running_loop()
 
@@ -75,7 +74,7 @@ class FeedsWatch:
         listener = ArticlesListener(runner.store, wake_from_thread)
         if listener.start():  # PostgreSQL: NOTIFY pressroom_articles wakes it at once
             watch.listener = listener
-        log.info("feeds watch: looking for changes every %gs", settings.feeds.watch)
+        log.info("feeds watch: looking for changes every %gs", every)
         return watch
 
     def wake(self) -> None:
@@ -149,9 +148,9 @@ class FeedsWatch:
 
     async def _check_and_build(self) -> tuple[datetime | None, bool]:
         """Build when a feed is stale: (when to look again regardless, whether it worked)."""
-        from pressroom.feeds.run import needs_build
+        from pressroom.feeds.build import needs_build
 
-        config = self.runner.feed_config
+        config = self.runner.config.feeds
         try:
             check = await asyncio.to_thread(
                 needs_build, config, self.store, now=self.runner.clock()
@@ -165,57 +164,11 @@ class FeedsWatch:
         return check.next_visible_at, True
 
     async def _build(self) -> None:
-        runner = self.runner
-        started = runner.clock()
-        try:
-            report, other = await build_feeds_leased(
-                runner.jobs.build_feeds, runner.feed_config, self.store, runner.clock, self.holder
-            )
-        except PressroomError as exc:
-            self._paused_until = time.monotonic() + FAILED_PAUSE
-            await self._record(started, JobOutcome.FAILED, "", str(exc))
-            return
-        if report is None:
-            log.debug("feeds watch: %s is building the feeds", other)
+        result = await self.runner.run_recorded_when_changed(
+            watch_job(), JobTrigger.WATCH, self.holder
+        )
+        if result is None:  # another holder of the feeds lease is building them
             return
         self.builds += 1
-        # a report that cannot say what it wrote (a fake job) counts as having written
-        wrote = bool(getattr(report, "written", True) or getattr(report, "removed", False))
-        if not report.ok:
+        if result.outcome is JobOutcome.FAILED:
             self._paused_until = time.monotonic() + FAILED_PAUSE
-            failed = "; ".join(report.failed)
-            await self._record(started, JobOutcome.FAILED, report.summary(), failed)
-        elif wrote:
-            await self._record(started, JobOutcome.OK, report.summary(), None)
-
-    async def _record(
-        self, started: datetime, outcome: JobOutcome, summary: str, error: str | None
-    ) -> None:
-        runner = self.runner
-        result = JobResult(
-            JobKind.FEEDS, WATCH_SCHEDULE, started, started, runner.clock(), outcome, summary, error
-        )
-        try:
-            await asyncio.to_thread(self._save, result)
-        except Exception as exc:  # the store failed while recording: log, keep watching
-            log.error("feeds watch: could not record the build: %s", exc)
-        log_result(result, runner.worker_id)
-
-    def _save(self, result: JobResult) -> None:
-        with self.store.write() as conn:
-            run_id = runs.start_run(
-                conn,
-                job=JobKind.FEEDS,
-                schedule=WATCH_SCHEDULE,
-                started_at=result.started_at,
-                worker=self.runner.worker_id,
-                trigger=JobTrigger.WATCH,
-            )
-            runs.finish_run(
-                conn,
-                run_id,
-                finished_at=result.finished_at,
-                outcome=result.outcome,
-                summary=result.summary,
-                error=result.error,
-            )

@@ -15,13 +15,13 @@ from support import NOW, SECRET
 
 from pressroom.delivery.verp import Purpose, TokenCheck, VerpRef, find_token, read_token
 from pressroom.digest.compose import Composer, RunIdentity
-from pressroom.digest.config import digest_config
 from pressroom.digest.render import RunInfo
 from pressroom.digest.select import ContentCache
 from pressroom.models import Article, Frequency, Priority, Subscriber, SubscriberStatus
 from pressroom.store.subscribers import new_public_key
 from pressroom.subscribers.confirm_mail import build_confirm_message
 from pressroom.subscribers.lifecycle import MailKind
+from pressroom.wiring import digest_config
 
 VERP = {
     "return_path": "bounces@news.example.cn",

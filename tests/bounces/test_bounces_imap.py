@@ -48,6 +48,7 @@ def _without_move(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ImapInbox, "__enter__", enter)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["imaps", "imap", "imaps-without-move"])
 def test_imap_mailbox_is_processed_and_moved(
     tmp_path: Path,
@@ -91,6 +92,7 @@ def test_imap_mailbox_is_processed_and_moved(
         assert again.read == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("password", "trust_test_ca", "error"),
     [

@@ -11,12 +11,11 @@ from support import FakeClock, make_settings
 
 from pressroom.cli import main
 from pressroom.config import ScheduleSettings
-from pressroom.digest.service import send_digest
-from pressroom.feeds import build_feeds
 from pressroom.models import JobKind, SubscriberStatus
 from pressroom.store import runs
 from pressroom.store.engine import Store
-from pressroom.worker.jobs import JobRunner, Jobs
+from pressroom.worker.registry import job_for
+from pressroom.worker.scheduler import job_runner
 
 EVERY_5 = ScheduleSettings(name="bounces", job=JobKind.BOUNCES, cron="*/5 * * * *")
 
@@ -35,8 +34,8 @@ def test_the_worker_runs_the_bounces_job_and_records_it(
         gone = add_subscriber(conn, "gone@example.org")
     site.drop("dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(gone.id))
     clock = FakeClock()
-    jobs = Jobs(build_feeds=build_feeds, send_digest=send_digest)  # type: ignore[arg-type]
-    result = asyncio.run(JobRunner(settings, sqlite_store, clock, "w1", jobs).run(EVERY_5, clock()))
+    runner = job_runner(settings, sqlite_store, clock, "w1")  # the real jobs
+    result = asyncio.run(runner.run(job_for(EVERY_5), clock()))
     assert result.outcome == "ok", result.error
     assert result.summary.startswith("1 messages; hard 1; changed: bounced 1")
     assert statuses(sqlite_store)["gone@example.org"] is SubscriberStatus.BOUNCED
@@ -97,7 +96,7 @@ def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, cap
     from datetime import timedelta
 
     from pressroom.store.engine import open_store
-    from pressroom.worker.bounces_job import BOUNCES_LEASE
+    from pressroom.worker.lease import BOUNCES_LEASE
 
     maildir = make_maildir(tmp_path / "Maildir")
     settings = make_settings(

@@ -35,6 +35,7 @@ from pressroom.models import BounceKind, JobTrigger, Priority, SubscriberStatus
 from pressroom.store.bounces import count_by_kind
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers
+from pressroom.wiring import digest_config
 
 pytestmark = [pytest.mark.smtp, pytest.mark.external, pytest.mark.slow]
 
@@ -66,7 +67,7 @@ def test_the_deliverability_loop_through_postfix(tmp_path: Path) -> None:
         with store.write() as conn:
             ids = {n: add_subscriber(conn, mx.address(n)).id for n in LIVE + GHOSTS}
 
-        first = send_digest_blocking(settings, store, clock)
+        first = send_digest_blocking(digest_config(settings), store, clock)
         assert first.ok, first.summary()
         dsns = mx.wait_for(inbox, count=len(GHOSTS))
         assert all(b"report-type=delivery-status" in p.read_bytes() for p in dsns)
@@ -137,7 +138,7 @@ def test_the_deliverability_loop_through_postfix(tmp_path: Path) -> None:
         clock.advance(days=1)
         add_articles(store, [article(2, "news", clock() - timedelta(hours=2),
                                      priority=Priority.RECOMMENDED)])  # fmt: skip
-        second = send_digest_blocking(settings, store, clock)
+        second = send_digest_blocking(digest_config(settings), store, clock)
         assert second.ok, second.summary()
         assert _mailed_in_last_run(store) == {ids[n] for n in ("alive", "away", "victim")}
         for name in ("alive", "away", "victim"):

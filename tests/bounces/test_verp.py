@@ -23,6 +23,7 @@ SECRET = "test-secret-0123456789"
 IDS = st.integers(min_value=0, max_value=36**10 - 1)
 
 
+@pytest.mark.slow
 @given(subscriber=IDS, run=st.none() | IDS, purpose=st.sampled_from(list(Purpose)))
 def test_round_trip_in_any_case_and_within_64_octets(
     subscriber: int, run: int | None, purpose: Purpose

@@ -13,6 +13,7 @@ from pressroom.store import deliveries as ledger
 from pressroom.store.deliveries import Outcome
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import get_subscriber
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 LEASE = timedelta(seconds=0.2)
 
@@ -23,7 +24,9 @@ def test_enqueue_adds_each_pair_once(store: Store) -> None:
     with store.write() as conn:
         assert ledger.enqueue(conn, digest, people[:5]) == 5
     with store.write() as conn:
-        ledger.apply_outcomes(conn, [Outcome(1, people[0], DeliveryStatus.SENT)], bounce_after=1)
+        ledger.apply_outcomes(
+            conn, [Outcome(1, people[0], DeliveryStatus.SENT)], on_bounce=send_bounce_rule(1)
+        )
         assert ledger.enqueue(conn, digest, iter(people)) == 2
     with store.read() as conn:
         assert ledger.counts(conn, digest) == {
@@ -69,7 +72,7 @@ def test_outcomes_record_attempts_errors_and_bounces(store: Store) -> None:
         Outcome(ids[2], people[2], DeliveryStatus.UNCERTAIN, "dropped after DATA"),
     ]
     with store.write() as conn:
-        ledger.apply_outcomes(conn, outcomes, bounce_after=1)
+        ledger.apply_outcomes(conn, outcomes, on_bounce=send_bounce_rule(1))
     got = rows(store, digest)
     assert got[people[0]]["status"] == "sent"
     assert abs(got[people[0]]["sent_at"] - datetime.now(UTC)) < timedelta(minutes=1)
@@ -90,7 +93,7 @@ def test_release_hands_back_claimed_and_in_flight_rows(store: Store) -> None:
         ledger.enqueue(conn, digest, people)
         ids = [d for d, _ in ledger.claim(conn, digest, "w1", 10)]
         ledger.apply_outcomes(
-            conn, [Outcome(ids[0], people[0], DeliveryStatus.SENT)], bounce_after=1
+            conn, [Outcome(ids[0], people[0], DeliveryStatus.SENT)], on_bounce=send_bounce_rule(1)
         )
         assert ledger.release(conn, digest, "w1", "stopped") == 3
     got = rows(store, digest)

@@ -28,6 +28,7 @@ from pressroom.models import DeliveryStatus, Frequency, Subscriber, SubscriberSt
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import get_subscriber
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 pytestmark = [pytest.mark.smtp, pytest.mark.anyio]
 
@@ -137,7 +138,7 @@ async def test_the_ledger_rules_hold_for_every_reply(
     async with smtp:
         report = await deliver(
             sqlite_store, digest, partial(simple_compose, digest_id=digest), smtp,
-            bounce_after=1, clock=lambda: NOW, worker_id="test", show_progress=False,
+            on_bounce=send_bounce_rule(1), clock=lambda: NOW, worker_id="test", show_progress=False,
         )  # fmt: skip
     rows = delivery_rows(sqlite_store, digest)
     first = rows[people[0]]

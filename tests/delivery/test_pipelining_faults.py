@@ -17,6 +17,7 @@ from wirekit import ScriptedHandler
 from pressroom.delivery.send import deliver
 from pressroom.delivery.transport import SmtpTransport, TemporaryFailure
 from pressroom.store.engine import Store, open_store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 pytestmark = [pytest.mark.smtp]
 
@@ -51,12 +52,13 @@ async def _deliver(store: Store, digest: int, smtp: SmtpTransport) -> tuple[int,
     async with smtp:
         report = await deliver(
             store, digest, partial(simple_compose, digest_id=digest), smtp,
-            bounce_after=1, clock=lambda: NOW, worker_id="pipelined", show_progress=False,
-            batch_size=16,
+            on_bounce=send_bounce_rule(1), clock=lambda: NOW, worker_id="pipelined",
+            show_progress=False, batch_size=16,
         )  # fmt: skip
     return report.sent, report.failed, report.uncertain
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_fault_storm_loses_nobody_and_resends_nothing_uncertain(
     sqlite_store: Store, smtp_server: Callable[..., SmtpServer]

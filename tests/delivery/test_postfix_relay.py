@@ -35,6 +35,7 @@ from pressroom.delivery.transport import (
 from pressroom.models import DeliveryStatus, Frequency, Subscriber, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 pytestmark = [
     pytest.mark.smtp,
@@ -113,6 +114,7 @@ def arrived(far_side: SmtpServer, ids: set[str], timeout: float = 20.0) -> dict[
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_messages_pass_postfix_whole_and_its_pipelining_checks_hold(
     relay: PostfixRelay, far_side: SmtpServer
 ) -> None:
@@ -186,7 +188,7 @@ def test_a_ledger_run_through_postfix(
         async with transport(relay, connections=3) as smtp:
             await deliver(
                 sqlite_store, digest, partial(simple_compose, digest_id=tag), smtp,
-                bounce_after=1, clock=lambda: NOW, worker_id="postfix-test",
+                on_bounce=send_bounce_rule(1), clock=lambda: NOW, worker_id="postfix-test",
                 show_progress=False,
             )  # fmt: skip
 
@@ -197,6 +199,7 @@ def test_a_ledger_run_through_postfix(
     assert len(arrived(far_side, ids)) == 30
 
 
+@pytest.mark.slow
 def test_without_8bitmime_and_smtputf8_through_postfix(
     plain_relay: PostfixRelay, far_side: SmtpServer
 ) -> None:

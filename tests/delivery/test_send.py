@@ -26,7 +26,9 @@ from pressroom.delivery.transport import (
 from pressroom.models import Subscriber, SubscriberStatus
 from pressroom.store import deliveries as ledger
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import get_subscriber, set_status
+from pressroom.store.subscriber_writes import set_status
+from pressroom.store.subscribers import get_subscriber
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 pytestmark = [pytest.mark.smtp, pytest.mark.anyio]
 
@@ -64,7 +66,7 @@ async def run(
             digest,
             compose or partial(simple_compose, digest_id=digest),
             transport,
-            bounce_after=settings.mail.bounce_after,
+            on_bounce=send_bounce_rule(settings.mail.bounce_after),
             clock=lambda: NOW,
             worker_id=worker_id,
             show_progress=False,

@@ -22,7 +22,7 @@ from pressroom.store.engine import Store, open_store
 pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
 StartServer = Callable[..., SmtpServer]
-KITS = Path(__file__).parents[1]  # tests/: deliverykit and smtpkit
+KITS = Path(__file__).parents[1] / "kits"  # deliverykit and smtpkit
 
 SENDER_SCRIPT = """
 import asyncio, sys
@@ -34,6 +34,7 @@ from pressroom.delivery.send import deliver
 from pressroom.process_id import process_id
 from pressroom.delivery.transport import SmtpTransport
 from pressroom.store.engine import open_store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 async def main(url, digest, host, port, connections):
     store = open_store(url)
@@ -41,7 +42,7 @@ async def main(url, digest, host, port, connections):
     async with transport:
         report = await deliver(
             store, int(digest), partial(simple_compose, digest_id=int(digest)), transport,
-            bounce_after=load_settings(None).mail.bounce_after,
+            on_bounce=send_bounce_rule(load_settings(None).mail.bounce_after),
             clock=__import__("pressroom.clock").clock.system_clock,
             worker_id=process_id(), show_progress=False, batch_size=20,
         )

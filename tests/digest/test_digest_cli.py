@@ -104,6 +104,7 @@ def test_add_remove_and_list(config: str, capsys: pytest.CaptureFixture[str]) ->
     assert capsys.readouterr().out == "a@x.com\t甲\tunsubscribed\tdaily\t*\n"
 
 
+@pytest.mark.slow
 def test_preview_writes_html_prints_subject_and_text_and_records_nothing(
     config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

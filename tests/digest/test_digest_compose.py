@@ -14,12 +14,12 @@ from support import NOW, SECRET
 
 from pressroom.config import Settings
 from pressroom.digest.compose import Composer, RunIdentity
-from pressroom.digest.config import digest_config
 from pressroom.digest.render import Renderer, RunInfo
 from pressroom.digest.select import ContentCache
 from pressroom.errors import ConfigError
 from pressroom.models import Article, Frequency, Priority, Subscriber, SubscriberStatus
 from pressroom.tokens import read_token
+from pressroom.wiring import digest_config
 
 EVIL_TITLE = "标题\r\nBcc: victim@example.org\r\n\r\n<script>alert(1)</script>"
 

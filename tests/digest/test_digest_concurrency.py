@@ -20,6 +20,7 @@ from pressroom.models import DigestStatus, Priority
 from pressroom.store import deliveries as ledger
 from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store, open_store
+from pressroom.wiring import digest_config
 
 
 def _site(tmp_path: Path, store: Store, people: int, extra: str = "") -> Settings:
@@ -47,7 +48,9 @@ def test_two_senders_starting_one_period_together_mail_everyone_once(
         try:
             barrier.wait(10)
             reports.append(
-                asyncio.run(send_digest(settings, own, FakeClock(), show_progress=False))
+                asyncio.run(
+                    send_digest(digest_config(settings), own, FakeClock(), show_progress=False)
+                )
             )
         finally:
             own.dispose()
@@ -80,12 +83,12 @@ def test_rows_held_by_another_live_sender_leave_the_run_open_but_ok(
     stop = asyncio.Event()
     stop.set()
     clock = FakeClock()
-    asyncio.run(send_digest(settings, store, clock, show_progress=False, stop=stop))
+    asyncio.run(send_digest(digest_config(settings), store, clock, show_progress=False, stop=stop))
     with store.write() as conn:  # another machine's sender holds one row, its lease fresh
         run = latest_digest(conn, "daily")
         assert run is not None
         assert len(ledger.claim(conn, run.id, "elsewhere:1:1", 1)) == 1
-    report = asyncio.run(send_digest(settings, store, clock, show_progress=False))
+    report = asyncio.run(send_digest(digest_config(settings), store, clock, show_progress=False))
     assert (report.sent, report.remaining, report.elsewhere) == (2, 1, 1)
     assert report.ok and not report.completed
     assert "(1 with other senders)" in report.summary()

@@ -16,6 +16,7 @@ from pressroom.demo.corpus import load_demo
 from pressroom.digest.preview import preview_digest
 from pressroom.digest.service import send_digest
 from pressroom.store.engine import Store
+from pressroom.wiring import digest_config
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -25,7 +26,9 @@ def demo_outbox(tmp_path: Path, sqlite_store: Store) -> list[Path]:
     """The demo corpus's digest, delivered to the file outbox."""
     settings = make_settings(tmp_path)
     load_demo(sqlite_store, NOW)
-    report = asyncio.run(send_digest(settings, sqlite_store, FakeClock(), show_progress=False))
+    report = asyncio.run(
+        send_digest(digest_config(settings), sqlite_store, FakeClock(), show_progress=False)
+    )
     assert report.sent >= 2
     return sorted(settings.path(settings.mail.outbox).glob("*.eml"))
 
@@ -60,7 +63,7 @@ def test_the_digest_fits_the_screen_in_chromium(
 
     settings = make_settings(tmp_path)
     load_demo(sqlite_store, NOW)
-    shown = preview_digest(settings, sqlite_store, FakeClock())
+    shown = preview_digest(digest_config(settings), sqlite_store, FakeClock())
     page_file = tmp_path / "digest.html"
     page_file.write_text(shown.html, encoding="utf-8")
     artifacts = Path("test-artifacts")

@@ -10,11 +10,11 @@ from digestkit import SECTIONS, make_settings
 from support import NOW, SHANGHAI
 
 from pressroom.clock import display_time
-from pressroom.digest.config import digest_config
 from pressroom.digest.render import Renderer, RunInfo, period_label
 from pressroom.digest.select import cut_for
 from pressroom.errors import ConfigError
 from pressroom.models import Article, Frequency, Priority
+from pressroom.wiring import digest_config
 
 
 def _content(image: str | None = "https://img.example.cn/1.jpg", title: str = "头条<新闻>"):  # type: ignore[no-untyped-def]

@@ -10,13 +10,13 @@ import pytest
 from digestkit import SECTIONS, add_articles, article, make_settings
 from support import NOW, SHANGHAI
 
-from pressroom.digest.config import digest_config
 from pressroom.digest.plan import period_key, resolve_schedule
 from pressroom.digest.select import ContentCache, cut_for, important_articles
 from pressroom.errors import UsageError
 from pressroom.models import Article, Frequency, Priority, Subscriber, SubscriberStatus
 from pressroom.store.articles import list_sections
 from pressroom.store.engine import Store
+from pressroom.wiring import digest_config
 
 REC, HEAD = Priority.RECOMMENDED, Priority.HEADLINE
 

@@ -14,6 +14,7 @@ from pressroom.config import Settings
 from pressroom.demo.corpus import DEMO_BASE_URL, DEMO_SITE_NAME, load_demo
 from pressroom.feeds import FeedConfig, build_feeds
 from pressroom.store.engine import Store, open_store
+from pressroom.wiring import feed_config as make_feed_config
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def feed_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def feed_config(feed_settings: Settings) -> FeedConfig:
     """The feeds' part of ``feed_settings``."""
-    return FeedConfig.from_settings(feed_settings)
+    return make_feed_config(feed_settings)
 
 
 @pytest.fixture
@@ -51,6 +52,6 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
     )
     store = open_store(settings.store_url)
     load_demo(store, NOW, subscribers=False)
-    report = build_feeds(FeedConfig.from_settings(settings), store, now=NOW)
+    report = build_feeds(make_feed_config(settings), store, now=NOW)
     yield DemoSite(settings, store, report)
     store.dispose()

@@ -23,8 +23,9 @@ from pressroom.demo.site_config import (
     DEMO_LOGO_URL,
     render_demo_config,
 )
-from pressroom.feeds import FeedConfig, build_feeds
+from pressroom.feeds import build_feeds
 from pressroom.store.engine import open_store
+from pressroom.wiring import feed_config
 
 PUBLIC = "https://feeds.dangjian.example.cn/"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -45,7 +46,7 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     store = open_store(settings.store_url)
     try:
         load_demo(store, NOW, subscribers=False)
-        config = FeedConfig.from_settings(settings)
+        config = feed_config(settings)
         assert build_feeds(config, store, now=NOW).ok
         yield config.output_dir
     finally:

@@ -12,7 +12,7 @@ from feedkit import BASE_URL, active_content, make_config
 from support import NOW
 
 from pressroom.feeds import FeedConfig
-from pressroom.feeds.content import (
+from pressroom.feeds.prepare import (
     absolute_url,
     clean_text,
     cut_summary,

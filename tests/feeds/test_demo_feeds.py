@@ -104,7 +104,7 @@ def test_the_important_feed_is_the_newest_important_articles(demo_site: DemoSite
     with demo_site.store.read() as conn:
         weights = {s.slug: s.weight for s in list_sections(conn)}
         newest = newest_articles(conn, None, 10_000, NOW)
-    rules = demo_site.settings.digest
+    rules = demo_site.settings.digest.importance
     expected = [a.url for a in newest if is_important(a, weights, rules)][:50]
     parsed = parse_feed(demo_site.out / "important" / "rss.xml")
     assert [e.link for e in parsed.entries] == expected

@@ -18,10 +18,10 @@ from lxml import etree
 from support import NOW
 
 from pressroom.feeds import build_feeds
-from pressroom.feeds.build import render_atom, render_rss
-from pressroom.feeds.content import prepare_item
 from pressroom.feeds.items import FeedItem
 from pressroom.feeds.jsonfeed import render_json
+from pressroom.feeds.prepare import prepare_item
+from pressroom.feeds.rss_atom import render_atom, render_rss
 from pressroom.feeds.specs import FeedSpec, feed_meta
 from pressroom.models import Article
 from pressroom.store.articles import upsert_articles

@@ -11,12 +11,15 @@ from support import NOW, FakeClock
 from support import make_settings as make_site_settings
 
 from pressroom.feeds import FeedConfig, build_feeds
+from pressroom.feeds.build import needs_build
 from pressroom.feeds.local_state import STATE_FILE
-from pressroom.feeds.run import needs_build
+from pressroom.models import JobKind
 from pressroom.store.engine import Store
 from pressroom.store.feed_state import load_fingerprints
-from pressroom.worker.jobs import build_feeds_leased
+from pressroom.wiring import feed_config
+from pressroom.worker.jobs import JobResult, JobRunner
 from pressroom.worker.lease import FEEDS_LEASE, feeds_lease_name
+from pressroom.worker.registry import Jobs, WorkerConfig, manual_job
 
 
 def _config(root: Path, store_url: str, lease: str = "local") -> FeedConfig:
@@ -27,7 +30,11 @@ def _config(root: Path, store_url: str, lease: str = "local") -> FeedConfig:
         store={"url": store_url},
         feeds={"public_url": "https://feeds.example.cn/", "lease": lease},
     )
-    return FeedConfig.from_settings(settings)
+    return feed_config(settings)
+
+
+def _unused(*_args: object, **_kwargs: object) -> object:
+    raise AssertionError("only the feeds job runs here")
 
 
 def _published(out: Path) -> dict[str, bytes]:
@@ -71,11 +78,15 @@ def test_local_builders_hold_leases_of_their_own(tmp_path: Path, store: Store) -
     load_rows(store, [row(1, "tiyu")])
     clock = FakeClock(NOW)
 
-    async def both_at_once() -> list[object]:
+    def runner(config: FeedConfig, holder: str) -> JobRunner:
+        jobs = Jobs(build_feeds, _unused, _unused)  # type: ignore[arg-type]
+        return JobRunner(WorkerConfig((), "UTC", config), store, clock, holder, jobs)
+
+    async def both_at_once() -> list[JobResult]:
+        job = manual_job(JobKind.FEEDS)
         return await asyncio.gather(
-            build_feeds_leased(build_feeds, one, store, clock, "web1:1:x"),
-            build_feeds_leased(build_feeds, two, store, clock, "web2:1:x"),
+            runner(one, "web1:1:x").run(job, NOW), runner(two, "web2:1:x").run(job, NOW)
         )
 
     results = asyncio.run(both_at_once())
-    assert all(report is not None and other is None for report, other in results)  # type: ignore[misc]
+    assert [(r.outcome, r.reason) for r in results] == [("ok", None), ("ok", None)]

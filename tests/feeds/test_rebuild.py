@@ -272,9 +272,9 @@ def test_an_output_folder_that_cannot_be_made_is_one_clear_error(
 def test_a_feed_that_fails_to_render_is_reported_and_the_others_are_built(
     feed_config: FeedConfig, small_store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pressroom.feeds import run
+    from pressroom.feeds import build as build_module
 
-    real = run._render
+    real = build_module._render
 
     def broken(fmt: str, meta: object, items: object) -> bytes:
         if getattr(meta, "name", "") == "tiyu":
@@ -282,13 +282,13 @@ def test_a_feed_that_fails_to_render_is_reported_and_the_others_are_built(
         return real(fmt, meta, items)  # type: ignore[arg-type]
 
     load_rows(small_store, _rows())
-    monkeypatch.setattr(run, "_render", broken)
+    monkeypatch.setattr(build_module, "_render", broken)
     report = build_feeds(feed_config, small_store, now=NOW)
     assert report.failed == ["tiyu: ValueError: boom"] and not report.ok
     assert "shehui/rss.xml" in report.written
     assert not (_out(feed_config) / "tiyu").exists()
     assert b"tiyu/" not in (_out(feed_config) / "index.html").read_bytes()
-    monkeypatch.setattr(run, "_render", real)
+    monkeypatch.setattr(build_module, "_render", real)
     again = build_feeds(feed_config, small_store, now=NOW)
     assert again.ok and sorted(p for p in again.written if p.startswith("tiyu/")) == [
         "tiyu/atom.xml",

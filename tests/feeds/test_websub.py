@@ -12,7 +12,8 @@ from feedkit import SECTION_PAGES, load_rows, make_config, row
 from hubkit import running_hub, static_server, wait_until
 from support import NOW
 
-from pressroom.feeds.websub import PingPolicy, build_and_announce, changed_feed_urls, publish
+from pressroom.feeds import build_feeds
+from pressroom.feeds.websub import PingPolicy, changed_feed_urls, publish
 from pressroom.store.engine import open_store
 from pressroom.store.websub_pings import ping_totals
 
@@ -27,6 +28,7 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/hub"
 
 
+@pytest.mark.slow
 def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
     tmp_path: Path,
 ) -> None:
@@ -42,7 +44,7 @@ def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
         store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
         try:
             load_rows(store, [row(1, "tiyu"), row(2, "shehui")])
-            report = build_and_announce(config, store, now=NOW)
+            report = build_feeds(config, store, now=NOW)
             feeds = [p for p in report.written if p.rsplit("/", 1)[-1] in FEED_FILES]
             wait_until(lambda: len(hub.published_urls()) == len(feeds), 10)
             assert sorted(hub.published_urls()) == sorted(f"{site.url}{p}" for p in feeds)
@@ -57,13 +59,13 @@ def test_the_hub_is_told_of_each_changed_feed_and_fetches_the_two_it_serves(
 
             # nothing changed: nothing is written, nobody is told
             pings = len(hub.pings)
-            assert build_and_announce(config, store, now=NOW).written == []
+            assert build_feeds(config, store, now=NOW).written == []
             time.sleep(0.5)
             assert len(hub.pings) == pings
 
             # a new 体育 article: only the feeds holding it are announced
             load_rows(store, [row(0, "tiyu", title="新的体育新闻")])
-            report = build_and_announce(config, store, now=NOW)
+            report = build_feeds(config, store, now=NOW)
             expected = {
                 f"{site.url}{folder}/{file}" for folder in ("all", "tiyu") for file in FEED_FILES
             }
@@ -97,6 +99,7 @@ def test_a_hub_answering_503_is_asked_again_with_backoff() -> None:
     assert elapsed >= 0.1 + 0.2  # waited before each retry, doubling
 
 
+@pytest.mark.slow
 def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path: Path) -> None:
     always_failing, server = running_hub(failing=10_000)
     with server:
@@ -106,7 +109,7 @@ def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path:
         try:
             load_rows(store, [row(1, "tiyu")])
             started = time.monotonic()
-            report = build_and_announce(config, store, now=NOW)
+            report = build_feeds(config, store, now=NOW)
             took = time.monotonic() - started
             pinging = [t for t in threading.enumerate() if t.name == "pressroom-websub"]
         finally:

@@ -1,4 +1,4 @@
-"""store/bulk: execute_many writes what SQLAlchemy would; LineIndex finds repeated keys."""
+"""store/bulk: the fast time text binds what SQLAlchemy would."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy.dialects import sqlite
 
-from pressroom.store.bulk import LineIndex, bind_processor
+from pressroom.store.bulk import bind_processor
 from pressroom.store.schema import UTCDateTime
 
 
@@ -30,11 +30,3 @@ def test_the_fast_sqlite_time_text_is_sqlalchemys(moment: datetime) -> None:
     assert ours(moment) == theirs(moment)
     with pytest.raises(ValueError, match="naive"):
         ours(moment.replace(tzinfo=None))
-
-
-def test_line_index_reports_the_last_earlier_line_across_calls() -> None:
-    index = LineIndex()
-    assert index.earlier([("a", 1), ("b", 2), ("a", 3)]) == {3: 1}
-    assert index.earlier([("c", 4), ("a", 5), ("b", 6)]) == {5: 3, 6: 2}
-    assert index.earlier([(f"k{n}", 10 + n) for n in range(5000)]) == {}
-    index.close()

@@ -97,8 +97,9 @@ def test_the_important_clause_agrees_with_is_important(store: Store, rules: Dige
     weights = {"a": 3.0, "b": 1.0, "c": 0.0}
     with store.read() as conn:
         every = newest_articles(conn, None, 1000, NOW)
-        keys = newest_keys(conn, 1000, NOW, important=Important(weights, rules))
-    expected = [a.id for a in every if is_important(a, weights, rules)]
+        rule = rules.importance
+        keys = newest_keys(conn, 1000, NOW, important=Important(weights, rule))
+    expected = [a.id for a in every if is_important(a, weights, rule)]
     assert [k[0] for k in keys] == expected
 
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
@@ -49,6 +50,7 @@ def test_migrates_from_empty_and_is_idempotent(store_url: str) -> None:
     again.dispose()
 
 
+@pytest.mark.slow
 def test_concurrent_starts_do_not_race(store_url: str) -> None:
     script = (
         "import sys\nfrom pressroom.store.engine import open_store\n"

@@ -1,5 +1,8 @@
 """The consent rules of subscribers/lifecycle.py, on SQLite and PostgreSQL.
 
+Operator changes go through the production path (:class:`OperatorRules`, what
+``subscribers add`` and ``subscribers import`` run), one row at a time here.
+
 Every status change leaves a consent event; suppressed people come back only through
 their own confirmation (or an operator's explicit ``resubscribe``); a confirm link works
 only for the request it was made for.
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,13 +22,10 @@ from support import NOW
 
 from pressroom.models import ConsentSource, Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import (
-    find_subscriber,
-    list_subscribers,
-    pending_nonce,
-    record_bounce,
-)
-from pressroom.subscribers import lifecycle
+from pressroom.store.subscribers import find_subscriber, list_subscribers, pending_nonce
+from pressroom.subscribers import lifecycle, roster
+from pressroom.subscribers.bulk_import import BatchOutcome, OperatorRules, Outcome
+from pressroom.subscribers.csv_rows import SubscriberRow
 from pressroom.subscribers.lifecycle import MailKind, SubscribeForm
 
 ACTIVE, PENDING = SubscriberStatus.ACTIVE, SubscriberStatus.PENDING
@@ -44,20 +44,41 @@ def seed(store: Store, email: str, status: SubscriberStatus) -> Subscriber:
         return add_subscriber(conn, email, status=status, now=NOW)
 
 
+def operator_row(
+    conn: Connection,
+    email: str,
+    status: SubscriberStatus,
+    now: datetime,
+    source: ConsentSource,
+    **changes: Any,
+) -> BatchOutcome:
+    """One operator row (no name, no sections, daily unless told) through OperatorRules."""
+    fields: dict[str, Any] = {"name": "", "sections": (), "frequency": Frequency.DAILY} | changes
+    fields["sections"] = list(fields["sections"])
+    row = SubscriberRow(email=email, status=status, **fields)
+    return OperatorRules(source, now, UTC).apply(conn, [(1, row)])
+
+
 def operator_import(
     conn: Connection, email: str, status: SubscriberStatus, now: datetime, **changes: Any
-) -> lifecycle.OperatorResult:
-    """``lifecycle.import_subscriber`` of a CSV row with no name, no sections, daily."""
-    row: dict[str, Any] = {"name": "", "sections": (), "frequency": Frequency.DAILY} | changes
-    return lifecycle.import_subscriber(conn, email, status=status, now=now, **row)
+) -> BatchOutcome:
+    """A row of ``subscribers import`` giving ``status``."""
+    return operator_row(conn, email, status, now, ConsentSource.CSV, **changes)
 
 
-def operator_add(
-    conn: Connection, email: str, now: datetime, **changes: Any
-) -> lifecycle.OperatorResult:
-    """``lifecycle.add_by_operator`` with no name, no sections, daily."""
-    row: dict[str, Any] = {"name": "", "sections": (), "frequency": Frequency.DAILY} | changes
-    return lifecycle.add_by_operator(conn, email, now=now, **row)
+def operator_add(conn: Connection, email: str, now: datetime, **changes: Any) -> BatchOutcome:
+    """``subscribers add``: the address becomes active."""
+    return operator_row(conn, email, ACTIVE, now, ConsentSource.CLI, **changes)
+
+
+def outcome(done: BatchOutcome) -> str:
+    """What the batch's one row did (:class:`Outcome`)."""
+    return done.outcomes[0][1]
+
+
+def notice(done: BatchOutcome) -> str:
+    """The line the operator is shown for the row (empty: none)."""
+    return done.notices[0][1] if done.notices else ""
 
 
 def now_status(conn: Connection, email: str) -> SubscriberStatus:
@@ -115,7 +136,7 @@ def test_any_later_change_voids_an_open_confirm_link(store: Store, later: str) -
         elif later == "operator":
             operator_import(conn, subscriber.email, PENDING, LATER)
         else:
-            record_bounce(conn, subscriber.id, 1, LATER)
+            lifecycle.count_send_bounce(conn, subscriber.id, LATER, bounce_after=1)
         assert lifecycle.confirm(conn, subscriber.public_key, nonce, LATER) is None
         assert now_status(conn, subscriber.email) is not ACTIVE
 
@@ -153,7 +174,7 @@ def test_web_request_on_a_suppressed_address_keeps_it_suppressed(
         assert now_status(conn, "gone@example.com") is held
         # An operator's re-import meanwhile cannot turn the request into consent.
         result = operator_import(conn, "gone@example.com", ACTIVE, LATER)
-        assert result.left_as_is and now_status(conn, "gone@example.com") is held
+        assert outcome(result) == Outcome.KEPT and now_status(conn, "gone@example.com") is held
 
 
 def test_web_request_on_an_active_address_changes_nothing(store: Store) -> None:
@@ -171,15 +192,16 @@ def test_web_request_on_an_active_address_changes_nothing(store: Store) -> None:
 def test_operator_add_leaves_a_suppressed_address_and_says_so(
     store: Store, held: SubscriberStatus
 ) -> None:
-    seed(store, "x@y.org", held)
+    before = seed(store, "x@y.org", held)
     with store.write() as conn:
         result = operator_add(
             conn, "X@y.org", LATER, name="新", sections=("keji",), frequency=Frequency.WEEKLY
         )
-        assert result.left_as_is and not result.new
-        assert result.subscriber.status is held and result.subscriber.name == ""
-        assert find_subscriber(conn, "x@y.org") == result.subscriber
-    assert result.note() == f"x@y.org {held} on {NOW:%Y-%m-%d}; left as it is"
+        assert outcome(result) == Outcome.KEPT
+        after = find_subscriber(conn, "x@y.org")
+        assert after is not None and after.status is held and after.name == ""
+        assert after == before
+    assert notice(result) == f"x@y.org {held} on {NOW:%Y-%m-%d}; left as it is"
 
 
 def test_the_note_dates_the_suppression_from_the_consent_history(store: Store) -> None:
@@ -188,16 +210,18 @@ def test_the_note_dates_the_suppression_from_the_consent_history(store: Store) -
     with store.write() as conn:
         lifecycle.unsubscribe_address(conn, "x@y.org", when)
         result = operator_add(conn, "x@y.org", when + timedelta(days=5))
-    assert result.note() == "x@y.org unsubscribed on 2026-11-30; left as it is"
+    assert notice(result) == "x@y.org unsubscribed on 2026-11-30; left as it is"
 
 
 def test_operator_resubscribe_is_explicit_logged_and_recorded(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     seed(store, "x@y.org", COMPLAINED)
-    with caplog.at_level(logging.WARNING, logger="pressroom.subscribers"), store.write() as conn:
-        result = operator_add(conn, "x@y.org", LATER, resubscribe=True)
-    assert not result.left_as_is and result.subscriber.status is ACTIVE
+    with caplog.at_level(logging.WARNING, logger="pressroom.subscribers"):
+        result = roster.add_subscriber(
+            store, "x@y.org", name="", sections="", frequency="daily", now=LATER, resubscribe=True
+        )
+    assert result.outcome != Outcome.KEPT and result.subscriber.status is ACTIVE
     assert history(store, "x@y.org") == [
         (COMPLAINED, ACTIVE, ConsentSource.CLI, None, lifecycle.RESUBSCRIBE_NOTE)
     ]
@@ -212,10 +236,13 @@ def test_operator_new_and_existing_addresses(store: Store) -> None:
         same = operator_import(
             conn, "pend@y.org", ACTIVE, LATER, name="n", frequency=Frequency.WEEKLY
         )
-    assert added.new and added.subscriber.status is ACTIVE
-    assert imported.new and promoted.subscriber.id == imported.subscriber.id
-    assert promoted.subscriber.status is ACTIVE and promoted.subscriber.email == "pend@y.org"
-    assert same.subscriber.frequency is Frequency.WEEKLY and not same.left_as_is
+        new, pend = find_subscriber(conn, "new@y.org"), find_subscriber(conn, "pend@y.org")
+    assert outcome(added) == Outcome.ADDED and new is not None and new.status is ACTIVE
+    assert outcome(imported) == Outcome.ADDED
+    assert outcome(promoted) == Outcome.UPDATED and outcome(same) == Outcome.UPDATED
+    assert pend is not None and pend.status is ACTIVE and pend.email == "pend@y.org"
+    assert imported.ids == promoted.ids == same.ids == {"pend@y.org": pend.id}
+    assert pend.frequency is Frequency.WEEKLY and pend.name == "n"
     assert history(store, "new@y.org") == [(None, ACTIVE, ConsentSource.CLI, None, "")]
     assert [row[:3] for row in history(store, "pend@y.org")] == [
         (None, PENDING, ConsentSource.CSV),
@@ -239,16 +266,34 @@ def test_a_send_time_bounce_is_a_consent_event(store: Store) -> None:
     active = seed(store, "a@y.org", ACTIVE)
     gone = seed(store, "u@y.org", UNSUBSCRIBED)
     with store.write() as conn:
-        record_bounce(conn, active.id, 2, LATER)
+        lifecycle.count_send_bounce(conn, active.id, LATER, bounce_after=2)
         assert now_status(conn, "a@y.org") is ACTIVE
-        record_bounce(conn, active.id, 2, LATER)
-        record_bounce(conn, active.id, 2, LATER)  # a third changes nothing more
-        record_bounce(conn, gone.id, 1, LATER)
+        lifecycle.count_send_bounce(conn, active.id, LATER, bounce_after=2)
+        lifecycle.count_send_bounce(conn, active.id, LATER, bounce_after=2)  # nothing more
+        lifecycle.count_send_bounce(conn, gone.id, LATER, bounce_after=1)
         assert now_status(conn, "u@y.org") is UNSUBSCRIBED
     assert [row[:3] for row in history(store, "a@y.org")] == [
         (ACTIVE, BOUNCED, ConsentSource.BOUNCE)
     ]
     assert history(store, "u@y.org") == []
+
+
+def test_once_suppressed_only_a_complaint_changes_the_status(store: Store) -> None:
+    """One rule for both bounce paths: the mailbox's and the sender's (issue 18)."""
+    gone = seed(store, "u@y.org", UNSUBSCRIBED)
+    with store.write() as conn:
+        after = lifecycle.suppress(
+            conn, gone.id, BOUNCED, source=ConsentSource.BOUNCE, now=LATER, note="hard bounce"
+        )
+        assert after == gone
+        lifecycle.suppress(conn, gone.id, COMPLAINED, source=ConsentSource.COMPLAINT, now=LATER)
+        assert now_status(conn, "u@y.org") is COMPLAINED
+        lifecycle.unsubscribe(conn, gone.id, LATER)
+        lifecycle.count_send_bounce(conn, gone.id, LATER, bounce_after=1)
+        assert now_status(conn, "u@y.org") is COMPLAINED
+    assert history(store, "u@y.org") == [
+        (UNSUBSCRIBED, COMPLAINED, ConsentSource.COMPLAINT, None, "")
+    ]
 
 
 def test_subscriber_history_by_any_casing_and_unknown(store: Store) -> None:
@@ -276,10 +321,6 @@ def test_a_mailbox_added_by_a_concurrent_request_is_taken_as_existing(
     with store.write() as conn:
         asked = lifecycle.request_subscription(conn, form("Race@example.com"), LATER)
         assert asked.mail is MailKind.CONFIRM and asked.subscriber.email == "race@example.com"
-    calls.clear()
-    with store.write() as conn:
-        result = operator_add(conn, "race@example.com", LATER)
-    assert not result.new and result.subscriber.status is ACTIVE
     with store.read() as conn:
         assert [s.email for s in list_subscribers(conn)] == ["race@example.com"]
 

@@ -13,8 +13,9 @@ from pressroom.errors import UsageError
 from pressroom.models import Frequency, Section, SubscriberStatus
 from pressroom.store.articles import sync_sections
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import find_subscriber, record_bounce
+from pressroom.store.subscribers import find_subscriber
 from pressroom.subscribers import roster
+from pressroom.subscribers.lifecycle import count_send_bounce
 
 SECTIONS = [Section("shizheng", "时政"), Section("keji", "科技")]
 LATER = NOW + timedelta(hours=1)
@@ -84,7 +85,7 @@ def test_remove_unsubscribes_and_keeps_a_bounced_address_bounced(site: Store) ->
     with site.write() as conn:
         found = find_subscriber(conn, "b@example.com")
         assert found is not None
-        record_bounce(conn, found.id, 1, NOW)
+        count_send_bounce(conn, found.id, NOW, bounce_after=1)
     roster.remove_subscriber(site, "b@example.com", LATER)
     assert status_of(site, "b@example.com") is SubscriberStatus.BOUNCED
     with pytest.raises(UsageError, match="is not a subscriber"):

@@ -107,6 +107,7 @@ def test_a_row_the_store_refuses_is_found_and_no_sql_is_printed(
     assert "150 rows: 149 added" in captured.out
 
 
+@pytest.mark.slow
 def test_import_from_standard_input(site: Path) -> None:
     import subprocess
     import sys

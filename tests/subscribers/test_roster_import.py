@@ -277,6 +277,7 @@ def test_many_rows_in_many_batches(site: Store) -> None:
     assert stored_count(site) == 1234
 
 
+@pytest.mark.slow
 def test_parsing_in_a_helper_process_gives_the_same_outcome(
     site: Store, tmp_path: pytest.TempPathFactory
 ) -> None:

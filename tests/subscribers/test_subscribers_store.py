@@ -10,18 +10,21 @@ from support import NOW
 
 from pressroom.models import Frequency, SubscriberStatus
 from pressroom.store.engine import Store
+from pressroom.store.subscriber_writes import (
+    count_bounce,
+    save_subscriber,
+    set_preferences,
+    set_status,
+)
 from pressroom.store.subscribers import (
     active_by_sections,
     active_subscribers,
     find_subscriber,
     get_subscriber,
     list_subscribers,
-    record_bounce,
-    save_subscriber,
-    set_preferences,
-    set_status,
 )
 from pressroom.subscribers.addresses import InvalidAddress, normalise_email
+from pressroom.subscribers.lifecycle import count_send_bounce
 
 ACTIVE = SubscriberStatus.ACTIVE
 DAILY = Frequency.DAILY
@@ -118,12 +121,12 @@ def test_status_and_preferences_change_in_place(store: Store) -> None:
     )
 
 
-def test_record_bounce_marks_bounced_at_the_threshold(store: Store) -> None:
+def test_send_bounces_mark_bounced_at_the_threshold(store: Store) -> None:
     with store.write() as conn:
         sub = add_subscriber(conn, "a@x.com")
-        record_bounce(conn, sub.id, 2, NOW)
+        count_send_bounce(conn, sub.id, NOW, bounce_after=2)
         after_one = get_subscriber(conn, sub.id)
-        record_bounce(conn, sub.id, 2, NOW)
+        count_send_bounce(conn, sub.id, NOW, bounce_after=2)
         after_two = get_subscriber(conn, sub.id)
     assert after_one is not None and after_two is not None
     assert (after_one.bounces, after_one.status) == (1, ACTIVE)
@@ -132,6 +135,14 @@ def test_record_bounce_marks_bounced_at_the_threshold(store: Store) -> None:
         set_status(conn, sub.id, ACTIVE, NOW)
         reactivated = get_subscriber(conn, sub.id)
     assert reactivated is not None and reactivated.bounces == 0
+
+
+def test_count_bounce_adds_one_and_says_where_the_count_stands(store: Store) -> None:
+    with store.write() as conn:
+        sub = add_subscriber(conn, "a@x.com", status=SubscriberStatus.UNSUBSCRIBED)
+        assert count_bounce(conn, sub.id, NOW) == (SubscriberStatus.UNSUBSCRIBED, 1)
+        assert count_bounce(conn, sub.id, NOW) == (SubscriberStatus.UNSUBSCRIBED, 2)
+        assert count_bounce(conn, sub.id + 1, NOW) is None
 
 
 def test_active_by_sections_groups_ids_by_choice(store: Store) -> None:

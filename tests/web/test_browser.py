@@ -46,12 +46,13 @@ def build_site(settings: Settings, store: Store, now: datetime) -> None:
     """The demo corpus and its feeds when those parts exist, else a tiny feed."""
     try:
         from pressroom.demo.corpus import load_demo
-        from pressroom.feeds import FeedConfig, build_feeds
+        from pressroom.feeds import build_feeds
+        from pressroom.wiring import feed_config
     except ImportError:
         write_feeds(settings.path(settings.feeds.output_dir))
         return
     load_demo(store, now, subscribers=False)
-    build_feeds(FeedConfig.from_settings(settings), store, now=now)
+    build_feeds(feed_config(settings), store, now=now)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from pressroom.store.engine import Store, open_store
 from pressroom.store.subscribers import find_subscriber
 from pressroom.tokens import make_token
 from pressroom.web import create_app
+from pressroom.wiring import feed_config
 
 LOCAL = ("--host", "127.0.0.1", "--port", "0")
 
@@ -229,7 +230,7 @@ def test_newsboat_reads_the_demo_feeds_over_http(tmp_path: Path) -> None:
         store = open_store(settings.store_url)
         now = datetime.now(UTC)
         load_demo(store, now, subscribers=False)
-        feeds.build_feeds(feeds.FeedConfig.from_settings(settings), store, now=now)
+        feeds.build_feeds(feed_config(settings), store, now=now)
         holder["store"] = store
         return create_app(settings, store, system_clock)
 

@@ -28,8 +28,9 @@ from pressroom.store import runs
 from pressroom.store.digests import complete_digest
 from pressroom.store.engine import Store, open_store
 from pressroom.store.schema import job_runs
-from pressroom.store.subscribers import set_status
+from pressroom.store.subscriber_writes import set_status
 from pressroom.store.websub_pings import add_pings
+from pressroom.subscribers.lifecycle import send_bounce_rule
 from pressroom.web import create_app
 
 PROMTOOL = shutil.which("promtool")
@@ -65,7 +66,7 @@ def seed(store: Store) -> None:
         ledger.apply_outcomes(
             conn,
             [ledger.Outcome(d, s.id, m) for (d, s), m in zip(claimed, marks, strict=True) if s],
-            bounce_after=1,
+            on_bounce=send_bounce_rule(1),
         )
         complete_digest(conn, done, datetime.now(UTC) - timedelta(hours=2), "sent 3, failed 1")
     with store.write() as conn:
@@ -73,7 +74,9 @@ def seed(store: Store) -> None:
         ledger.enqueue(conn, current, people)
         claimed = ledger.claim(conn, current, "s:2:0", 2)
         ledger.apply_outcomes(
-            conn, [ledger.Outcome(claimed[0][0], people[0], DeliveryStatus.SENT)], bounce_after=1
+            conn,
+            [ledger.Outcome(claimed[0][0], people[0], DeliveryStatus.SENT)],
+            on_bounce=send_bounce_rule(1),
         )
         set_status(conn, people[7], SubscriberStatus.BOUNCED, datetime.now(UTC))
     start = datetime.now(UTC) - timedelta(minutes=10)
@@ -98,6 +101,7 @@ def storekit_open(conn) -> int:  # type: ignore[no-untyped-def]
     return open_run(conn, period="2026-11-30").id
 
 
+@pytest.mark.slow
 def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store_url: str) -> None:
     settings = make_settings(tmp_path)
     store = open_store(store_url)
@@ -237,6 +241,7 @@ def test_promtool_accepts_a_real_scrape_of_pressroom_serve(tmp_path: Path) -> No
         time.sleep(0)
 
 
+@pytest.mark.slow
 def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     store = open_store(settings.store_url)
@@ -257,7 +262,7 @@ def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> Non
             ledger.apply_outcomes(
                 conn,
                 [ledger.Outcome(claimed[0][0], claimed[0][1].id, DeliveryStatus.SENT)],  # type: ignore[union-attr]
-                bounce_after=1,
+                on_bounce=send_bounce_rule(1),
             )
         after = samples(client.get("/metrics").text)
     store.dispose()

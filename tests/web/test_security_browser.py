@@ -17,9 +17,10 @@ from webkit import CHROMIUM, CHROMIUM_ARGS, LiveServer, make_settings
 
 from pressroom.clock import system_clock
 from pressroom.demo.corpus import load_demo
-from pressroom.feeds import FeedConfig, build_feeds
+from pressroom.feeds import build_feeds
 from pressroom.store.engine import Store, open_store
 from pressroom.web import create_app
+from pressroom.wiring import feed_config
 
 pytestmark = [
     pytest.mark.browser,
@@ -39,7 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         store = open_store(settings.store_url)
         stores.append(store)
         load_demo(store, system_clock(), subscribers=False)
-        build_feeds(FeedConfig.from_settings(settings), store, now=system_clock())
+        build_feeds(feed_config(settings), store, now=system_clock())
         return create_app(settings, store, system_clock)
 
     with LiveServer(factory) as live:

@@ -159,6 +159,7 @@ def test_store_counter_counts_prunes_and_keeps_no_address(store: Store) -> None:
     assert "b" not in left and "c" in left and limiter.bucket("reader@example.com") in left
 
 
+@pytest.mark.slow
 def test_store_counter_is_atomic_under_concurrency(store: Store) -> None:
     counter = StoreCounter(store)
     results: list[int] = []

@@ -16,7 +16,8 @@ from webkit import SECRET, FakeClock, Outbox
 from pressroom.config import Settings
 from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
-from pressroom.store.subscribers import find_subscriber, set_status
+from pressroom.store.subscriber_writes import set_status
+from pressroom.store.subscribers import find_subscriber
 from pressroom.tokens import make_token
 
 
@@ -251,6 +252,7 @@ def test_cross_site_post_is_refused(client: TestClient, web_store: Store) -> Non
     assert subscriber(web_store, "x@example.com") is not None
 
 
+@pytest.mark.slow
 def test_flood_from_one_client_is_limited(
     client: TestClient, web_settings: Settings, outbox: Outbox, clock: FakeClock
 ) -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import support
-from workerfakes import FakeDigest, FakeFeeds
+from workerfakes import FakeDigest, FakeFeeds, no_bounces
 
 from pressroom.config import Settings
-from pressroom.worker.jobs import Jobs
+from pressroom.worker.registry import Jobs
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def fake_digest() -> FakeDigest:
 
 @pytest.fixture
 def fake_jobs(fake_feeds: FakeFeeds, fake_digest: FakeDigest) -> Jobs:
-    return Jobs(build_feeds=fake_feeds, send_digest=fake_digest)  # type: ignore[arg-type]
+    return Jobs(build_feeds=fake_feeds, send_digest=fake_digest, process_bounces=no_bounces)
 
 
 @pytest.fixture

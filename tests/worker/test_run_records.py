@@ -25,9 +25,15 @@ from pressroom.store import deliveries as ledger
 from pressroom.store import runs
 from pressroom.store.digests import latest_digest
 from pressroom.store.engine import Store, open_store
-from pressroom.worker.jobs import JobRunner, Jobs, default_jobs
 from pressroom.worker.lease import Heartbeat, Lease
-from pressroom.worker.scheduler import StartupAction, Worker, plan_startup
+from pressroom.worker.registry import Jobs, job_for
+from pressroom.worker.scheduler import (
+    StartupAction,
+    Worker,
+    job_runner,
+    plan_startup,
+    worker_config,
+)
 from pressroom.worker.status import collect_status
 
 SCHEDULES = """
@@ -68,6 +74,7 @@ def status_json(settings: Settings, capsys: pytest.CaptureFixture[str]) -> tuple
     return code, json.loads(capsys.readouterr().out)
 
 
+@pytest.mark.slow
 def test_a_manual_feeds_build_is_recorded_and_clears_a_failed_scheduled_build(
     seeded: tuple[Settings, Store], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -86,6 +93,7 @@ def test_a_manual_feeds_build_is_recorded_and_clears_a_failed_scheduled_build(
     assert row is not None and row.produced > 0 and row.finished_at is not None
 
 
+@pytest.mark.slow
 def test_a_failed_manual_send_is_recorded_and_status_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,14 +142,14 @@ def test_a_lease_skip_does_not_hide_the_build_another_worker_made(
     feeds = next(s for s in settings.schedules if s.name == "feeds")
     fake_jobs.build_feeds.delay = 0.5  # type: ignore[attr-defined]
     now = datetime.now(UTC)
-    one = JobRunner(settings, store, FakeClock(now), "w1", fake_jobs)
-    two = JobRunner(settings, store, FakeClock(now), "w2", fake_jobs)
+    one = job_runner(settings, store, FakeClock(now), "w1", fake_jobs)
+    two = job_runner(settings, store, FakeClock(now), "w2", fake_jobs)
 
     async def both() -> None:
-        await asyncio.gather(one.run(feeds, now), two.run(feeds, now))
+        await asyncio.gather(one.run(job_for(feeds), now), two.run(job_for(feeds), now))
 
     asyncio.run(both())
-    report = collect_status(settings, store, now)
+    report = collect_status(worker_config(settings), store, now)
     shown = report.schedules[0].last_run
     assert shown is not None and shown.outcome is JobOutcome.OK
     with store.read() as conn:
@@ -185,7 +193,9 @@ def test_skewed_process_clocks_neither_share_a_lease_nor_kill_a_live_worker(
         heart.beat()
 
     asyncio.run(beat())
-    report = collect_status(settings, store, ahead())  # the reader's clock is off too
+    report = collect_status(
+        worker_config(settings), store, ahead()
+    )  # the reader's clock is off too
     assert [w.id for w in report.live_workers] == ["slow-clock:1:0"]
     assert report.as_json()["worker_alive"] is True
 
@@ -221,25 +231,24 @@ def test_killed_worker_and_killed_sender_show_dead_and_abandoned(
     site.store.dispose()
 
 
+@pytest.mark.slow
 def test_a_worker_leaving_deliveries_to_another_sender_records_incomplete(
     tmp_path: Path, smtp_server: Callable[..., SmtpServer]
 ) -> None:
     server = smtp_server(Recorder())
     site = make_site(tmp_path, smtp=(server.host, server.port), count=3)  # default schedules
     daily = next(s for s in DEFAULT_SCHEDULES if s.name == "daily")
-    runner = JobRunner(
-        site.settings, site.store, FakeClock(datetime.now(UTC)), "w1", default_jobs()
-    )
+    runner = job_runner(site.settings, site.store, FakeClock(datetime.now(UTC)), "w1")
     stop = asyncio.Event()
     stop.set()  # the first run only opens the period's run and queues its deliveries
     runner.stop = stop
-    asyncio.run(runner.run(daily, datetime.now(UTC)))
+    asyncio.run(runner.run(job_for(daily), datetime.now(UTC)))
     with site.store.write() as conn:  # another machine's live sender holds one row
         run = latest_digest(conn, "daily")
         assert run is not None
         assert len(ledger.claim(conn, run.id, "elsewhere:1:1", 1)) == 1
     runner.stop = asyncio.Event()
-    result = asyncio.run(runner.run(daily, datetime.now(UTC)))
+    result = asyncio.run(runner.run(job_for(daily), datetime.now(UTC)))
     assert result.outcome is JobOutcome.INCOMPLETE and result.ok
     with site.store.read() as conn:
         row = runs.newest_run(conn, schedule="daily")

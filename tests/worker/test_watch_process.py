@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from feeds.hubkit import Hub, running_hub, static_server, wait_until
+from hubkit import Hub, running_hub, static_server, wait_until
 from sqlalchemy import select
 
 from pressroom.models import Section

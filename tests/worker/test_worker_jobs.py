@@ -14,16 +14,17 @@ from workerfakes import UTC_NOON, FakeDigest, FakeFeeds
 from pressroom.config import ScheduleSettings
 from pressroom.store import runs
 from pressroom.store.engine import Store
-from pressroom.worker.jobs import JobRunner, Jobs
+from pressroom.worker.jobs import JobRunner
 from pressroom.worker.logs import JsonFormatter
-from pressroom.worker.scheduler import effective_schedules, run_once
+from pressroom.worker.registry import Jobs, effective_schedules, job_for
+from pressroom.worker.scheduler import job_runner, run_once
 
 FEEDS = ScheduleSettings(name="feeds-often", job="feeds", cron="*/10 * * * *")
 DIGEST = ScheduleSettings(name="morning", job="digest", cron="0 8 * * *")
 
 
 def runner(settings, store: Store, jobs: Jobs, worker: str = "w1", clock=None) -> JobRunner:  # type: ignore[no-untyped-def]
-    return JobRunner(settings, store, clock or FakeClock(UTC_NOON), worker, jobs)
+    return job_runner(settings, store, clock or FakeClock(UTC_NOON), worker, jobs)
 
 
 def test_a_feeds_run_is_recorded_and_logged(
@@ -33,7 +34,7 @@ def test_a_feeds_run_is_recorded_and_logged(
     caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     caplog.set_level(logging.INFO, logger="pressroom.worker")
-    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(FEEDS, UTC_NOON))
+    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(job_for(FEEDS), UTC_NOON))
     assert result.outcome == "ok" and result.summary == "wrote 3, kept 1"
     with sqlite_store.read() as conn:
         row = runs.last_run(conn, "feeds-often")
@@ -58,7 +59,7 @@ def test_a_failing_job_is_recorded_with_one_line_of_error(
     caplog: pytest.LogCaptureFixture,  # type: ignore[no-untyped-def]
 ) -> None:
     fake_feeds.error = OSError("disk full\nsecond line")
-    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(FEEDS, UTC_NOON))
+    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(job_for(FEEDS), UTC_NOON))
     assert result.failed and result.error == "OSError: disk full"
     with sqlite_store.read() as conn:
         row = runs.last_run(conn, "feeds-often")
@@ -73,7 +74,7 @@ def test_a_digest_run_passes_schedule_and_fire_time(
     fake_jobs: Jobs,  # type: ignore[no-untyped-def]
 ) -> None:
     fire = UTC_NOON - timedelta(hours=4)
-    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(DIGEST, fire))
+    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(job_for(DIGEST), fire))
     assert fake_digest.calls == [("morning", fire)]
     assert result.outcome == "ok" and result.at == fire
 
@@ -86,11 +87,12 @@ def test_a_digest_left_unfinished_is_incomplete_not_failed(
 ) -> None:
     """Another worker sends the rest of the run (or the next run resumes it)."""
     fake_digest.ok = False
-    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(DIGEST, UTC_NOON))
+    result = asyncio.run(runner(settings, sqlite_store, fake_jobs).run(job_for(DIGEST), UTC_NOON))
     assert result.outcome == "incomplete" and result.ok and not result.failed
     assert result.summary.startswith("sent 5")
 
 
+@pytest.mark.slow
 def test_two_workers_never_build_feeds_at_once(
     settings,
     store: Store,
@@ -103,7 +105,9 @@ def test_two_workers_never_build_feeds_at_once(
     two = runner(settings, store, fake_jobs, worker="w2")
 
     async def both():  # type: ignore[no-untyped-def]
-        return await asyncio.gather(one.run(FEEDS, UTC_NOON), two.run(FEEDS, UTC_NOON))
+        return await asyncio.gather(
+            one.run(job_for(FEEDS), UTC_NOON), two.run(job_for(FEEDS), UTC_NOON)
+        )
 
     results = asyncio.run(both())
     assert sorted(r.outcome for r in results) == ["ok", "skipped"]
@@ -112,10 +116,11 @@ def test_two_workers_never_build_feeds_at_once(
     assert "another worker is building the feeds" in skipped.summary
     with store.read() as conn:  # released after the build
         assert runs.lease_holder(conn, "feeds") is None
-    again = asyncio.run(two.run(FEEDS, UTC_NOON))
+    again = asyncio.run(two.run(job_for(FEEDS), UTC_NOON))
     assert again.outcome == "ok"
 
 
+@pytest.mark.slow
 def test_run_once_runs_feeds_first_then_each_digest_for_its_latest_fire_time(
     make_settings,
     fake_jobs: Jobs,
@@ -152,5 +157,5 @@ cron = "*/10 * * * *"
 
 
 def test_no_schedules_means_the_default_feeds_and_daily_digest(settings) -> None:  # type: ignore[no-untyped-def]
-    names = [(s.name, s.job) for s in effective_schedules(settings)]
+    names = [(s.name, s.job) for s in effective_schedules(settings.schedules)]
     assert names == [("feeds", "feeds"), ("daily", "digest")]

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
-from workerfakes import FakeDigest, FakeFeeds
+from workerfakes import FakeDigest, FakeFeeds, no_bounces
 
 from pressroom.config import Settings
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
-from pressroom.worker.jobs import Jobs
+from pressroom.worker.registry import Jobs
 from pressroom.worker.scheduler import Worker
 
 
@@ -58,7 +58,7 @@ def test_start_up_catches_up_then_sigterm_lets_the_digest_finish(
 ) -> None:
     settings, store = missed
     digest = FakeDigest(until_stop=True, ok=False, in_flight=0.2)
-    worker = Worker(settings, store, jobs=Jobs(fake_feeds, digest))  # type: ignore[arg-type]
+    worker = Worker(settings, store, jobs=Jobs(fake_feeds, digest, no_bounces))
 
     async def scenario() -> int:
         digest.started = asyncio.Event()
@@ -91,7 +91,7 @@ def test_a_job_outliving_the_stop_timeout_makes_the_exit_code_1(
             await asyncio.sleep(30)
 
     digest = Stubborn()
-    worker = Worker(settings, store, jobs=Jobs(fake_feeds, digest), stop_timeout=0.3)  # type: ignore[arg-type]
+    worker = Worker(settings, store, jobs=Jobs(fake_feeds, digest, no_bounces), stop_timeout=0.3)
 
     async def scenario() -> int:
         digest.started = asyncio.Event()
@@ -109,8 +109,8 @@ def test_scheduled_runs_fire_one_instance_at_a_time(make_settings) -> None:  # t
     worker = Worker(
         settings,
         store,
-        jobs=Jobs(feeds, FakeDigest()),  # type: ignore[arg-type]
-        trigger_factory=lambda _settings, _schedule: IntervalTrigger(seconds=1),
+        jobs=Jobs(feeds, FakeDigest(), no_bounces),
+        trigger_factory=lambda _schedule, _zone: IntervalTrigger(seconds=1),
     )
 
     async def scenario() -> int:

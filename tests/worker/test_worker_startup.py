@@ -14,8 +14,8 @@ from pressroom.config import Settings
 from pressroom.models import JobOutcome
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
-from pressroom.worker.jobs import JobRunner, Jobs
-from pressroom.worker.scheduler import plan_startup
+from pressroom.worker.registry import Jobs, job_for
+from pressroom.worker.scheduler import job_runner, plan_startup
 
 SHANGHAI_0800 = """
 [[schedules]]
@@ -63,6 +63,7 @@ def decisions(
     }
 
 
+@pytest.mark.slow
 def test_three_days_down_then_inside_grace_runs_the_latest_period_once(
     shanghai: tuple[Settings, Store], fake_jobs: Jobs, fake_digest: FakeDigest
 ) -> None:
@@ -75,10 +76,10 @@ def test_three_days_down_then_inside_grace_runs_the_latest_period_once(
     assert "missed 2026-11-29 08:00 CST, 2h05m ago" in reason
     # The worker runs what the plan says, through the job runner: one digest, no backlog.
     clock = FakeClock(now)
-    runner = JobRunner(settings, store, clock, "w1", fake_jobs)
+    runner = job_runner(settings, store, clock, "w1", fake_jobs)
     for decision in plan_startup(settings, store, now):
         if decision.action == "run" and decision.fire_time is not None:
-            asyncio.run(runner.run(decision.schedule, decision.fire_time))
+            asyncio.run(runner.run(job_for(decision.schedule), decision.fire_time))
     assert fake_digest.calls == [("morning", TODAY_0800)]
 
 

@@ -13,6 +13,7 @@ from pressroom.cli import main
 from pressroom.config import Settings
 from pressroom.store import runs
 from pressroom.store.engine import Store, open_store
+from pressroom.worker.scheduler import worker_config
 from pressroom.worker.status import collect_status
 
 NOW = datetime(2026, 11, 29, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai
@@ -70,7 +71,7 @@ def test_status_shows_next_fires_in_local_time_runs_deliveries_and_the_worker(
     record(store, "feeds", "feeds", "ok", "wrote 3, kept 66, removed 0")
     record(store, "morning", "digest", "ok", "digest daily:2026-11-29: sent 2, failed 1")
     seed_digest(store)
-    report = collect_status(settings, store, NOW)
+    report = collect_status(worker_config(settings), store, NOW)
     assert not report.failed
     text = "\n".join(report.lines())
     assert "feeds (feeds, '*/15 * * * *' Asia/Shanghai): next 2026-11-29 12:15 CST" in text
@@ -92,7 +93,7 @@ def test_status_shows_next_fires_in_local_time_runs_deliveries_and_the_worker(
 
 def test_status_without_any_run_or_worker(seeded: tuple[Settings, Store]) -> None:
     settings, store = seeded
-    report = collect_status(settings, store, NOW + timedelta(hours=1))
+    report = collect_status(worker_config(settings), store, NOW + timedelta(hours=1))
     text = "\n".join(report.lines())
     assert "last run: never" in text and "Last feed build: never" in text
     assert "Worker: none alive" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from workerfakes import add_deliveries, add_digest_run
 
 from pressroom.models import DeliveryStatus, JobOutcome
@@ -17,6 +18,7 @@ NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
 
 
+@pytest.mark.slow
 def test_lease_is_exclusive_until_it_expires_by_the_stores_clock(store: Store) -> None:
     short = timedelta(seconds=0.6)
     with store.write() as conn:

@@ -26,7 +26,7 @@ AUTUMN = datetime(2026, 10, 25)  # 03:00 CEST -> 02:00 CET: 02:30 happens twice
 
 def trigger(cron: str, zone: str | None = "Europe/Berlin"):  # type: ignore[no-untyped-def]
     schedule = ScheduleSettings(name="s", job="digest", cron=cron, timezone=zone)
-    return make_trigger(Settings(), schedule)
+    return make_trigger(schedule, Settings().site.timezone)
 
 
 def local_days(times: list[datetime]) -> Counter[str]:

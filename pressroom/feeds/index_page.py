@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pressroom.clock import display_time
-from pressroom.feeds.items import FORMAT_FILES, MEDIA_TYPES, FeedItem, FeedMeta
+from pressroom.feeds.formats import registered
+from pressroom.feeds.items import FeedItem, FeedMeta
 
 __all__ = ["IndexRow", "render_index"]
-
-_LABELS = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +50,14 @@ def render_index(
     site_name: str, language: str, zone: ZoneInfo, rows: list[IndexRow], formats: list[str]
 ) -> bytes:
     """The index page (UTF-8 bytes) for ``rows``, with links to the ``formats`` given."""
+    known = registered()
     context_rows = [
         {
             "meta": row.meta,
             "newest": row.newest,
             "newest_iso": _iso(row.newest.published) if row.newest else "",
             "newest_local": display_time(row.newest.published, zone) if row.newest else "",
-            "files": {fmt: f"{row.meta.name}/{FORMAT_FILES[fmt]}" for fmt in FORMAT_FILES},
+            "files": {f.name: f"{row.meta.name}/{f.file_name}" for f in known},
         }
         for row in rows
     ]
@@ -70,8 +70,8 @@ def render_index(
             language=language,
             rows=context_rows,
             formats=formats,
-            labels=_LABELS,
-            media_types=MEDIA_TYPES,
+            labels={f.name: f.label for f in known},
+            media_types={f.name: f.media_type for f in known},
             opml_href="feeds.opml",
             updated_iso=_iso(updated),
             updated_local=display_time(updated, zone),

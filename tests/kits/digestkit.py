@@ -26,11 +26,12 @@ from sqlalchemy import func, select
 from pressroom.cli import main
 from pressroom.config import Settings
 from pressroom.demo.site_config import render_demo_config
-from pressroom.digest.config import DigestConfig, digest_config
+from pressroom.digest.config import DigestConfig
 from pressroom.models import Frequency, Priority, Section, Subscriber, SubscriberStatus
 from pressroom.store.articles import published_between, sync_sections, upsert_articles
 from pressroom.store.engine import Store
 from pressroom.store.schema import deliveries, digests
+from pressroom.wiring import digest_config
 
 __all__ = [
     "SECTIONS",

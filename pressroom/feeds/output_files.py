@@ -15,11 +15,9 @@ import tempfile
 from pathlib import Path
 
 from pressroom.errors import OutputError
-from pressroom.feeds.items import FORMAT_FILES
+from pressroom.feeds.formats import feed_file_names
 
-__all__ = ["FEED_FILE_NAMES", "remove_feed_dir", "same_bytes", "write_if_changed"]
-
-FEED_FILE_NAMES = frozenset(FORMAT_FILES.values())
+__all__ = ["remove_feed_dir", "same_bytes", "write_if_changed"]
 
 
 def same_bytes(path: Path, data: bytes) -> bool:
@@ -79,13 +77,15 @@ def remove_feed_dir(folder: Path) -> list[str]:
     """Remove a feed folder that holds only feed files; return the names removed.
 
     A folder holding anything else (an operator's own file) keeps that file and the
-    folder; only pressroom's ``rss.xml``, ``atom.xml`` and ``feed.json`` go.
+    folder; only the files of the registered formats (``rss.xml``, ``atom.xml``,
+    ``feed.json``: :mod:`pressroom.feeds.formats`) go.
     """
     if not folder.is_dir():
         return []
     removed = []
+    feed_files = feed_file_names()
     for child in sorted(folder.iterdir()):
-        if child.name in FEED_FILE_NAMES and child.is_file():
+        if child.name in feed_files and child.is_file():
             child.unlink()
             removed.append(child.name)
     if not any(folder.iterdir()):

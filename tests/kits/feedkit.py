@@ -15,10 +15,11 @@ from support import NOW
 
 from pressroom.config import Settings
 from pressroom.feeds import FeedBuildReport, FeedConfig
-from pressroom.feeds.content import ALLOWED_TAGS
+from pressroom.feeds.prepare import ALLOWED_TAGS
 from pressroom.models import Section
 from pressroom.store.articles import sync_sections, upsert_articles
 from pressroom.store.engine import Store
+from pressroom.wiring import feed_config
 
 BASE_URL = "https://news.example.cn/"
 PUBLIC_URL = "https://feeds.example.cn/"
@@ -70,7 +71,7 @@ def make_config(
     root: Path, *, site: dict[str, object] | None = None, extra: str = "", **feeds: object
 ) -> FeedConfig:
     """The feeds' part of :func:`make_settings`."""
-    return FeedConfig.from_settings(make_settings(root, site=site, extra=extra, **feeds))
+    return feed_config(make_settings(root, site=site, extra=extra, **feeds))
 
 
 def row(n: int, section: str = "shehui", **fields: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pressroom.store.articles import row_to_article
 from pressroom.store.digests import Digest, open_digest
 from pressroom.store.engine import Store
 from pressroom.store.schema import articles, subscribers
-from pressroom.store.subscribers import save_subscriber
+from pressroom.store.subscriber_writes import save_subscriber
 
 __all__ = ["add_subscriber", "article_rows", "count_by_status", "newest_articles", "open_run"]
 

@@ -3,7 +3,7 @@
 Each runs as root from a temporary folder of its own that the daemons' system users can
 enter (pytest's ``tmp_path`` is private), on loopback ports that were free a moment ago;
 a test waits until it answers, and at the end until its pid file is gone. Used by
-``postfixkit``, ``dovecotkit`` and ``delivery/postfix_relay``.
+``postfixkit``, ``dovecotkit`` and ``postfix_relay``.
 """
 
 from __future__ import annotations

@@ -10,17 +10,18 @@ from pathlib import Path
 import support
 from sqlalchemy import select
 
-from pressroom.bounces.config import BounceConfig, bounce_config
+from pressroom.bounces.config import BounceConfig
 from pressroom.config import Settings
 from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
 from pressroom.models import BounceKind, SubscriberStatus
 from pressroom.store.bounces import BounceRow, list_events
 from pressroom.store.engine import Store
 from pressroom.store.schema import subscribers
+from pressroom.wiring import bounce_config
 
 __all__ = ["MAIL", "Site", "make_maildir", "statuses"]
 
-MAIL = Path(__file__).parent / "mail"
+MAIL = Path(__file__).parents[1] / "bounces" / "mail"
 RETURN_PATH = "bounces@mail.test"
 UNSUBSCRIBE = "unsubscribe@mail.test"
 _counter = itertools.count()

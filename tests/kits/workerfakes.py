@@ -1,5 +1,6 @@
-"""Fakes and rows for the worker tests: jobs that record what they were asked, digest runs
-and deliveries made through the store's own functions."""
+"""Fakes and rows for the worker tests: jobs that record what they were asked and return
+the real report types (with a fixed summary line), digest runs and deliveries made through
+the store's own functions."""
 
 from __future__ import annotations
 
@@ -12,20 +13,32 @@ from datetime import UTC, datetime, timedelta
 
 from storekit import add_subscriber, open_run
 
-from pressroom.config import Settings
+from pressroom.bounces.report import BounceReport
+from pressroom.digest.report import DigestReport
+from pressroom.feeds import FeedConfig
+from pressroom.feeds.report import FeedBuildReport
 from pressroom.models import DeliveryStatus
 from pressroom.store.deliveries import Outcome, apply_outcomes, claim, enqueue
 from pressroom.store.digests import complete_digest
 from pressroom.store.engine import Store
+from pressroom.subscribers.lifecycle import send_bounce_rule
 
 
 @dataclass
-class FakeReport:
-    """Looks like FeedBuildReport and DigestReport."""
+class FakeFeedsReport(FeedBuildReport):
+    """A feeds build's report whose summary is a fixed line."""
 
-    text: str
-    ok: bool = True
-    failed: list[str] = field(default_factory=list)
+    text: str = ""
+
+    def summary(self) -> str:
+        return self.text
+
+
+@dataclass
+class FakeDigestReport(DigestReport):
+    """A digest's report whose summary is a fixed line."""
+
+    text: str = ""
 
     def summary(self) -> str:
         return self.text
@@ -43,8 +56,8 @@ class FakeFeeds:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(
-        self, settings: Settings, store: Store, *, now: datetime, force: bool = False
-    ) -> FakeReport:
+        self, config: FeedConfig, store: Store, *, now: datetime, force: bool = False
+    ) -> FakeFeedsReport:
         with self._lock:
             self.calls.append(now)
             self.active += 1
@@ -53,7 +66,8 @@ class FakeFeeds:
             time.sleep(self.delay)
             if self.error is not None:
                 raise self.error
-            return FakeReport(f"wrote 3, kept {len(self.calls)}")
+            written = ["a/rss.xml", "b/rss.xml", "c/rss.xml"]
+            return FakeFeedsReport(written=written, text=f"wrote 3, kept {len(self.calls)}")
         finally:
             with self._lock:
                 self.active -= 1
@@ -61,7 +75,8 @@ class FakeFeeds:
 
 @dataclass
 class FakeDigest:
-    """A digest service; with ``until_stop`` it sends until ``stop`` is set, then finishes."""
+    """A digest service; with ``until_stop`` it sends until ``stop`` is set, then finishes;
+    not ``ok``: it leaves a delivery undone."""
 
     until_stop: bool = False
     ok: bool = True
@@ -72,7 +87,6 @@ class FakeDigest:
 
     async def __call__(
         self,
-        settings: Settings,
         store: Store,
         clock: Callable[[], datetime],
         *,
@@ -80,7 +94,7 @@ class FakeDigest:
         at: datetime,
         show_progress: bool = False,
         stop: asyncio.Event | None = None,
-    ) -> FakeReport:
+    ) -> FakeDigestReport:
         self.calls.append((schedule, at))
         if self.started is not None:
             self.started.set()
@@ -88,7 +102,16 @@ class FakeDigest:
             await stop.wait()
             await asyncio.sleep(self.in_flight)  # the messages in flight finish
         self.saw_stop.append(bool(stop and stop.is_set()))
-        return FakeReport(f"sent 5, failed 0 ({schedule})", ok=self.ok)
+        stopped = bool(stop and stop.is_set())
+        return FakeDigestReport(
+            schedule, "p", sent=5, remaining=0 if self.ok else 1, stopped=stopped,
+            text=f"sent 5, failed 0 ({schedule})",
+        )  # fmt: skip
+
+
+def no_bounces(store: Store, clock: Callable[[], datetime]) -> BounceReport:
+    """The bounces job of the worker tests, which configure none."""
+    raise AssertionError("these tests configure no bounces job")
 
 
 DAILY_0800 = """
@@ -144,4 +167,4 @@ def add_deliveries(
             for delivery, subscriber in claimed
             if subscriber is not None
         ]
-        apply_outcomes(conn, outcomes, bounce_after=1)
+        apply_outcomes(conn, outcomes, on_bounce=send_bounce_rule(1))
