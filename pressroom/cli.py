@@ -97,32 +97,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sources_sync(args: argparse.Namespace) -> int:
-    """Sync the configured sources (or one); exit 1 if a source failed or a row was bad."""
-    from pressroom.errors import SourceError, UsageError
-    from pressroom.sources.service import sync_one
+    """Sync the configured sources (or one), each a recorded run of the ``sources`` job;
+    exit 1 if a source failed or a row was bad."""
+    from dataclasses import replace
+
+    from pressroom.clock import Clock
+    from pressroom.errors import JobFailed, SourceError, UsageError
+    from pressroom.sources.service import SourceSyncs
+    from pressroom.sources.sync import SyncReport
+    from pressroom.store.engine import Store
     from pressroom.wiring import source_specs
+    from pressroom.worker.manual import sync_source_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
 
     runtime = _runtime(args)
-    specs = source_specs(runtime.settings, args.name)
+    settings = runtime.settings
+    specs = source_specs(settings, args.name)
     if not specs:
         raise UsageError("no [sources.<name>] in the config: nothing to sync")
+    syncs = SourceSyncs(specs)
+    bad = 0
+
+    def sync(name: str, store: Store, clock: Clock, *, full: bool = False) -> SyncReport:
+        return syncs.sync(name, store, clock, full=full, report_bad=_print_bad)
+
+    def _print_bad(line: str) -> None:
+        nonlocal bad
+        bad += 1
+        print(line, file=sys.stderr)
+
+    jobs = replace(default_jobs(settings), sync_source=sync)
+    config = worker_config(settings)
     failed = False
-    for spec in specs:
-        try:
-            report = sync_one(
-                spec,
-                runtime.store,
-                runtime.clock,
-                full=args.full,
-                report_bad=lambda line: print(line, file=sys.stderr),
-            )
-        except SourceError as exc:
-            print(f"pressroom: error: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        print(report.summary())
-        failed = failed or report.bad > 0
-    return 1 if failed else 0
+    try:
+        for spec in specs:
+            try:
+                report = sync_source_manually(
+                    config, jobs, runtime.store, runtime.clock, spec.name, full=args.full
+                )
+            except (SourceError, JobFailed) as exc:  # recorded; the other sources go on
+                print(f"pressroom: error: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            print(report.summary())
+    finally:
+        syncs.close()
+    return 1 if failed or bad else 0
 
 
 # ---------------------------------------------------------------- feeds

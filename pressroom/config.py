@@ -592,7 +592,10 @@ class ScheduleSettings(_Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
         description="The schedule's name (in `job_runs`, `status`, metrics and `--schedule`).",
     )
-    job: JobKind = Field(description="The job it runs: `feeds`, `digest` or `bounces`.")
+    job: JobKind = Field(
+        description="The job it runs: `feeds`, `digest` or `bounces` (sources sync on their "
+        "own `interval`, `[sources.<name>]`)."
+    )
     cron: str = Field(
         description="A crontab expression (minute hour day month weekday; Sunday = 0 or 7).",
     )
@@ -629,6 +632,18 @@ class ScheduleSettings(_Strict):
             CronTrigger(**crontab_fields(value), timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"bad cron expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("job", mode="before")
+    @classmethod
+    def _scheduled_kind(cls, value: object) -> object:
+        if value == "sources":
+            raise ValueError(
+                "sources are not scheduled by cron: each [sources.<name>] syncs every "
+                "`interval` seconds in the worker"
+            )
+        if value not in ("feeds", "digest", "bounces"):
+            raise ValueError(f"Input should be 'feeds', 'digest' or 'bounces', got {value!r}")
         return value
 
     @model_validator(mode="after")

@@ -121,6 +121,7 @@ class JobKind(StrEnum):
     FEEDS = "feeds"
     DIGEST = "digest"
     BOUNCES = "bounces"
+    SOURCES = "sources"  # one job per [sources.<name>], on its own interval (not a schedule)
 
 
 class BounceKind(StrEnum):

@@ -229,6 +229,7 @@ def test_an_unreachable_server_is_one_sentence(sections_store: Store, clock: Fak
     assert "hunter2" not in message and "\n" not in message and "SELECT" not in message
 
 
+@pytest.mark.slow
 def test_the_cli_syncs_and_the_feeds_show_the_posts(wp: WordPress, tmp_path: Path) -> None:
     import subprocess
     import sys
