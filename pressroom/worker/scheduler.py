@@ -289,7 +289,8 @@ class Worker:
         await heartbeat.start()
         scheduler = self._start_scheduler()
         watch = FeedsWatch.start(self.runner)  # None: [feeds] watch = "0"
-        sources = SourcesLoop.start(self.runner)  # None: no [sources]
+        # None: no [sources]; a sync that wrote articles wakes the watch at once
+        sources = SourcesLoop.start(self.runner, watch.wake if watch is not None else None)
         log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._jobs))
         try:
             await self._stop_requested.wait()

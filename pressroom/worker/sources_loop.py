@@ -7,7 +7,8 @@ the worker's :class:`~pressroom.worker.jobs.JobRunner` under the source's own le
 the watch's builds are: a sync every 5 s that finds nothing is not a run. A failure (the
 source unreachable, its query refused) is logged once while it lasts, recorded, and the
 source is tried again after :data:`FAILED_PAUSE`; the other sources and the worker go on.
-The commit of a sync that wrote articles is what the feeds watch turns into feed files.
+The commit of a sync that wrote articles is what the feeds watch turns into feed files; the
+loop wakes the watch at once (``on_change``) rather than leaving it to its next look.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from pressroom.models import JobOutcome, JobTrigger
 from pressroom.worker.jobs import JobRunner
@@ -32,20 +34,24 @@ STOP_WAIT = 30.0
 class SourcesLoop:
     """Syncs every configured source on its interval until stopped."""
 
-    def __init__(self, runner: JobRunner) -> None:
+    def __init__(self, runner: JobRunner, on_change: Callable[[], None] | None = None) -> None:
         self.runner = runner
+        self.on_change = on_change
         self.syncs = 0
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._problems: dict[str, str | None] = {}
 
     @classmethod
-    def start(cls, runner: JobRunner) -> SourcesLoop | None:
-        """Start a task per source (None when no source is configured)."""
+    def start(
+        cls, runner: JobRunner, on_change: Callable[[], None] | None = None
+    ) -> SourcesLoop | None:
+        """Start a task per source (None when no source is configured); ``on_change`` is
+        called after each sync that wrote something (the feeds watch's ``wake``)."""
         jobs = source_jobs(runner.config)
         if not jobs:
             return None
-        loop = cls(runner)
+        loop = cls(runner, on_change)
         intervals = {source.name: source.interval for source in runner.config.sources}
         for job in jobs:
             run = loop.run(job, intervals[job.name])
@@ -83,6 +89,9 @@ class SourcesLoop:
                     wait = max(interval, FAILED_PAUSE)
                 else:
                     self._problems[job.name] = None
+                    output = result.output
+                    if output is not None and output.changed and self.on_change is not None:
+                        self.on_change()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), wait)
 
