@@ -88,7 +88,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Make a demo site in DIR and run everything pressroom does on it."""
     from pressroom.demo.run import run_demo
 
-    if not args.debug:  # demo prints its own summary of every job; the log would repeat it
+    if not args.debug:  # demo prints its own summary of every job; the log would repeat it,
+        logging.getLogger().setLevel(logging.WARNING)  # and libraries' lines (httpx) with it
         logging.getLogger("pressroom").setLevel(logging.WARNING)
     return run_demo(Path(args.dir), out=print)
 
@@ -161,7 +162,27 @@ def cmd_feeds_build(args: argparse.Namespace) -> int:
     )  # fmt: skip  # recorded in job_runs; JobFailed when another process holds the lease
     for line in report.lines():
         print(line)
+    _wait_for_pings()
     return 0 if report.ok else 1
+
+
+def _wait_for_pings() -> None:
+    """Before exiting, wait for the build's WebSub pings (each hub within the ping policy's
+    deadline) and say how each hub answered; a hub never changes the exit code."""
+    from pressroom.feeds.websub import PingPolicy, wait_for_announcements
+
+    policy = PingPolicy()
+    for outcome in wait_for_announcements(policy.deadline + policy.timeout):
+        told = len(outcome.published)
+        if outcome.ok:
+            print(f"websub   {outcome.hub}: told of {told} changed feed(s)")
+            continue
+        print(
+            f"pressroom: websub: {outcome.hub} was not told of {len(outcome.failed)} changed "
+            f"feed(s) ({outcome.error}; {told} told); its subscribers get them when it next "
+            "polls the feeds",
+            file=sys.stderr,
+        )
 
 
 # ---------------------------------------------------------------- digest
@@ -310,6 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     if args.once:
         results = run_once(runtime.settings, runtime.store, runtime.clock)
+        _wait_for_pings()
         return 1 if any(r.failed for r in results) else 0
     return run_worker(runtime.settings, runtime.store, runtime.clock)
 
@@ -496,7 +518,9 @@ def _setup_logging(debug: bool) -> None:
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
     if not debug:
-        for noisy in ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log"):
+        noisy_loggers = ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log",
+                         "httpx", "httpcore")  # fmt: skip
+        for noisy in noisy_loggers:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

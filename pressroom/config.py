@@ -292,6 +292,16 @@ class FeedsSettings(_Strict):
             "changed."
         ),
     )
+    websub_batch: int = Field(
+        1,
+        ge=1,
+        le=100,
+        description=(
+            "Changed feeds named in one publish request to a hub (`hub.url` and `hub.topic` "
+            "repeated). 1 suits every hub; raise it only for hubs that read several per "
+            "request (Google's does; flask-websub reads the first only)."
+        ),
+    )
     ttl: int = Field(
         60,
         ge=1,
@@ -380,6 +390,15 @@ class DigestSettings(_Strict):
         description=(
             "A folder whose templates (`digest.html`, `digest.txt`, ...) override the built-in "
             "ones, file by file."
+        ),
+    )
+    archive: bool = Field(
+        True,
+        description=(
+            "Publish each completed digest as a public page without personal data under "
+            "`<[feeds] output_dir>/digests/` (one page per schedule and period, an index, an "
+            "Atom `feed.xml` and a `feed.json` per schedule); every mail links to its page. "
+            "`false`: nothing public is written and mails carry no such link."
         ),
     )
 

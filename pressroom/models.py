@@ -17,6 +17,7 @@ __all__ = [
     "BounceKind",
     "ConsentEvent",
     "ConsentSource",
+    "Credit",
     "DeliveryStatus",
     "DigestStatus",
     "Frequency",
@@ -232,9 +233,34 @@ class Subscriber:
 
 
 _CREDIT_SEPARATORS = re.compile(r"[;；,，、\n]+")
+_ROLE = re.compile(r"(?P<role>[^:：\s]{1,8})\s*[:：]\s*(?P<names>.+)")
+_CJK_NAMES = re.compile(r"[\u3400-\u9fff·•]+(?:\s+[\u3400-\u9fff·•]+)+")
 
 
-def split_credits(credits: str) -> tuple[str, ...]:
-    """Split a credits line such as ``文字:岳小乔;视频:王靖远`` into its entries."""
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """One person of a credits line: ``文字:赵磊`` is the name ``赵磊`` in the role ``文字``."""
+
+    name: str
+    role: str = ""
+
+
+def split_credits(credits: str) -> tuple[Credit, ...]:
+    """The people of a credits line such as ``文字:岳小乔;视频:王靖远 李明``, each once.
+
+    Entries are separated by ``;`` ``,`` ``、`` (either width) or line breaks; a role
+    prefix (``文字:``, ``摄影：``) is kept apart from the name; Chinese names after one role
+    may be separated by spaces. A person credited twice is listed once, with the first role.
+    """
     text = credits.strip().strip("()（）")
-    return tuple(part.strip() for part in _CREDIT_SEPARATORS.split(text) if part.strip())
+    found: dict[str, Credit] = {}
+    for part in _CREDIT_SEPARATORS.split(text):
+        entry = part.strip()
+        if not entry:
+            continue
+        match = _ROLE.fullmatch(entry)
+        role, names = (match["role"], match["names"].strip()) if match else ("", entry)
+        people = names.split() if _CJK_NAMES.fullmatch(names) else [names]
+        for name in people:
+            found.setdefault(name, Credit(name, role))
+    return tuple(found.values())

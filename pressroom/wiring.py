@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from pressroom.bounces.config import BounceConfig
 from pressroom.bounces.parse import Addresses
 from pressroom.clock import Clock, system_clock
 from pressroom.config import Settings, SourceSettings, load_settings
+from pressroom.digest.archive import ARCHIVE_FOLDER
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.plan import digest_schedules
 from pressroom.errors import ConfigError, UsageError
@@ -146,7 +148,19 @@ def digest_config(settings: Settings) -> DigestConfig:
         templates_dir=None if templates is None else settings.path(templates),
         section_weights=settings.section_weights,
         schedules=tuple(digest_schedules(settings.schedules)),
+        archive_dir=_archive_dir(settings),
+        archive_url=urljoin(_with_slash(settings.feeds_public_url), f"{ARCHIVE_FOLDER}/"),
     )
+
+
+def _archive_dir(settings: Settings) -> Path | None:
+    if not settings.digest.archive:
+        return None
+    return settings.path(settings.feeds.output_dir).resolve() / ARCHIVE_FOLDER
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def _digest_secret(settings: Settings) -> str:

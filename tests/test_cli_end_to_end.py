@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import re
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from sqlalchemy import select
@@ -107,10 +111,38 @@ def test_pressroom_config_env_names_the_file(tmp_path: Path) -> None:
     assert done.returncode == 2 and "elsewhere.toml: config file not found" in done.stderr
 
 
+class _Hub(http.server.BaseHTTPRequestHandler):
+    """A WebSub hub that accepts every publish ping (so httpx has requests to log)."""
+
+    pings: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        _Hub.pings.append(self.path)
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 @pytest.mark.slow
-def test_demo_makes_the_whole_site_and_is_safe_to_repeat(tmp_path: Path) -> None:
-    done = pressroom("demo", cwd=tmp_path)
+def test_demo_makes_the_whole_site_and_is_safe_to_repeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=hub.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PRESSROOM_FEEDS__WEBSUB_HUB", f"http://127.0.0.1:{hub.server_port}/")
+    try:
+        done = pressroom("demo", cwd=tmp_path)
+    finally:
+        hub.shutdown()
+        hub.server_close()
     assert done.returncode == 0, done.stderr
+    assert _Hub.pings  # httpx made requests, and logged none of them
+    assert done.stderr == ""  # no library's log lines
+    assert re.search(r"\b1 recipient;", done.stdout) and "1 recipients" not in done.stdout
+    assert "pressroom-demo/public/digests/index.html" in done.stdout
     demo = tmp_path / "pressroom-demo"
     store = open_store(f"sqlite:///{demo / 'pressroom.db'}")
     with store.read() as conn:
@@ -129,11 +161,13 @@ def test_demo_makes_the_whole_site_and_is_safe_to_repeat(tmp_path: Path) -> None
     mails = sorted((demo / "outbox").glob("*.eml"))
     assert mails, done.stdout
     rss = (demo / "public" / "all" / "rss.xml").stat()
+    archive = (demo / "public" / "digests" / "index.html").stat()
 
     again = pressroom("demo", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert sorted((demo / "outbox").glob("*.eml")) == mails  # nobody gets the digest twice
     assert (demo / "public" / "all" / "rss.xml").stat().st_mtime_ns == rss.st_mtime_ns
+    assert (demo / "public" / "digests" / "index.html").stat().st_mtime_ns == archive.st_mtime_ns
 
 
 @pytest.mark.slow

@@ -2,7 +2,8 @@
 
 Signing costs an RSA operation per message (about a millisecond); at volume it is faster
 to let the MTA sign. The signature covers the headers RFC 8058 section 4 asks for
-(List-Unsubscribe and List-Unsubscribe-Post) besides the usual ones.
+(List-Unsubscribe and List-Unsubscribe-Post), Reply-To, Precedence and Auto-Submitted
+besides the usual ones, and over-signs those a forger would add a second copy of.
 """
 
 from __future__ import annotations
@@ -14,20 +15,31 @@ import dkim
 from pressroom.config import DkimSettings
 from pressroom.errors import ConfigError, DeliveryError
 
-__all__ = ["SIGNED_HEADERS", "Signer", "make_signer"]
+__all__ = ["OVERSIGNED_HEADERS", "SIGNED_HEADERS", "Signer", "make_signer"]
 
-SIGNED_HEADERS = (
+OVERSIGNED_HEADERS = (
     b"from",
     b"to",
     b"subject",
     b"date",
-    b"message-id",
-    b"list-id",
     b"list-unsubscribe",
     b"list-unsubscribe-post",
+)
+"""Named once more in ``h=`` than the message holds them (RFC 6376 section 8.15): a copy
+added in transit breaks the signature instead of being shown in place of the signed one."""
+
+SIGNED_HEADERS = (
+    *OVERSIGNED_HEADERS,
+    b"message-id",
+    b"list-id",
+    b"reply-to",
+    b"precedence",
+    b"auto-submitted",
     b"mime-version",
     b"content-type",
+    *OVERSIGNED_HEADERS,
 )
+"""``h=``: every header a reader or a filter acts on, the over-signed ones twice."""
 
 _PROBE = b"From: probe@example.com\r\nSubject: probe\r\n\r\nprobe\r\n"
 

@@ -42,20 +42,20 @@ SITE_ZONE = ZoneInfo("Asia/Shanghai")
 ARTICLES_PER_SECTION = 5
 
 _SENTENCES = (
-    "会议强调,要坚持以人民为中心的发展思想,把各项工作落到实处。",
-    "各级党组织要切实履行主体责任,推动工作取得实效。",
-    "与会同志结合工作实际,围绕主题进行了深入交流。",
-    "下一步,将进一步完善工作机制,确保各项措施落地见效。",
-    "活动现场气氛热烈,参与群众纷纷表示收获很大。",
-    "据介绍,今年以来累计开展专题活动一百余场,覆盖党员群众两万余人次。",
-    "专家指出,要把学习成果转化为推动高质量发展的强大动力。",
-    "该负责人表示,将以此次活动为契机,持续深化改革创新。",
-    "沈阳、大连等地同步组织收听收看,认真学习贯彻会议精神。",
-    "记者在现场看到,工作人员正有序开展各项服务保障工作。",
+    "会议强调，要坚持以人民为中心的发展思想，把各项工作落到实处。",
+    "各级党组织要切实履行主体责任，推动工作取得实效。",
+    "与会同志结合工作实际，围绕主题进行了深入交流。",
+    "下一步，将进一步完善工作机制，确保各项措施落地见效。",
+    "活动现场气氛热烈，参与群众纷纷表示收获很大。",
+    "据介绍，今年以来累计开展专题活动一百余场，覆盖党员群众两万余人次。",
+    "专家指出，要把学习成果转化为推动高质量发展的强大动力。",
+    "该负责人表示，将以此次活动为契机，持续深化改革创新。",
+    "沈阳、大连等地同步组织收听收看，认真学习贯彻会议精神。",
+    "记者在现场看到，工作人员正有序开展各项服务保障工作。",
 )
 _TITLE_PATTERNS = (
     "{headline}",
-    "{section}:{place}扎实推进重点工作",
+    "{section}：{place}扎实推进重点工作",
     "{place}召开{section}工作推进会",
     "{section}专题学习交流活动在{place}举行",
     "{place}多措并举推动{section}提质增效",
@@ -155,7 +155,7 @@ def _generated(
     body = [f"<p>{escape(lead)}</p>", f"<h3>{escape(section.name)}</h3>"]
     body += [f"<p>{escape(s)}</p>" for s in sentences[1:]]
     reporter = rng.choice(_REPORTERS)
-    body.append(f"<p>(文字:{reporter})</p>")
+    body.append(f"<p>（文字：{reporter}）</p>")
     local = published.astimezone(SITE_ZONE)
     priority = 2 if k == 0 and section.position % 3 == 0 else 1 if k == 1 else 0
     image = None
@@ -168,7 +168,7 @@ def _generated(
         "title": title,
         "summary": lead,
         "body_html": "\n".join(body),
-        "authors": f"文字:{reporter}",
+        "authors": f"文字：{reporter}",
         "image_url": image,
         "published_at": published,
         "updated_at": None,

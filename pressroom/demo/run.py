@@ -62,6 +62,9 @@ def _run(runtime: Runtime, out: Callable[[str], None], show_progress: bool) -> i
     out(f"feeds        {public}/  ({len(list(public.glob('*/rss.xml')))} feeds per format)")
     out(f"feed index   {public / 'index.html'}")
     out(f"OPML         {public / 'feeds.opml'}")
+    archive = public / "digests" / "index.html"
+    if archive.exists():
+        out(f"digests      {archive}  (the public archive)")
     out(f"outbox       {outbox}/  ({len(list(outbox.glob('*.eml')))} messages)")
     out("")
     command = f"{_invocation()} --config {settings.source}"

@@ -40,17 +40,20 @@ from pressroom.delivery.mime import (
 from pressroom.delivery.outgoing import OutgoingMessage
 from pressroom.delivery.signing import Signer, make_signer
 from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
+from pressroom.digest.archive import page_url
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.links import LinkMaker
-from pressroom.digest.plan import Plan, period_noon
+from pressroom.digest.plan import Plan
 from pressroom.digest.render import RenderedDigest, Renderer, RunInfo
 from pressroom.digest.select import ContentCache, DigestContent
+from pressroom.digest.text_wrap import MAX_COLUMNS, display_width
 from pressroom.errors import ConfigError
 from pressroom.models import Subscriber
 
 __all__ = ["Composer", "MessageTemplate", "RunIdentity", "make_composer"]
 
 _NAME_CHARS = 64
+_NAME_COLUMNS = MAX_COLUMNS - display_width("，您好：")
 _ROOM = {"greeting_html": 320, "greeting_text": 220, "email_html": 400, "email_text": 400}
 """The most bytes each per-recipient body value may take (lines are folded to fit)."""
 _BODY_SLOTS = (*_ROOM, "unsubscribe_url", "preferences_url")
@@ -240,7 +243,9 @@ class Composer:
         name = one_line(subscriber.name)[:_NAME_CHARS]
         while len(html.escape(name).encode("utf-8")) > _ROOM["greeting_html"] - 16:
             name = name[:-1]  # only names full of escaped characters get here
-        greeting = f"{name},您好:" if name else "您好:"
+        while display_width(name) > _NAME_COLUMNS:
+            name = name[:-1]  # the text part's greeting line stays within 78 columns
+        greeting = f"{name}，您好：" if name else "您好："
         if len(html.escape(subscriber.email).encode("utf-8")) > _ROOM["email_html"]:
             raise ValueError(f"{subscriber.email[:40]}...: address too long to mail safely")
         return {
@@ -323,7 +328,8 @@ def make_composer(
     """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
     zone = plan.schedule.zone(config.site_timezone)
     run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    info = RunInfo(plan.frequency, period_noon(plan.frequency, plan.period, zone), zone)
+    page = page_url(config, plan.schedule.name, plan.period)
+    info = RunInfo(plan.frequency, plan.window_start, plan.window_end, zone, page)
     return Composer(config, plan.contents, run, info)
 
 

@@ -40,6 +40,9 @@ class DigestConfig:
         templates_dir: ``[digest] templates_dir`` resolved, or None.
         section_weights: ``[[sections]]`` weights, overriding the store's.
         schedules: the digest schedules of ``[[schedules]]`` (none: the default daily one).
+        archive_dir: where the public archive is written (``<[feeds] output_dir>/digests``),
+            or None when ``[digest] archive = false``.
+        archive_url: where that folder is served (ends with ``/``).
     """
 
     site_name: str
@@ -57,6 +60,8 @@ class DigestConfig:
     templates_dir: Path | None
     section_weights: Mapping[str, float]
     schedules: tuple[ScheduleSettings, ...]
+    archive_dir: Path | None = None
+    archive_url: str = ""
 
     @property
     def zone(self) -> ZoneInfo:

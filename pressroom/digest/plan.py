@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -27,7 +27,6 @@ __all__ = [
     "Plan",
     "digest_schedules",
     "period_key",
-    "period_noon",
     "plan_for_digest",
     "plan_new_run",
     "resolve_schedule",
@@ -74,17 +73,6 @@ def period_key(frequency: Frequency, at: datetime, zone: ZoneInfo) -> str:
         year, week, _ = local.isocalendar()
         return f"{year}-W{week:02d}"
     return local.date().isoformat()
-
-
-def period_noon(frequency: Frequency, period: str, zone: ZoneInfo) -> datetime:
-    """Noon (in ``zone``) of the period's day, or of the Monday of its ISO week: a moment
-    inside the period, for labels such as ``11月29日``."""
-    if frequency == Frequency.WEEKLY:
-        year, week = period.split("-W")
-        day = date.fromisocalendar(int(year), int(week), 1)
-    else:
-        day = date.fromisoformat(period)
-    return datetime.combine(day, time(12), tzinfo=zone)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,11 @@ import jinja2
 
 from pressroom.clock import display_time
 from pressroom.digest.config import DigestConfig
+from pressroom.digest.labels import window_label
 from pressroom.digest.select import DigestContent
+from pressroom.digest.text_wrap import wrap_text
 from pressroom.errors import ConfigError
+from pressroom.graphemes import cut_graphemes
 from pressroom.models import Article, Frequency
 
 __all__ = [
@@ -32,31 +35,33 @@ __all__ = [
     "RenderedDigest",
     "Renderer",
     "RunInfo",
-    "period_label",
 ]
 
 RECIPIENT_FIELDS = ("greeting", "email", "unsubscribe_url", "preferences_url")
 """The per-recipient values templates may use as ``recipient.<field>``."""
 
+SIGNATURE = "-- "
+"""The line that opens a signature (RFC 3676 section 4.3): mail clients grey out or trim
+what follows it."""
 SUMMARY_CHARS = 160
 FREQUENCY_LABELS = {Frequency.DAILY: "每日", Frequency.WEEKLY: "每周"}
 
 
-def period_label(frequency: Frequency, at: datetime, zone: ZoneInfo) -> str:
-    """The period a digest covers, for people: ``11月29日`` or ``11月第48周``."""
-    local = at.astimezone(zone)
-    if frequency == Frequency.WEEKLY:
-        return f"{local.isocalendar().year}年第{local.isocalendar().week}周"
-    return f"{local.month}月{local.day}日"
-
-
 @dataclass(frozen=True, slots=True)
 class RunInfo:
-    """What every mail of one run shares."""
+    """What every mail of one run shares: its frequency and selection window."""
 
     frequency: Frequency
-    at: datetime
+    window_start: datetime
+    window_end: datetime
     zone: ZoneInfo
+    page_url: str | None = None
+    """The run's public page (``[digest] archive``): the mails' "view in browser" link."""
+
+    @property
+    def label(self) -> str:
+        """The days the articles were selected from (:func:`window_label`)."""
+        return window_label(self.window_start, self.window_end, self.zone)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +74,7 @@ class RenderedDigest:
 
 
 def _summary(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= SUMMARY_CHARS else flat[: SUMMARY_CHARS - 1].rstrip() + "…"
+    return cut_graphemes(" ".join(text.split()), SUMMARY_CHARS)
 
 
 class Renderer:
@@ -109,15 +113,45 @@ class Renderer:
             raise ConfigError([f"digest templates: digest.html: bad CSS: {exc}"]) from exc
         return RenderedDigest(subject, html, _tidy_text(text))
 
+    def render_page(self, content: DigestContent, run: RunInfo) -> RenderedDigest:
+        """The run's public page (``archive.html``): ``content`` without anything personal.
+
+        Its CSS stays in ``<style>`` (a browser reads it); the text is empty.
+
+        Raises:
+            ConfigError: a template is broken.
+        """
+        context = self._context(content, run)
+        context["subscribe_url"] = urljoin(self._config.public_url, "subscribe")
+        try:
+            subject = " ".join(self._env.get_template("subject.txt").render(context).split())
+            context["subject"] = subject
+            page = self._env.get_template("archive.html").render(context)
+        except jinja2.TemplateError as exc:
+            raise ConfigError([f"digest templates: {_describe(exc)}"]) from exc
+        return RenderedDigest(subject, page, "")
+
+    def render_index(self, context: Mapping[str, Any]) -> str:
+        """The archive's index page (``archive_index.html``) for ``context``.
+
+        Raises:
+            ConfigError: the template is broken.
+        """
+        try:
+            return self._env.get_template("archive_index.html").render(context)
+        except jinja2.TemplateError as exc:
+            raise ConfigError([f"digest templates: {_describe(exc)}"]) from exc
+
     def _context(self, content: DigestContent, run: RunInfo) -> dict[str, Any]:
         config = self._config
-        label = period_label(run.frequency, run.at, run.zone)
+        label = run.label
         numbers = iter(range(1, content.count + 1))
+        number_width = len(str(content.count))
         groups = [
             {
                 "section_name": group.section.name,
                 "slug": group.section.slug,
-                "articles": [self._item(a, next(numbers)) for a in group.articles],
+                "articles": [self._item(a, next(numbers), number_width) for a in group.articles],
             }
             for group in content.groups
         ]
@@ -132,23 +166,26 @@ class Renderer:
             "period_label": label,
             "frequency_label": FREQUENCY_LABELS[run.frequency],
             "count": content.count,
+            "page_url": run.page_url,
             "first_title": titles[0] if titles else "",
             "preheader": " · ".join(titles[:3]),
             "groups": groups,
+            "indent": " " * (number_width + 2),
             "recipient": dict(self.marks),
         }
 
-    def _item(self, article: Article, number: int) -> dict[str, Any]:
+    def _item(self, article: Article, number: int, number_width: int) -> dict[str, Any]:
         return {
             "number": number,
+            "marker": f"{number:>{number_width}}.",
             "title": _one_line(article.title),
-            "url": self._web_url(article.url) or self._config.site_url,
+            "url": self.web_url(article.url) or self._config.site_url,
             "date": display_time(article.published_at, self._zone),
             "summary": _summary(article.summary),
-            "image_url": self._web_url(article.image_url),
+            "image_url": self.web_url(article.image_url),
         }
 
-    def _web_url(self, value: str | None) -> str | None:
+    def web_url(self, value: str | None) -> str | None:
         """``value`` made absolute against the site, if it is an http(s) URL; else None.
 
         Autoescaping keeps a URL from breaking out of its attribute, not from being a
@@ -166,8 +203,11 @@ def _one_line(text: str) -> str:
 
 
 def _tidy_text(text: str) -> str:
-    lines = [line.rstrip() for line in text.splitlines()]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    """Trailing spaces off (but the signature separator's, RFC 3676 ``-- ``), at most one
+    blank line in a row, every line wrapped to 78 display columns."""
+    lines = [line if line == SIGNATURE else line.rstrip() for line in text.splitlines()]
+    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    return wrap_text(tidy)
 
 
 def _environment(config: DigestConfig) -> jinja2.Environment:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["DigestReport"]
+__all__ = ["DigestReport", "counted"]
 
 
 @dataclass
@@ -49,23 +49,31 @@ class DigestReport:
     def summary(self) -> str:
         """One line for people: the run, the counts and the time taken."""
         if self.test_to is not None:
-            return f"digest {self.key}: test copy ({self.articles} articles) sent to {self.test_to}"
+            articles = counted(self.articles, "article")
+            return f"digest {self.key}: test copy ({articles}) sent to {self.test_to}"
         if self.dry_run:
             return (
-                f"digest {self.key} (dry run): {self.articles} articles, "
-                f"{self.recipients} subscribers would get a mail; nothing sent or recorded"
+                f"digest {self.key} (dry run): {counted(self.articles, 'article')}, "
+                f"{counted(self.recipients, 'subscriber')} would get a mail; "
+                "nothing sent or recorded"
             )
         if not self.created and self.completed and not (self.sent or self.failed):
             return (
-                f"digest {self.key}: already completed ({self.recipients} recipients, "
-                f"{self.articles} articles); nothing new to send this period"
+                f"digest {self.key}: already completed ({counted(self.recipients, 'recipient')}, "
+                f"{counted(self.articles, 'article')}); nothing new to send this period"
             )
         state = "completed" if self.completed else f"open, {self.remaining} left"
         if not self.completed and self.elsewhere:
             state += f" ({self.elsewhere} with other senders)"
         rate = self.sent / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"digest {self.key}: {self.articles} articles, {self.recipients} recipients; "
+            f"digest {self.key}: {counted(self.articles, 'article')}, "
+            f"{counted(self.recipients, 'recipient')}; "
             f"sent {self.sent}, failed {self.failed}, uncertain {self.uncertain}, "
             f"skipped {self.skipped} in {self.seconds:.1f} s ({rate:.0f}/s); run {state}"
         )
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 article``, ``2 articles``, ``0 articles``: the number with its noun agreeing."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

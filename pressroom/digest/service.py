@@ -23,12 +23,14 @@ from sqlalchemy import Connection
 from pressroom.clock import Clock
 from pressroom.delivery.send import deliver
 from pressroom.delivery.transport import make_transport
+from pressroom.digest.archive import publish_archive
 from pressroom.digest.compose import Composer, make_composer
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.plan import Plan, plan_for_digest, plan_new_run
 from pressroom.digest.preview import send_test_copy
 from pressroom.digest.report import DigestReport
 from pressroom.digest.request import DigestRequest, digest_request
+from pressroom.errors import OutputError
 from pressroom.models import DeliveryStatus, DigestStatus, Subscriber
 from pressroom.process_id import process_id
 from pressroom.store import deliveries as ledger
@@ -114,12 +116,29 @@ async def deliver_digest(
     )
     report.created = created
     if digest.status is not DigestStatus.OPEN:
-        return _finish(store, digest, report, clock)
+        report = _finish(store, digest, report, clock)
+        if report.completed:
+            _publish(config, store)
+        return report
     composer = make_composer(request.config, plan, digest.id, digest.created_at)
     worker_id = f"{process_id()}:{secrets.token_hex(3)}"  # unique per call, even in-process
     await _deliver(request, store, clock, digest, composer, report, show_progress, stop, worker_id)
     report.stopped = stop is not None and stop.is_set()
-    return _finish(store, digest, report, clock, worker_id)
+    report = _finish(store, digest, report, clock, worker_id)
+    if report.completed:
+        _publish(config, store)
+    return report
+
+
+def _publish(config: DigestConfig, store: Store) -> None:
+    """Write the public archive; a failure is logged, the mails are sent already."""
+    try:
+        written = publish_archive(config, store)
+    except OutputError as exc:
+        log.warning("digest archive not written: %s", exc)
+        return
+    if written:
+        log.info("digest archive: %d file(s) written", len(written))
 
 
 def dry_run_digest(

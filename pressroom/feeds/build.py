@@ -33,7 +33,7 @@ from pressroom.feeds.formats import feed_file_names, feed_format, registered
 from pressroom.feeds.itemcache import item_cache
 from pressroom.feeds.items import FeedItem, FeedMeta
 from pressroom.feeds.local_state import load_local_fingerprints, save_local_fingerprints
-from pressroom.feeds.output_files import remove_feed_dir, write_if_changed
+from pressroom.feeds.output_files import remove_feed_dir, remove_feed_file, write_if_changed
 from pressroom.feeds.prepare import prepare_item
 from pressroom.feeds.report import FeedBuildReport
 from pressroom.feeds.site_files import SITE_FILES, write_site_files
@@ -230,6 +230,7 @@ def _build(
         language=site.language,
         zone=site.tz,
         force=anything,
+        archive_href="digests/index.html" if config.rules.archive else None,
     )
     report.feeds = len(published)
     wrote = _save_state(config, store, plan, published, now)
@@ -358,7 +359,8 @@ def _publish(feed: _Feed, out: Path, formats: list[str], report: FeedBuildReport
         documents = {fmt: _render(fmt, feed.meta, feed.items) for fmt in formats}
         for fmt, data in documents.items():
             path = f"{name}/{_file(fmt)}"
-            (report.written if write_if_changed(out / path, data) else report.kept).append(path)
+            written = write_if_changed(out / path, data, gzip_sibling=True)
+            (report.written if written else report.kept).append(path)
     except OutputError:
         raise  # the output folder itself fails (read-only, full): every feed would
     except Exception as exc:  # one feed never breaks the others
@@ -380,8 +382,7 @@ def _remove_stale(
     unwanted = [f.file_name for f in registered() if f.name not in formats]
     for name in sorted(keep):
         for file in unwanted:
-            if (out / name / file).is_file():
-                (out / name / file).unlink()
+            if remove_feed_file(out / name / file):
                 report.removed.append(f"{name}/{file}")
 
 

@@ -18,7 +18,7 @@ from pressroom.config import DigestSettings, FeedsSettings, SectionSettings, Sit
 
 __all__ = ["RENDER_VERSION", "FeedConfig"]
 
-RENDER_VERSION = "2"
+RENDER_VERSION = "3"
 """Bump when the output of the same articles changes, so every feed is rebuilt."""
 
 

@@ -47,9 +47,16 @@ def _iso(value: datetime) -> str:
 
 
 def render_index(
-    site_name: str, language: str, zone: ZoneInfo, rows: list[IndexRow], formats: list[str]
+    site_name: str,
+    language: str,
+    zone: ZoneInfo,
+    rows: list[IndexRow],
+    formats: list[str],
+    *,
+    archive_href: str | None = None,
 ) -> bytes:
-    """The index page (UTF-8 bytes) for ``rows``, with links to the ``formats`` given."""
+    """The index page (UTF-8 bytes) for ``rows``, with links to the ``formats`` given and
+    to the digest archive at ``archive_href`` (none when None)."""
     known = registered()
     context_rows = [
         {
@@ -73,6 +80,7 @@ def render_index(
             labels={f.name: f.label for f in known},
             media_types={f.name: f.media_type for f in known},
             opml_href="feeds.opml",
+            archive_href=archive_href,
             updated_iso=_iso(updated),
             updated_local=display_time(updated, zone),
         )

@@ -13,13 +13,13 @@ import html
 import logging
 import mimetypes
 import re
-import unicodedata
 from urllib.parse import quote, urljoin, urlsplit
 
 import nh3
 
 from pressroom.feeds.feed_config import FeedConfig
 from pressroom.feeds.items import FeedItem
+from pressroom.graphemes import cut_graphemes
 from pressroom.models import Article, split_credits
 
 __all__ = [
@@ -56,7 +56,6 @@ _URL_SCHEMES = {"http", "https", "mailto"}
 _INVALID_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"\s+")
 _TITLE_FROM_SUMMARY_CHARS = 40
-_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
 _BODY_CHARS_PER_TEXT_CHAR = 20
 _UNSAFE_IN_URL = re.compile(r'[\s"<>\\^`{|}]')
 
@@ -75,23 +74,10 @@ def plain_text(fragment: str) -> str:
 
 
 def cut_summary(text: str, chars: int) -> str:
-    """``text`` cut to at most ``chars`` characters, ending with … when cut.
-
-    Cuts on characters (CJK has no spaces between words), never between a base
-    character and its combining marks or inside an emoji joiner sequence, and backs up
-    to a space when that keeps a Latin word whole without losing much.
-    """
-    if len(text) <= chars:
-        return text
-    end = chars - 1
-    while end > 0 and (unicodedata.combining(text[end]) or text[end] in _JOINERS):
-        end -= 1
-    while end > 0 and text[end - 1] in _JOINERS:
-        end -= 1
-    space = text.rfind(" ", max(0, end - 15), end + 1)
-    if space > 0 and text[end].isascii() and text[end].isalnum():
-        end = space
-    return text[:end].rstrip() + "…"
+    """``text`` cut to at most ``chars`` characters as a reader counts them (grapheme
+    clusters: an emoji sequence or a letter and its accents are one), ending with … when
+    cut; backs up to a space when that keeps a Latin word whole without losing much."""
+    return cut_graphemes(text, chars)
 
 
 def absolute_url(url: str, base_url: str) -> str | None:
@@ -176,7 +162,8 @@ def prepare_item(article: Article, config: FeedConfig, section_name: str) -> Fee
     image = absolute_url(article.image_url, config.site.base_url) if article.image_url else None
     if article.image_url and image is None:
         log.warning("%s: dropped the image URL %r", article.url, article.image_url)
-    authors = split_credits(clean_text(article.authors)) or (clean_text(config.site.name),)
+    credits = split_credits(clean_text(article.authors))
+    authors = tuple(c.name for c in credits) or (clean_text(config.site.name),)
     return FeedItem(
         id=link,
         link=link,

@@ -17,7 +17,8 @@ and get bytes back. Its known traps, and what this adapter does about them:
   entries comes from the public ``rss_str`` / ``atom_str`` and is parsed back to take
   them (about 15 µs a feed; feedgen's private ``_create_rss`` would save only that).
 - A feed's and an entry's updated default to "now": both are always set from the items.
-- RSS ``<author>`` must be an e-mail address: the credits go in one ``dc:creator``.
+- RSS ``<author>`` must be an e-mail address: each author goes in a ``dc:creator`` of
+  their own (the names as Atom and JSON Feed list them, roles kept out).
 """
 
 from __future__ import annotations
@@ -216,8 +217,8 @@ def _feed_entry(item: FeedItem, fmt: str) -> Any:
         if item.content_html:
             entry.content(item.content_html, type="html")
     else:
-        # one dc:creator: readers (newsboat, feedparser) show only one of several
-        entry.dc.dc_creator(";".join(item.authors))
+        # a dc:creator per author, as Atom and JSON Feed list one author each
+        entry.dc.dc_creator(list(item.authors), replace=True)
         entry.description(item.summary or item.title)
         if item.content_html:
             entry.content(item.content_html)

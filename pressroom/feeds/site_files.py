@@ -26,6 +26,7 @@ def write_site_files(
     language: str,
     zone: ZoneInfo,
     force: bool,
+    archive_href: str | None = None,
 ) -> None:
     """Render and write the OPML file and the index page when a feed changed.
 
@@ -38,6 +39,8 @@ def write_site_files(
         language: the ``[site] language`` of the index page.
         zone: the ``[site] tz`` the index page shows times in.
         force: render even when both files exist (a feed changed or was removed).
+        archive_href: the digest archive's index (``[digest] archive``), linked from the
+            index page.
     """
     if not force and all((out / name).is_file() for name in SITE_FILES):
         report.kept += list(SITE_FILES)
@@ -48,8 +51,14 @@ def write_site_files(
     documents = {
         OPML_FILE: render_opml(f"{site_name} · 订阅源", [meta for meta, _ in rows], formats),
         INDEX_FILE: render_index(
-            site_name, language, zone, [IndexRow(m, n) for m, n in rows], formats
+            site_name,
+            language,
+            zone,
+            [IndexRow(m, n) for m, n in rows],
+            formats,
+            archive_href=archive_href,
         ),
     }
     for name, data in documents.items():
-        (report.written if write_if_changed(out / name, data) else report.kept).append(name)
+        written = write_if_changed(out / name, data, gzip_sibling=name == OPML_FILE)
+        (report.written if written else report.kept).append(name)

@@ -47,7 +47,7 @@ def _description(spec: FeedSpec, site: str) -> str:
     if spec.name == ALL_NAME:
         return f"{site}全部栏目的最新文章"
     if spec.name == IMPORTANT_NAME:
-        return f"{site}要闻:头条、推荐和阅读量高的文章"
+        return f"{site}要闻：头条、推荐和阅读量高的文章"
     return f"{site}「{spec.section_name}」栏目的最新文章"
 
 

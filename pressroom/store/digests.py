@@ -23,6 +23,7 @@ from pressroom.store.schema import digests
 __all__ = [
     "Digest",
     "complete_digest",
+    "completed_digests",
     "earliest_start",
     "find_digest",
     "last_completed",
@@ -176,3 +177,13 @@ def latest_digest(conn: Connection, schedule: str) -> Digest | None:
     )
     row = conn.execute(query).first()
     return None if row is None else _row_to_digest(row)
+
+
+def completed_digests(conn: Connection, schedule: str) -> list[Digest]:
+    """Every completed run of ``schedule``, the latest window first (the public archive)."""
+    query = (
+        select(digests)
+        .where(digests.c.schedule == schedule, digests.c.status == DigestStatus.COMPLETED.value)
+        .order_by(digests.c.window_end.desc(), digests.c.id.desc())
+    )
+    return [_row_to_digest(row) for row in conn.execute(query)]

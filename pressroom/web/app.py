@@ -12,7 +12,7 @@
 | ``GET /healthz`` | store and worker heartbeat |
 | ``GET /metrics`` | Prometheus metrics from the store (optional bearer token) |
 | ``POST``/``DELETE /api/articles`` | articles a CMS pushes (``[web] ingest_token``; else 404) |
-| ``GET /<path>`` | the feed files of the output directory |
+| ``GET /<path>`` | the feed files of the output directory (:class:`FileServer`, before routing) |
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from pressroom.errors import ConfigError
 from pressroom.store.engine import Store
 from pressroom.web.common import message
 from pressroom.web.context import SendMail, WebConfig, WebContext
+from pressroom.web.feed_links import feed_links
+from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
-from pressroom.web.routes_feeds import feed_file, index_page
+from pressroom.web.routes_feeds import cache_seconds, index_page, not_a_file
 from pressroom.web.routes_ingest import articles_delete, articles_post
 from pressroom.web.routes_manage import (
     preferences_page,
@@ -53,7 +55,7 @@ from pressroom.web.routes_subscribe import (
 )
 from pressroom.web.security import SecurityHeaders
 
-__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app", "web_config"]
+__all__ = ["MAX_BODY_BYTES", "allowed_methods", "create_app", "reserved_segments", "web_config"]
 
 MAX_BODY_BYTES = 64 * 1024
 """No form of ours is bigger; a larger body is refused before it is read."""
@@ -69,6 +71,8 @@ def web_config(settings: Settings) -> WebConfig:
         mail=settings.mail,
         outbox=settings.path(settings.mail.outbox),
         feeds_dir=settings.path(settings.feeds.output_dir),
+        feeds_url=settings.feeds_public_url,
+        hubs=settings.feeds.hubs,
         feed_ttl=settings.feeds.ttl,
         schedules=tuple(settings.schedules),
     )
@@ -101,8 +105,14 @@ def _routes(ctx: WebContext) -> list[Route]:
         route("/preferences/{token}", preferences_post, ["POST"]),
         route("/api/articles", articles_post, ["POST"]),
         route("/api/articles", articles_delete, ["DELETE"]),
-        route("/{path:path}", feed_file, ["GET", "HEAD"]),
+        route("/{path:path}", not_a_file, ["GET", "HEAD"]),
     ]
+
+
+def reserved_segments(routes: list[Route]) -> set[str]:
+    """The first path segments of the app's own routes (``""`` for ``/``): a file whose
+    path starts with one is never served, as the route takes precedence."""
+    return {route.path.lstrip("/").split("/", 1)[0] for route in routes[:-1]}
 
 
 class FormBodyLimit:
@@ -196,8 +206,16 @@ def create_app(
     routes = _routes(ctx)
     app = Starlette(
         routes=routes,
-        # The body limit inside the headers: its 413 gets them too.
+        # Files first: they carry their own headers. The body limit inside the security
+        # headers: its 413 gets them too.
         middleware=[
+            Middleware(
+                FileServer,
+                files=ctx.files,
+                reserved=reserved_segments(routes),
+                cache_seconds=cache_seconds(config),
+                links_for=feed_links(config.feeds_url, config.hubs),
+            ),
             Middleware(SecurityHeaders),
             Middleware(FormBodyLimit),
         ],

@@ -41,6 +41,9 @@ class WebConfig:
         mail: ``[mail]``: the confirmation mail's sender, and which addresses may subscribe.
         outbox: ``[mail] outbox`` resolved (the file transport's folder).
         feeds_dir: ``[feeds] output_dir`` resolved: the files the app serves.
+        feeds_url: ``[feeds] public_url`` (else ``[web] public_url``): where the feeds
+            are served, the prefix of their ``rel="self"`` links.
+        hubs: ``[feeds] websub_hub``: the WebSub hubs every feed response names.
         feed_ttl: ``[feeds] ttl``, minutes (how long a served feed may be cached).
         schedules: ``[[schedules]]``, for ``/metrics``.
     """
@@ -50,6 +53,8 @@ class WebConfig:
     mail: MailSettings
     outbox: Path
     feeds_dir: Path
+    feeds_url: str
+    hubs: tuple[str, ...]
     feed_ttl: int
     schedules: tuple[ScheduleSettings, ...]
 

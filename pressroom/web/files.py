@@ -1,9 +1,13 @@
-"""Serving the built feed files: content types, validators, 304s, gzip, path containment.
+"""The built feed files as a read-only, contained source: content types, bytes, validators.
 
 The feed builder writes a file only when its bytes change, so the file's mtime is a true
 ``Last-Modified`` and a hash of its bytes a strong ``ETag`` (RFC 9110 §8.8). Only plain
 names inside the output directory are served: ``..``, hidden names, backslashes, NUL
 bytes and symlinks that lead outside are refused however the request encoded them.
+
+A file found once is kept (bytes, gzip bytes, validators) under its URL path; a later
+request costs one ``stat`` of the file it resolved to, and any change of its mtime, size
+or inode finds and reads it again.
 """
 
 from __future__ import annotations
@@ -13,14 +17,10 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from pathlib import Path
-
-from starlette.datastructures import Headers
-from starlette.responses import Response
 
 from pressroom.feeds.formats import format_for_file
 
@@ -28,9 +28,8 @@ __all__ = [
     "CONTENT_TYPES",
     "FeedFile",
     "FeedFiles",
-    "accepts_gzip",
-    "etag_matches",
-    "not_modified_since",
+    "make_feed_file",
+    "media_type_for",
     "safe_relative_path",
 ]
 
@@ -47,17 +46,21 @@ _BINARY_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".ico": "image/x-
 _GZIP_MIN_BYTES = 256
 _CACHE_ENTRIES = 512
 
+Stamp = tuple[int, int, int]
+"""(mtime in ns, size, inode): a file whose stamp is unchanged has the same bytes."""
+
 
 @dataclass(frozen=True, slots=True)
 class FeedFile:
-    """One file's bytes and validators, cached while its (mtime, size) stay the same."""
+    """One file's bytes, its gzip form and its validators."""
 
     body: bytes
     media_type: str
     etag_hash: str
     modified: datetime
-    stamp: tuple[int, int]
-    _gzipped: list[bytes]
+    gzipped: bytes | None
+    """The body gzip-compressed once (mtime 0 keeps the bytes stable); None when not
+    worth it (small, or already compressed)."""
 
     @property
     def etag(self) -> str:
@@ -70,15 +73,14 @@ class FeedFile:
         return f'"{self.etag_hash}-gz"'
 
     @property
-    def compressible(self) -> bool:
-        """Text worth compressing."""
-        return len(self.body) >= _GZIP_MIN_BYTES and not self.media_type.startswith("image/p")
+    def last_modified(self) -> str:
+        """``Last-Modified`` as HTTP writes it."""
+        return format_datetime(self.modified, usegmt=True)
 
-    def gzipped(self) -> bytes:
-        """The body gzip-compressed, computed once (mtime 0 keeps the bytes stable)."""
-        if not self._gzipped:
-            self._gzipped.append(gzip.compress(self.body, compresslevel=6, mtime=0))
-        return self._gzipped[0]
+    @property
+    def is_html(self) -> bool:
+        """A page a browser renders (it gets the page security headers)."""
+        return self.media_type.startswith("text/html")
 
 
 def media_type_for(name: str) -> str | None:
@@ -109,12 +111,34 @@ def safe_relative_path(path: str) -> tuple[str, ...] | None:
     return tuple(parts)
 
 
+def make_feed_file(body: bytes, media_type: str, mtime: float) -> FeedFile:
+    """Wrap bytes with their strong ETag, Last-Modified (whole seconds, as HTTP has) and
+    gzip form."""
+    digest = hashlib.sha256(body).hexdigest()[:32]
+    modified = datetime.fromtimestamp(int(mtime), tz=UTC)
+    compressible = len(body) >= _GZIP_MIN_BYTES and not media_type.startswith("image/p")
+    gzipped = gzip.compress(body, compresslevel=6, mtime=0) if compressible else None
+    return FeedFile(body, media_type, digest, modified, gzipped)
+
+
+def _stamp(path: Path | str) -> Stamp | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
 class FeedFiles:
-    """The output directory as a read-only, contained file source with a small cache."""
+    """The output directory as a read-only, contained file source with a small cache.
+
+    :meth:`cached` is cheap (one ``stat``) and may run on the event loop; :meth:`find`
+    resolves and reads, so it belongs in a worker thread.
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self._cache: OrderedDict[Path, FeedFile] = OrderedDict()
+        self._cache: OrderedDict[str, tuple[Path, Stamp, FeedFile]] = OrderedDict()
         self._lock = threading.Lock()
 
     def locate(self, url_path: str) -> Path | None:
@@ -136,100 +160,39 @@ class FeedFiles:
             return None
         return target
 
-    def load(self, target: Path) -> FeedFile | None:
-        """Read ``target`` (or reuse the cached copy while mtime and size are unchanged)."""
-        try:
-            stat = target.stat()
-        except OSError:
-            return None
-        stamp = (stat.st_mtime_ns, stat.st_size)
+    def cached(self, url_path: str) -> FeedFile | None:
+        """The file served before under ``url_path``, if it is unchanged on disk."""
         with self._lock:
-            cached = self._cache.get(target)
-            if cached is not None and cached.stamp == stamp:
-                self._cache.move_to_end(target)
-                return cached
+            entry = self._cache.get(url_path)
+        if entry is None:
+            return None
+        target, stamp, file = entry
+        # The stamp of the resolved target, following links: a file replaced by a symlink
+        # that leads elsewhere changes it, and the next find() judges the new link.
+        return file if _stamp(target) == stamp else None
+
+    def find(self, url_path: str) -> FeedFile | None:
+        """Locate and read the file ``url_path`` names (blocking), or None: not served."""
+        file = self.cached(url_path)
+        if file is not None:
+            return file
+        target = self.locate(url_path)
+        if target is None:
+            return None
         try:
-            body = target.read_bytes()
+            # the stamp of the open file, so it and the bytes are of the same file even if
+            # the builder renames a new one into place meanwhile
+            with target.open("rb") as handle:
+                stat = os.fstat(handle.fileno())
+                body = handle.read()
         except OSError:
             return None
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         media_type = media_type_for(target.name) or "application/octet-stream"
-        entry = make_feed_file(body, media_type, stat.st_mtime, stamp)
+        file = make_feed_file(body, media_type, stamp[0] / 1e9)
         with self._lock:
-            self._cache[target] = entry
+            self._cache[url_path] = (target, stamp, file)
+            self._cache.move_to_end(url_path)
             while len(self._cache) > _CACHE_ENTRIES:
                 self._cache.popitem(last=False)
-        return entry
-
-
-def make_feed_file(
-    body: bytes, media_type: str, mtime: float, stamp: tuple[int, int] = (0, 0)
-) -> FeedFile:
-    """Wrap bytes with their strong ETag and Last-Modified (whole seconds, as HTTP has)."""
-    digest = hashlib.sha256(body).hexdigest()[:32]
-    modified = datetime.fromtimestamp(int(mtime), tz=UTC)
-    return FeedFile(body, media_type, digest, modified, stamp, [])
-
-
-def _etag_list(header: str) -> Iterable[str]:
-    for item in header.split(","):
-        item = item.strip()
-        yield item.removeprefix("W/")
-
-
-def etag_matches(header: str | None, file: FeedFile) -> bool:
-    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2); either encoding matches."""
-    if not header:
-        return False
-    ours = {file.etag, file.gzip_etag}
-    return any(tag == "*" or tag in ours for tag in _etag_list(header))
-
-
-def not_modified_since(header: str | None, file: FeedFile) -> bool:
-    """True when If-Modified-Since is a valid date not older than the file's mtime."""
-    if not header:
-        return False
-    try:
-        since = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return file.modified <= since
-
-
-def accepts_gzip(headers: Headers) -> bool:
-    """True when Accept-Encoding lists gzip (or ``*``) with a non-zero q-value."""
-    for item in headers.get("accept-encoding", "").split(","):
-        name, _, params = item.strip().partition(";")
-        if name.strip().lower() not in ("gzip", "x-gzip", "*"):
-            continue
-        q = params.strip().lower().removeprefix("q=")
-        try:
-            return not params.strip() or float(q) > 0
-        except ValueError:
-            return False
-    return False
-
-
-def file_response(file: FeedFile, headers: Headers, cache_seconds: int) -> Response:
-    """The 200 or 304 response for ``file`` given the request's headers."""
-    use_gzip = file.compressible and accepts_gzip(headers)
-    common = {
-        "ETag": file.gzip_etag if use_gzip else file.etag,
-        "Last-Modified": format_datetime(file.modified, usegmt=True),
-        "Cache-Control": f"public, max-age={cache_seconds}",
-        "Vary": "Accept-Encoding",
-    }
-    inm = headers.get("if-none-match")
-    # If-None-Match wins over If-Modified-Since when both are sent (RFC 9110 §13.2.2).
-    fresh = (
-        etag_matches(inm, file)
-        if inm
-        else not_modified_since(headers.get("if-modified-since"), file)
-    )
-    if fresh:
-        return Response(status_code=304, headers=common)
-    body = file.gzipped() if use_gzip else file.body
-    if use_gzip:
-        common["Content-Encoding"] = "gzip"
-    return Response(body, media_type=file.media_type, headers=common)
+        return file

@@ -3,15 +3,19 @@
 The listening socket is bound here, before uvicorn starts, so ``--port 0`` works and the
 real address can be printed. uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
 default, trusts ``X-Forwarded-For`` only from 127.0.0.1 (a reverse proxy on the machine).
+The event loop and HTTP parser are uvloop and httptools when installed (``pip install
+'pressroom[fast]'``), else asyncio and h11; the second line printed names them.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -19,9 +23,13 @@ from starlette.applications import Starlette
 from pressroom.errors import UsageError
 from pressroom.web.context import WebContext
 
-__all__ = ["bind", "serve"]
+__all__ = ["STOP_SECONDS", "bind", "serve", "server_stack"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+STOP_SECONDS = 10
+"""After SIGTERM, requests in flight get this long to finish before their connections
+are closed (the web unit's ``TimeoutStopSec`` allows for it)."""
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -31,7 +39,11 @@ def bind(host: str, port: int) -> socket.socket:
         UsageError: the address is taken or cannot be used.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # The protocol must be named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    # sockets whose ``proto`` is IPPROTO_TCP, and accepted sockets inherit the listener's.
+    # With proto 0, uvicorn's two writes per response (head, then body) met the client's
+    # delayed ACK and every small response on a kept-alive connection waited ~40 ms.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -65,14 +77,37 @@ def serve(
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {web.public_url})")
-    out(f"pressroom: feeds from {ctx.config.feeds_dir}")
-    config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
+    loop, http = server_stack()
+    out(f"pressroom: feeds from {ctx.config.feeds_dir} ({loop}, {http})")
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan="off",
+        server_header=False,
+        loop=loop,
+        http=http,
+        timeout_graceful_shutdown=STOP_SECONDS,
+    )
     try:
         with _stop_quietly():
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
     out("pressroom: stopped")
+
+
+def server_stack() -> tuple[Literal["uvloop", "asyncio"], Literal["httptools", "h11"]]:
+    """The event loop and HTTP parser to serve with: the fast ones where installed."""
+    loop: Literal["uvloop", "asyncio"] = "uvloop" if _installed("uvloop") else "asyncio"
+    http: Literal["httptools", "h11"] = "httptools" if _installed("httptools") else "h11"
+    return loop, http
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 @contextmanager

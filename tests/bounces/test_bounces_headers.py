@@ -42,7 +42,7 @@ def _composer(folder: Path, digest_id: int | str, **mail: object) -> Composer:
     article = Article(1, "https://www.example.cn/news/1.html", "news", "要闻", "摘要", "", "",
                       None, when, when, 100, Priority.HEADLINE)  # fmt: skip
     contents = ContentCache([article], SECTIONS, config.rules.max_items)
-    info = RunInfo(Frequency.DAILY, NOW, config.zone)
+    info = RunInfo(Frequency.DAILY, NOW - timedelta(days=1), NOW, config.zone)
     return Composer(config, contents, RunIdentity(digest_id, "daily", "2026-11-29", NOW), info)
 
 

@@ -85,7 +85,7 @@ def test_a_digest_to_ascii_and_utf8_addresses_arrives_whole(
         head = email.message_from_string(got.data.decode("utf-8"), policy=email.policy.default)
         assert head["To"].addresses[0].addr_spec == address  # RFC 6532: UTF-8 in the header
         msg = parse_message(got.data)  # the bodies, as bytes
-        assert "王读者,您好" in msg.get_body(("plain",)).get_content()
+        assert "王读者，您好" in msg.get_body(("plain",)).get_content()
         assert address in msg.get_body(("plain",)).get_content()
         assert msg.get_body(("html",)).get_content().rstrip().endswith("</html>")
         assert (b"=?utf-8?" in got.data.split(b"\r\nTo: ", 1)[1][:80]) is True  # the name
@@ -152,5 +152,5 @@ def test_a_digest_through_a_relay_without_8bitmime_goes_quoted_printable(
             part = msg.get_body((kind,))
             assert part["Content-Transfer-Encoding"] == "quoted-printable"
             content = part.get_content()
-            assert "王读者,您好" in content and address in content and unsubscribe in content
+            assert "王读者，您好" in content and address in content and unsubscribe in content
             assert "省委召开全体会议" in content

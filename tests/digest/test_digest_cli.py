@@ -116,11 +116,11 @@ def test_preview_writes_html_prints_subject_and_text_and_records_nothing(
     assert _run(config, "digest", "preview", "--subscriber", "n@x.com", "--out", str(out_file)) == 0
     printed = capsys.readouterr().out
     assert "Subject: 测试新闻网 · " in printed and "要闻 1 篇" in printed
-    assert "读者,您好:" in printed and "news 新闻 1" in printed and "china 新闻 2" not in printed
+    assert "读者，您好：" in printed and "news 新闻 1" in printed and "china 新闻 2" not in printed
     html = out_file.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>") and "news 新闻 1" in html
     assert _run(config, "digest", "send", "--dry-run") == 0
-    assert "1 subscribers would get a mail" in capsys.readouterr().out
+    assert "1 subscriber would get a mail" in capsys.readouterr().out
     store = open_store(make_settings(tmp_path).store_url)
     assert count_runs(store) == (0, 0)
     store.dispose()

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import dkim
 import pytest
-from digestkit import SECTIONS, make_settings, parse_message
+from digestkit import SECTIONS, SITE, make_settings, parse_message
 from support import NOW, SECRET
+from support import make_settings as settings_with
 
 from pressroom.config import Settings
 from pressroom.digest.compose import Composer, RunIdentity
@@ -61,7 +62,7 @@ def _composer(settings: Settings, articles: list[Article] | None = None,
     config = digest_config(settings)
     contents = ContentCache(articles or _articles(), SECTIONS, config.rules.max_items)
     run = RunIdentity(42, "daily", "2026-11-29", NOW)
-    info = RunInfo(Frequency.DAILY, NOW, config.zone)
+    info = RunInfo(Frequency.DAILY, NOW - timedelta(days=1), NOW, config.zone)
     return Composer(config, contents, run, info, renderer)
 
 
@@ -71,7 +72,7 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     parsed = parse_message(msg.data)
     assert str(parsed["From"]) == "测试新闻网 <digest@news.example.cn>"
     assert str(parsed["To"]) == "王读者 <reader7@example.com>"
-    assert str(parsed["Subject"]) == "测试新闻网 · 11月29日 要闻 3 篇"
+    assert str(parsed["Subject"]) == "测试新闻网 · 11月28日 要闻 3 篇"
     assert parsed["Date"].datetime == NOW
     assert parsed["Message-ID"] == msg.message_id == "<42.7.daily.2026-11-29@news.example.cn>"
     assert str(parsed["List-Id"]) == "测试新闻网 <daily.digest.news.example.cn>"
@@ -114,7 +115,7 @@ def test_cr_lf_in_titles_and_names_add_no_header(tmp_path: Path) -> None:
     assert len(names) == len(set(names))
     html = parsed.get_body(("html",)).get_content()
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "Eve Bcc: victim@example.org,您好" in parsed.get_body(("plain",)).get_content()
+    assert "Eve Bcc: victim@example.org，您好" in parsed.get_body(("plain",)).get_content()
 
 
 def test_fill_in_matches_a_fresh_rendering_for_each_recipient(tmp_path: Path) -> None:
@@ -130,8 +131,8 @@ def test_fill_in_matches_a_fresh_rendering_for_each_recipient(tmp_path: Path) ->
             view.html.replace("\n", "").replace(" ", "")
         )
     first_html = composer.personal_view(first).html
-    assert "甲 &amp; &lt;乙&gt;,您好:" in first_html
-    assert "您好:" in composer.personal_view(second).text
+    assert "甲 &amp; &lt;乙&gt;，您好：" in first_html
+    assert "您好：" in composer.personal_view(second).text
     assert "reader1@example.com" in first_html and "reader2@example.com" not in first_html
 
 
@@ -201,14 +202,21 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
     tmp_path: Path, dkim_key: tuple[Path, bytes]
 ) -> None:
     key, record = dkim_key
-    settings = make_settings(
+    mail = SITE["mail"] | {"reply_to": "editor@news.example.cn"}
+    settings = settings_with(
         tmp_path,
         f'\n[mail.dkim]\ndomain = "news.example.cn"\nselector = "s1"\nkey_file = "{key}"\n',
+        **(SITE | {"mail": mail}),
     )
     data = _composer(settings)(_subscriber()).data
+    assert b"\r\nReply-To: editor@news.example.cn\r\n" in data
     assert data.startswith(b"DKIM-Signature:")
-    signed = parse_message(data)["DKIM-Signature"]
-    assert "list-unsubscribe:list-unsubscribe-post" in signed.replace(" ", "").lower()
+    signed = "".join(parse_message(data)["DKIM-Signature"].split()).lower()
+    names = re.search(r"h=([^;]+)", signed).group(1).split(":")  # type: ignore[union-attr]
+    for name in ("reply-to", "precedence", "auto-submitted", "message-id", "list-id"):
+        assert names.count(name) == 1, name
+    for name in ("from", "to", "subject", "date", "list-unsubscribe", "list-unsubscribe-post"):
+        assert names.count(name) == 2, name  # over-signed: one more than the message holds
 
     def dns(name: bytes, timeout: int = 5) -> bytes:
         assert name == b"s1._domainkey.news.example.cn."
@@ -219,6 +227,10 @@ def test_dkim_signature_verifies_and_covers_the_unsubscribe_headers(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x"
     )
     assert not dkim.verify(tampered, dnsfunc=dns)
+    added = data.replace(b"\r\nTo: ", b"\r\nSubject: =?utf-8?b?5Lit5aWW?=\r\nTo: ", 1)
+    assert not dkim.verify(added, dnsfunc=dns)  # a second Subject added in transit
+    for header in (b"Precedence: bulk", b"Auto-Submitted: auto-generated", b"Reply-To: editor"):
+        assert not dkim.verify(data.replace(header, header + b"x"), dnsfunc=dns)
 
 
 @pytest.mark.parametrize("content", [None, b"not a key"])
@@ -260,5 +272,5 @@ def test_a_crowded_template_line_is_folded_between_values(tmp_path: Path) -> Non
     text = parse_message(data).get_body(("plain",)).get_content()
     unsubscribe, preferences = composer.links(_subscriber())
     assert text.replace("\r\n", "").replace("\n", "") == (
-        "王读者,您好:reader7@example.com" + unsubscribe + preferences + "reader7@example.com"
+        "王读者，您好：reader7@example.com" + unsubscribe + preferences + "reader7@example.com"
     )

@@ -97,7 +97,7 @@ def test_digest_goes_through_smtp_once_with_every_header(
         "top@example.com": ["省委召开全体会议"],
     }
     assert "普通稿件" not in by_rcpt["all@example.com"].data.decode("utf-8")
-    assert "Eve Bcc: victim@example.org,您好" in by_rcpt["base@example.com"].data.decode("utf-8")
+    assert "Eve Bcc: victim@example.org，您好" in by_rcpt["base@example.com"].data.decode("utf-8")
     assert "sent 3, failed 0" in capsys.readouterr().out
 
     assert main(["--config", str(config), "digest", "send"]) == 0

@@ -184,7 +184,7 @@ def test_dry_run_test_copy_and_preview_record_nothing(site: Settings, store: Sto
         send_digest(digest_config(site), store, clock, to="me@Example.org", show_progress=False)
     )
     assert test.test_to == "me@example.org"
-    assert _outbox(site) == {"me@example.org": ["测试新闻网 · 11月29日 要闻 2 篇"]}
+    assert _outbox(site) == {"me@example.org": ["测试新闻网 · 11月28日 要闻 2 篇"]}
     assert count_runs(store) == (0, 0)
 
 
@@ -222,7 +222,9 @@ def test_sending_without_a_secret_is_a_config_error(tmp_path: Path, store: Store
         asyncio.run(send_digest(digest_config(settings), store, FakeClock(), show_progress=False))
 
 
-def test_a_late_run_is_keyed_and_labelled_by_its_fire_time(site: Settings, store: Store) -> None:
+def test_a_late_run_is_keyed_by_its_fire_time_and_labelled_by_its_window(
+    site: Settings, store: Store
+) -> None:
     clock = FakeClock()
     clock.advance(hours=20)  # 05:00 on 30 November in Shanghai
     fired = NOW - HOUR  # 08:00 on 29 November: the worker catching up a missed run
@@ -230,6 +232,7 @@ def test_a_late_run_is_keyed_and_labelled_by_its_fire_time(site: Settings, store
         send_digest(digest_config(site), store, clock, at=fired, show_progress=False)
     )
     assert report.key == "daily:2026-11-29"
+    # the window: 05:00 on 29 November to 05:00 on 30 November, the 29th's news
     assert _outbox(site)["all@example.com"] == ["测试新闻网 · 11月29日 要闻 2 篇"]
 
 

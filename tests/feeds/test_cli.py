@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
 from feedkit import load_rows, make_settings, row
+from hubkit import running_hub
 
 from pressroom.cli import main
 from pressroom.store.engine import open_store
@@ -30,3 +32,25 @@ def test_feeds_build_prints_what_it_wrote_then_what_it_kept(
     assert second[-1].startswith("feeds: 0 written, 11 kept, 0 removed")
     assert main(["--config", config, "feeds", "build", "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("feeds: 0 written, 11 kept")
+
+
+@pytest.mark.slow
+def test_feeds_build_waits_for_the_hubs_and_says_how_each_answered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on: a hub that is down
+        probe.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{probe.getsockname()[1]}/hub"
+    hub, server = running_hub()
+    with server:
+        settings = make_settings(tmp_path, websub_hub=[hub.hub_url, down])
+        store = open_store(settings.store_url)
+        load_rows(store, [row(1, "shehui")])
+        store.dispose()
+        assert main(["--config", str(tmp_path / "pressroom.toml"), "feeds", "build"]) == 0
+        # the command returned after the pings: the hub has every changed feed already
+        told = len(hub.published_urls())
+    out, err = capsys.readouterr()
+    assert told == 6  # all/ and shehui/, three formats each
+    assert f"websub   {hub.hub_url}: told of 6 changed feed(s)" in out.splitlines()
+    assert f"pressroom: websub: {down} was not told of 6 changed feed(s) (Connect" in err

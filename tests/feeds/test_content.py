@@ -57,7 +57,7 @@ def test_summaries_are_cut_on_characters_with_an_ellipsis() -> None:
 
 
 def test_summaries_keep_combining_marks_emoji_sequences_and_latin_words() -> None:
-    assert cut_summary("abcde\u0301fgh", 6) == "abcd…"  # é stays whole
+    assert cut_summary("abcde\u0301fgh", 6) == "abcde\u0301…"  # é is one character, whole
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     assert "\u200d" not in cut_summary("一二三" + family + "四五六七", 6)[-2:]
     assert cut_summary("breaking news about something", 20) == "breaking news about…"
@@ -102,7 +102,7 @@ def test_prepare_item_carries_every_field(config: FeedConfig) -> None:
     item = prepare_item(_article(), config, "社会")
     assert item is not None
     assert item.id == item.link == f"{BASE_URL}shehui/1.html"
-    assert item.authors == ("文字:岳小乔", "视频:王靖远")
+    assert item.authors == ("岳小乔", "王靖远")  # the roles kept apart
     assert item.category == "社会"
     assert item.image_url == "https://news.example.cn/img/1.jpg?x-oss-process=style/w10"
     assert item.image_type == "image/jpeg"

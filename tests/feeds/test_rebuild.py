@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +22,10 @@ def _rows() -> list[dict[str, object]]:
     rows = [row(n, "shehui") for n in range(1, 4)] + [row(n, "tiyu") for n in range(4, 6)]
     rows[1].update(priority=2, views=6000)
     return rows
+
+
+def _without_gzip_siblings(files: dict[str, tuple[bytes, int]]) -> list[str]:
+    return [path for path in files if not path.endswith(".gz")]
 
 
 def _out(config: FeedConfig) -> Path:
@@ -59,7 +64,7 @@ def test_a_no_change_rebuild_writes_nothing(store: Store, tmp_path: Path) -> Non
     fastpath.forget(store, _out(config))  # as a new process would
     again = build_feeds(config, store, now=NOW + timedelta(minutes=5))
     assert again.written == [] and again.removed == []
-    assert sorted(again.kept) == sorted(before)
+    assert sorted(again.kept) == sorted(_without_gzip_siblings(before))
     assert feed_files(_out(config)) == before
     assert "kept    " in "\n".join(again.lines())
 
@@ -73,7 +78,8 @@ def test_a_new_process_keeps_everything_when_nothing_changed(
     fastpath.forget(small_store, _out(feed_config))
     clear_caches()  # a new process starts with nothing in memory
     report = build_feeds(feed_config, small_store, now=NOW)
-    assert report.ok and report.written == [] and len(report.kept) == len(before)
+    assert report.ok and report.written == []
+    assert len(report.kept) == len(_without_gzip_siblings(before))
     assert feed_files(_out(feed_config)) == before
     (_out(feed_config) / "index.html").unlink()
     fastpath.forget(small_store, _out(feed_config))
@@ -205,7 +211,7 @@ def test_force_renders_everything_but_rewrites_only_changed_bytes(
     build_feeds(feed_config, small_store, now=NOW)
     before = feed_files(_out(feed_config))
     report = build_feeds(feed_config, small_store, now=NOW, force=True)
-    assert report.written == [] and len(report.kept) == len(before)
+    assert report.written == [] and len(report.kept) == len(_without_gzip_siblings(before))
     assert feed_files(_out(feed_config)) == before
 
 
@@ -216,7 +222,7 @@ def test_dropping_a_format_removes_its_files(tmp_path: Path, small_store: Store)
     fewer = make_config(tmp_path, formats=["atom"])
     report = build_feeds(fewer, small_store, now=NOW)
     assert "all/rss.xml" in report.removed and "all/feed.json" in report.removed
-    assert sorted(p.name for p in (_out(fewer) / "all").iterdir()) == ["atom.xml"]
+    assert sorted(p.name for p in (_out(fewer) / "all").iterdir()) == ["atom.xml", "atom.xml.gz"]
     assert b"all/atom.xml" in (_out(fewer) / "feeds.opml").read_bytes()
 
 
@@ -295,3 +301,29 @@ def test_a_feed_that_fails_to_render_is_reported_and_the_others_are_built(
         "tiyu/feed.json",
         "tiyu/rss.xml",
     ]
+
+
+def test_feeds_and_the_opml_have_gzip_siblings_kept_in_step(
+    feed_config: FeedConfig, small_store: Store
+) -> None:
+    load_rows(small_store, _rows())
+    build_feeds(feed_config, small_store, now=NOW)
+    out = _out(feed_config)
+    siblings = sorted(str(p.relative_to(out)) for p in out.rglob("*.gz"))
+    feeds = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.suffix in (".xml", ".json"))
+    assert siblings == sorted([f"{f}.gz" for f in feeds] + ["feeds.opml.gz"])
+    for name in siblings:
+        sibling, plain = out / name, out / name.removesuffix(".gz")
+        assert gzip.decompress(sibling.read_bytes()) == plain.read_bytes()
+        assert sibling.stat().st_mtime_ns == plain.stat().st_mtime_ns  # one Last-Modified
+    (out / "all" / "rss.xml.gz").unlink()
+    (out / "tiyu" / "atom.xml.gz").unlink()
+    load_rows(small_store, [row(0, "shehui")])
+    report = build_feeds(feed_config, small_store, now=NOW)
+    assert "shehui/rss.xml" in report.written and "all/rss.xml" in report.written
+    assert not (out / "tiyu" / "atom.xml.gz").exists()  # unchanged feeds are not looked at
+    forced = build_feeds(feed_config, small_store, now=NOW, force=True)
+    assert "tiyu/atom.xml" in forced.kept  # the same bytes, but the missing sibling is back
+    for name in ("shehui/rss.xml", "all/rss.xml", "tiyu/atom.xml"):
+        sibling = out / f"{name}.gz"
+        assert gzip.decompress(sibling.read_bytes()) == (out / name).read_bytes()

@@ -1,4 +1,5 @@
-"""WebSub publishing against a real hub process on loopback (W3C WebSub, section 7)."""
+"""WebSub publishing against a hub on loopback (the publish ping of PubSubHubbub 0.4, which
+WebSub section 6 leaves to the hub; content distribution, WebSub section 7)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,16 @@ from feedkit import SECTION_PAGES, load_rows, make_config, row
 from hubkit import running_hub, static_server, wait_until
 from support import NOW
 
+from pressroom import __version__
 from pressroom.feeds import build_feeds
-from pressroom.feeds.websub import PingPolicy, changed_feed_urls, publish
+from pressroom.feeds.websub import (
+    PingPolicy,
+    announce,
+    changed_feed_urls,
+    publish,
+    user_agent,
+    wait_for_announcements,
+)
 from pressroom.store.engine import open_store
 from pressroom.store.websub_pings import ping_totals
 
@@ -131,6 +140,72 @@ def test_a_hub_that_is_down_or_failing_never_fails_or_delays_the_build(tmp_path:
         assert totals == {down: (0, announced), always_failing.hub_url: (0, announced)}
 
 
+FEED_URLS = [f"https://feeds.example.cn/{name}/rss.xml" for name in ("all", "tiyu", "shehui")]
+
+
+def test_each_ping_names_the_feed_as_url_and_topic_with_our_user_agent() -> None:
+    hub, server = running_hub()
+    with server:
+        [outcome] = publish([hub.hub_url], FEED_URLS, agent=user_agent("https://news.example.cn/"))
+    assert outcome.ok and outcome.published == tuple(FEED_URLS)
+    assert [p.form for p in hub.pings] == [
+        {"hub.mode": ["publish"], "hub.url": [url], "hub.topic": [url]} for url in FEED_URLS
+    ]
+    assert {p.agent for p in hub.pings} == {f"pressroom/{__version__} (+https://news.example.cn/)"}
+
+
+def test_a_rejected_url_does_not_stop_the_others() -> None:
+    hub, server = running_hub(rejecting=frozenset([FEED_URLS[0]]))
+    with server:
+        [outcome] = publish([hub.hub_url], FEED_URLS, PingPolicy(backoff=0.01))
+    assert outcome.failed == (FEED_URLS[0],) and outcome.error == "HTTP 400"
+    assert outcome.published == tuple(FEED_URLS[1:])
+    assert hub.published_urls() == FEED_URLS[1:] and hub.refused == 1  # not asked again
+
+
+def test_a_hub_that_reads_several_urls_gets_them_in_batches() -> None:
+    hub, server = running_hub()
+    with server:
+        [outcome] = publish([hub.hub_url], FEED_URLS, PingPolicy(batch=2))
+    assert outcome.ok
+    assert [p.form["hub.topic"] for p in hub.pings] == [FEED_URLS[:2], FEED_URLS[2:]]
+    assert [p.urls for p in hub.pings] == [FEED_URLS[:2], FEED_URLS[2:]]
+
+
+def test_pings_started_from_a_daemon_thread_are_not_daemons_and_can_be_awaited() -> None:
+    hubs = [running_hub(), running_hub()]
+    with hubs[0][1], hubs[1][1]:
+        started: list[object] = []
+
+        def job_runner() -> None:  # the worker's job runner thread is a daemon
+            started.append(announce([h.hub_url for h, _ in hubs], FEED_URLS[:1]))
+
+        runner = threading.Thread(target=job_runner, daemon=True)
+        runner.start()
+        runner.join(10)
+        pinging = [t for t in threading.enumerate() if t.name == "pressroom-websub"]
+        assert pinging and not any(t.daemon for t in pinging)
+        outcomes = wait_for_announcements(PingPolicy().deadline)
+    assert sorted(o.hub for o in outcomes) == sorted(h.hub_url for h, _ in hubs)
+    assert all(o.ok for o in outcomes)
+    assert wait_for_announcements(1) == []  # each announcement is awaited once
+
+
+def test_waiting_names_a_hub_that_has_not_answered_yet() -> None:
+    with socket.socket() as silent:  # listens, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        hub = f"http://127.0.0.1:{silent.getsockname()[1]}/hub"
+        policy = PingPolicy(timeout=1, retries=0, deadline=1)
+        announcement = announce([hub], FEED_URLS[:2], policy)
+        [early] = announcement.wait(0.2)
+        assert early.hub == hub and early.failed == tuple(FEED_URLS[:2])
+        assert early.error == "no answer within 0 s"
+        [late] = announcement.wait(10)  # the hub's own deadline ends it
+    assert late.failed == tuple(FEED_URLS[:2]) and "Timeout" in (late.error or "")
+    wait_for_announcements(0)  # forget it
+
+
 def test_bounded_retries_and_what_publish_reports() -> None:
     policy = PingPolicy(timeout=1, retries=2, backoff=0.05, deadline=5)
     urls = ["https://feeds.example.cn/all/rss.xml", "https://feeds.example.cn/all/atom.xml"]
@@ -177,3 +252,20 @@ def test_one_log_line_and_counts_per_hub(caplog: pytest.LogCaptureFixture) -> No
     counts |= {(o.hub, "failed"): len(o.failed) for o in recorded}
     assert counts[(hub.hub_url, "ok")] == 2
     assert counts[(down, "failed")] == 2
+
+
+def test_websub_batch_puts_several_changed_feeds_in_one_request(tmp_path: Path) -> None:
+    hub, server = running_hub()
+    with server:
+        config = make_config(tmp_path, websub_hub=hub.hub_url, websub_batch=3)
+        store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        try:
+            load_rows(store, [row(1, "tiyu")])
+            report = build_feeds(config, store, now=NOW)
+            wait_for_announcements(PingPolicy().deadline)
+        finally:
+            store.dispose()
+    announced = changed_feed_urls(config.public_url, report.written)
+    assert len(announced) == 6 and hub.published_urls() == announced
+    assert [len(p.urls) for p in hub.pings] == [3, 3]
+    assert all(p.form["hub.topic"] == p.urls for p in hub.pings)

@@ -1,10 +1,12 @@
 """A small WebSub hub (W3C WebSub) and subscriber for tests, served by uvicorn on loopback.
 
 The hub takes subscriptions (verifying the subscriber's intent with a challenge, section
-5.3), records every publish ping (section 7), fetches each published topic from the
-publisher and delivers its content to the topic's subscribers (section 7/8) with the
-``Link`` headers the spec asks for. ``failing=N`` answers the first N publish requests with
-a 503 (a hub in trouble). A static file server stands in for the publisher's web server.
+5.3), records every publish ping (PubSubHubbub 0.4's form, which WebSub section 6 leaves
+to the hub), fetches each published topic from the publisher and delivers its content to
+the topic's subscribers (section 7, content distribution) with the ``Link`` headers the
+spec asks for. ``rejecting`` URLs are answered 400 (a topic the hub does not take);
+``failing=N`` answers the first N publish requests with a 503 (a hub in trouble). A static
+file server stands in for the publisher's web server.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Ping:
     at: float
     urls: list[str]
     form: dict[str, list[str]]
+    agent: str = ""
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Hub:
     """The hub's and the subscriber's records (what tests assert on)."""
 
     failing: int = 0
+    rejecting: frozenset[str] = frozenset()
+    """Feed URLs the hub answers 400 for (a topic it does not take)."""
     pings: list[Ping] = field(default_factory=list)
     refused: int = 0
     fetched: list[tuple[str, int]] = field(default_factory=list)
@@ -99,7 +104,12 @@ def hub_app(hub: Hub) -> Starlette:
                 hub.failing -= 1
                 hub.refused += 1
                 return PlainTextResponse("busy", status_code=503)
-            hub.pings.append(Ping(time.monotonic(), urls, {k: form.getlist(k) for k in form}))
+            if hub.rejecting & set(urls):
+                hub.refused += 1
+                return PlainTextResponse("unknown topic", status_code=400)
+            agent = request.headers.get("user-agent", "")
+            fields = {k: [str(v) for v in form.getlist(k)] for k in form}
+            hub.pings.append(Ping(time.monotonic(), urls, fields, agent))
         threading.Thread(target=_distribute, args=(hub, urls), daemon=True).start()
         return Response(status_code=202)
 
@@ -172,9 +182,11 @@ def static_server(folder: Path) -> LiveServer:
     return LiveServer(lambda _url: Starlette(routes=[Mount("/", StaticFiles(directory=folder))]))
 
 
-def running_hub(failing: int = 0) -> tuple[Hub, LiveServer]:
+def running_hub(
+    failing: int = 0, rejecting: frozenset[str] = frozenset()
+) -> tuple[Hub, LiveServer]:
     """A hub with its server (not started: use it as a context manager)."""
-    hub = Hub(failing=failing)
+    hub = Hub(failing=failing, rejecting=rejecting)
     server = LiveServer(lambda _url: hub_app(hub))
     hub.url = server.url
     return hub, server

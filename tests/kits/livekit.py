@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable
 
 import uvicorn
 
+from pressroom.web.server import bind
+
 
 class LiveServer:
     """uvicorn serving an app on a socket bound to 127.0.0.1 port 0, in a thread."""
 
     def __init__(self, app_factory: Callable[[str], object]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        # pressroom serve's own listener: it names TCP, so asyncio (without uvloop) turns
+        # Nagle off on each connection; a bare socket() would add ~40 ms to small answers
+        self.sock = bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         config = uvicorn.Config(

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
-from starlette.datastructures import Headers
+import support
 from starlette.testclient import TestClient
-from webkit import RSS
+from webkit import NOW, RSS, FakeClock, Outbox, write_feeds
 
 from pressroom.config import Settings
-from pressroom.web.files import accepts_gzip, safe_relative_path
+from pressroom.store.engine import Store
+from pressroom.web import create_app
+from pressroom.web.file_answer import accepts_gzip
+from pressroom.web.files import safe_relative_path
 from pressroom.web.routes_feeds import JUMP_LINK, MARKER, insert_form
 
 
@@ -122,7 +126,7 @@ def test_gzip_bytes_on_the_wire_decompress_to_the_file(client: TestClient) -> No
     ],
 )
 def test_accepts_gzip(header: str, expected: bool) -> None:
-    assert accepts_gzip(Headers({"accept-encoding": header})) is expected
+    assert accepts_gzip(header) is expected
 
 
 def test_head_has_headers_and_no_body(client: TestClient) -> None:
@@ -252,6 +256,32 @@ def test_symlink_out_of_the_output_dir_is_refused(
     assert client.get("/inside.xml").status_code == 200
 
 
+def test_a_served_file_later_replaced_by_a_symlink_leading_out_is_refused(
+    client: TestClient, web_settings: Settings, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside.xml"
+    outside.write_text("<secret/>", encoding="utf-8")
+    root = web_settings.path(web_settings.feeds.output_dir)
+    (root / "page.xml").write_text("<page/>", encoding="utf-8")
+    assert client.get("/page.xml").text == "<page/>"  # now cached under its URL path
+    (root / "link.xml").symlink_to(outside)
+    (root / "link.xml").replace(root / "page.xml")
+    assert client.get("/page.xml").status_code == 404
+
+
+def test_a_file_renamed_into_place_with_the_same_size_is_served_anew(
+    client: TestClient, web_settings: Settings
+) -> None:
+    root = web_settings.path(web_settings.feeds.output_dir)
+    (root / "page.xml").write_text("<one/>", encoding="utf-8")
+    first = client.get("/page.xml")
+    (root / "new.xml").write_text("<two/>", encoding="utf-8")
+    os.utime(root / "new.xml", ns=((root / "page.xml").stat().st_mtime_ns,) * 2)
+    (root / "new.xml").replace(root / "page.xml")  # what the builder's atomic write does
+    again = client.get("/page.xml")
+    assert again.text == "<two/>" and again.headers["etag"] != first.headers["etag"]
+
+
 def test_directories_and_unknown_types_are_404(client: TestClient, web_settings: Settings) -> None:
     root = web_settings.path(web_settings.feeds.output_dir)
     (root / "notes.py").write_text("x = 1\n")
@@ -276,3 +306,43 @@ def test_directories_and_unknown_types_are_404(client: TestClient, web_settings:
 )
 def test_safe_relative_path(path: str, parts: tuple[str, ...] | None) -> None:
     assert safe_relative_path(path) == parts
+
+
+HUBS = ["https://hub.example.com/", "https://second-hub.example.org/websub"]
+
+
+@pytest.fixture
+def hub_client(tmp_path: Path, web_store: Store) -> Iterator[TestClient]:
+    settings = support.make_settings(
+        tmp_path,
+        site={"name": "测试新闻"},
+        store={"url": "sqlite:///store.db"},
+        feeds={
+            "output_dir": "public",
+            "websub_hub": HUBS,
+            "public_url": "https://feeds.example.cn/",
+        },
+        mail={"outbox": "outbox", "from_address": "news@example.com"},
+        web={"public_url": "https://news.example.cn/"},
+    )
+    write_feeds(settings.path(settings.feeds.output_dir))
+    with TestClient(create_app(settings, web_store, FakeClock(NOW), send=Outbox().send)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/all/rss.xml", "/all/atom.xml", "/all/feed.json"])
+def test_every_feed_response_names_the_hubs_and_itself(hub_client: TestClient, path: str) -> None:
+    expected = [f'<{hub}>; rel="hub"' for hub in HUBS]
+    expected.append(f'<https://feeds.example.cn{path}>; rel="self"')  # [feeds] public_url
+    first = hub_client.get(path)
+    assert first.status_code == 200 and first.headers.get_list("link") == expected
+    packed = hub_client.get(path, headers={"Accept-Encoding": "gzip"})
+    assert packed.headers.get_list("link") == expected
+    again = hub_client.get(path, headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and again.headers.get_list("link") == expected
+    assert hub_client.head(path).headers.get_list("link") == expected
+
+
+@pytest.mark.parametrize("path", ["/", "/feeds.opml", "/index.html", "/no/such/rss.xml"])
+def test_what_is_not_a_feed_has_no_link_headers(hub_client: TestClient, path: str) -> None:
+    assert "link" not in hub_client.get(path).headers

@@ -5,6 +5,8 @@ future-dated article is published when it falls due; ``watch = "0"`` is off."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +28,7 @@ from pressroom.store.articles import sync_sections, upsert_articles
 from pressroom.store.engine import Store, open_store
 from pressroom.store.notify import notify_articles
 from pressroom.store.schema import job_runs
+from pressroom.worker.logs import JsonFormatter
 from pressroom.worker.registry import Jobs
 from pressroom.worker.scheduler import job_runner
 from pressroom.worker.watch import WATCH_SCHEDULE, FeedsWatch
@@ -230,3 +233,26 @@ def test_a_failing_build_is_recorded_once_then_retried_after_a_pause(
     out = root / "public"
     out.write_text("not a folder")
     _watching(root, scenario)
+
+
+@pytest.mark.slow
+def test_the_log_line_names_the_trigger_as_the_store_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 22: the JSON log called a watch build's trigger ``schedule``; the store ``watch``."""
+    caplog.set_level(logging.INFO, logger="pressroom")
+    stored: list[tuple[str, str, str]] = []
+
+    async def scenario(watch: FeedsWatch, store: Store, build: CountingBuild, out: Path) -> None:
+        load_rows(store, [_recent(10)])
+        await _until(lambda: bool(_watch_runs(store)), 5)
+        stored.extend(_watch_runs(store))
+
+    _watching(tmp_path, scenario)
+    logged = [
+        json.loads(JsonFormatter().format(record))
+        for record in caplog.records
+        if hasattr(record, "job_run")
+    ]
+    assert stored == [(WATCH_SCHEDULE, "watch", "ok")]
+    assert [(line["schedule"], line["trigger"]) for line in logged] == [(WATCH_SCHEDULE, "watch")]

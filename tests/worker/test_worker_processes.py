@@ -3,6 +3,7 @@ SIGTERM lets in-flight messages finish (exit 0), a second signal exits at once."
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import signal
@@ -169,12 +170,15 @@ def assert_feed_builds_never_overlap(store: Store) -> list[str]:
 
 
 def assert_feed_files_whole(public: Path) -> None:
-    """Every file is a finished feed, OPML or page: no temp file, nothing cut short."""
+    """Every file is a finished feed, OPML or page (or a feed's .gz sibling, whole): no temp
+    file, nothing cut short."""
     files = [p for p in public.rglob("*") if p.is_file()]
-    assert files and {p.suffix for p in files} <= {".xml", ".json", ".opml", ".html"}, files
+    assert files and {p.suffix for p in files} <= {".xml", ".json", ".opml", ".html", ".gz"}, files
     for path in files:
         if path.suffix in (".xml", ".opml"):
             ElementTree.parse(path)
+        if path.suffix == ".gz":
+            assert gzip.decompress(path.read_bytes()) == path.with_suffix("").read_bytes()
         elif path.suffix == ".json":
             json.loads(path.read_text(encoding="utf-8"))
 
