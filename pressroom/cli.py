@@ -94,6 +94,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.dir), out=print)
 
 
+# ---------------------------------------------------------------- sources
+
+
+def cmd_sources_sync(args: argparse.Namespace) -> int:
+    """Sync the configured sources (or one), each a recorded run of the ``sources`` job;
+    exit 1 if a source failed or a row was bad."""
+    from dataclasses import replace
+
+    from pressroom.clock import Clock
+    from pressroom.errors import JobFailed, SourceError, UsageError
+    from pressroom.sources.service import SourceSyncs
+    from pressroom.sources.sync import SyncReport
+    from pressroom.store.engine import Store
+    from pressroom.wiring import source_specs
+    from pressroom.worker.manual import sync_source_manually
+    from pressroom.worker.scheduler import default_jobs, worker_config
+
+    runtime = _runtime(args)
+    settings = runtime.settings
+    specs = source_specs(settings, args.name)
+    if not specs:
+        raise UsageError("no [sources.<name>] in the config: nothing to sync")
+    syncs = SourceSyncs(specs)
+    bad = 0
+
+    def sync(name: str, store: Store, clock: Clock, *, full: bool = False) -> SyncReport:
+        return syncs.sync(name, store, clock, full=full, report_bad=_print_bad)
+
+    def _print_bad(line: str) -> None:
+        nonlocal bad
+        bad += 1
+        print(line, file=sys.stderr)
+
+    jobs = replace(default_jobs(settings), sync_source=sync)
+    config = worker_config(settings)
+    failed = False
+    try:
+        for spec in specs:
+            try:
+                report = sync_source_manually(
+                    config, jobs, runtime.store, runtime.clock, spec.name, full=args.full
+                )
+            except (SourceError, JobFailed) as exc:  # recorded; the other sources go on
+                print(f"pressroom: error: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            print(report.summary())
+    finally:
+        syncs.close()
+    return 1 if failed or bad else 0
+
+
 # ---------------------------------------------------------------- feeds
 
 
@@ -380,6 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     imp = add("import", cmd_import, "load articles from JSON Lines (upsert by url)")
     imp.add_argument("file", help="a .jsonl file, or - for standard input")
     imp.add_argument("--batch-size", type=int, default=2000, help="rows per commit")
+
+    sources = add("sources", None, "articles from a CMS database ([sources.<name>])")
+    sources_sub = sources.add_subparsers(dest="sources_command", required=True, metavar="ACTION")
+    sync = add("sync", cmd_sources_sync, "read what changed in the sources, write it", sources_sub)
+    sync.add_argument("name", nargs="?", help="one source (default: every source)")
+    sync.add_argument(
+        "--full", action="store_true", help="read every row; withdraw articles whose rows are gone"
+    )
 
     feeds = add("feeds", None, "build the feed files")
     feeds_sub = feeds.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")

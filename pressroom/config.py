@@ -16,7 +16,7 @@ import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,8 +48,11 @@ __all__ = [
     "Settings",
     "SiteSettings",
     "SmtpSettings",
+    "SourceSettings",
+    "SqlSourceSettings",
     "StoreSettings",
     "WebSettings",
+    "WordPressSourceSettings",
     "default_config_path",
     "deployment_check",
     "load_settings",
@@ -608,7 +611,10 @@ class ScheduleSettings(_Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
         description="The schedule's name (in `job_runs`, `status`, metrics and `--schedule`).",
     )
-    job: JobKind = Field(description="The job it runs: `feeds`, `digest` or `bounces`.")
+    job: JobKind = Field(
+        description="The job it runs: `feeds`, `digest` or `bounces` (sources sync on their "
+        "own `interval`, `[sources.<name>]`)."
+    )
     cron: str = Field(
         description="A crontab expression (minute hour day month weekday; Sunday = 0 or 7).",
     )
@@ -647,6 +653,18 @@ class ScheduleSettings(_Strict):
             raise ValueError(f"bad cron expression {value!r}: {exc}") from None
         return value
 
+    @field_validator("job", mode="before")
+    @classmethod
+    def _scheduled_kind(cls, value: object) -> object:
+        if value == "sources":
+            raise ValueError(
+                "sources are not scheduled by cron: each [sources.<name>] syncs every "
+                "`interval` seconds in the worker"
+            )
+        if value not in ("feeds", "digest", "bounces"):
+            raise ValueError(f"Input should be 'feeds', 'digest' or 'bounces', got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _digest_needs_frequency(self) -> ScheduleSettings:
         if kind_rules(self.job).sends_digest and self.frequency is None:
@@ -663,6 +681,135 @@ DEFAULT_SCHEDULES = (
     ScheduleSettings(name="daily", job=JobKind.DIGEST, cron="0 7 * * *", frequency=Frequency.DAILY),
 )
 """Used when the config has no ``[[schedules]]``: feeds every 15 minutes, a 07:00 digest."""
+
+
+_SOURCE_URL_SCHEMES = (
+    "mysql+pymysql://",
+    "mariadb+pymysql://",
+    "mysql+mysqldb://",  # mysqlclient, if installed: a C driver, several times faster to read
+    "postgresql",
+    "sqlite://",
+)
+
+
+class _SourceBase(_Strict):
+    """What every ``[sources.<name>]`` table has."""
+
+    url: str = Field(
+        description=(
+            "The source database as a SQLAlchemy URL: `mysql+pymysql://user@host/db` "
+            "(MariaDB/MySQL), `postgresql+psycopg://...` or `sqlite:///path.db` (relative to "
+            "the config file)."
+        )
+    )
+    password: SecretStr | None = Field(
+        None,
+        description="The database password, if not in `url`. Prefer "
+        "`PRESSROOM_SOURCES__<NAME>__PASSWORD`.",
+    )
+    interval: float = Field(
+        5.0, gt=0, description="Seconds between two syncs of this source in the worker."
+    )
+    overlap: int = Field(
+        300,
+        ge=0,
+        description="Each sync reads again this many seconds before the last watermark, so "
+        "rows committed late or in the same second are not missed.",
+    )
+    reconcile: int = Field(
+        86400,
+        ge=60,
+        description="Seconds between full passes, which find rows deleted outright and edits "
+        'made without a new change time (`"1d"`, `"6h"`).',
+    )
+    timezone: str | None = Field(
+        None,
+        description="The zone of the source's times that carry no offset (default: "
+        '`[site] timezone`; `"UTC"` for UTC columns).',
+    )
+    batch: int = Field(2000, ge=1, le=50_000, description="Rows read and written per batch.")
+
+    _durations = field_validator("interval", "overlap", "reconcile", mode="before")(_parse_duration)
+    _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
+
+    @field_validator("url")
+    @classmethod
+    def _check_source_url(cls, value: str) -> str:
+        if not value.startswith(_SOURCE_URL_SCHEMES):
+            raise ValueError(
+                "must be a SQLAlchemy URL starting with mysql+pymysql://, "
+                f"postgresql+psycopg:// or sqlite:///, got {value.split(':')[0]!r}"
+            )
+        return value
+
+
+class SqlSourceSettings(_SourceBase):
+    """``[sources.<name>] kind = "sql"``: a SELECT returning pressroom's article columns."""
+
+    kind: Literal["sql"] = Field(description="`sql`: rows from your own SELECT.")
+    query: str = Field(
+        min_length=1,
+        description=(
+            "A SELECT returning the article columns by name (`url`, `section`, `title`, "
+            "`published_at`, ...) with `:since` (the watermark minus the overlap; "
+            "`:since_epoch` in Unix seconds). See docs/articles.md."
+        ),
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _check_query(cls, value: str) -> str:
+        if ":since" not in value:
+            raise ValueError(
+                "must use the :since parameter (rows changed since the last sync), e.g. "
+                "WHERE updated_at >= :since"
+            )
+        return value
+
+
+class WordPressSourceSettings(_SourceBase):
+    """``[sources.<name>] kind = "wordpress"``: the posts of a WordPress database."""
+
+    kind: Literal["wordpress"] = Field(description="`wordpress`: a WordPress database's posts.")
+    table_prefix: str = Field(
+        "wp_", pattern=r"^[A-Za-z0-9_]*$", description="WordPress's `$table_prefix`."
+    )
+    home: str = Field(description="The site's address (WordPress's `home` option).")
+    permalink: str = Field(
+        "{home}/?p={id}",
+        description=(
+            "A post's URL: `{home}`, `{id}`, `{slug}`, `{year}`, `{month}`, `{day}`, "
+            "`{category}`; it must produce the URLs the site serves."
+        ),
+    )
+    section_map: dict[str, str] = Field(
+        {},
+        description="WordPress category (slug or name) -> section slug, for categories whose "
+        "slug or name is not a section's.",
+    )
+    views_meta_key: str | None = Field(
+        None, description="The post meta key holding a post's view count (a counter plugin's)."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _check_home(cls, value: str) -> str:
+        return str(_check_absolute_url(value)).rstrip("/")
+
+    @field_validator("permalink")
+    @classmethod
+    def _check_permalink(cls, value: str) -> str:
+        fields = set(re.findall(r"{(\w*)}", value))
+        unknown = fields - {"home", "id", "slug", "year", "month", "day", "category"}
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}} in {value!r}")
+        if not fields & {"id", "slug"}:
+            raise ValueError("must contain {id} or {slug} so each post has its own URL")
+        return value
+
+
+SourceSettings = Annotated[SqlSourceSettings | WordPressSourceSettings, Field(discriminator="kind")]
+"""One ``[sources.<name>]`` table, by its ``kind``."""
 
 
 PLACEHOLDER_SECRET = "replace-me-with-pressroom-init-or-PRESSROOM_WEB__SECRET"
@@ -715,6 +862,20 @@ class WebSettings(_Strict):
             "default: open."
         ),
     )
+    ingest_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Turns on `POST`/`DELETE /api/articles` for a CMS that pushes, which must send "
+            "`Authorization: Bearer <token>` (32 characters or more); unset, the API answers "
+            "404. Prefer `PRESSROOM_WEB__INGEST_TOKEN`."
+        ),
+    )
+    ingest_per_minute: int = Field(
+        120,
+        ge=1,
+        description="Ingest API requests allowed per client address per minute (with or "
+        "without a token), across every web process.",
+    )
 
     _check_url = field_validator("public_url")(_check_http_url)
 
@@ -728,6 +889,16 @@ class WebSettings(_Strict):
             )
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters (pressroom init generates one)")
+        return value
+
+    @field_validator("ingest_token")
+    @classmethod
+    def _check_ingest_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_CHARS} characters (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
         return value
 
     @field_validator("redis_url")
@@ -771,6 +942,11 @@ class Settings(BaseSettings):
         BouncesSettings(),
         description="The mailbox that bounces, complaints and mailto unsubscribes arrive in.",
     )
+    sources: dict[str, SourceSettings] = Field(
+        {},
+        description="Databases articles are read from, one table each (`[sources.blog]`): "
+        "WordPress, DedeCMS, PHPCMS or any SQL. See docs/articles.md.",
+    )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     _source: Path | None = PrivateAttr(default=None)
@@ -784,6 +960,17 @@ class Settings(BaseSettings):
             if name in seen:
                 raise ValueError(f"{name!r} is used twice")
             seen.add(name)
+        return entries
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, entries: dict[str, Any]) -> dict[str, Any]:
+        for name in entries:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(
+                    f"source name {name!r} must be lower-case letters, digits and _ "
+                    "(it names the PRESSROOM_SOURCES__<NAME>__PASSWORD variable)"
+                )
         return entries
 
     @property

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
@@ -95,6 +95,51 @@ def _walk(model: type[BaseModel], *, table: str, env_prefix: str | None) -> Iter
             path = f"{table}.{name}" if table else name
             # a list of tables is set from the environment as a whole (JSON), not key by key
             yield from _walk(sub, table=path, env_prefix=None if is_list else env + "__")
+        kinds = _named_tables(field.annotation)
+        if kinds:
+            path = f"{table}.{name}" if table else name
+            yield from _walk_kinds(kinds, table=f"{path}.<name>", env_prefix=env + "__<NAME>__")
+
+
+def _named_tables(annotation: Any) -> list[type[BaseModel]]:
+    """The models of a table of named tables (``dict[str, A | B]``: ``[sources.<name>]``)."""
+    if get_origin(annotation) is not dict:
+        return []
+    value = get_args(annotation)[1]
+    if get_origin(value) is Annotated:
+        value = get_args(value)[0]
+    options = get_args(value) if _is_union(value) else (value,)
+    return [m for m in options if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _walk_kinds(
+    models: list[type[BaseModel]], *, table: str, env_prefix: str
+) -> Iterator[ConfigKey]:
+    """The keys of named tables that come in kinds (a ``kind`` field tells them apart): each
+    key once, saying which kinds have it when not all do."""
+    owners: dict[str, list[tuple[str, FieldInfo]]] = {}
+    for model in models:
+        kind = str(get_args(model.model_fields["kind"].annotation)[0])
+        for name, field in model.model_fields.items():
+            owners.setdefault(name, []).append((kind, field))
+    for name, owned in owners.items():
+        field = owned[0][1]
+        kinds = [kind for kind, _ in owned]
+        if name == "kind":
+            type_name = " | ".join(json.dumps(kind) for kind in kinds)
+            description = " ".join(f.description or "" for _, f in owned)
+        else:
+            type_name = _type_name(field.annotation) + _constraints(field)
+            only = "" if len(owned) == len(models) else f"(kind {', '.join(kinds)}) "
+            description = only + (field.description or "")
+        yield ConfigKey(
+            table=table,
+            name=name,
+            type_name=type_name,
+            default=_default(field),
+            env=f"{env_prefix}{name.upper()}",
+            description=description,
+        )
 
 
 def _table_model(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
@@ -123,6 +168,8 @@ def _type_name(annotation: Any) -> str:
         text = " or ".join(_type_name(a) for a in args)
         return text + (", optional" if len(args) < len(get_args(annotation)) else "")
     origin = get_origin(annotation)
+    if origin is dict and _named_tables(annotation):
+        return "tables by name"
     if origin is Literal:
         return " | ".join(json.dumps(value) for value in get_args(annotation))
     if origin is list:

@@ -14,6 +14,8 @@ __all__ = [
     "JobFailed",
     "OutputError",
     "PressroomError",
+    "SourceError",
+    "SourceUnavailable",
     "StoreError",
     "StoreUnavailable",
     "UsageError",
@@ -61,6 +63,15 @@ class OutputError(PressroomError):
 
 class ImportRowError(PressroomError):
     """Raised for one bad row of an import; the importer reports it and goes on."""
+
+
+class SourceError(PressroomError):
+    """Raised when an article source (``[sources.<name>]``) cannot be synced: its query was
+    refused or returns columns that are not article fields; the message names the source."""
+
+
+class SourceUnavailable(SourceError):
+    """Raised when an article source's database cannot be reached or logged into."""
 
 
 class DeliveryError(PressroomError):

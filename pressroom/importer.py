@@ -95,10 +95,22 @@ class RowParser:
         data = _load(line)
         if not isinstance(data, dict):
             raise ImportRowError("not a JSON object")
+        # NUL and lone surrogates reach a JSON string only as escapes
+        return self.check(data, texts="\\u" in line)
+
+    def check(self, data: dict[str, Any], *, texts: bool = True) -> dict[str, Any]:
+        """Validate one article given in the JSON shape (times as ISO 8601 strings).
+
+        What every other way in (a SQL source, the ingest API) calls after decoding its
+        values; ``texts=False`` skips the NUL and surrogate checks (a line without escapes).
+
+        Raises:
+            ImportRowError: a value is missing or wrong; the message says which and why.
+        """
         unknown = sorted(set(data) - _KNOWN_FIELDS)
         if unknown:
             raise ImportRowError(f"unknown field {show(unknown[0])}")
-        if "\\u" in line:  # NUL and lone surrogates reach a JSON string only as escapes
+        if texts:
             _check_texts(data)
         published = self._time(data, "published_at", required=True)
         assert published is not None

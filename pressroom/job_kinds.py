@@ -49,6 +49,9 @@ _RULES = {
     JobKind.BOUNCES: KindRules(
         JobKind.BOUNCES, False, "processing the bounce mailbox", "the next pass catches up"
     ),
+    JobKind.SOURCES: KindRules(
+        JobKind.SOURCES, False, "syncing the source", "the next sync reads from its watermark"
+    ),
 }
 
 

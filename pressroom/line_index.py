@@ -1,4 +1,5 @@
-"""Which line of an import file last held each key (an article's URL, a mailbox).
+"""Which line of an import file last held each key (an article's URL, a mailbox), and the
+set of keys a source's full pass saw (:class:`KeySet`).
 
 Importers (:mod:`pressroom.importer`, :mod:`pressroom.subscribers.roster`) report a
 repeated key by the line that held it before. :class:`LineIndex` keeps that on a private
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-__all__ = ["LineIndex"]
+__all__ = ["KeySet", "LineIndex"]
 
 _INDEX_CACHE_KB = 16 * 1024  # ~700,000 keys in memory; beyond, pages spill to the file
 
@@ -57,4 +58,35 @@ class LineIndex:
 
     def close(self) -> None:
         """Delete the index."""
+        self._db.close()
+
+
+class KeySet:
+    """A set of text keys on disk (the URLs a source's full pass saw): memory stays flat at
+    any size (:mod:`pressroom.sources.sync` withdraws the articles whose URL it lacks)."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")  # a private temporary database, deleted on close
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute(f"PRAGMA cache_size=-{_INDEX_CACHE_KB}")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE keys (key TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def add(self, keys: Sequence[str]) -> None:
+        """Add ``keys``."""
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO keys VALUES (?)", [(k,) for k in keys])
+
+    def missing(self, keys: Sequence[str]) -> list[str]:
+        """Those of ``keys`` not added, in their order."""
+        present: set[str] = set()
+        for start in range(0, len(keys), 30_000):
+            chunk = keys[start : start + 30_000]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key FROM keys WHERE key IN ({marks})"
+            present.update(k for (k,) in self._db.execute(query, chunk))
+        return [k for k in keys if k not in present]
+
+    def close(self) -> None:
+        """Delete the set."""
         self._db.close()

@@ -122,6 +122,7 @@ class JobKind(StrEnum):
     FEEDS = "feeds"
     DIGEST = "digest"
     BOUNCES = "bounces"
+    SOURCES = "sources"  # one job per [sources.<name>], on its own interval (not a schedule)
 
 
 class BounceKind(StrEnum):

@@ -13,16 +13,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
+from zoneinfo import ZoneInfo
 
 from pressroom.bounces.config import BounceConfig
 from pressroom.bounces.parse import Addresses
 from pressroom.clock import Clock, system_clock
-from pressroom.config import Settings, load_settings
+from pressroom.config import Settings, SourceSettings, load_settings
 from pressroom.digest.archive import ARCHIVE_FOLDER
 from pressroom.digest.config import DigestConfig
 from pressroom.digest.plan import digest_schedules
-from pressroom.errors import ConfigError
+from pressroom.errors import ConfigError, UsageError
 from pressroom.models import Section
+from pressroom.sources.service import SourceSpec
 from pressroom.store.articles import sync_sections
 from pressroom.store.engine import Store, open_store
 
@@ -36,6 +38,7 @@ __all__ = [
     "digest_config",
     "feed_config",
     "load_runtime",
+    "source_specs",
 ]
 
 
@@ -204,3 +207,30 @@ def bounce_config(settings: Settings) -> BounceConfig:
         soft_window=timedelta(seconds=bounces.soft_window),
         address_fallback=bounces.address_fallback,
     )
+
+
+def source_specs(settings: Settings, name: str | None = None) -> list[SourceSpec]:
+    """The configured ``[sources.<name>]`` (or the one called ``name``), ready to open:
+    a relative SQLite path resolved against the config file's folder, the zone decided.
+
+    Raises:
+        UsageError: no source is called ``name``.
+    """
+    configured = settings.sources
+    if name is not None and name not in configured:
+        known = ", ".join(sorted(configured)) or "none"
+        raise UsageError(f"no source called {name!r} in [sources] (configured: {known})")
+    return [
+        _source_spec(settings, n, configured[n])
+        for n in sorted(configured)
+        if name in (None, n)
+    ]
+
+
+def _source_spec(settings: Settings, name: str, source: SourceSettings) -> SourceSpec:
+    url = source.url
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        url = prefix + str(settings.path(Path(url[len(prefix) :])))
+    zone = ZoneInfo(source.timezone or settings.site.timezone)
+    return SourceSpec(name, source, url, zone)

@@ -34,6 +34,7 @@ from pressroom.config import Settings
 from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
+MYSQL_ENV = "PRESSROOM_TEST_MYSQL_URL"  # MariaDB for the [sources] tests (tests/sources/)
 
 # A test that takes over 2 s is marked `slow`; the check fails an unmarked one only past 5 s
 # of its call phase, so our own workers (two per core) do not fail a 1.5 s test, while a test
@@ -151,7 +152,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's PRESSROOM_* settings (but keep the PG test URL)."""
     for name in list(os.environ):
-        if name.startswith("PRESSROOM_") and name != PG_ENV:
+        if name.startswith("PRESSROOM_") and name not in (PG_ENV, MYSQL_ENV):
             monkeypatch.delenv(name)
 
 

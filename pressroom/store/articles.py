@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import Article, ArticleStatus, Priority, Section
@@ -28,6 +28,7 @@ __all__ = [
     "row_to_article",
     "sync_sections",
     "upsert_articles",
+    "withdraw_articles",
 ]
 
 ARTICLE_FIELDS = (
@@ -190,3 +191,23 @@ def _upsert_statement(conn: Connection) -> Any:
         index_elements=[articles.c.url],
         set_={f: insert.excluded[f] for f in ARTICLE_FIELDS if f != "url"},
     )
+
+
+def withdraw_articles(conn: Connection, urls: Sequence[str], now: datetime) -> int:
+    """Mark the articles at ``urls`` deleted (they leave every feed); return how many were not.
+
+    ``updated_at`` becomes ``now``, so the feeds' fingerprints move. Unknown URLs and
+    articles already deleted are left as they are.
+    """
+    withdrawn = 0
+    for start in range(0, len(urls), _ID_CHUNK):
+        done = conn.execute(
+            update(articles)
+            .where(
+                articles.c.url.in_(urls[start : start + _ID_CHUNK]),
+                articles.c.status != ArticleStatus.DELETED.value,
+            )
+            .values(status=ArticleStatus.DELETED.value, updated_at=now)
+        )
+        withdrawn += done.rowcount
+    return withdrawn

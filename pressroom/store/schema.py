@@ -42,6 +42,8 @@ __all__ = [
     "metadata",
     "rate_limits",
     "sections",
+    "source_rows",
+    "source_state",
     "subscribers",
     "websub_pings",
     "workers",
@@ -284,4 +286,23 @@ websub_pings = Table(
     Column("ok", BigInteger, nullable=False, server_default="0"),  # feed URLs accepted
     Column("failed", BigInteger, nullable=False, server_default="0"),  # given up on
     Column("last_at", UTCDateTime, nullable=False),
+)
+
+# 0008: what each article source (``[sources.<name>]``) has synced.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    # the newest change time read so far; a sync reads from (watermark - overlap)
+    Column("watermark", UTCDateTime),
+    Column("full_at", UTCDateTime),  # the last full pass (reconcile)
+)
+
+source_rows = Table(
+    "source_rows",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("url", Text, primary_key=True),
+    # a hash of the row's mapped values: an unchanged row costs no write
+    Column("content_hash", String(32), nullable=False),
 )

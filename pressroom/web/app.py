@@ -11,6 +11,7 @@
 | ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
 | ``GET /healthz`` | store and worker heartbeat |
 | ``GET /metrics`` | Prometheus metrics from the store (optional bearer token) |
+| ``POST``/``DELETE /api/articles`` | articles a CMS pushes (``[web] ingest_token``; else 404) |
 | ``GET /<path>`` | the feed files of the output directory (:class:`FileServer`, before routing) |
 """
 
@@ -25,7 +26,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pressroom.clock import Clock, system_clock
 from pressroom.config import Settings
@@ -38,6 +39,7 @@ from pressroom.web.feed_links import feed_links
 from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
 from pressroom.web.routes_feeds import cache_seconds, index_page, not_a_file
+from pressroom.web.routes_ingest import articles_delete, articles_post
 from pressroom.web.routes_manage import (
     preferences_page,
     preferences_post,
@@ -101,6 +103,8 @@ def _routes(ctx: WebContext) -> list[Route]:
         route("/unsubscribe/{token}", unsubscribe_post, ["POST"]),
         route("/preferences/{token}", preferences_page, ["GET", "HEAD"]),
         route("/preferences/{token}", preferences_post, ["POST"]),
+        route("/api/articles", articles_post, ["POST"]),
+        route("/api/articles", articles_delete, ["DELETE"]),
         route("/{path:path}", not_a_file, ["GET", "HEAD"]),
     ]
 
@@ -109,6 +113,26 @@ def reserved_segments(routes: list[Route]) -> set[str]:
     """The first path segments of the app's own routes (``""`` for ``/``): a file whose
     path starts with one is never served, as the route takes precedence."""
     return {route.path.lstrip("/").split("/", 1)[0] for route in routes[:-1]}
+
+
+class FormBodyLimit:
+    """Starlette's body limit (:data:`MAX_BODY_BYTES`) on every path but ``/api/``.
+
+    The ingest API reads a larger body itself and refuses one too large in JSON: Starlette's
+    limit would replace any answer to a request whose ``Content-Length`` is too large with
+    its own plain-text 413.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.limited = RequestBodyLimitMiddleware(app, max_body_size=MAX_BODY_BYTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass ``/api/`` requests through; limit the others."""
+        if scope["type"] == "http" and str(scope.get("path", "")).startswith("/api/"):
+            await self.app(scope, receive, send)
+        else:
+            await self.limited(scope, receive, send)
 
 
 def _metrics(config: WebConfig) -> Endpoint:
@@ -193,7 +217,7 @@ def create_app(
                 links_for=feed_links(config.feeds_url, config.hubs),
             ),
             Middleware(SecurityHeaders),
-            Middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_BYTES),
+            Middleware(FormBodyLimit),
         ],
         exception_handlers=_error_pages(ctx, routes),
     )

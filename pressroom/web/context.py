@@ -73,6 +73,7 @@ class WebContext:
     subscribe_limit: Limiter
     address_limit: Limiter
     token_limit: Limiter
+    ingest_limit: Limiter
     memo: dict[str, Any] = field(default_factory=dict)
     """Small caches (the section list, the index page), replaced whole, never mutated."""
 
@@ -102,6 +103,7 @@ class WebContext:
                 "address", counter, ADDRESS_MAILS_PER_HOUR / 60, burst=ADDRESS_MAILS_PER_HOUR
             ),
             token_limit=SharedRateLimiter("token", counter, TOKEN_REQUESTS_PER_MINUTE),
+            ingest_limit=SharedRateLimiter("ingest", counter, config.web.ingest_per_minute),
         )
 
     @property

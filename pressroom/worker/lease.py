@@ -34,6 +34,7 @@ __all__ = [
     "FEEDS_LEASE",
     "HEARTBEAT_EVERY",
     "LEASE_TTL",
+    "SOURCE_LEASE_PREFIX",
     "WORKER_ALIVE_FOR",
     "Heartbeat",
     "Lease",
@@ -45,6 +46,8 @@ log = logging.getLogger("pressroom.worker")
 
 FEEDS_LEASE = "feeds"
 BOUNCES_LEASE = "bounces"
+SOURCE_LEASE_PREFIX = "source:"
+"""A source's sync holds the lease ``source:<name>``: one process syncs a source at a time."""
 LEASE_TTL = timedelta(minutes=2)
 HEARTBEAT_EVERY = runs.HEARTBEAT_EVERY
 WORKER_ALIVE_FOR = runs.SILENT_AFTER

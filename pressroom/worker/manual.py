@@ -23,14 +23,20 @@ from pressroom.store.engine import Store
 from pressroom.worker.jobs import JobResult, JobRunner
 from pressroom.worker.lease import HEARTBEAT_EVERY
 from pressroom.worker.recording import RunHeartbeat
-from pressroom.worker.registry import Job, Jobs, WorkerConfig, manual_job
+from pressroom.worker.registry import Job, Jobs, WorkerConfig, manual_job, source_job
 
 if TYPE_CHECKING:
     from pressroom.bounces.report import BounceReport
     from pressroom.digest.report import DigestReport
     from pressroom.feeds.report import FeedBuildReport
+    from pressroom.sources.sync import SyncReport
 
-__all__ = ["build_feeds_manually", "run_bounces_manually", "send_digest_manually"]
+__all__ = [
+    "build_feeds_manually",
+    "run_bounces_manually",
+    "send_digest_manually",
+    "sync_source_manually",
+]
 
 log = logging.getLogger("pressroom.worker")
 R = TypeVar("R")
@@ -80,6 +86,22 @@ def run_bounces_manually(
     from pressroom.bounces.report import BounceReport
 
     return _report(_run(config, jobs, store, clock, manual_job(JobKind.BOUNCES)), BounceReport)
+
+
+def sync_source_manually(
+    config: WorkerConfig, jobs: Jobs, store: Store, clock: Clock, name: str, *, full: bool
+) -> SyncReport:
+    """``sources sync NAME``: one sync of the source under its lease (``--full``: a full
+    pass), recorded as a run of the ``sources`` job named after the source.
+
+    Raises:
+        SourceError: the source cannot be read (the run is recorded ``failed``).
+        JobFailed: another process is syncing the source.
+    """
+    from pressroom.sources.sync import SyncReport
+
+    result = _run(config, jobs, store, clock, source_job(name), force=full)
+    return _report(result, SyncReport)
 
 
 def _run(

@@ -9,6 +9,10 @@ that tells the job kinds apart (:data:`_FUNCTIONS`); everything else asks the va
 Adding a job is one kind in :class:`~pressroom.models.JobKind` with its rules in
 :mod:`pressroom.job_kinds`, one function here (``async (JobContext) -> RunOutput``) and
 its line in :data:`_FUNCTIONS`.
+
+The ``sources`` kind is one job per ``[sources.<name>]`` (:func:`source_jobs`), named after
+the source and holding a lease of its own (``source:<name>``); it runs on the source's
+``interval`` (:mod:`pressroom.worker.sources_loop`), not on a cron schedule.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from typing import TYPE_CHECKING, Protocol
 
 from pressroom.clock import Clock
 from pressroom.config import DEFAULT_SCHEDULES, ScheduleSettings
+from pressroom.errors import JobFailed
 from pressroom.job_kinds import KindRules, kind_rules
 from pressroom.models import JobKind
 from pressroom.store.engine import Store
-from pressroom.worker.lease import BOUNCES_LEASE, feeds_lease_name
+from pressroom.worker.lease import BOUNCES_LEASE, SOURCE_LEASE_PREFIX, feeds_lease_name
 from pressroom.worker.recording import RunOutput
 from pressroom.worker.threads import in_thread
 
@@ -33,6 +38,7 @@ if TYPE_CHECKING:
     from pressroom.digest.report import DigestReport
     from pressroom.feeds import FeedConfig
     from pressroom.feeds.report import FeedBuildReport
+    from pressroom.sources.sync import SyncReport
 
 __all__ = [
     "MANUAL_SCHEDULE",
@@ -43,11 +49,15 @@ __all__ = [
     "Jobs",
     "ProcessBounces",
     "SendDigest",
+    "SourceEvery",
+    "SyncSource",
     "WorkerConfig",
     "effective_schedules",
     "job_for",
     "manual_job",
     "scheduled_jobs",
+    "source_job",
+    "source_jobs",
     "watch_job",
 ]
 
@@ -84,6 +94,15 @@ ProcessBounces = Callable[[Store, Clock], "BounceReport"]
 """One pass over the bounce mailbox, its configuration bound."""
 
 
+class SyncSource(Protocol):
+    """One sync of a named source, the sources' configuration bound
+    (:meth:`pressroom.sources.service.SourceSyncs.sync`)."""
+
+    def __call__(
+        self, name: str, store: Store, clock: Clock, *, full: bool = False
+    ) -> SyncReport: ...
+
+
 @dataclass(frozen=True)
 class Jobs:
     """The work each kind of job does (the worker's start-up binds the configuration;
@@ -92,6 +111,16 @@ class Jobs:
     build_feeds: BuildFeeds
     send_digest: SendDigest
     process_bounces: ProcessBounces
+    sync_source: SyncSource | None = None
+    """None: no source is configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceEvery:
+    """A ``[sources.<name>]`` as the worker sees it: its name and ``interval`` (seconds)."""
+
+    name: str
+    interval: float
 
 
 @dataclass(frozen=True)
@@ -103,12 +132,14 @@ class WorkerConfig:
         site_timezone: ``[site] timezone``, for schedules without their own.
         feeds: the feeds' part of the settings.
         watch_every: ``[feeds] watch`` in seconds (0: no watch).
+        sources: the ``[sources.<name>]``, each with its interval.
     """
 
     schedules: tuple[ScheduleSettings, ...]
     site_timezone: str
     feeds: FeedConfig
     watch_every: float = 0.0
+    sources: tuple[SourceEvery, ...] = ()
 
     @property
     def feeds_lease(self) -> str:
@@ -199,6 +230,18 @@ async def process_bounces(ctx: JobContext) -> RunOutput:
     return RunOutput(report.summary(), report=report)
 
 
+async def sync_source(ctx: JobContext) -> RunOutput:
+    """The sources job: one sync of the source named ``ctx.schedule`` (in a thread); with
+    ``force`` a full pass. A sync that wrote nothing did not change anything."""
+    syncs = ctx.jobs.sync_source
+    if syncs is None:
+        raise JobFailed(f"source {ctx.schedule}: no [sources] are configured")
+    report = await in_thread(lambda: syncs(ctx.schedule, ctx.store, ctx.clock, full=ctx.force))
+    return RunOutput(
+        report.summary(), produced=report.changed, changed=report.changed > 0, report=report
+    )
+
+
 def _feeds_lease(config: WorkerConfig) -> str:
     return config.feeds_lease
 
@@ -225,6 +268,20 @@ def scheduled_jobs(config: WorkerConfig) -> list[Job]:
     """Every job the worker runs on a trigger, feeds first: one per ``[[schedules]]`` entry
     (a job that runs per configured item, such as a source, adds its values here)."""
     return [job_for(schedule) for schedule in config.schedules]
+
+
+def source_job(name: str) -> Job:
+    """The job that syncs the source ``name`` (its runs: schedule = the source's name)."""
+
+    def lease(_config: WorkerConfig) -> str:
+        return f"{SOURCE_LEASE_PREFIX}{name}"
+
+    return Job(name, JobKind.SOURCES, sync_source, lease)
+
+
+def source_jobs(config: WorkerConfig) -> list[Job]:
+    """One job per configured source, in name order."""
+    return [source_job(source.name) for source in config.sources]
 
 
 def manual_job(kind: JobKind, name: str = MANUAL_SCHEDULE) -> Job:

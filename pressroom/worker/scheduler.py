@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -34,10 +34,17 @@ from pressroom.worker.recording import record_skip
 from pressroom.worker.registry import (
     Job,
     Jobs,
+    SourceEvery,
     WorkerConfig,
     effective_schedules,
     scheduled_jobs,
+    source_jobs,
 )
+from pressroom.worker.sources_loop import SourcesLoop
+
+if TYPE_CHECKING:
+    from pressroom.sources.sync import SyncReport
+    from pressroom.worker.registry import SyncSource
 from pressroom.worker.triggers import latest_fire_time, make_trigger, next_fire_time
 from pressroom.worker.watch import FeedsWatch
 
@@ -78,6 +85,9 @@ def worker_config(settings: Settings) -> WorkerConfig:
         site_timezone=settings.site.timezone,
         feeds=feed_config(settings),
         watch_every=settings.feeds.watch,
+        sources=tuple(
+            SourceEvery(name, source.interval) for name, source in sorted(settings.sources.items())
+        ),
     )
 
 
@@ -105,7 +115,29 @@ def default_jobs(settings: Settings) -> Jobs:
         # the config is read per pass: a worker without [bounces] runs no bounces job
         return process_bounces(bounce_config(settings), store, clock)
 
-    return Jobs(build_feeds=build_feeds, send_digest=digest, process_bounces=bounces)
+    return Jobs(
+        build_feeds=build_feeds,
+        send_digest=digest,
+        process_bounces=bounces,
+        sync_source=_source_syncs(settings),
+    )
+
+
+def _source_syncs(settings: Settings) -> SyncSource | None:
+    """The sources' syncs (each source's connection kept between syncs; a bad row logged
+    once while it stays bad), or None without ``[sources]``."""
+    from pressroom.sources.service import SourceSyncs
+    from pressroom.wiring import source_specs
+
+    specs = source_specs(settings)
+    if not specs:
+        return None
+    syncs = SourceSyncs(specs)
+
+    def sync(name: str, store: Store, clock: Clock, *, full: bool = False) -> SyncReport:
+        return syncs.sync(name, store, clock, full=full, report_bad=log.warning)
+
+    return sync
 
 
 def job_runner(
@@ -264,16 +296,22 @@ class Worker:
         scheduler = self._start_scheduler()
         watch = FeedsWatch.start(self.runner)  # None: [feeds] watch = "0"
         resumer = asyncio.create_task(self._resume_forever(), name="pressroom-resume")
+        # None: no [sources]; a sync that wrote articles wakes the watch at once
+        sources = SourcesLoop.start(self.runner, watch.wake if watch is not None else None)
         log.info("worker %s started with %d schedule(s)", self.worker_id, len(self._jobs))
         try:
             await self._stop_requested.wait()
             scheduler.pause()  # no new runs; running ones finish below
+            if sources is not None:
+                await sources.stop()  # no new syncs; a running one finishes
             if watch is not None:
                 await watch.stop()  # nor watch builds; a running one finishes
             clean = await self._drain()
         finally:
             resumer.cancel()
             await asyncio.gather(resumer, return_exceptions=True)
+            if sources is not None:
+                await sources.stop()
             if watch is not None:
                 await watch.stop()
             scheduler.shutdown(wait=False)
@@ -435,6 +473,9 @@ async def _run_once(
             trigger = make_trigger(_schedule(job), settings.site.timezone)
             at = latest_fire_time(trigger, clock()) or clock()
             results.append(await runner.run(job, at))
+        for job in source_jobs(runner.config):  # each source synced once, too
+            if not runner.stop.is_set():
+                results.append(await runner.run(job, clock()))
     finally:
         await heartbeat.stop()
         remove_signals()

@@ -93,14 +93,18 @@ class StatusReport:
     """The store's time when the report was read: heartbeat ages are measured from it."""
     bounces: dict[str, int] = field(default_factory=dict)
     """Bounce mailbox messages per kind over :data:`BOUNCES_WINDOW` (only kinds that occur)."""
+    sources: tuple[JobStatus, ...] = ()
+    """Each ``[sources.<name>]``'s newest sync that changed something or failed (``job`` is
+    the source's name)."""
 
     @property
     def failed(self) -> bool:
-        """True when the newest run of some schedule or job failed or was abandoned.
+        """True when the newest run of some schedule, job or source failed or was abandoned.
 
         ``status`` exits 1 exactly then.
         """
-        return any(s.failed for s in self.schedules) or any(j.failed for j in self.jobs)
+        jobs = (*self.jobs, *self.sources)
+        return any(s.failed for s in self.schedules) or any(j.failed for j in jobs)
 
     @property
     def live_workers(self) -> list[runs.WorkerRow]:
@@ -137,6 +141,10 @@ class StatusReport:
             "workers": [_worker_json(w, self) for w in self.workers],
             "worker_alive": bool(self.live_workers),
             "bounces_30d": self.bounces,
+            "sources": [
+                {"source": j.job, "last_run": _run_json(j.last_run), "failed": j.failed}
+                for j in self.sources
+            ],
         }
 
     def lines(self) -> list[str]:
@@ -149,6 +157,11 @@ class StatusReport:
         out.append(_feeds_line(self.last_feed_build, self.feeds_lease, self.site_zone))
         out.append(_workers_line(self))
         out.append(_bounces_line(self.bounces))
+        for source in self.sources:
+            if source.last_run is None:
+                out.append(f"Source {source.job}: no sync has changed anything yet")
+            else:
+                out.append(_run_line(f"Source {source.job}", source.last_run, self.site_zone))
         return out
 
 
@@ -197,6 +210,16 @@ def collect_status(config: WorkerConfig, store: Store, now: datetime) -> StatusR
             bounces={
                 k.value: n for k, n in sorted(count_by_kind(conn, now - BOUNCES_WINDOW).items())
             },
+            sources=tuple(
+                JobStatus(
+                    source.name,
+                    run := shown(
+                        runs.newest_run(conn, schedule=source.name, job=str(JobKind.SOURCES))
+                    ),
+                    run,
+                )
+                for source in config.sources
+            ),
         )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 from support import NOW
@@ -15,10 +16,11 @@ from support import NOW
 from pressroom.models import Article, ArticleStatus, Frequency, Subscriber, SubscriberStatus
 from pressroom.store.articles import row_to_article
 from pressroom.store.digests import Digest, open_digest
+from pressroom.store.engine import Store
 from pressroom.store.schema import articles, subscribers
 from pressroom.store.subscriber_writes import save_subscriber
 
-__all__ = ["add_subscriber", "count_by_status", "newest_articles", "open_run"]
+__all__ = ["add_subscriber", "article_rows", "count_by_status", "newest_articles", "open_run"]
 
 
 def add_subscriber(
@@ -85,3 +87,10 @@ def count_by_status(conn: Connection) -> dict[str, int]:
     """How many subscribers have each status (statuses with none are left out)."""
     query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
     return {str(status): int(count) for status, count in conn.execute(query)}
+
+
+def article_rows(store: Store) -> list[dict[str, Any]]:
+    """Every article row (any status) as a dict, in id order."""
+    with store.read() as conn:
+        found = conn.execute(select(articles).order_by(articles.c.id))
+        return [dict(r._mapping) for r in found]

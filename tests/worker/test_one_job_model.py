@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 import pressroom
 from pressroom.models import JobKind
-from pressroom.worker.registry import job_for, manual_job, watch_job
+from pressroom.worker.registry import (
+    WorkerConfig,
+    job_for,
+    manual_job,
+    source_job,
+    watch_job,
+)
 
 PACKAGE = Path(pressroom.__file__).parent
 RUN_WRITERS = {"start_run", "finish_run", "record_skipped", "beat_runs", "abandon_runs"}
@@ -91,6 +98,12 @@ def test_every_kind_has_a_job_and_rules() -> None:
     from pressroom.config import ScheduleSettings
 
     for kind in JobKind:
+        if kind is JobKind.SOURCES:  # one job per [sources.<name>], on its own interval
+            job = source_job("blog")
+            assert (job.kind, job.name, job.rules.kind, job.schedule) == (kind, "blog", kind, None)
+            assert job.lease is not None
+            assert job.lease(cast(WorkerConfig, None)) == "source:blog"
+            continue
         job = job_for(ScheduleSettings(name=f"every-{kind}", job=kind, cron="0 * * * *"))
         assert (job.kind, job.name, job.rules.kind) == (kind, f"every-{kind}", kind)
         assert manual_job(kind).schedule is None

@@ -1,0 +1,283 @@
+"""The WordPress preset against a real MariaDB holding WordPress's own tables.
+
+Chinese posts in several categories; an edit, an edit without a new modification time,
+a trash, a hard delete found by the full pass, a row committed inside the overlap, a bad
+row among good ones, sticky posts, views from post meta, an unreachable server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from storekit import article_rows
+from support import NOW, SHANGHAI, FakeClock, utc
+from wpkit import WordPress, later, mysql_database
+
+from pressroom.config import WordPressSourceSettings
+from pressroom.errors import SourceUnavailable
+from pressroom.models import Section
+from pressroom.sources.service import SourceSpec, sync_one
+from pressroom.sources.sync import SyncReport
+from pressroom.store.articles import sync_sections
+from pressroom.store.data_version import data_version
+from pressroom.store.engine import Store
+
+SECTIONS = [
+    Section("domestic", "国内", 1.0),
+    Section("world", "国际", 1.0),
+    Section("tech", "科技"),
+]
+HOME = "https://blog.example.cn"
+
+
+@pytest.fixture
+def wp() -> Iterator[WordPress]:
+    with mysql_database() as url:
+        site = WordPress(url)
+        site.category("guonei", "国内")
+        site.category("%e5%9b%bd%e9%99%85", "国际新闻")  # WordPress keeps 国际 percent-encoded
+        site.category("keji", "科技频道")
+        site.category("weifenlei", "未分类")
+        yield site
+        site.close()
+
+
+@pytest.fixture
+def sections_store(store: Store) -> Store:
+    with store.write() as conn:
+        sync_sections(conn, SECTIONS)
+    return store
+
+
+def spec_for(wp: WordPress, **options: object) -> SourceSpec:
+    values: dict[str, object] = {
+        "kind": "wordpress",
+        "url": wp.engine.url.render_as_string(hide_password=False),
+        "home": HOME,
+        "section_map": {"keji": "tech"},
+        "views_meta_key": "views",
+    }
+    values.update(options)
+    return SourceSpec("blog", WordPressSourceSettings.model_validate(values), "", SHANGHAI)
+
+
+def sync(spec: SourceSpec, store: Store, clock: FakeClock, *, full: bool = False) -> SyncReport:
+    bad: list[str] = []
+    spec = SourceSpec(spec.name, spec.settings, spec.settings.url, spec.zone)
+    report = sync_one(spec, store, clock, full=full, report_bad=bad.append)
+    report.bad_lines = bad  # type: ignore[attr-defined]
+    return report
+
+
+def by_url(store: Store) -> dict[str, dict[str, object]]:
+    return {row["url"]: row for row in article_rows(store)}
+
+
+def test_posts_land_in_their_sections_with_sticky_views_and_authors(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    first = wp.post("国务院常务会议部署冬季能源保供", categories=("guonei",), slug="energy")
+    second = wp.post("联合国气候大会闭幕", categories=("weifenlei", "%e5%9b%bd%e9%99%85"))
+    third = wp.post("国产大模型发布新版本", categories=("keji",))
+    wp.post("只在未分类里的文章", categories=("weifenlei",))
+    wp.post("还没写完的草稿", categories=("guonei",), status="draft")
+    wp.sticky(third)
+    wp.meta(first, "views", "12345")
+
+    report = sync(spec_for(wp), sections_store, clock)
+
+    rows = by_url(sections_store)
+    assert set(rows) == {f"{HOME}/?p={first}", f"{HOME}/?p={second}", f"{HOME}/?p={third}"}
+    one = rows[f"{HOME}/?p={first}"]
+    assert (one["section"], one["title"], one["views"]) == (
+        "domestic",
+        "国务院常务会议部署冬季能源保供",
+        12345,
+    )
+    assert one["authors"] == "本报记者 王芳"
+    assert one["body_html"] == "<p>正文第一段。</p><p>正文第二段。</p>"
+    assert one["published_at"] == utc(2026, 11, 28, 8)
+    assert rows[f"{HOME}/?p={second}"]["section"] == "world"  # the first category with a section
+    assert rows[f"{HOME}/?p={third}"]["section"] == "tech"  # through section_map
+    assert rows[f"{HOME}/?p={third}"]["priority"] == 2  # sticky: a headline
+    assert report.full and report.counts.inserted == 3
+    assert report.skipped == {"no section for its categories (未分类)": 1, "not published": 1}
+
+
+def test_a_second_sync_of_unchanged_rows_writes_nothing(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.post("第一篇", categories=("guonei",))
+    spec = spec_for(wp)
+    sync(spec, sections_store, clock)
+    before = data_version(sections_store)
+    clock.advance(seconds=5)
+
+    again = sync(spec, sections_store, clock)
+
+    assert again.rows == 1 and again.unchanged == 1 and again.changed == 0
+    assert not again.full
+    if sections_store.engine.dialect.name == "sqlite":  # PostgreSQL's WAL moves cluster-wide
+        assert data_version(sections_store) == before  # no commit: the watch stays quiet
+
+
+def test_an_edit_a_trash_and_a_permalink_template(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    kept = wp.post("原标题", categories=("guonei",), slug="%e5%8e%9f")
+    trashed = wp.post("将被删除", categories=("guonei",))
+    spec = spec_for(wp, permalink="{home}/{year}/{month}/{slug}/")
+    sync(spec, sections_store, clock)
+
+    wp.edit(kept, later(NOW, minutes=1), post_title="新标题")
+    wp.edit(trashed, later(NOW, minutes=1), post_status="trash")
+    clock.advance(minutes=2)
+    report = sync(spec, sections_store, clock)
+
+    rows = by_url(sections_store)
+    assert rows[f"{HOME}/2026/11/原/"]["title"] == "新标题"
+    assert rows[f"{HOME}/2026/11/{trashed}/"]["status"] == "deleted"
+    assert report.counts.updated == 2 and not report.full
+    assert kept
+
+
+def test_an_edit_without_a_new_time_is_seen_by_the_full_pass(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    post = wp.post("标题", categories=("guonei",), date=later(NOW, hours=-3))
+    wp.post("更新的文章", categories=("guonei",), date=later(NOW, hours=-1))
+    spec = spec_for(wp)
+    sync(spec, sections_store, clock)
+    wp.edit(post, None, post_content="改过的正文，修改时间没变。")  # e.g. a plugin's direct UPDATE
+    clock.advance(seconds=10)
+
+    incremental = sync(spec, sections_store, clock)
+    assert incremental.changed == 0  # older than the watermark and its overlap: not read
+
+    full = sync(spec, sections_store, clock, full=True)
+    assert full.counts.updated == 1
+    assert (
+        by_url(sections_store)[f"{HOME}/?p={post}"]["body_html"]
+        == "<p>改过的正文，修改时间没变。</p>"
+    )
+
+
+def test_a_hard_delete_is_found_by_the_reconcile_pass(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    gone = wp.post("会被彻底删除", categories=("guonei",))
+    wp.post("留下", categories=("guonei",))
+    spec = spec_for(wp, reconcile=3600)
+    sync(spec, sections_store, clock)
+    wp.delete(gone)
+
+    clock.advance(minutes=30)
+    assert sync(spec, sections_store, clock).withdrawn == 0  # incremental: cannot see it
+    clock.advance(minutes=31)
+    report = sync(spec, sections_store, clock)  # reconcile is due
+
+    assert report.full and report.withdrawn == 1
+    assert by_url(sections_store)[f"{HOME}/?p={gone}"]["status"] == "deleted"
+
+
+def test_a_row_committed_late_inside_the_overlap_is_read(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.post("先提交", categories=("guonei",), date=later(NOW, minutes=-1))
+    spec = spec_for(wp, overlap=300)
+    sync(spec, sections_store, clock)
+    # a transaction that began two minutes before the watermark commits only now
+    late = wp.post("晚提交", categories=("guonei",), date=later(NOW, minutes=-3))
+    clock.advance(seconds=5)
+
+    report = sync(spec, sections_store, clock)
+
+    assert report.counts.inserted == 1
+    assert f"{HOME}/?p={late}" in by_url(sections_store)
+
+
+def test_a_bad_row_is_reported_and_the_good_ones_kept(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    good = wp.post("好文章", categories=("guonei",))
+    bad = wp.post("   ", categories=("guonei",))
+    nul = wp.post("带\x00空字符", categories=("guonei",))
+
+    report = sync(spec_for(wp), sections_store, clock)
+
+    assert set(by_url(sections_store)) == {f"{HOME}/?p={good}"}
+    assert report.bad == 2
+    assert report.bad_lines == [  # type: ignore[attr-defined]
+        f"source blog: row id={bad}: title is empty",
+        f"source blog: row id={nul}: title contains a NUL character",
+    ]
+
+
+def test_an_unreachable_server_is_one_sentence(sections_store: Store, clock: FakeClock) -> None:
+    settings = WordPressSourceSettings.model_validate(
+        {"kind": "wordpress", "url": "mysql+pymysql://reader:hunter2@127.0.0.1:1/wp", "home": HOME}
+    )
+    spec = SourceSpec("blog", settings, settings.url, SHANGHAI)
+
+    with pytest.raises(SourceUnavailable) as caught:
+        sync_one(spec, sections_store, clock, report_bad=print)
+
+    message = str(caught.value)
+    assert message.startswith("source blog: cannot read mysql+pymysql://reader:***@127.0.0.1:1/wp:")
+    assert "hunter2" not in message and "\n" not in message and "SELECT" not in message
+
+
+@pytest.mark.slow
+def test_the_cli_syncs_and_the_feeds_show_the_posts(wp: WordPress, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import feedparser
+
+    wp.post("新闻发布会在京举行", categories=("guonei",))
+    wp.post("Apple 发布新芯片", categories=("keji",))
+    url = wp.engine.url.set(password=None).render_as_string(hide_password=False)
+    config = tmp_path / "pressroom.toml"
+    config.write_text(
+        f"""
+[site]
+base_url = "https://news.example.cn/"
+[web]
+secret = "test-secret-0123456789-0123456789"
+[[sections]]
+slug = "domestic"
+name = "国内"
+[[sections]]
+slug = "tech"
+name = "科技"
+[sources.blog]
+kind = "wordpress"
+url = "{url}"
+home = "{HOME}"
+section_map = {{ keji = "tech" }}
+""",
+        encoding="utf-8",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pressroom", "--config", str(config), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    synced = run("sources", "sync", "blog")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.startswith("source blog (full): 2 rows: 2 new")
+    built = run("feeds", "build")
+    assert built.returncode == 0, built.stderr
+    domestic = feedparser.parse(str(tmp_path / "public" / "domestic" / "atom.xml"))
+    tech = feedparser.parse(str(tmp_path / "public" / "tech" / "atom.xml"))
+    assert [e.title for e in domestic.entries] == ["新闻发布会在京举行"]
+    assert [e.title for e in tech.entries] == ["Apple 发布新芯片"]
+
+    unknown = run("sources", "sync", "nope")
+    assert unknown.returncode == 2
+    assert (
+        unknown.stderr.strip()
+        == "pressroom: error: no source called 'nope' in [sources] (configured: blog)"
+    )
