@@ -557,11 +557,17 @@ class BouncesSettings(_Strict):
         description='How far back soft bounces count (seconds, or `"30d"`, `"12h"`).',
     )
     address_fallback: bool = Field(
-        True,
+        False,
         description=(
-            "Whether a report without a VERP token may name its subscriber by address (`false`: "
-            "only a signed token changes a status)."
+            "Whether a hard or soft bounce without a VERP token may name its subscriber by "
+            "address (anyone can write such a report; `config check` refuses `true` together "
+            "with `[mail] return_path`, whose tokens make it needless)."
         ),
+    )
+    max_message_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Inbound messages bigger than this are set aside in `failed` unparsed.",
     )
 
     _duration = field_validator("soft_window", mode="before")(_parse_duration)
@@ -915,7 +921,9 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
     Problems would hurt recipients or let others forge links (exit 2): a ``[web] secret``
     shorter than :data:`MIN_SECRET_CHARS`, and with the ``smtp`` transport a ``public_url``
     that is not https or is a loopback address (every mail's links, among them RFC 8058's
-    one-click unsubscribe, which must be https). Warnings: no postal address, no DKIM.
+    one-click unsubscribe, which must be https), and ``[bounces] address_fallback`` with
+    ``[mail] return_path`` (every mail carries a token; token-less reports are anyone's).
+    Warnings: no postal address, no DKIM.
     """
     problems: list[str] = []
     warnings: list[str] = []
@@ -940,6 +948,11 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
                 f"web.public_url: {settings.web.public_url} is not https; mail links and the "
                 'one-click unsubscribe (RFC 8058) need an https URL with transport = "smtp"'
             )
+    if settings.bounces.address_fallback and settings.mail.return_path is not None:
+        problems.append(
+            "bounces.address_fallback: true while [mail] return_path gives every mail a "
+            "signed token; anyone can write a token-less report, so set it to false"
+        )
     if not settings.site.postal_address.strip():
         warnings.append(
             "site.postal_address: empty; anti-spam laws (CAN-SPAM) want the sender's postal "

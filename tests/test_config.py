@@ -302,6 +302,25 @@ def test_mail_links_must_be_https_with_the_smtp_transport(
         assert line.startswith(f"{path}: web.public_url: {public_url}") and refused in line
 
 
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        ('return_path = "bounces@mail.example.org"\n[bounces]\naddress_fallback = true\n', True),
+        ('return_path = "bounces@mail.example.org"\n', False),
+        ("[bounces]\naddress_fallback = true\n", False),
+    ],
+    ids=["fallback-with-verp", "verp-only", "fallback-without-verp"],
+)
+def test_config_check_refuses_address_fallback_with_a_return_path(
+    write_config, capsys: pytest.CaptureFixture[str], extra: str, refused: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """With VERP every real bounce has a token; a token-less one is anyone's forgery."""
+    path = write_config(smtp_site("https://news.example.org/", extra=extra))
+    code, _out, err = check(path, capsys)
+    assert (code == 2) is refused, err
+    assert ("bounces.address_fallback: true while [mail] return_path" in err) is refused
+
+
 def test_config_check_warns_without_postal_address_or_dkim(
     write_config, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -195,8 +195,8 @@ bounce_events = Table(
     "bounce_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    # SHA-256 of the Message-ID (or of the bytes when it has none): a message seen twice
-    # is recognised and changes nothing (0005).
+    # SHA-256 of the Message-ID and of the raw bytes' SHA-256: a message seen twice is
+    # recognised and changes nothing (0005; the raw hash since issue 19).
     Column("message_key", String(64), nullable=False, unique=True),
     Column("message_id", Text, nullable=False, server_default=""),
     Column("received_at", UTCDateTime, nullable=False),
