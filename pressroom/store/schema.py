@@ -140,6 +140,12 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
+    # The open request's own choices (a known address's request), applied only when it is
+    # confirmed, and when it was last mailed (a bounced address: once a day) (0008).
+    Column("request_name", Text),
+    Column("request_sections", Text),
+    Column("request_frequency", String(16)),
+    Column("request_mailed_at", UTCDateTime),
     Index("ix_subscribers_status_frequency", "status", "frequency"),
 )
 

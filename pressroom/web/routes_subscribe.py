@@ -101,7 +101,7 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
         return await _form_page(ctx, raw, str(exc), 400)
     ip = client_key(request)
     asked = await in_write(ctx, lambda conn: request_subscription(conn, wanted, ctx.clock(), ip=ip))
-    allowed = not ctx.address_limit.hit(asked.subscriber.email)
+    allowed = not ctx.address_limit.hit(asked.subscriber.email) and asked.send
     task = BackgroundTask(partial(send_subscription_mail, ctx, asked, send=allowed))
     return await _padded(_sent_page(ctx, raw.email, task), started)
 

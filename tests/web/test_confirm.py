@@ -113,9 +113,9 @@ def test_confirming_records_the_ip_and_old_links_die(
 ) -> None:
     subscribe(client, "cycle@example.com")
     first = path_of(outbox.link())
-    subscribe(client, "Cycle@example.com")  # a second request: the first link dies
+    subscribe(client, "Cycle@example.com")  # anyone's second submission: the same request
     second = path_of(outbox.link())
-    assert client.get(first).status_code == 400
+    assert client.get(first).status_code == 200  # the owner's first link still works
     assert confirm(client, second) == 200
     assert status_of(web_store, "cycle@example.com") is SubscriberStatus.ACTIVE
 
@@ -147,9 +147,20 @@ def test_confirming_records_the_ip_and_old_links_die(
     ]
 
 
-@pytest.mark.parametrize(
-    "status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED]
-)
+def test_a_complained_address_gets_no_mail_from_the_form(
+    client: TestClient, web_store: Store, clock: FakeClock, outbox: Outbox
+) -> None:
+    with web_store.write() as conn:
+        add_subscriber(conn, "angry@example.com", status=SubscriberStatus.COMPLAINED, now=clock())
+    unknown = client.post("/subscribe", data={"email": "new@example.com"})
+    complained = client.post("/subscribe", data={"email": "angry@example.com"})
+    assert complained.status_code == unknown.status_code == 200
+    assert complained.text == unknown.text.replace("new@example.com", "angry@example.com")
+    assert [m.recipient for m in outbox.messages] == ["new@example.com"]
+    assert status_of(web_store, "angry@example.com") is SubscriberStatus.COMPLAINED
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED])
 def test_a_suppressed_address_stays_so_until_its_owner_confirms(
     client: TestClient, web_store: Store, clock: FakeClock, outbox: Outbox, status: SubscriberStatus
 ) -> None:
