@@ -52,6 +52,7 @@ __all__ = [
     "WebSettings",
     "default_config_path",
     "deployment_check",
+    "listen_address",
     "load_settings",
     "redact_url",
 ]
@@ -698,12 +699,27 @@ class WebSettings(_Strict):
     metrics_token: SecretStr | None = Field(
         None,
         description=(
-            "A bearer token `GET /metrics` then requires (`Authorization: Bearer <token>`); "
-            "default: open."
+            "A bearer token every scrape of `/metrics` then sends (`Authorization: Bearer "
+            "<token>`); only with it is `/metrics` served on the public listener too."
+        ),
+    )
+    metrics_listen: str = Field(
+        "127.0.0.1:9464",
+        description=(
+            "The `host:port` (`[v6]:port`) where `pressroom serve` answers `GET /metrics` "
+            "alone, apart from the public listener (Prometheus exporters' port 9464; "
+            '`""`: no such listener).'
         ),
     )
 
     _check_url = field_validator("public_url")(_check_http_url)
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _check_metrics_listen(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
 
     @field_validator("secret")
     @classmethod
@@ -913,6 +929,22 @@ _LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
 def _is_loopback(host: str) -> bool:
     host = host.lower().strip("[]")
     return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as ``(host, port)``.
+
+    Raises:
+        ValueError: not in that form, or the port is not 0-65535.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r}: must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:9464")
+    return host, int(port)
 
 
 def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:

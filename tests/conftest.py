@@ -34,6 +34,7 @@ from pressroom.config import Settings
 from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
+METRICS_LISTEN_ENV = "PRESSROOM_WEB__METRICS_LISTEN"
 
 # A test that takes over 2 s is marked `slow`; the check fails an unmarked one only past 5 s
 # of its call phase, so our own workers (two per core) do not fail a 1.5 s test, while a test
@@ -144,6 +145,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PRESSROOM_") and name != PG_ENV:
             monkeypatch.delenv(name)
+    # Every `pressroom serve` of parallel tests would take the one default metrics port.
+    monkeypatch.setenv(METRICS_LISTEN_ENV, "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

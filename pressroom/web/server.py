@@ -1,7 +1,8 @@
 """Running the app under uvicorn (``pressroom serve``).
 
-The listening socket is bound here, before uvicorn starts, so ``--port 0`` works and the
-real address can be printed. uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
+The listening sockets are bound here, before uvicorn starts, so ``--port 0`` works and the
+real addresses can be printed: the public one, and ``[web] metrics_listen`` for
+Prometheus (:mod:`pressroom.web.doors`). uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
 default, trusts ``X-Forwarded-For`` only from 127.0.0.1 (a reverse proxy on the machine).
 """
 
@@ -16,19 +17,21 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.applications import Starlette
 
+from pressroom.config import listen_address
 from pressroom.errors import UsageError
 from pressroom.web.context import WebContext
+from pressroom.web.doors import Doors
 
 __all__ = ["bind", "serve"]
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, setting: str = "web.host/web.port") -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free port).
 
     Raises:
-        UsageError: the address is taken or cannot be used.
+        UsageError: the address is taken or cannot be used (``setting`` names where it is set).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -40,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} (web.host/web.port): {exc}") from exc
+        raise UsageError(f"cannot listen on {host}:{port} ({setting}): {exc}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -62,17 +65,33 @@ def serve(
     ctx: WebContext = app.state.ctx
     web = ctx.config.web
     sock = bind(host or web.host, web.port if port is None else port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {web.public_url})")
-    out(f"pressroom: feeds from {ctx.config.feeds_dir}")
-    config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
+    sockets = [sock]
     try:
+        if web.metrics_listen:
+            sockets.append(bind(*listen_address(web.metrics_listen), "web.metrics_listen"))
+        out(f"pressroom: serving {_url(sock)}/ (public URL {web.public_url})")
+        if len(sockets) > 1:
+            doors: Doors = app.state.doors
+            doors.metrics.add(_address(sockets[1]))
+            out(f"pressroom: metrics on {_url(sockets[1])}/metrics")
+        out(f"pressroom: feeds from {ctx.config.feeds_dir}")
+        config = uvicorn.Config(app, log_config=None, lifespan="off", server_header=False)
         with _stop_quietly():
-            uvicorn.Server(config).run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=sockets)
     finally:
-        sock.close()
+        for each in sockets:
+            each.close()
     out("pressroom: stopped")
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = _address(sock)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @contextmanager

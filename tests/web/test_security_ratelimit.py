@@ -246,6 +246,7 @@ def write_site(folder: Path, store_url: str, **web: object) -> Path:
             "secret": "rate-limit-secret-0123456789-abcdefghij",
             "public_url": "http://127.0.0.1:8080/",
             "subscribe_per_minute": LIMIT,
+            "metrics_listen": "127.0.0.1:0",  # two processes: not both on 9464
             **web,
         },
     }
