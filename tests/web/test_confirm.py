@@ -13,11 +13,13 @@ from starlette.testclient import TestClient
 from storekit import add_subscriber
 from webkit import SECRET, FakeClock, Outbox
 
+from pressroom.config import Settings
 from pressroom.models import ConsentSource, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import list_subscribers
 from pressroom.subscribers.lifecycle import subscriber_history
 from pressroom.tokens import make_token
+from pressroom.web import create_app
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -135,15 +137,15 @@ def test_confirming_records_the_ip_and_old_links_die(
     assert confirm(client, third) == 200
     assert status_of(web_store, "cycle@example.com") is SubscriberStatus.ACTIVE
     assert events(web_store, "cycle@example.com") == [
-        (None, SubscriberStatus.PENDING, ConsentSource.WEB, "testclient"),
-        (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE, ConsentSource.WEB, "testclient"),
+        (None, SubscriberStatus.PENDING, ConsentSource.WEB, "192.0.2.10"),
+        (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE, ConsentSource.WEB, "192.0.2.10"),
         (
             SubscriberStatus.ACTIVE,
             SubscriberStatus.UNSUBSCRIBED,
             ConsentSource.ONE_CLICK,
-            "testclient",
+            "192.0.2.10",
         ),
-        (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, ConsentSource.WEB, "testclient"),
+        (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, ConsentSource.WEB, "192.0.2.10"),
     ]
 
 
@@ -184,7 +186,7 @@ def test_the_page_button_unsubscribe_is_a_web_event(
     token = make_token(SECRET, "unsubscribe", active.public_key, clock())
     assert client.post(f"/unsubscribe/{token}", data={}).status_code == 200
     assert events(web_store, "btn@example.com") == [
-        (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED, ConsentSource.WEB, "testclient")
+        (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED, ConsentSource.WEB, "192.0.2.10")
     ]
 
 
@@ -261,3 +263,26 @@ def test_one_subscriber_per_mailbox_whatever_the_case(
     subscribe(client, "MIXED@EXAMPLE.ORG")
     assert stored(web_store) == ["Mixed@example.org"]  # as first written
     assert {m.recipient for m in outbox.messages} == {"Mixed@example.org"}
+
+
+@pytest.mark.parametrize(
+    ("client_host", "recorded"),
+    [
+        ("not-an-address", None),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_the_consent_ip_is_recorded_only_when_it_is_an_address(
+    web_settings: Settings,
+    web_store: Store,
+    clock: FakeClock,
+    client_host: str,
+    recorded: str | None,
+) -> None:
+    """A proxy's garbage X-Forwarded-For is no evidence of who consented."""
+    outbox = Outbox()
+    app = create_app(web_settings, web_store, clock, send=outbox.send)
+    with TestClient(app, client=(client_host, 1234)) as odd:
+        assert odd.post("/subscribe", data={"email": "xff@example.com"}).status_code == 200
+    assert [e[3] for e in events(web_store, "xff@example.com")] == [recorded]
