@@ -318,6 +318,10 @@ class FeedsSettings(_Strict):
     @classmethod
     def _check_hubs(cls, value: str | list[str] | None) -> str | list[str] | None:
         # a hub is an endpoint, kept as written (no slash added)
+        hubs = value if isinstance(value, list) else [value]
+        if any(urlsplit(hub).username is not None for hub in hubs):
+            # the hub URL is copied into every public feed, the logs and a metrics label
+            raise ValueError("a hub URL must not hold a user name or password (user@host)")
         if isinstance(value, list):
             return [str(_check_absolute_url(hub)) for hub in dict.fromkeys(value)]
         return _check_absolute_url(value)
@@ -579,6 +583,12 @@ class BouncesSettings(_Strict):
         if value is None:
             return None
         parts = urlsplit(value)
+        if parts.password is not None:
+            # the source is shown in logs and errors; the password belongs in the environment
+            raise ValueError(
+                "must not hold the password (imaps://user@host/INBOX); set "
+                "PRESSROOM_BOUNCES__PASSWORD instead"
+            )
         if parts.scheme == "maildir" and parts.path:
             return value
         if parts.scheme in ("imap", "imaps") and parts.hostname and parts.username:

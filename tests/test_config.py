@@ -139,6 +139,27 @@ def test_bad_values_name_the_field(write_config, body: str, field: str, reason: 
     assert any(line.startswith(f"{path}: {field}: ") and reason in line for line in lines), lines
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            "[bounces]\nsource = 'imaps://bounce:hunter2-secret@mail.example.cn/INBOX'\n",
+            "bounces.source",
+        ),
+        ("[feeds]\nwebsub_hub = 'https://u:hunter2-secret@hub.example/'\n", "feeds.websub_hub"),
+        ("[feeds]\nwebsub_hub = ['https://hunter2-secret@hub.example/']\n", "feeds.websub_hub"),
+    ],
+)
+def test_credentials_in_urls_are_refused_and_never_echoed(
+    write_config, body: str, field: str
+) -> None:  # type: ignore[no-untyped-def]
+    """These URLs end up in logs, public feeds and metrics labels; secrets go elsewhere."""
+    path = write_config(body)
+    lines = problems(path)
+    assert any(line.startswith(f"{path}: {field}: ") for line in lines), lines
+    assert not any("hunter2" in line for line in lines), lines
+
+
 def test_all_problems_reported_at_once(write_config) -> None:  # type: ignore[no-untyped-def]
     path = write_config("[site]\ntimezone='X/Y'\nbase_url='nope'\n[mail.smtp]\nport='p'\n")
     assert len(problems(path)) == 3
