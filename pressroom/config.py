@@ -11,8 +11,10 @@ per problem (``pressroom.toml: mail.smtp.port: reason``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -722,7 +724,20 @@ class WebSettings(_Strict):
         ),
     )
 
-    _check_url = field_validator("public_url")(_check_http_url)
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = _check_http_url(value)
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold a user name or password (it is in every mail)")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query (?...) or fragment (#...): links extend it")
+        return value
 
     @field_validator("metrics_listen")
     @classmethod
@@ -933,12 +948,36 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]")
-    return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+def _unreachable_kind(host: str) -> str | None:
+    """Why no recipient can reach ``host`` ("loopback", "private", "link-local"), or None.
+
+    The host is read in every spelling an address has: ``localhost.``, IPv6 with an
+    IPv4-mapped tail, and the numeric forms that ``inet_aton`` (so curl and browsers)
+    accept (``2130706433``, ``0x7f000001``, ``127.1``)."""
+    host = host.lower().strip("[]").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _NUMERIC_HOST.match(host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback or address.is_unspecified:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_private:
+        return "private"
+    return None
 
 
 def listen_address(value: str) -> tuple[str, int]:
@@ -980,9 +1019,10 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
         )
     url = urlsplit(settings.web.public_url)
     if settings.mail.transport == "smtp":
-        if _is_loopback(url.hostname or ""):
+        unreachable = _unreachable_kind(url.hostname or "")
+        if unreachable is not None:
             problems.append(
-                f"web.public_url: {settings.web.public_url} is a loopback address, which no "
+                f"web.public_url: {settings.web.public_url} is a {unreachable} address, which no "
                 'recipient can reach; with transport = "smtp" set the site\'s public https URL'
             )
         elif url.scheme != "https":
