@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,3 +33,22 @@ def test_feeds_build_prints_what_it_wrote_then_what_it_kept(
     assert second[-1].startswith("feeds: 0 written, 11 kept, 0 removed")
     assert main(["--config", config, "feeds", "build", "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("feeds: 0 written, 11 kept")
+
+
+@pytest.mark.slow
+def test_an_output_dir_that_is_a_file_is_one_sentence(tmp_path: Path) -> None:
+    """Every feed's worker used to print its own traceback (24 on the demo site)."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    load_rows(store, [row(1, "shehui"), row(2, "tiyu")])
+    store.dispose()
+    (tmp_path / "public").write_text("not a folder\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+    config = str(tmp_path / "pressroom.toml")
+    done = subprocess.run(
+        [sys.executable, "-m", "pressroom", "--config", config, "feeds", "build"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "public" in line and "Not a directory" in line
