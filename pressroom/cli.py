@@ -18,6 +18,7 @@ from typing import TextIO
 from pressroom import __version__
 from pressroom.config import default_config_path
 from pressroom.errors import ConfigError, OutputError, PressroomError
+from pressroom.models import SubscriberStatus
 from pressroom.wiring import Runtime, digest_config, load_runtime
 
 __all__ = ["main"]
@@ -475,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     s_list = add("list", cmd_subscribers, "list subscribers", subs_sub)
     s_list.add_argument(
         "--status",
-        choices=["pending", "active", "unsubscribed", "bounced"],
+        choices=[status.value for status in SubscriberStatus],
         help="only subscribers with this status",
     )
     s_show = add("show", cmd_subscribers, "a subscriber and its consent history", subs_sub)
@@ -519,9 +520,22 @@ def _setup_logging(debug: bool) -> None:
     )
     if not debug:
         noisy_loggers = ("alembic", "aiosmtplib", "apscheduler", "uvicorn.access", "mail.log",
-                         "httpx", "httpcore")  # fmt: skip
+                         "httpx", "httpcore", "flufl.bounce")  # fmt: skip
         for noisy in noisy_loggers:
             logging.getLogger(noisy).setLevel(logging.WARNING)
+        # flufl.bounce logs a detector's exception with its traceback; ours is one line
+        logging.getLogger("flufl.bounce").addFilter(_without_traceback)
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Keep the record, as one line: its exception's type and message, no traceback."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})".replace("\n", " ")
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

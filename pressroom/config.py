@@ -11,8 +11,10 @@ per problem (``pressroom.toml: mail.smtp.port: reason``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import socket
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +57,7 @@ __all__ = [
     "WordPressSourceSettings",
     "default_config_path",
     "deployment_check",
+    "listen_address",
     "load_settings",
     "redact_url",
 ]
@@ -330,6 +333,10 @@ class FeedsSettings(_Strict):
     @classmethod
     def _check_hubs(cls, value: str | list[str] | None) -> str | list[str] | None:
         # a hub is an endpoint, kept as written (no slash added)
+        hubs = value if isinstance(value, list) else [value]
+        if any(urlsplit(hub).username is not None for hub in hubs):
+            # the hub URL is copied into every public feed, the logs and a metrics label
+            raise ValueError("a hub URL must not hold a user name or password (user@host)")
         if isinstance(value, list):
             return [str(_check_absolute_url(hub)) for hub in dict.fromkeys(value)]
         return _check_absolute_url(value)
@@ -579,11 +586,17 @@ class BouncesSettings(_Strict):
         description='How far back soft bounces count (seconds, or `"30d"`, `"12h"`).',
     )
     address_fallback: bool = Field(
-        True,
+        False,
         description=(
-            "Whether a report without a VERP token may name its subscriber by address (`false`: "
-            "only a signed token changes a status)."
+            "Whether a hard or soft bounce without a VERP token may name its subscriber by "
+            "address (anyone can write such a report; `config check` refuses `true` together "
+            "with `[mail] return_path`, whose tokens make it needless)."
         ),
+    )
+    max_message_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1024,
+        description="Inbound messages bigger than this are set aside in `failed` unparsed.",
     )
 
     _duration = field_validator("soft_window", mode="before")(_parse_duration)
@@ -594,6 +607,12 @@ class BouncesSettings(_Strict):
         if value is None:
             return None
         parts = urlsplit(value)
+        if parts.password is not None:
+            # the source is shown in logs and errors; the password belongs in the environment
+            raise ValueError(
+                "must not hold the password (imaps://user@host/INBOX); set "
+                "PRESSROOM_BOUNCES__PASSWORD instead"
+            )
         if parts.scheme == "maildir" and parts.path:
             return value
         if parts.scheme in ("imap", "imaps") and parts.hostname and parts.username:
@@ -858,8 +877,16 @@ class WebSettings(_Strict):
     metrics_token: SecretStr | None = Field(
         None,
         description=(
-            "A bearer token `GET /metrics` then requires (`Authorization: Bearer <token>`); "
-            "default: open."
+            "A bearer token every scrape of `/metrics` then sends (`Authorization: Bearer "
+            "<token>`); only with it is `/metrics` served on the public listener too."
+        ),
+    )
+    metrics_listen: str = Field(
+        "127.0.0.1:9464",
+        description=(
+            "The `host:port` (`[v6]:port`) where `pressroom serve` answers `GET /metrics` "
+            "alone, apart from the public listener (Prometheus exporters' port 9464; "
+            '`""`: no such listener).'
         ),
     )
     ingest_token: SecretStr | None = Field(
@@ -877,7 +904,27 @@ class WebSettings(_Strict):
         "without a token), across every web process.",
     )
 
-    _check_url = field_validator("public_url")(_check_http_url)
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = _check_http_url(value)
+        parts = urlsplit(value)
+        try:
+            parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not hold a user name or password (it is in every mail)")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query (?...) or fragment (#...): links extend it")
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _check_metrics_listen(cls, value: str) -> str:
+        if value:
+            listen_address(value)
+        return value
 
     @field_validator("secret")
     @classmethod
@@ -1107,12 +1154,52 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.lower().strip("[]")
-    return host in _LOOPBACK_HOSTS or host.startswith("127.") or host.endswith(".localhost")
+def _unreachable_kind(host: str) -> str | None:
+    """Why no recipient can reach ``host`` ("loopback", "private", "link-local"), or None.
+
+    The host is read in every spelling an address has: ``localhost.``, IPv6 with an
+    IPv4-mapped tail, and the numeric forms that ``inet_aton`` (so curl and browsers)
+    accept (``2130706433``, ``0x7f000001``, ``127.1``)."""
+    host = host.lower().strip("[]").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return "loopback"
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(host)
+    except ValueError:
+        if not _NUMERIC_HOST.match(host):
+            return None
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback or address.is_unspecified:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_private:
+        return "private"
+    return None
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` as ``(host, port)``.
+
+    Raises:
+        ValueError: not in that form, or the port is not 0-65535.
+    """
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"{value!r}: must be host:port, e.g. 127.0.0.1:9464 or [::1]:9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"{value!r}: write an IPv6 address in brackets, e.g. [::1]:9464")
+    return host, int(port)
 
 
 def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
@@ -1121,7 +1208,9 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
     Problems would hurt recipients or let others forge links (exit 2): a ``[web] secret``
     shorter than :data:`MIN_SECRET_CHARS`, and with the ``smtp`` transport a ``public_url``
     that is not https or is a loopback address (every mail's links, among them RFC 8058's
-    one-click unsubscribe, which must be https). Warnings: no postal address, no DKIM.
+    one-click unsubscribe, which must be https), and ``[bounces] address_fallback`` with
+    ``[mail] return_path`` (every mail carries a token; token-less reports are anyone's).
+    Warnings: no postal address, no DKIM.
     """
     problems: list[str] = []
     warnings: list[str] = []
@@ -1136,9 +1225,10 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
         )
     url = urlsplit(settings.web.public_url)
     if settings.mail.transport == "smtp":
-        if _is_loopback(url.hostname or ""):
+        unreachable = _unreachable_kind(url.hostname or "")
+        if unreachable is not None:
             problems.append(
-                f"web.public_url: {settings.web.public_url} is a loopback address, which no "
+                f"web.public_url: {settings.web.public_url} is a {unreachable} address, which no "
                 'recipient can reach; with transport = "smtp" set the site\'s public https URL'
             )
         elif url.scheme != "https":
@@ -1146,6 +1236,11 @@ def deployment_check(settings: Settings) -> tuple[list[str], list[str]]:
                 f"web.public_url: {settings.web.public_url} is not https; mail links and the "
                 'one-click unsubscribe (RFC 8058) need an https URL with transport = "smtp"'
             )
+    if settings.bounces.address_fallback and settings.mail.return_path is not None:
+        problems.append(
+            "bounces.address_fallback: true while [mail] return_path gives every mail a "
+            "signed token; anyone can write a token-less report, so set it to false"
+        )
     if not settings.site.postal_address.strip():
         warnings.append(
             "site.postal_address: empty; anti-spam laws (CAN-SPAM) want the sender's postal "

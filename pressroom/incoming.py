@@ -29,6 +29,7 @@ __all__ = [
     "chunked",
     "numbered_lines",
     "parsed_ahead",
+    "printable",
     "show",
     "text_problem",
     "time_problem",
@@ -58,6 +59,15 @@ def text_problem(value: str) -> str | None:
     if found.group() == "\x00":
         return "contains a NUL character"
     return f"contains a lone surrogate (\\u{ord(found.group()):04x}), which is not text"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` for a terminal: every control character (ESC, CR, NUL, C1 ...) as an escape
+    such as ``\\x1b``, so text from strangers cannot move the cursor or rewrite a line."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def time_problem(value: datetime) -> str | None:

@@ -206,6 +206,7 @@ def bounce_config(settings: Settings) -> BounceConfig:
         soft_limit=bounces.soft_limit,
         soft_window=timedelta(seconds=bounces.soft_window),
         address_fallback=bounces.address_fallback,
+        max_message_bytes=bounces.max_message_bytes,
     )
 
 

@@ -35,6 +35,7 @@ from pressroom.store.engine import Store, open_store
 
 PG_ENV = "PRESSROOM_TEST_PG_URL"
 MYSQL_ENV = "PRESSROOM_TEST_MYSQL_URL"  # MariaDB for the [sources] tests (tests/sources/)
+METRICS_LISTEN_ENV = "PRESSROOM_WEB__METRICS_LISTEN"
 
 # A test that takes over 2 s is marked `slow`; the check fails an unmarked one only past 5 s
 # of its call phase, so our own workers (two per core) do not fail a 1.5 s test, while a test
@@ -154,6 +155,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PRESSROOM_") and name not in (PG_ENV, MYSQL_ENV):
             monkeypatch.delenv(name)
+    # Every `pressroom serve` of parallel tests would take the one default metrics port.
+    monkeypatch.setenv(METRICS_LISTEN_ENV, "127.0.0.1:0")
 
 
 @pytest.fixture(scope="session")

@@ -123,6 +123,10 @@ def test_toml_syntax_error_names_line_and_column(write_config) -> None:  # type:
         ),
         ("[site]\nbase_url = 'www.example.cn'\n", "site.base_url", "absolute http(s) URL"),
         ("[web]\npublic_url = 'ftp://x.cn/'\n", "web.public_url", "absolute http(s) URL"),
+        ("[web]\npublic_url = 'https://x.cn:99999/'\n", "web.public_url", "1 to 65535"),
+        ("[web]\npublic_url = 'https://u:p@x.cn/'\n", "web.public_url", "user name or password"),
+        ("[web]\npublic_url = 'https://x.cn/?a=1'\n", "web.public_url", "query"),
+        ("[web]\npublic_url = 'https://x.cn/#top'\n", "web.public_url", "fragment"),
         ("[store]\nurl = 'mysql://x'\n", "store.url", "sqlite:///"),
         ("[mail]\nfrom_address = 'nobody'\n", "mail.from_address", "not an e-mail address"),
         ("[[sections]]\nslug='Bad Slug'\nname='x'\n", "sections[0].slug", "should match pattern"),
@@ -137,6 +141,27 @@ def test_bad_values_name_the_field(write_config, body: str, field: str, reason: 
     path = write_config(body)
     lines = problems(path)
     assert any(line.startswith(f"{path}: {field}: ") and reason in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            "[bounces]\nsource = 'imaps://bounce:hunter2-secret@mail.example.cn/INBOX'\n",
+            "bounces.source",
+        ),
+        ("[feeds]\nwebsub_hub = 'https://u:hunter2-secret@hub.example/'\n", "feeds.websub_hub"),
+        ("[feeds]\nwebsub_hub = ['https://hunter2-secret@hub.example/']\n", "feeds.websub_hub"),
+    ],
+)
+def test_credentials_in_urls_are_refused_and_never_echoed(
+    write_config, body: str, field: str
+) -> None:  # type: ignore[no-untyped-def]
+    """These URLs end up in logs, public feeds and metrics labels; secrets go elsewhere."""
+    path = write_config(body)
+    lines = problems(path)
+    assert any(line.startswith(f"{path}: {field}: ") for line in lines), lines
+    assert not any("hunter2" in line for line in lines), lines
 
 
 def test_all_problems_reported_at_once(write_config) -> None:  # type: ignore[no-untyped-def]
@@ -277,6 +302,17 @@ def test_config_check_wants_a_secret_of_32_characters(
         ("smtp", "https://127.0.0.1/", "loopback"),
         ("smtp", "https://localhost:8443/", "loopback"),
         ("smtp", "https://[::1]/", "loopback"),
+        ("smtp", "https://0x7f000001/", "loopback"),
+        ("smtp", "https://2130706433/", "loopback"),
+        ("smtp", "https://127.1/", "loopback"),
+        ("smtp", "https://localhost./", "loopback"),
+        ("smtp", "https://[::ffff:127.0.0.1]/", "loopback"),
+        ("smtp", "https://10.1.2.3/", "private"),
+        ("smtp", "https://192.168.0.10/", "private"),
+        ("smtp", "https://[fd00::1]/", "private"),
+        ("smtp", "https://169.254.169.254/", "link-local"),
+        ("smtp", "https://[fe80::1]/", "link-local"),
+        ("smtp", "https://8.8.8.8/", None),
         ("smtp", "https://news.example.org/", None),
         ("file", "http://127.0.0.1:8080/", None),
         ("file", "https://news.example.org/", None),
@@ -300,6 +336,25 @@ def test_mail_links_must_be_https_with_the_smtp_transport(
         assert code == 2
         (line,) = err.strip().splitlines()
         assert line.startswith(f"{path}: web.public_url: {public_url}") and refused in line
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        ('return_path = "bounces@mail.example.org"\n[bounces]\naddress_fallback = true\n', True),
+        ('return_path = "bounces@mail.example.org"\n', False),
+        ("[bounces]\naddress_fallback = true\n", False),
+    ],
+    ids=["fallback-with-verp", "verp-only", "fallback-without-verp"],
+)
+def test_config_check_refuses_address_fallback_with_a_return_path(
+    write_config, capsys: pytest.CaptureFixture[str], extra: str, refused: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """With VERP every real bounce has a token; a token-less one is anyone's forgery."""
+    path = write_config(smtp_site("https://news.example.org/", extra=extra))
+    code, _out, err = check(path, capsys)
+    assert (code == 2) is refused, err
+    assert ("bounces.address_fallback: true while [mail] return_path" in err) is refused
 
 
 def test_config_check_warns_without_postal_address_or_dkim(

@@ -5,12 +5,19 @@ nothing (processing is idempotent). Only :func:`pressroom.subscribers.lifecycle.
 changes a status, so every change has its consent event:
 
 - hard bounce: ``bounced`` (source ``bounce``);
-- soft bounce: ``bounced`` once ``soft_limit`` of them arrived within ``soft_window``;
-- (a bounce or complaint without a token names its subscriber by the reported address,
-  unless ``[bounces] address_fallback = false``: anyone can write such a message);
-- complaint: ``complained`` (source ``complaint``);
+- soft bounce: counted only when the MTA gave up (``Action: failed`` with 4.x.x), at most
+  once per subscriber a day; ``bounced`` once ``soft_limit`` counted ones arrived within
+  ``soft_window``. ``Action: delayed`` and non-standard temporary failures never count;
+- complaint: ``complained`` (source ``complaint``), only with a token (found in the
+  returned original by :mod:`pressroom.bounces.parse`);
+- (a bounce without a token names its subscriber by the reported address only with
+  ``[bounces] address_fallback = true``: anyone can write such a message);
 - unsubscribe request: ``unsubscribed`` (source ``mailto``), only with a valid token;
 - auto-reply, unknown: recorded and counted, never acted on.
+
+Times are the store's clock at arrival (:func:`pressroom.store.store_time.db_now`), never
+the message's ``Date:``, which its sender chooses: a backdated forgery neither hides from
+``bounces list --since`` nor falls outside the soft window.
 """
 
 from __future__ import annotations
@@ -23,13 +30,21 @@ from sqlalchemy import Connection
 from pressroom.bounces.parse import Inbound
 from pressroom.models import BounceKind, ConsentSource, Subscriber, SubscriberStatus
 from pressroom.store.bounces import BounceEvent, count_since, record_event, seen
+from pressroom.store.store_time import db_now
 from pressroom.store.subscribers import find_subscriber, get_subscriber
 from pressroom.subscribers.lifecycle import suppress
 
-__all__ = ["Applied", "Policy", "apply_inbound"]
+__all__ = ["COUNTED", "Applied", "Policy", "apply_inbound"]
 
-_BY_ADDRESS = (BounceKind.HARD, BounceKind.SOFT, BounceKind.COMPLAINT)
-"""Kinds that may fall back to the address the report names when there is no token."""
+COUNTED = "counted"
+"""The action of a soft bounce that counts towards ``soft_limit``."""
+
+_BY_ADDRESS = (BounceKind.HARD, BounceKind.SOFT)
+"""Kinds that may fall back to the address the report names when there is no token
+(complaints never do: a feedback loop report proves something only through our token)."""
+
+_SOFT_SPACING = timedelta(days=1)
+"""At most one soft bounce per subscriber counts in this time (GNU Mailman 3's rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +54,7 @@ class Policy:
 
     limit: int
     window: timedelta
-    address_fallback: bool = True
+    address_fallback: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +68,13 @@ class Applied:
 
 
 def apply_inbound(conn: Connection, inbound: Inbound, policy: Policy, now: datetime) -> Applied:
-    """Record ``inbound`` and apply it (nothing at all if it was recorded before)."""
+    """Record ``inbound`` and apply it (nothing at all if it was recorded before).
+
+    ``now`` dates the processing; the event's arrival is the store's clock.
+    """
     if seen(conn, inbound.message_key):
         return Applied(inbound.kind, None, "", duplicate=True)
-    received = min(inbound.received_at or now, now)
+    received = db_now(conn)
     subscriber, note = _subscriber(conn, inbound, policy.address_fallback)
     action = ""
     if subscriber is not None:
@@ -119,9 +137,13 @@ def _act(
         return _suppress(conn, subscriber, SubscriberStatus.BOUNCED, ConsentSource.BOUNCE,
                          now, f"hard bounce: {detail}")  # fmt: skip
     if kind is BounceKind.SOFT:
-        earlier = count_since(conn, subscriber.id, BounceKind.SOFT, received - policy.window)
+        if not inbound.final:
+            return "", ""  # the MTA is still trying: inbound.note says so
+        if count_since(conn, subscriber.id, COUNTED, received - _SOFT_SPACING):
+            return "", "a soft bounce was counted for this address in the last day"
+        earlier = count_since(conn, subscriber.id, COUNTED, received - policy.window)
         if earlier + 1 < policy.limit:
-            return "counted", f"soft bounce {earlier + 1} of {policy.limit}"
+            return COUNTED, f"soft bounce {earlier + 1} of {policy.limit}"
         note = f"{earlier + 1} soft bounces within {policy.window.days} days: {detail}"
         return _suppress(conn, subscriber, SubscriberStatus.BOUNCED, ConsentSource.BOUNCE,
                          now, note)  # fmt: skip

@@ -24,8 +24,9 @@ class BounceConfig:
         addresses: the VERP bases and ``[web] secret``.
         soft_limit: soft bounces within ``soft_window`` that mark an address bounced.
         soft_window: ``[bounces] soft_window``.
-        address_fallback: ``[bounces] address_fallback``: whether a report without a token
+        address_fallback: ``[bounces] address_fallback``: whether a bounce without a token
             may name its subscriber by the address it reports.
+        max_message_bytes: ``[bounces] max_message_bytes``: bigger messages are set aside.
     """
 
     source: str
@@ -35,4 +36,5 @@ class BounceConfig:
     addresses: Addresses
     soft_limit: int
     soft_window: timedelta
-    address_fallback: bool = True
+    address_fallback: bool = False
+    max_message_bytes: int = 2 * 1024 * 1024

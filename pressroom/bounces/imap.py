@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import re
 import ssl
 from collections.abc import Iterator
 from types import TracebackType
@@ -75,10 +76,11 @@ class ImapInbox:
     ) -> None:
         self._close()
 
-    def messages(self) -> Iterator[Item]:
-        """Every message in the mailbox, by UID, fetched one at a time."""
+    def messages(self, max_bytes: int) -> Iterator[Item]:
+        """Every message in the mailbox, by UID, fetched one at a time (one whose
+        ``RFC822.SIZE`` is above ``max_bytes`` is handed out unread)."""
         try:
-            yield from self._messages()
+            yield from self._messages(max_bytes)
         except (OSError, imaplib.IMAP4.error) as exc:
             raise JobFailed(f"{self._where}: {exc}") from exc
 
@@ -89,16 +91,22 @@ class ImapInbox:
         except (OSError, imaplib.IMAP4.error) as exc:
             raise JobFailed(f"{self._where}: {exc}") from exc
 
-    def _messages(self) -> Iterator[Item]:
+    def _messages(self, max_bytes: int) -> Iterator[Item]:
         conn = self._session()
         status, data = conn.uid("SEARCH", "ALL")
         self._check(status, data, "search")
         for uid in (data[0] or b"").split():
+            status, sized = conn.uid("FETCH", uid.decode(), "(RFC822.SIZE)")
+            self._check(status, sized, "fetch")
+            size = _size(sized)
+            if size > max_bytes:
+                yield Item(uid.decode(), b"", size)
+                continue
             status, fetched = conn.uid("FETCH", uid.decode(), "(BODY.PEEK[])")
             self._check(status, fetched, "fetch")
             body = next((part[1] for part in fetched if isinstance(part, tuple)), None)
             if isinstance(body, bytes):
-                yield Item(uid.decode(), body)
+                yield Item(uid.decode(), body, len(body))
 
     def _move(self, key: str, folder: str, *, flag: bool) -> None:
         conn = self._session()
@@ -136,6 +144,17 @@ class ImapInbox:
         with contextlib.suppress(OSError, imaplib.IMAP4.error):
             self._conn.logout()
         self._conn = None
+
+
+def _size(data: list[object]) -> int:
+    """The ``RFC822.SIZE`` of a FETCH answer (0 when the server left it out)."""
+    for part in data:
+        line = part[0] if isinstance(part, tuple) else part
+        if isinstance(line, bytes):
+            match = re.search(rb"RFC822\.SIZE (\d+)", line)
+            if match:
+                return int(match.group(1))
+    return 0
 
 
 def _quote(name: str) -> str:

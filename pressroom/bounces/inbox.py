@@ -14,17 +14,27 @@ FAILED = "failed"
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One message of a mailbox: its key there and its bytes."""
+    """One message of a mailbox: its key there, its bytes and their size.
+
+    ``data`` is empty when the message was bigger than the mailbox was asked to read
+    (``size`` says how big): such a message is set aside unparsed.
+    """
 
     key: str
     data: bytes
+    size: int
+
+    @property
+    def where(self) -> str:
+        """The message for a person: its Maildir file or its IMAP UID."""
+        return f"file {self.key}" if "/" in self.key else f"IMAP UID {self.key}"
 
 
 class Inbox(Protocol):
     """What bounce processing needs of a mailbox."""
 
-    def messages(self) -> Iterator[Item]:
-        """The messages waiting, one at a time."""
+    def messages(self, max_bytes: int) -> Iterator[Item]:
+        """The messages waiting, one at a time; one above ``max_bytes`` is not read."""
         ...
 
     def move(self, key: str, folder: str, *, flag: bool) -> None:

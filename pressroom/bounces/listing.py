@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from pressroom.errors import UsageError
+from pressroom.incoming import MIN_TIME, printable
 from pressroom.models import BounceKind
 from pressroom.store.bounces import BounceRow, list_events
 from pressroom.store.engine import Store
@@ -32,7 +33,8 @@ def parse_kinds(values: Sequence[str]) -> tuple[BounceKind, ...]:
 
 
 def parse_since(value: str | None, now: datetime, zone: tzinfo) -> datetime | None:
-    """``--since``: an age (``7d``, ``12h``, ``30m``) or a date/time in the site's zone.
+    """``--since``: an age (``7d``, ``12h``, ``30m``) or a date/time in the site's zone; an
+    age longer ago than any date means since the beginning.
 
     Raises:
         UsageError: neither.
@@ -41,7 +43,11 @@ def parse_since(value: str | None, now: datetime, zone: tzinfo) -> datetime | No
         return None
     match = _AGE.match(value.strip())
     if match:
-        return now - timedelta(**{_AGE_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            return max(now - timedelta(**{_AGE_UNITS[match.group(2)]: int(match.group(1))}),
+                       MIN_TIME)  # fmt: skip
+        except OverflowError:  # longer ago than any date: everything is newer
+            return MIN_TIME
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
@@ -74,4 +80,4 @@ def _line(row: BounceRow, zone: tzinfo) -> str:
     run = f" run {event.digest_id}" if event.digest_id is not None else ""
     action = event.action or "-"
     detail = "; ".join(p for p in (event.status_code or "", event.diagnostic, event.note) if p)
-    return f"{when}  {event.kind:<11}  {who}{run}  {action}  {detail}".rstrip()
+    return printable(f"{when}  {event.kind:<11}  {who}{run}  {action}  {detail}".rstrip())

@@ -33,16 +33,19 @@ class Maildir:
             raise JobFailed(f"{path}: not a Maildir (no new/ and cur/ folders)")
         self.path = path
 
-    def messages(self) -> Iterator[Item]:
-        """Every message in ``new`` and ``cur``, oldest file name first."""
+    def messages(self, max_bytes: int) -> Iterator[Item]:
+        """Every message in ``new`` and ``cur``, oldest file name first; one bigger than
+        ``max_bytes`` is handed out unread."""
         for sub in ("new", "cur"):
             names = sorted(n for n in os.listdir(self.path / sub) if not n.startswith("."))
             for name in names:
                 try:
-                    data = (self.path / sub / name).read_bytes()
+                    with open(self.path / sub / name, "rb") as file:
+                        size = os.fstat(file.fileno()).st_size
+                        data = file.read() if size <= max_bytes else b""
                 except FileNotFoundError:  # moved meanwhile by another reader
                     continue
-                yield Item(f"{sub}/{name}", data)
+                yield Item(f"{sub}/{name}", data, size)
 
     def move(self, key: str, folder: str, *, flag: bool) -> None:
         """Rename the message into ``.<folder>/cur`` with the seen (and flagged) flag."""

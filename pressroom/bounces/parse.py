@@ -5,25 +5,37 @@ The order, most authoritative first:
 1. an ARF report (RFC 5965, ``multipart/report; report-type=feedback-report``):
    ``Feedback-Type: abuse`` is a complaint, any other type is kept as unknown;
 2. a DSN (RFC 3464, ``report-type=delivery-status``): ``Action: failed`` with a 5.x.x
-   status is a hard bounce, a 4.x.x status or ``Action: delayed`` a soft one;
+   status is a hard bounce, a 4.x.x status or ``Action: delayed`` a soft one (``final``
+   only when the MTA gave up: ``Action: failed``);
 3. mail to the ``List-Unsubscribe`` mailto address: an unsubscribe request;
 4. a vacation or out-of-office reply (RFC 3834 ``Auto-Submitted``, ``X-Autoreply``,
    the usual subjects), unless it comes from a mailer daemon;
 5. a non-standard bounce (Exchange, Gmail, qmail, ...) that one of flufl.bounce's
-   detectors recognises (GNU Mailman's): permanent failures hard, temporary ones soft;
+   detectors recognises (GNU Mailman's): permanent failures hard, temporary ones soft
+   (never final: nothing says the MTA gave up);
 6. anything else: unknown.
 
-Whose delivery: the signed VERP token of the address the message was delivered to
-(``Delivered-To``, ``X-Original-To``, ``To``), else of the DSN's ``Original-Envelope-Id``
-or ``X-Postfix-Sender``, else of the returned original's ``Return-Path`` or
-``List-Unsubscribe``. A token that does not verify (another secret, tampered) makes the
-message unknown with a note, whatever it claims: a forged bounce changes nothing. With no
-token at all, the address the report names (``Final-Recipient``, ``Original-Rcpt-To``,
-the address flufl.bounce found) is kept for the caller to look up.
+Whose delivery: a signed VERP token of the purpose of the door the message came to.
+A mail to the ``List-Unsubscribe`` address is read only for an unsubscribe token of the
+address it was delivered to. Every report (DSN, ARF, anything else) is read only for a
+bounce token, never an unsubscribe one: of the address it was delivered to
+(``Delivered-To``, ``X-Original-To``, ``To``), of the DSN's ``Original-Envelope-Id`` or
+``X-Postfix-Sender``, or of the returned original's ``Return-Path``; a complaint only of
+the returned original (the report's own envelope is the feedback loop's, not ours). A
+token that does not verify (another secret, tampered) makes the message unknown with a
+note, whatever it claims: a forged bounce changes nothing. With no token at all, the
+address the report names (``Final-Recipient``, ``Original-Rcpt-To``, the address
+flufl.bounce found) is kept for the caller, who uses it only for a token-less
+unsubscribe request or when ``[bounces] address_fallback`` is on.
+
+Every text taken from the message is checked as imports check theirs (:func:`checked`):
+a NUL, a lone surrogate, a control character or an over-long value makes the message
+:class:`Unparseable`, set aside before it reaches the store.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Iterator
@@ -37,9 +49,10 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from flufl.bounce import all_failures
 
 from pressroom.delivery.verp import Purpose, TokenCheck, VerpRef, find_token, read_token
+from pressroom.incoming import text_problem
 from pressroom.models import BounceKind
 
-__all__ = ["Addresses", "Inbound", "Unparseable", "read_message"]
+__all__ = ["Addresses", "Inbound", "Unparseable", "checked", "message_key", "read_message"]
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _AUTO_SUBJECT = re.compile(
@@ -50,10 +63,14 @@ _AUTO_SUBJECT = re.compile(
 _DAEMONS = ("mailer-daemon", "postmaster", "mailerdaemon", "mail-daemon")
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 _DIAGNOSTIC_CHARS = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_CHARS = {"message_id": 998, "recipient": 320, "status_code": 16, "diagnostic": 1000,
+              "note": 2000}  # fmt: skip
 
 
 class Unparseable(ValueError):
-    """The bytes are not a mail message (empty, no header at all)."""
+    """The bytes are not a mail message (empty, no header at all), or a value taken from
+    it cannot be stored (a NUL, a lone surrogate, a control character, too long)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +87,12 @@ class Inbound:
     """What one inbound message is.
 
     Attributes:
-        message_key: SHA-256 of the Message-ID (of the bytes without one): seen twice, same key.
+        message_key: :func:`message_key` of the bytes: the same message seen twice, same key.
         message_id: the Message-ID header as given ("" when missing).
-        received_at: its Date header, if readable.
+        received_at: its Date header, if readable (sender-controlled: shown, never counted on).
         kind: hard, soft, complaint, unsubscribe, auto-reply or unknown.
+        final: a soft bounce whose MTA gave up (``Action: failed`` with 4.x.x); only those
+            count towards ``[bounces] soft_limit``.
         status_code: the DSN's status (``5.1.1``) or one found in a non-standard bounce.
         diagnostic: the reason the report gives, shortened.
         recipient: the address the report names (used only when there is no token).
@@ -92,13 +111,41 @@ class Inbound:
     ref: VerpRef | None = None
     token: TokenCheck | None = None
     note: str = ""
+    final: bool = False
+
+
+def message_key(message_id: str, data: bytes) -> str:
+    """SHA-256 of the Message-ID and of the raw bytes: a resent copy is seen as such, and a
+    different report that reuses a Message-ID is not taken for it."""
+    raw = hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(f"{message_id}\n{raw}".encode("utf-8", "replace")).hexdigest()
+
+
+def checked(inbound: Inbound) -> Inbound:
+    """``inbound`` if every text in it can be stored and shown.
+
+    Raises:
+        Unparseable: a value holds a NUL, a lone surrogate or a control character, or is
+            longer than the store keeps.
+    """
+    for name, limit in _MAX_CHARS.items():
+        value = getattr(inbound, name) or ""
+        problem = text_problem(value)
+        if problem is None and _CONTROL.search(value):
+            problem = "contains a control character"
+        if problem is None and len(value) > limit:
+            problem = f"is longer than {limit} characters"
+        if problem is not None:
+            raise Unparseable(f"its {name.replace('_', ' ')} {problem}")
+    return inbound
 
 
 def read_message(data: bytes, addresses: Addresses) -> Inbound:
     """Classify ``data`` (a whole message) and find whose delivery it concerns.
 
     Raises:
-        Unparseable: ``data`` is empty or has no header at all.
+        Unparseable: ``data`` is empty or has no header at all, or a value taken from it
+            cannot be stored (see :func:`checked`).
     """
     if not data.strip():
         raise Unparseable("empty message")
@@ -106,15 +153,14 @@ def read_message(data: bytes, addresses: Addresses) -> Inbound:
     if not msg.keys():
         raise Unparseable("no header lines: not a mail message")
     message_id = _header(msg, "Message-ID")
-    key_source = message_id.encode("utf-8", "replace") if message_id else data
     base = Inbound(
-        message_key=hashlib.sha256(key_source).hexdigest(),
+        message_key=message_key(message_id, data),
         message_id=message_id,
         received_at=_date(msg),
         kind=BounceKind.UNKNOWN,
     )
-    classified, purpose_hint = _classify(msg, base, addresses)
-    return _with_token(msg, classified, addresses, purpose_hint)
+    classified, door = _classify(msg, base, addresses)
+    return checked(_with_token(msg, classified, addresses, door))
 
 
 # ---------------------------------------------------------------- classification
@@ -178,6 +224,7 @@ def _delivery_status(msg: Message, base: Inbound) -> Inbound | None:
     action = _header(chosen, "Action").lower()
     status = _status(_header(chosen, "Status"))
     soft = action == "delayed" or (status is not None and status.startswith("4"))
+    final = soft and action == "failed"
     diagnostic = _header(chosen, "Diagnostic-Code") or _header(chosen, "X-Postfix-Diagnostic")
     return replace(
         base,
@@ -185,6 +232,8 @@ def _delivery_status(msg: Message, base: Inbound) -> Inbound | None:
         status_code=status,
         diagnostic=_short(diagnostic or f"Action: {action}"),
         recipient=_address(_header(chosen, "Final-Recipient")),
+        final=final,
+        note="" if final or not soft else f"Action: {action}: the mail is still being retried",
     )
 
 
@@ -205,7 +254,7 @@ def _nonstandard_bounce(msg: Message, base: Inbound) -> Inbound | None:
         status_code=status,
         diagnostic=_short(line),
         recipient=_address(recipient),
-        note="non-standard bounce",
+        note="non-standard bounce" if hard else "non-standard temporary failure: never counted",
     )
 
 
@@ -232,53 +281,47 @@ def _from_daemon(msg: Message) -> bool:
 # ---------------------------------------------------------------- tokens
 
 
-def _with_token(msg: Message, found: Inbound, addresses: Addresses, hint: Purpose) -> Inbound:
-    for purpose, token in _candidate_tokens(msg, addresses, hint):
-        check, ref = read_token(addresses.secret, purpose, token)
+def _with_token(msg: Message, found: Inbound, addresses: Addresses, door: Purpose) -> Inbound:
+    for token in _candidate_tokens(msg, addresses, door, found.kind):
+        check, ref = read_token(addresses.secret, door, token)
         if check is TokenCheck.VALID:
             return replace(found, ref=ref, token=check)
         return replace(
             found,
             kind=BounceKind.UNKNOWN,
             token=check,
-            note=f"refused: {check} {purpose} token (the message claimed: {found.kind})",
+            note=f"refused: {check} {door} token (the message claimed: {found.kind})",
         )
     return found
 
 
 def _candidate_tokens(
-    msg: Message, addresses: Addresses, hint: Purpose
-) -> Iterator[tuple[Purpose, str]]:
-    bases = [
-        (purpose, base)
-        for purpose, base in (
-            (Purpose.UNSUBSCRIBE, addresses.unsubscribe_mailto),
-            (Purpose.BOUNCE, addresses.return_path),
-        )
-        if base
-    ]
-    bases.sort(key=lambda pair: pair[0] is not hint)
-    for value in _addresses_in(msg, _ENVELOPE_HEADERS):
-        yield from _tokens_of(value, bases)
-    for block in _report_fields(msg, "message/delivery-status")[:1]:
-        envid = _header(block, "Original-Envelope-Id")
-        if envid and addresses.return_path:
-            yield Purpose.BOUNCE, envid
-        for value in _addresses_in(block, ("X-Postfix-Sender",)):
-            yield from _tokens_of(value, bases)
+    msg: Message, addresses: Addresses, door: Purpose, kind: BounceKind
+) -> Iterator[str]:
+    """The tokens of ``door``'s purpose where a message of ``kind`` may carry them."""
+    base = addresses.unsubscribe_mailto if door is Purpose.UNSUBSCRIBE else addresses.return_path
+    if not base:
+        return
+    if kind is not BounceKind.COMPLAINT:
+        yield from _tokens_of(_addresses_in(msg, _ENVELOPE_HEADERS), base)
+    if door is Purpose.UNSUBSCRIBE:
+        return
+    if kind is not BounceKind.COMPLAINT:
+        for block in _report_fields(msg, "message/delivery-status")[:1]:
+            envid = _header(block, "Original-Envelope-Id")
+            if envid:
+                yield envid
+            yield from _tokens_of(_addresses_in(block, ("X-Postfix-Sender",)), base)
     original = _original_headers(msg)
     if original is not None:
-        for value in _addresses_in(original, ("Return-Path",)):
-            yield from _tokens_of(value, bases)
-        for mailto in re.findall(r"<mailto:([^>?]+)", _header(original, "List-Unsubscribe")):
-            yield from _tokens_of(mailto, bases)
+        yield from _tokens_of(_addresses_in(original, ("Return-Path",)), base)
 
 
-def _tokens_of(address: str, bases: list[tuple[Purpose, str]]) -> Iterator[tuple[Purpose, str]]:
-    for purpose, base in bases:
+def _tokens_of(addresses: Iterator[str], base: str) -> Iterator[str]:
+    for address in addresses:
         token = find_token(base, address)
         if token is not None:
-            yield purpose, token
+            yield token
 
 
 def _sent_to(msg: Message, base: str) -> bool:
@@ -342,7 +385,14 @@ def _status_in_body(msg: Message) -> tuple[str | None, str]:
 
 def _header(msg: Message, name: str) -> str:
     value = msg.get(name)
-    return "" if value is None else " ".join(str(value).split())
+    if value is None:
+        return ""
+    text = str(value)
+    # compat32 keeps raw 8-bit header bytes as lone surrogates: read them as UTF-8 (a
+    # surrogate that is no escaped byte stays, for checked() to refuse)
+    with contextlib.suppress(UnicodeEncodeError):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
 
 
 def _addresses_in(msg: Message, names: tuple[str, ...]) -> Iterator[str]:

@@ -1,18 +1,23 @@
 """``pressroom bounces process``: read the bounce mailbox, record and apply each message.
 
 Each message is handled in its own short write transaction, then moved out of the way:
-into ``processed``, or into ``failed`` when it cannot be parsed. If the process dies
-between the commit and the move, the next pass finds the message recorded and only moves
-it (a duplicate changes nothing), so every message is accounted for exactly once.
+into ``processed``, or into ``failed`` when it cannot be processed (too big, not a mail
+message, a value the store cannot hold: see :func:`pressroom.bounces.parse.checked`).
+A message set aside is named (file or IMAP UID) with its reason in one sentence, and the
+run goes on: nothing a stranger mails can stop the queue. If the process dies between
+the commit and the move, the next pass finds the message recorded and only moves it (a
+duplicate changes nothing), so every message is accounted for exactly once.
 """
 
 from __future__ import annotations
 
 import logging
 
-from pressroom.bounces.apply import Policy, apply_inbound
+from sqlalchemy.exc import DataError, IntegrityError
+
+from pressroom.bounces.apply import Applied, Policy, apply_inbound
 from pressroom.bounces.config import BounceConfig
-from pressroom.bounces.inbox import FAILED, PROCESSED
+from pressroom.bounces.inbox import FAILED, PROCESSED, Inbox, Item
 from pressroom.bounces.mailbox import open_mailbox
 from pressroom.bounces.parse import Unparseable, read_message
 from pressroom.bounces.report import BounceReport
@@ -34,25 +39,55 @@ def process_bounces(config: BounceConfig, store: Store, clock: Clock) -> BounceR
     report = BounceReport()
     policy = Policy(config.soft_limit, config.soft_window, config.address_fallback)
     with open_mailbox(config) as inbox:
-        for item in inbox.messages():
+        for item in inbox.messages(config.max_message_bytes):
             try:
-                inbound = read_message(item.data, config.addresses)
-            except Exception as exc:  # per message: what cannot be read goes to 'failed'
-                if not isinstance(exc, Unparseable):
-                    log.debug("bounce mailbox: %s", item.key, exc_info=True)
-                log.warning("bounce mailbox: message %s moved to %r: %s", item.key, FAILED, exc)
-                inbox.move(item.key, FAILED, flag=False)
-                report.failed.append(f"{item.key}: {exc}")
+                applied = _apply(item, config, store, policy, clock)
+            except _SetAside as exc:
+                _set_aside(inbox, item, str(exc), report)
                 continue
-            with store.write() as conn:
-                applied = apply_inbound(conn, inbound, policy, clock())
             inbox.move(item.key, PROCESSED, flag=True)
-            if applied.duplicate:
-                report.duplicates += 1
-                continue
-            report.kinds[applied.kind] += 1
-            if applied.action:
-                report.actions[applied.action] += 1
-                who = applied.subscriber.email if applied.subscriber else "?"
-                log.info("bounce mailbox: %s %s -> %s", applied.kind, who, applied.action)
+            _count(applied, report)
     return report
+
+
+class _SetAside(Exception):
+    """Why a message cannot be processed (one clause)."""
+
+
+def _apply(item: Item, config: BounceConfig, store: Store, policy: Policy, clock: Clock) -> Applied:
+    if item.size > config.max_message_bytes:
+        raise _SetAside(
+            f"it has {item.size} bytes, more than [bounces] max_message_bytes "
+            f"({config.max_message_bytes})"
+        )
+    try:
+        inbound = read_message(item.data, config.addresses)
+    except Unparseable as exc:
+        raise _SetAside(str(exc)) from exc
+    except Exception as exc:  # per message: whatever the parser trips on sets it aside
+        log.debug("bounce mailbox: %s", item.where, exc_info=True)
+        raise _SetAside(f"it cannot be parsed ({type(exc).__name__})") from exc
+    try:
+        with store.write() as conn:
+            return apply_inbound(conn, inbound, policy, clock())
+    except (DataError, IntegrityError) as exc:  # a value the checks missed: never loop on it
+        log.debug("bounce mailbox: %s", item.where, exc_info=True)
+        raise _SetAside(f"the store refused a value of it ({type(exc.orig).__name__})") from exc
+
+
+def _set_aside(inbox: Inbox, item: Item, reason: str, report: BounceReport) -> None:
+    sentence = f"bounce mailbox: {item.where} set aside in {FAILED!r}: {reason}"
+    log.warning("%s", sentence)
+    inbox.move(item.key, FAILED, flag=False)
+    report.failed.append(sentence)
+
+
+def _count(applied: Applied, report: BounceReport) -> None:
+    if applied.duplicate:
+        report.duplicates += 1
+        return
+    report.kinds[applied.kind] += 1
+    if applied.action:
+        report.actions[applied.action] += 1
+        who = applied.subscriber.email if applied.subscriber else "?"
+        log.info("bounce mailbox: %s %s -> %s", applied.kind, who, applied.action)

@@ -131,7 +131,8 @@ class FileTransport:
 
     async def __aenter__(self) -> Self:
         try:
-            self.outbox.mkdir(parents=True, exist_ok=True)
+            # mails hold addresses and personal links: the owner's alone (0700, files 0600)
+            self.outbox.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise TemporaryFailure(f"cannot create the outbox {self.outbox}: {exc}") from exc
         return self
@@ -150,7 +151,9 @@ class FileTransport:
         target = self.outbox / eml_name(msg.message_id)
         temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            with open(temp, "wb") as handle:
+            with os.fdopen(
+                os.open(temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb"
+            ) as handle:
                 handle.write(msg.data)
                 if self.fsync:
                     handle.flush()

@@ -115,6 +115,8 @@ def _write_feeds(config: FeedConfig, store: Store, now: datetime, force: bool) -
     except OSError as exc:
         where = exc.filename or out
         raise JobFailed(f"feeds build: cannot write {where}: {exc.strerror or exc}") from exc
+    except OutputError as exc:  # the output folder itself (a file, read-only, full)
+        raise JobFailed(f"feeds build: {exc}") from exc
     report.seconds = time.perf_counter() - started
     return report
 

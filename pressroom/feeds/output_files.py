@@ -33,7 +33,7 @@ def same_bytes(path: Path, data: bytes) -> bool:
         if path.stat().st_size != len(data):
             return False
         return path.read_bytes() == data
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no such file (or no such folder)
         return False
 
 

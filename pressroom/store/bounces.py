@@ -78,11 +78,11 @@ def record_event(conn: Connection, event: BounceEvent) -> int:
     return int(result.scalar_one())
 
 
-def count_since(conn: Connection, subscriber_id: int, kind: BounceKind, since: datetime) -> int:
-    """How many ``kind`` events of ``subscriber_id`` were received after ``since``."""
+def count_since(conn: Connection, subscriber_id: int, action: str, since: datetime) -> int:
+    """How many events of ``subscriber_id`` that took ``action`` were received after ``since``."""
     query = select(func.count()).where(
         bounce_events.c.subscriber_id == subscriber_id,
-        bounce_events.c.kind == kind.value,
+        bounce_events.c.action == action,
         bounce_events.c.received_at > since,
     )
     return int(conn.execute(query).scalar_one())

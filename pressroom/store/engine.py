@@ -12,6 +12,8 @@ statement parameters (subscribers' addresses) from every error message.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -134,6 +136,16 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner alone (0600): it holds every
+    subscriber's address. SQLite gives its WAL and shared-memory files the same mode."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # an existing file keeps its mode; a missing folder is SQLite's to report
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(database, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def open_store(
     url: str,
     *,
@@ -160,6 +172,7 @@ def open_store(
         if url.startswith("sqlite"):
             options["connect_args"] = {"timeout": busy_timeout, **options.get("connect_args", {})}
             engine = create_engine(url, **options)
+            _create_private(engine.url.database)
             _tune_sqlite(engine, busy_timeout)
         else:
             engine = create_engine(url, pool_pre_ping=True, **options)

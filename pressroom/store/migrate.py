@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 __all__ = ["SCHEMA_HEAD", "current_revision", "upgrade"]
 
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 """The newest migration's revision id; a test keeps it equal to Alembic's head."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"

@@ -142,6 +142,12 @@ subscribers = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
+    # The open request's own choices (a known address's request), applied only when it is
+    # confirmed, and when it was last mailed (a bounced address: once a day) (0008).
+    Column("request_name", Text),
+    Column("request_sections", Text),
+    Column("request_frequency", String(16)),
+    Column("request_mailed_at", UTCDateTime),
     Index("ix_subscribers_status_frequency", "status", "frequency"),
 )
 
@@ -197,8 +203,8 @@ bounce_events = Table(
     "bounce_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    # SHA-256 of the Message-ID (or of the bytes when it has none): a message seen twice
-    # is recognised and changes nothing (0005).
+    # SHA-256 of the Message-ID and of the raw bytes' SHA-256: a message seen twice is
+    # recognised and changes nothing (0005; the raw hash since issue 19).
     Column("message_key", String(64), nullable=False, unique=True),
     Column("message_id", Text, nullable=False, server_default=""),
     Column("received_at", UTCDateTime, nullable=False),

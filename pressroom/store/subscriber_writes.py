@@ -35,11 +35,13 @@ __all__ = [
     "count_bounce",
     "insert_subscriber",
     "insert_subscribers",
+    "open_subscribe_request",
     "record_consent_event",
     "record_consent_events",
     "save_subscriber",
     "set_confirm_nonce",
     "set_preferences",
+    "set_request_mailed",
     "set_status",
     "update_subscriber",
     "update_subscribers",
@@ -145,13 +147,57 @@ def save_subscriber(
     return updated
 
 
+def open_subscribe_request(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    nonce: str,
+    name: str,
+    sections: Sequence[str],
+    frequency: Frequency,
+    mailed_at: datetime | None,
+) -> None:
+    """Open a subscribe request (``nonce``) on a known subscriber; its choices are kept
+    beside the subscriber's own and applied only by :func:`activate_request`."""
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id)
+        .values(
+            confirm_nonce=nonce,
+            request_name=name,
+            request_sections=join_sections(sections),
+            request_frequency=Frequency(frequency).value,
+            request_mailed_at=mailed_at,
+        )
+    )
+
+
+def set_request_mailed(conn: Connection, subscriber_id: int, mailed_at: datetime | None) -> None:
+    """Stamp when a confirmation mail was last sent (None: keep the stamp as it is)."""
+    stamp = subscribers.c.request_mailed_at if mailed_at is None else mailed_at
+    conn.execute(
+        subscribers.update()
+        .where(subscribers.c.id == subscriber_id)
+        .values(request_mailed_at=stamp)
+    )
+
+
 def activate_request(conn: Connection, subscriber_id: int, nonce: str, now: datetime) -> bool:
-    """Make the subscriber active if ``nonce`` is still their open request, and close it.
+    """Make the subscriber active if ``nonce`` is still their open request, and close it;
+    the request's own choices (:func:`open_subscribe_request`), if any, become theirs.
 
     One conditional UPDATE: of two confirmations racing, exactly one wins (True).
     """
     values = _status_values(SubscriberStatus.ACTIVE, now)
     values["confirm_nonce"] = None
+    values.update(
+        name=func.coalesce(subscribers.c.request_name, subscribers.c.name),
+        sections=func.coalesce(subscribers.c.request_sections, subscribers.c.sections),
+        frequency=func.coalesce(subscribers.c.request_frequency, subscribers.c.frequency),
+        request_name=None,
+        request_sections=None,
+        request_frequency=None,
+    )
     statement = (
         subscribers.update()
         .where(subscribers.c.id == subscriber_id, subscribers.c.confirm_nonce == nonce)

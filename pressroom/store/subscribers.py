@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
@@ -22,6 +24,7 @@ from pressroom.models import Frequency, Subscriber, SubscriberStatus
 from pressroom.store.schema import subscribers
 
 __all__ = [
+    "RequestState",
     "active_by_sections",
     "active_subscribers",
     "address_key",
@@ -34,6 +37,7 @@ __all__ = [
     "new_confirm_nonce",
     "new_public_key",
     "pending_nonce",
+    "request_state",
     "row_to_subscriber",
     "split_sections",
 ]
@@ -108,6 +112,24 @@ def find_by_public_key(conn: Connection, public_key: str) -> Subscriber | None:
     query = select(subscribers).where(subscribers.c.public_key == public_key)
     row = conn.execute(query).first()
     return None if row is None else row_to_subscriber(row)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestState:
+    """A subscriber's open subscribe request: its nonce (None: none open) and when a
+    confirmation mail was last sent for a request of theirs."""
+
+    nonce: str | None
+    mailed_at: datetime | None
+
+
+def request_state(conn: Connection, subscriber_id: int) -> RequestState:
+    """The subscriber's :class:`RequestState` (one query)."""
+    query = select(subscribers.c.confirm_nonce, subscribers.c.request_mailed_at).where(
+        subscribers.c.id == subscriber_id
+    )
+    row = conn.execute(query).first()
+    return RequestState(None, None) if row is None else RequestState(row[0], row[1])
 
 
 def pending_nonce(conn: Connection, subscriber_id: int) -> str | None:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
+from pressroom.incoming import printable
 from pressroom.models import ConsentEvent, Subscriber
 
 __all__ = ["history_lines"]
 
 
 def history_lines(subscriber: Subscriber, events: list[ConsentEvent], zone: tzinfo) -> list[str]:
-    """The lines ``subscribers show`` prints; times in the site's zone."""
+    """The lines ``subscribers show`` prints; times in the site's zone, control characters
+    escaped (:func:`pressroom.incoming.printable`)."""
 
     def when(event: ConsentEvent) -> str:
         return f"{event.at.astimezone(zone):%Y-%m-%d %H:%M:%S %z}"
@@ -32,4 +34,4 @@ def history_lines(subscriber: Subscriber, events: list[ConsentEvent], zone: tzin
         change = f"{e.from_status or '(new)'} -> {e.to_status}"
         extra = "".join([f" from {e.ip}" if e.ip else "", f" ({e.note})" if e.note else ""])
         lines.append(f"  {when(e)}  {change}  by {e.source}{extra}")
-    return [line for line in lines if line]
+    return [printable(line) for line in lines if line]  # notes quote inbound mail

@@ -40,10 +40,13 @@ Preferences never change the status. One subscriber per mailbox: every lookup go
 ``email_key`` (the address with its local part lower-cased).
 
 - **Subscribe** (:func:`request_subscription`): an unknown address is saved as
-  ``pending`` with a random ``confirm_nonce`` and gets a confirm mail; a pending or
-  suppressed one gets a *new* nonce and a confirm mail; an active one gets a notice
-  mail. The page and the time it takes are the same in every case (see
-  :mod:`pressroom.web.routes_subscribe`).
+  ``pending`` with a random ``confirm_nonce`` and gets a confirm mail. A request belongs
+  to its owner: while one is open, a new submission re-sends the same link and changes
+  no stored choice. An unsubscribed or bounced address without an open request gets a
+  new nonce, its form's choices wait beside the stored ones until that request is
+  confirmed, and a confirm mail (a bounced address at most one a day); a complained
+  address gets no mail at all; an active one gets a notice mail. The page and the time
+  it takes are the same in every case (see :mod:`pressroom.web.routes_subscribe`).
 - **Confirm** (:func:`confirm`): a confirm token carries the subscriber's public key and
   the nonce of the request it was made for; it works only while that nonce is stored.
 - **Unsubscribe, bounce, complaint** (:func:`suppress`, :func:`unsubscribe`,
@@ -59,7 +62,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Connection
@@ -70,21 +73,25 @@ from pressroom.store.subscriber_writes import (
     activate_request,
     count_bounce,
     insert_subscriber,
+    open_subscribe_request,
     record_consent_event,
     set_confirm_nonce,
     set_preferences,
+    set_request_mailed,
     set_status,
-    update_subscriber,
 )
 from pressroom.store.subscribers import (
+    RequestState,
     find_by_public_key,
     find_subscriber,
     get_subscriber,
     new_confirm_nonce,
     pending_nonce,
+    request_state,
 )
 
 __all__ = [
+    "BOUNCED_MAIL_SPACING",
     "RESUBSCRIBE_NOTE",
     "Event",
     "MailKind",
@@ -198,12 +205,14 @@ class SubscribeForm:
 
 @dataclass(frozen=True, slots=True)
 class SubscriptionRequest:
-    """What a subscribe request did: the subscriber, which mail to send, and for a confirm
-    mail the nonce its link must carry."""
+    """What a subscribe request did: the subscriber, which mail to send, for a confirm
+    mail the nonce its link must carry, and whether it may be sent at all (``send`` false:
+    a complained address, or a bounced one mailed within the day)."""
 
     subscriber: Subscriber
     mail: MailKind
     nonce: str | None
+    send: bool = True
 
 
 def _event(
@@ -237,8 +246,12 @@ def request_subscription(
 ) -> SubscriptionRequest:
     """Record a web subscribe request (rule 1); return what to mail.
 
-    Every case runs one lookup and one write of the subscriber row, so the request takes
-    the same time whatever the address's state.
+    A request belongs to its owner: while one is open, a new submission changes neither
+    its nonce nor any stored choice, and is answered with the same link. The choices of a
+    request on a known address wait beside the subscriber's own until it is confirmed. A
+    complained address gets no mail, a bounced one at most one a day. Every case runs the
+    same lookups and one write of the subscriber row, so the request takes the same time
+    whatever the address's state.
     """
     existing = find_subscriber(conn, form.email)
     if existing is None:
@@ -257,21 +270,39 @@ def request_subscription(
             _event(conn, saved.id, None, SubscriberStatus.PENDING, now, ConsentSource.WEB, ip=ip)
             return SubscriptionRequest(saved, MailKind.CONFIRM, nonce)
         existing = _found(conn, form.email)  # a concurrent request added the mailbox
-    if existing.status == SubscriberStatus.ACTIVE:
-        set_confirm_nonce(conn, existing.id, None)  # already None: the same write as below
-        return SubscriptionRequest(existing, MailKind.NOTICE, None)
+    held = request_state(conn, existing.id)
+    if existing.status in (SubscriberStatus.ACTIVE, SubscriberStatus.COMPLAINED):
+        set_request_mailed(conn, existing.id, None)  # changes nothing: the same write
+        if existing.status == SubscriberStatus.ACTIVE:
+            return SubscriptionRequest(existing, MailKind.NOTICE, None)
+        return SubscriptionRequest(existing, MailKind.CONFIRM, None, send=False)
+    send = _may_mail(existing.status, held, now)
+    mailed_at = now if send else None
+    if held.nonce is not None:  # the owner's open request: the same link again
+        set_request_mailed(conn, existing.id, mailed_at)
+        return SubscriptionRequest(existing, MailKind.CONFIRM, held.nonce, send=send)
     nonce = new_confirm_nonce()
-    update_subscriber(
+    open_subscribe_request(
         conn,
         existing.id,
+        nonce=nonce,
         name=form.name,
         sections=form.sections,
         frequency=form.frequency,
-        status=existing.status,
-        now=now,
-        confirm_nonce=nonce,
+        mailed_at=mailed_at or held.mailed_at,
     )
-    return SubscriptionRequest(_reload(conn, existing.id), MailKind.CONFIRM, nonce)
+    return SubscriptionRequest(existing, MailKind.CONFIRM, nonce, send=send)
+
+
+BOUNCED_MAIL_SPACING = timedelta(days=1)
+"""A bounced address gets at most one confirmation mail in this time: each one is sent
+to a mailbox that failed before, and the sender's reputation pays for it."""
+
+
+def _may_mail(status: SubscriberStatus, held: RequestState, now: datetime) -> bool:
+    if status != SubscriberStatus.BOUNCED or held.mailed_at is None:
+        return True
+    return now - held.mailed_at >= BOUNCED_MAIL_SPACING
 
 
 def open_request(conn: Connection, public_key: str, nonce: str) -> Subscriber | None:

@@ -10,7 +10,7 @@
 | ``POST /unsubscribe/<token>`` | unsubscribe at once (RFC 8058 one-click) |
 | ``GET``/``POST /preferences/<token>`` | sections and frequency, or unsubscribe |
 | ``GET /healthz`` | store and worker heartbeat |
-| ``GET /metrics`` | Prometheus metrics from the store (optional bearer token) |
+| ``GET /metrics`` | Prometheus metrics: on ``metrics_listen`` (:mod:`~pressroom.web.doors`) |
 | ``POST``/``DELETE /api/articles`` | articles a CMS pushes (``[web] ingest_token``; else 404) |
 | ``GET /<path>`` | the feed files of the output directory (:class:`FileServer`, before routing) |
 """
@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.requests import Request
@@ -35,6 +36,7 @@ from pressroom.errors import ConfigError
 from pressroom.store.engine import Store
 from pressroom.web.common import message
 from pressroom.web.context import SendMail, WebConfig, WebContext
+from pressroom.web.doors import METRICS_PATH, Doors, MetricsListenerOnly, on_metrics_door
 from pressroom.web.feed_links import feed_links
 from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
@@ -87,14 +89,14 @@ def _default_sender(config: WebConfig) -> SendMail:
     return send
 
 
-def _routes(ctx: WebContext) -> list[Route]:
+def _routes(ctx: WebContext, doors: Doors) -> list[Route]:
     def route(path: str, endpoint: Endpoint, methods: list[str]) -> Route:
         return Route(path, partial(endpoint, ctx), methods=methods, name=endpoint.__name__)
 
     return [
         route("/", index_page, ["GET", "HEAD"]),
         route("/healthz", healthz, ["GET", "HEAD"]),
-        route("/metrics", _metrics(ctx.config), ["GET", "HEAD"]),
+        route(METRICS_PATH, _metrics(ctx.config, doors), ["GET", "HEAD"]),
         route("/subscribe", subscribe_page, ["GET", "HEAD"]),
         route("/subscribe", subscribe_post, ["POST"]),
         route("/confirm/{token}", confirm_page, ["GET", "HEAD"]),
@@ -135,10 +137,17 @@ class FormBodyLimit:
             await self.limited(scope, receive, send)
 
 
-def _metrics(config: WebConfig) -> Endpoint:
+def _metrics(config: WebConfig, doors: Doors) -> Endpoint:
     token = config.web.metrics_token
     secret = token.get_secret_value() if token is not None else None
-    return metrics_endpoint(secret, config.schedules, config.site.timezone)
+    endpoint = metrics_endpoint(secret, config.schedules, config.site.timezone)
+
+    async def metrics(ctx: WebContext, request: Request) -> Response:
+        if secret is None and not on_metrics_door(doors, request):
+            raise HTTPException(404)  # the public listener, and no token: no such page
+        return await endpoint(ctx, request)
+
+    return metrics
 
 
 def allowed_methods(routes: list[Route], scope: Scope) -> list[str]:
@@ -203,12 +212,14 @@ def create_app(
     config = web_config(settings)
     secret = settings.web.secret.get_secret_value()
     ctx = WebContext.build(config, store, clock, secret, send or _default_sender(config))
-    routes = _routes(ctx)
+    doors = Doors()
+    routes = _routes(ctx, doors)
     app = Starlette(
         routes=routes,
         # Files first: they carry their own headers. The body limit inside the security
         # headers: its 413 gets them too.
         middleware=[
+            Middleware(MetricsListenerOnly, doors=doors),
             Middleware(
                 FileServer,
                 files=ctx.files,
@@ -222,4 +233,5 @@ def create_app(
         exception_handlers=_error_pages(ctx, routes),
     )
     app.state.ctx = ctx
+    app.state.doors = doors
     return app

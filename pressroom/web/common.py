@@ -118,11 +118,11 @@ def too_many(ctx: WebContext, wait: float) -> Response:
     )
 
 
-def verify_token(
+async def verify_token(
     ctx: WebContext, request: Request, purpose: str, max_age: int | None = None
 ) -> TokenPayload | Response:
     """The token in the path if it is ours, for ``purpose`` and fresh; else the 400/429 page."""
-    wait = ctx.token_limit.hit(client_key(request))
+    wait = await ctx.token_limit.check(client_key(request))
     if wait:
         return too_many(ctx, wait)
     token = str(request.path_params.get("token", ""))

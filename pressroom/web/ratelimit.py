@@ -14,16 +14,24 @@ Two layers behind one method, ``hit(key) -> seconds to wait`` (0.0 when allowed)
 The window estimate is Cloudflare's: ``previous window's hits x the part of it still
 inside the sliding window + this window's hits``; refused hits count too (a client that
 keeps hammering stays limited).
+
+Handlers call ``await limiter.check(key)``, never ``hit`` on the event loop: the shared
+counter runs in a small pool of its own threads with a deadline
+(:data:`COUNTER_DEADLINE_S`). If Redis hangs or SQLite's write lock is held, the request
+stops waiting at the deadline and is limited by this process alone (as when the counter is
+down), and the event loop, which serves the feed files, never waits on a counter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,6 +39,7 @@ from pressroom.store import rate_limits
 from pressroom.store.engine import Store
 
 __all__ = [
+    "COUNTER_DEADLINE_S",
     "Counter",
     "Limiter",
     "RateLimiter",
@@ -84,6 +93,10 @@ class RateLimiter:
                 return 0.0
             return (1.0 - bucket.tokens) / self.rate
 
+    async def check(self, key: str) -> float:
+        """:meth:`hit` for a handler (memory only: it never waits)."""
+        return self.hit(key)
+
     def __len__(self) -> int:
         return len(self._buckets)
 
@@ -91,7 +104,7 @@ class RateLimiter:
 class Limiter(Protocol):
     """What the handlers call: one event for ``key``; 0.0 when allowed, else seconds."""
 
-    def hit(self, key: str) -> float: ...
+    async def check(self, key: str) -> float: ...
 
 
 class Counter(Protocol):
@@ -159,6 +172,11 @@ def make_counter(store: Store, redis_url: str | None, namespace: str) -> Counter
 
 
 WARN_EVERY_S = 60.0
+COUNTER_DEADLINE_S = 0.2
+"""How long a request waits for the shared counter before this process limits alone."""
+COUNTER_THREADS = 4
+"""Threads that talk to the shared counter; when all are busy (a hung counter), requests
+do not queue behind them but are limited by this process alone at once."""
 
 
 class SharedRateLimiter:
@@ -184,25 +202,60 @@ class SharedRateLimiter:
         self._wall = wall
         self.local = local or RateLimiter(per_minute, burst=self.limit)
         self._warned_at = float("-inf")
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
     def bucket(self, key: str) -> str:
         """The counter's key: a hash, so the store never holds a visitor's address."""
         return hashlib.sha256(f"{self.name}|{key}".encode()).hexdigest()[:32]
 
     def hit(self, key: str) -> float:
-        """Take one event for ``key``: 0.0 when allowed, else the seconds until it would be."""
+        """Take one event for ``key``: 0.0 when allowed, else the seconds until it would be.
+
+        Blocks while the shared counter answers: handlers use :meth:`check`.
+        """
         wait = self.local.hit(key)
         if wait:
             return wait
+        try:
+            return self._shared(key)
+        except Exception as exc:  # the shared counter is down: limit in this process alone
+            self._warn(exc)
+            return 0.0
+
+    async def check(self, key: str) -> float:
+        """:meth:`hit` off the event loop: the shared counter in its own threads, waited for
+        at most :data:`COUNTER_DEADLINE_S`; past it (or with every thread busy) the request
+        is limited by this process alone."""
+        wait = self.local.hit(key)
+        if wait:
+            return wait
+        with self._lock:
+            if self._in_flight >= COUNTER_THREADS:
+                self._warn(TimeoutError("every counter thread is waiting"))
+                return 0.0
+            self._in_flight += 1
+        future = _counter_pool().submit(self._shared, key)
+        future.add_done_callback(self._release)  # done, failed or cancelled at the deadline
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), COUNTER_DEADLINE_S)
+        except TimeoutError:
+            self._warn(TimeoutError(f"no answer within {COUNTER_DEADLINE_S} s"))
+            return 0.0
+        except Exception as exc:  # the shared counter is down: limit in this process alone
+            self._warn(exc)
+            return 0.0
+
+    def _release(self, _future: object) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _shared(self, key: str) -> float:
         now = self._wall()
         slot = int(now // self.window_s)
         elapsed = (now - slot * self.window_s) / self.window_s
         expires_at = int((slot + 2) * self.window_s) + 1
-        try:
-            current, previous = self.counter.hit(self.bucket(key), slot, expires_at)
-        except Exception as exc:  # the shared counter is down: limit in this process alone
-            self._warn(exc)
-            return 0.0
+        current, previous = self.counter.hit(self.bucket(key), slot, expires_at)
         if previous * (1.0 - elapsed) + current <= self.limit:
             return 0.0
         return max(self._retry_after(current, previous, elapsed), 0.001)
@@ -226,3 +279,17 @@ class SharedRateLimiter:
                 type(exc).__name__,
                 str(exc).splitlines()[0] if str(exc) else "",
             )
+
+
+_POOL: list[ThreadPoolExecutor] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _counter_pool() -> ThreadPoolExecutor:
+    """The threads every shared limiter of the process talks to its counter in."""
+    with _POOL_LOCK:
+        if not _POOL:
+            _POOL.append(
+                ThreadPoolExecutor(COUNTER_THREADS, thread_name_prefix="pressroom-rate-limit")
+            )
+        return _POOL[0]

@@ -42,12 +42,12 @@ def refusal(status: int, sentence: str, headers: dict[str, str] | None = None) -
     return JSONResponse({"error": sentence}, status_code=status, headers=headers)
 
 
-def _checked(ctx: WebContext, request: Request) -> Response | None:
+async def _checked(ctx: WebContext, request: Request) -> Response | None:
     """None when the request may go on; else the 404, 429 or 401 answer."""
     token = ctx.config.web.ingest_token
     if token is None:
         raise HTTPException(404)  # the app's own not-found answer: the API does not exist
-    wait = ctx.ingest_limit.hit(client_key(request))
+    wait = await ctx.ingest_limit.check(client_key(request))
     if wait:
         seconds = str(max(1, int(wait + 0.999)))
         return refusal(429, f"too many requests; retry in {seconds} s", {"Retry-After": seconds})
@@ -64,7 +64,7 @@ def _checked(ctx: WebContext, request: Request) -> Response | None:
 
 async def articles_post(ctx: WebContext, request: Request) -> Response:
     """Store the articles in the body (see the module docstring)."""
-    refused = _checked(ctx, request)
+    refused = await _checked(ctx, request)
     if refused is not None:
         return refused
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -90,7 +90,7 @@ async def articles_post(ctx: WebContext, request: Request) -> Response:
 
 async def articles_delete(ctx: WebContext, request: Request) -> Response:
     """Withdraw the article at ``?url=``."""
-    refused = _checked(ctx, request)
+    refused = await _checked(ctx, request)
     if refused is not None:
         return refused
     url = request.query_params.get("url", "").strip()

@@ -29,7 +29,7 @@ from pressroom.web.common import (
 )
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, parse_choices, read_form
-from pressroom.web.security import client_key, cross_site, form_token, form_token_ok
+from pressroom.web.security import client_ip, cross_site, form_token, form_token_ok
 
 __all__ = ["preferences_page", "preferences_post", "unsubscribe_page", "unsubscribe_post"]
 
@@ -42,7 +42,7 @@ def _holder(conn: Connection, checked: TokenPayload) -> Subscriber | None:
 
 
 def _unsubscribe(
-    conn: Connection, checked: TokenPayload, now: datetime, source: ConsentSource, ip: str
+    conn: Connection, checked: TokenPayload, now: datetime, source: ConsentSource, ip: str | None
 ) -> Subscriber | None:
     found = _holder(conn, checked)
     return None if found is None else unsubscribe(conn, found.id, now, source=source, ip=ip)
@@ -60,7 +60,7 @@ def _unsubscribed(ctx: WebContext) -> Response:
 
 async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
     """``GET /unsubscribe/<token>``: the confirm button; changes nothing."""
-    checked = verify_token(ctx, request, "unsubscribe")
+    checked = await verify_token(ctx, request, "unsubscribe")
     if isinstance(checked, Response):
         return checked
     subscriber = await in_read(ctx, lambda conn: _holder(conn, checked))
@@ -80,10 +80,10 @@ async def unsubscribe_page(ctx: WebContext, request: Request) -> Response:
 
 async def unsubscribe_post(ctx: WebContext, request: Request) -> Response:
     """``POST /unsubscribe/<token>``: one-click unsubscribe (RFC 8058), idempotent."""
-    checked = verify_token(ctx, request, "unsubscribe")
+    checked = await verify_token(ctx, request, "unsubscribe")
     if isinstance(checked, Response):
         return checked
-    ip = client_key(request)
+    ip = client_ip(request)
     # A mail provider's RFC 8058 POST says so in its body; our own page's button sends
     # an empty form.
     one_click = b"List-Unsubscribe=One-Click" in await request.body()
@@ -120,7 +120,7 @@ async def _preferences(
 
 async def preferences_page(ctx: WebContext, request: Request) -> Response:
     """``GET /preferences/<token>``: the current sections and frequency in a form."""
-    checked = verify_token(ctx, request, "preferences")
+    checked = await verify_token(ctx, request, "preferences")
     if isinstance(checked, Response):
         return checked
     subscriber = await in_read(ctx, lambda conn: find_by_public_key(conn, checked.public_key))
@@ -132,7 +132,7 @@ async def preferences_page(ctx: WebContext, request: Request) -> Response:
 
 async def preferences_post(ctx: WebContext, request: Request) -> Response:
     """``POST /preferences/<token>``: save the choices, or unsubscribe (form-token checked)."""
-    checked = verify_token(ctx, request, "preferences")
+    checked = await verify_token(ctx, request, "preferences")
     if isinstance(checked, Response):
         return checked
     token = str(request.path_params["token"])
@@ -147,7 +147,7 @@ async def preferences_post(ctx: WebContext, request: Request) -> Response:
         return message(ctx, "无法提交", "请在本站的订阅设置页面提交表单。", 403)
     now = ctx.clock()
     if form.get("action") == "unsubscribe":
-        ip = client_key(request)
+        ip = client_ip(request)
         done = await in_write(
             ctx,
             lambda conn: unsubscribe_key(

@@ -45,7 +45,7 @@ from pressroom.web.common import (
 )
 from pressroom.web.context import WebContext
 from pressroom.web.forms import FormError, RawSubscribe, parse_subscribe, raw_subscribe, read_form
-from pressroom.web.security import client_key, cross_site, form_token
+from pressroom.web.security import client_ip, client_key, cross_site, form_token
 
 __all__ = [
     "SUBSCRIBE_MIN_SECONDS",
@@ -84,7 +84,7 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
     started = time.monotonic()
     if cross_site(request, ctx.public_url):
         return message(ctx, "无法提交", "请在本站的订阅页面提交表单。", 403)
-    wait = ctx.subscribe_limit.hit(client_key(request))
+    wait = await ctx.subscribe_limit.check(client_key(request))
     if wait:
         return too_many(ctx, wait)
     try:
@@ -99,9 +99,9 @@ async def subscribe_post(ctx: WebContext, request: Request) -> Response:
         wanted = parse_subscribe(form, await section_slugs(ctx), smtputf8=utf8)
     except FormError as exc:
         return await _form_page(ctx, raw, str(exc), 400)
-    ip = client_key(request)
+    ip = client_ip(request)
     asked = await in_write(ctx, lambda conn: request_subscription(conn, wanted, ctx.clock(), ip=ip))
-    allowed = not ctx.address_limit.hit(asked.subscriber.email)
+    allowed = not await ctx.address_limit.check(asked.subscriber.email) and asked.send
     task = BackgroundTask(partial(send_subscription_mail, ctx, asked, send=allowed))
     return await _padded(_sent_page(ctx, raw.email, task), started)
 
@@ -190,7 +190,7 @@ async def confirm_page(ctx: WebContext, request: Request) -> Response:
     Mail scanners and link previewers fetch every link in a mail; only the button's
     ``POST`` confirms.
     """
-    checked = verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
+    checked = await verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
     if isinstance(checked, Response):
         return checked
     nonce = checked.nonce or ""
@@ -214,12 +214,12 @@ async def confirm_post(ctx: WebContext, request: Request) -> Response:
     token of its own; a cross-site POST is still refused. Scanners that prefetch links
     use GET or HEAD, which change nothing.
     """
-    checked = verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
+    checked = await verify_token(ctx, request, "confirm", ctx.config.web.confirm_max_age)
     if isinstance(checked, Response):
         return checked
     if cross_site(request, ctx.public_url):
         return message(ctx, "无法提交", "请在本站的确认页面点击按钮。", 403)
-    nonce, ip = checked.nonce or "", client_key(request)
+    nonce, ip = checked.nonce or "", client_ip(request)
     subscriber = await in_write(
         ctx, lambda conn: confirm(conn, checked.public_key, nonce, ctx.clock(), ip=ip)
     )

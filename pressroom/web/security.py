@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -25,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "PAGE_HEADERS",
     "SecurityHeaders",
+    "client_ip",
     "client_key",
     "cross_site",
     "form_token",
@@ -108,6 +110,27 @@ def form_token_ok(secret: str, link_token: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(form_token(secret, link_token), given)
 
 
+def client_ip(request: Request) -> str | None:
+    """The client's address (uvicorn resolves trusted proxies) when it parses as one, else
+    None: a proxy's garbage ``X-Forwarded-For`` is never recorded as consent evidence."""
+    host = request.client.host if request.client is not None else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
 def client_key(request: Request) -> str:
-    """The client address the rate limits count against (uvicorn resolves trusted proxies)."""
-    return request.client.host if request.client is not None else "unknown"
+    """What the rate limits count against: an IPv4 address, an IPv6 client's /64 (one
+    site's whole network: a /64 holds more addresses than anyone can rotate through),
+    or the unparsed value a proxy passed on."""
+    ip = client_ip(request)
+    if ip is None:
+        return request.client.host[:64] if request.client is not None else "unknown"
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return ip

@@ -1,7 +1,8 @@
 """Running the app under uvicorn (``pressroom serve``).
 
-The listening socket is bound here, before uvicorn starts, so ``--port 0`` works and the
-real address can be printed. uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
+The listening sockets are bound here, before uvicorn starts, so ``--port 0`` works and the
+real addresses can be printed: the public one, and ``[web] metrics_listen`` for
+Prometheus (:mod:`pressroom.web.doors`). uvicorn handles SIGINT/SIGTERM (graceful shutdown) and, by
 default, trusts ``X-Forwarded-For`` only from 127.0.0.1 (a reverse proxy on the machine).
 The event loop and HTTP parser are uvloop and httptools when installed (``pip install
 'pressroom[fast]'``), else asyncio and h11; the second line printed names them.
@@ -20,8 +21,10 @@ from typing import Literal
 import uvicorn
 from starlette.applications import Starlette
 
+from pressroom.config import listen_address
 from pressroom.errors import UsageError
 from pressroom.web.context import WebContext
+from pressroom.web.doors import Doors
 
 __all__ = ["STOP_SECONDS", "bind", "serve", "server_stack"]
 
@@ -32,11 +35,11 @@ STOP_SECONDS = 10
 are closed (the web unit's ``TimeoutStopSec`` allows for it)."""
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, setting: str = "web.host/web.port") -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: any free port).
 
     Raises:
-        UsageError: the address is taken or cannot be used.
+        UsageError: the address is taken or cannot be used (``setting`` names where it is set).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # The protocol must be named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
@@ -52,7 +55,7 @@ def bind(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} (web.host/web.port): {exc}") from exc
+        raise UsageError(f"cannot listen on {host}:{port} ({setting}): {exc}") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -74,25 +77,31 @@ def serve(
     ctx: WebContext = app.state.ctx
     web = ctx.config.web
     sock = bind(host or web.host, web.port if port is None else port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    out(f"pressroom: serving http://{shown}:{bound_port}/ (public URL {web.public_url})")
-    loop, http = server_stack()
-    out(f"pressroom: feeds from {ctx.config.feeds_dir} ({loop}, {http})")
-    config = uvicorn.Config(
-        app,
-        log_config=None,
-        lifespan="off",
-        server_header=False,
-        loop=loop,
-        http=http,
-        timeout_graceful_shutdown=STOP_SECONDS,
-    )
+    sockets = [sock]
     try:
+        if web.metrics_listen:
+            sockets.append(bind(*listen_address(web.metrics_listen), "web.metrics_listen"))
+        out(f"pressroom: serving {_url(sock)}/ (public URL {web.public_url})")
+        if len(sockets) > 1:
+            doors: Doors = app.state.doors
+            doors.metrics.add(_address(sockets[1]))
+            out(f"pressroom: metrics on {_url(sockets[1])}/metrics")
+        loop, http = server_stack()
+        out(f"pressroom: feeds from {ctx.config.feeds_dir} ({loop}, {http})")
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            lifespan="off",
+            server_header=False,
+            loop=loop,
+            http=http,
+            timeout_graceful_shutdown=STOP_SECONDS,
+        )
         with _stop_quietly():
-            uvicorn.Server(config).run(sockets=[sock])
+            uvicorn.Server(config).run(sockets=sockets)
     finally:
-        sock.close()
+        for each in sockets:
+            each.close()
     out("pressroom: stopped")
 
 
@@ -108,6 +117,16 @@ def _installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _address(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = _address(sock)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @contextmanager

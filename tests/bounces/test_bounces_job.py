@@ -7,11 +7,11 @@ from pathlib import Path
 
 from bouncekit import Site, make_maildir, statuses
 from storekit import add_subscriber
-from support import FakeClock, make_settings
+from support import NOW, FakeClock, make_settings
 
 from pressroom.cli import main
 from pressroom.config import ScheduleSettings
-from pressroom.models import JobKind, SubscriberStatus
+from pressroom.models import BounceKind, JobKind, SubscriberStatus
 from pressroom.store import runs
 from pressroom.store.engine import Store
 from pressroom.worker.registry import job_for
@@ -84,8 +84,9 @@ def test_cli_list_filters_by_kind_and_since(tmp_path: Path, capsys) -> None:  # 
     assert len(out) == 1 and "hard" in out[0] and "gone@example.org run 7  bounced  5.1.1" in out[0]
     assert main(["--config", config, "bounces", "list", "--since", "2000-01-01"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
-    assert main(["--config", config, "bounces", "list", "--since", "1d"]) == 0  # dated 2026-11-29
-    assert capsys.readouterr().out == ""
+    # the messages' Date: is 2026-11-29, which their sender chose: they are dated by arrival
+    assert main(["--config", config, "bounces", "list", "--since", "1d"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["--config", config, "bounces", "list", "--kind", "bogus"]) == 2
     assert "--kind bogus: not a kind" in capsys.readouterr().err
     assert main(["--config", config, "status"]) in (0, 1)
@@ -106,9 +107,7 @@ def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, cap
     )
     store = open_store(settings.store_url)
     with store.write() as conn:
-        assert runs.acquire_lease(
-            conn, BOUNCES_LEASE, "other:1:1", ttl=timedelta(minutes=5)
-        )
+        assert runs.acquire_lease(conn, BOUNCES_LEASE, "other:1:1", ttl=timedelta(minutes=5))
     store.dispose()
     assert main(["--config", str(tmp_path / "pressroom.toml"), "bounces", "process"]) == 1
     assert "another process is processing the bounce mailbox (other:1:1)" in capsys.readouterr().err
@@ -117,3 +116,49 @@ def test_cli_refuses_while_another_process_holds_the_mailbox(tmp_path: Path, cap
         row = runs.last_run(conn, "manual")
     store.dispose()
     assert row is not None and row.outcome == "skipped" and row.error is None
+
+
+def test_cli_lists_escape_inbound_text_and_take_any_since(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A stranger's text cannot drive the terminal; absurd ages are not internal errors."""
+    maildir = make_maildir(tmp_path / "Maildir")
+    settings = make_settings(
+        tmp_path,
+        mail={"return_path": "bounces@mail.test"},
+        bounces={"source": f"maildir:{maildir}"},
+        store={"url": f"sqlite:///{tmp_path / 'store.db'}"},
+    )
+    config = str(tmp_path / "pressroom.toml")
+    from pressroom.store.bounces import BounceEvent, record_event
+    from pressroom.store.engine import open_store
+
+    store = open_store(settings.store_url)
+    with store.write() as conn:
+        add_subscriber(conn, "angry@example.org", status=SubscriberStatus.COMPLAINED)
+        record_event(conn, BounceEvent(
+            message_key="k", message_id="", received_at=NOW, processed_at=NOW,
+            kind=BounceKind.UNKNOWN, diagnostic="subject: \x1b[2J\x1b]0;owned\x07",
+        ))  # fmt: skip
+    store.dispose()
+    assert main(["--config", config, "bounces", "list", "--since", "999999999999d"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2J\\x1b]0;owned\\x07" in out
+    assert main(["--config", config, "subscribers", "list", "--status", "complained"]) == 0
+    assert "angry@example.org" in capsys.readouterr().out
+
+
+def test_flufl_bounce_errors_are_one_warning_line(caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from pressroom.cli import _setup_logging
+
+    _setup_logging(debug=False)
+    flufl = logging.getLogger("flufl.bounce")
+    assert flufl.getEffectiveLevel() == logging.WARNING
+    with caplog.at_level(logging.WARNING, logger="flufl.bounce"):
+        flufl.info("Running detector: %s", "X")  # not shown
+        try:
+            raise ValueError("odd input")
+        except ValueError:
+            flufl.exception("Exception in detector: %s", "X")
+    (record,) = caplog.records
+    assert record.exc_info is None and "ValueError: odd input" in record.getMessage()

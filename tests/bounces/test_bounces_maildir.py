@@ -7,16 +7,19 @@ relay would deliver it) and goes through the same path as ``pressroom bounces pr
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
-from bouncekit import MAIL, Site, events, statuses
+from bouncekit import MAIL, Site, events, make_maildir, make_site_settings, statuses
 from storekit import add_subscriber
-from support import NOW, FakeClock
+from support import FakeClock
 
 from pressroom.bounces.process import process_bounces
 from pressroom.models import BounceKind, ConsentSource, Subscriber, SubscriberStatus
+from pressroom.store.bounces import BounceEvent, record_event
 from pressroom.store.consent import consent_history
 from pressroom.store.engine import Store
+from pressroom.store.store_time import db_now
 
 ACTIVE = SubscriberStatus.ACTIVE
 
@@ -34,6 +37,18 @@ def _tamper(address: str) -> str:
 
 def _run(site: Site, store: Store, clock: FakeClock | None = None):  # type: ignore[no-untyped-def]
     return process_bounces(site.config, store, clock or FakeClock())
+
+
+def _site(tmp_path: Path, **bounces: object) -> Site:
+    maildir = make_maildir(tmp_path / "Maildir")
+    return Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}", **bounces))
+
+
+def _gave_up(site: Site, rcpt: str, bounce: str, message_id: str | None = None) -> Path:
+    """A DSN whose MTA gave up with a temporary status (``Action: failed``, 4.2.2)."""
+    path = site.drop("dsn_soft.eml", rcpt=rcpt, bounce=bounce, message_id=message_id)
+    path.write_bytes(path.read_bytes().replace(b"Action: delayed", b"Action: failed"))
+    return path
 
 
 def test_each_kind_does_what_it_should(site: Site, store: Store) -> None:
@@ -59,14 +74,15 @@ def test_each_kind_does_what_it_should(site: Site, store: Store) -> None:
         "angry@example.org": SubscriberStatus.COMPLAINED,
         "leaver@example.org": SubscriberStatus.UNSUBSCRIBED,
         "away@example.org": ACTIVE,
-        "full@example.org": ACTIVE,  # one soft bounce of three
+        "full@example.org": ACTIVE,  # a delay warning: never counted
         "bystander@example.org": ACTIVE,
     }
     assert dict(report.kinds) == {
         BounceKind.HARD: 1, BounceKind.COMPLAINT: 1, BounceKind.UNSUBSCRIBE: 1,
         BounceKind.AUTO_REPLY: 1, BounceKind.SOFT: 1,
     }  # fmt: skip
-    assert dict(report.actions) == {"bounced": 1, "complained": 1, "unsubscribed": 1, "counted": 1}
+    assert dict(report.actions) == {"bounced": 1, "complained": 1, "unsubscribed": 1}
+    assert "still being retried" in events(store, BounceKind.SOFT)[0].event.note
     with store.read() as conn:
         sources = {n: [e.source for e in consent_history(conn, s.id)] for n, s in people.items()}
     assert sources["gone"] == [ConsentSource.BOUNCE]
@@ -92,10 +108,25 @@ def test_nonstandard_bounces_are_hard(site: Site, store: Store, sample: str) -> 
     assert statuses(store)["other@example.org"] is ACTIVE
 
 
-@pytest.mark.parametrize("sample", ["exchange.eml", "gmail.eml", "qmail.eml", "dsn_hard.eml"])
-def test_without_a_token_the_reported_address_is_used(
+@pytest.mark.parametrize(
+    "sample", ["exchange.eml", "gmail.eml", "qmail.eml", "dsn_hard.eml", "arf_complaint.eml"]
+)
+def test_a_forged_token_less_report_changes_nobody_by_default(
     site: Site, store: Store, sample: str
 ) -> None:
+    _people(store, "victim")
+    site.drop(sample, rcpt="victim@example.org")  # anyone can mail this to the bounce address
+    site.drop("dsn_soft.eml", rcpt="victim@example.org")
+    _run(site, store)
+    assert statuses(store) == {"victim@example.org": ACTIVE}
+    assert all(row.event.subscriber_id is None for row in events(store))
+
+
+@pytest.mark.parametrize("sample", ["exchange.eml", "gmail.eml", "qmail.eml", "dsn_hard.eml"])
+def test_with_address_fallback_the_reported_address_is_used(
+    tmp_path: Path, store: Store, sample: str
+) -> None:
+    site = _site(tmp_path, address_fallback=True)
     _people(store, "gone", "other")
     site.drop(sample, rcpt="gone@example.org")  # delivered to plain bounces@mail.test
     _run(site, store)
@@ -157,36 +188,72 @@ def test_processing_twice_changes_nothing(site: Site, store: Store) -> None:
     assert second.summary().startswith("2 messages") and "changed: nothing" in second.summary()
 
 
+def _counted_earlier(store: Store, subscriber_id: int, *ages: timedelta) -> None:
+    """Soft bounces counted for ``subscriber_id`` that arrived ``ages`` ago (store's clock)."""
+    with store.write() as conn:
+        now = db_now(conn)
+        for age in ages:
+            record_event(conn, BounceEvent(
+                message_key=f"earlier-{subscriber_id}-{age}", message_id="", received_at=now - age,
+                processed_at=now - age, kind=BounceKind.SOFT, subscriber_id=subscriber_id,
+                action="counted",
+            ))  # fmt: skip
+
+
 def test_soft_bounces_mark_bounced_at_the_limit_within_the_window(site: Site, store: Store) -> None:
-    people = _people(store, "full")
-    address = site.bounce_address(people["full"].id)
-    clock = FakeClock(NOW + timedelta(days=1))
-    for day in range(2):
-        site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id=f"s{day}@x")
-        _run(site, store, clock)
-    assert statuses(store)["full@example.org"] is ACTIVE
-    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="s2@x")
-    report = _run(site, store, clock)
+    people = _people(store, "full", "other")
+    _counted_earlier(store, people["other"].id, timedelta(days=3))
+    _gave_up(site, "other@example.org", site.bounce_address(people["other"].id))
+    assert dict(_run(site, store).actions) == {"counted": 1}  # 2 of 3
+    assert statuses(store)["other@example.org"] is ACTIVE
+    _counted_earlier(store, people["full"].id, timedelta(days=3), timedelta(days=2))
+    _gave_up(site, "full@example.org", site.bounce_address(people["full"].id))
+    report = _run(site, store)
     assert dict(report.actions) == {"bounced": 1}
     assert statuses(store)["full@example.org"] is SubscriberStatus.BOUNCED
 
 
-def test_soft_bounces_outside_the_window_do_not_count(tmp_path, store: Store) -> None:  # type: ignore[no-untyped-def]
-    from bouncekit import make_maildir, make_site_settings
-
-    maildir = make_maildir(tmp_path / "Maildir")
-    site = Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}", soft_limit=2,
-                                            soft_window="1d"))  # fmt: skip
+def test_soft_bounces_count_at_most_once_a_day(site: Site, store: Store) -> None:
     people = _people(store, "full")
     address = site.bounce_address(people["full"].id)
-    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="old@x")
-    _run(site, store)  # its Date: 2026-11-29 09:50 UTC
-    site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address, message_id="new@x")
-    later = (site.maildir / "new").iterdir().__next__()
-    later.write_bytes(later.read_bytes().replace(b"29 Nov 2026", b"03 Dec 2026"))
-    report = _run(site, store, FakeClock(NOW + timedelta(days=5)))
+    for _ in range(5):
+        _gave_up(site, "full@example.org", address)
+    report = _run(site, store)
+    assert dict(report.actions) == {"counted": 1} and dict(report.kinds) == {BounceKind.SOFT: 5}
+    assert statuses(store)["full@example.org"] is ACTIVE
+    assert sum("counted for this address in the last day" in r.event.note
+               for r in events(store)) == 4  # fmt: skip
+
+
+def test_delay_warnings_never_count(site: Site, store: Store) -> None:
+    people = _people(store, "full")
+    address = site.bounce_address(people["full"].id)
+    _counted_earlier(store, people["full"].id, timedelta(days=3), timedelta(days=2))
+    for _ in range(3):  # with a valid token: the MTA is still retrying
+        site.drop("dsn_soft.eml", rcpt="full@example.org", bounce=address)
+    report = _run(site, store)
+    assert dict(report.kinds) == {BounceKind.SOFT: 3} and not report.actions
+    assert statuses(store)["full@example.org"] is ACTIVE
+
+
+def test_soft_bounces_outside_the_window_do_not_count(tmp_path: Path, store: Store) -> None:
+    site = _site(tmp_path, soft_limit=2, soft_window="1d")
+    people = _people(store, "full")
+    _counted_earlier(store, people["full"].id, timedelta(days=1, hours=1))
+    _gave_up(site, "full@example.org", site.bounce_address(people["full"].id))
+    report = _run(site, store)
     assert dict(report.actions) == {"counted": 1}
     assert statuses(store)["full@example.org"] is ACTIVE
+
+
+def test_a_backdated_report_is_dated_by_its_arrival(site: Site, store: Store) -> None:
+    people = _people(store, "full")
+    path = _gave_up(site, "full@example.org", site.bounce_address(people["full"].id))
+    path.write_bytes(path.read_bytes().replace(b"29 Nov 2026", b"29 Nov 1999"))
+    _run(site, store)
+    with store.read() as conn:
+        now = db_now(conn)
+    assert abs(events(store)[0].event.received_at - now) < timedelta(minutes=1)
 
 
 def test_an_unparseable_message_goes_to_failed(site: Site, store: Store) -> None:
@@ -235,7 +302,8 @@ def test_reports_that_are_not_failures_change_nothing(site: Site, store: Store) 
     assert notes == ["delivery report with action 'relayed'", "feedback report of type 'not-spam'"]
 
 
-def test_a_dsn_naming_several_recipients_uses_the_failed_one(site: Site, store: Store) -> None:
+def test_a_dsn_naming_several_recipients_uses_the_failed_one(tmp_path: Path, store: Store) -> None:
+    site = _site(tmp_path, address_fallback=True)
     _people(store, "gone")
     text = (
         (MAIL / "dsn_hard.eml")
@@ -298,12 +366,7 @@ def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(
     assert len(events(store)) == 1 and not list((site.maildir / "new").iterdir())
 
 
-def test_without_address_fallback_only_tokens_count(tmp_path, store: Store) -> None:  # type: ignore[no-untyped-def]
-    from bouncekit import make_maildir, make_site_settings
-
-    maildir = make_maildir(tmp_path / "Maildir")
-    site = Site(maildir, make_site_settings(tmp_path, f"maildir:{maildir}",
-                                            address_fallback=False))  # fmt: skip
+def test_without_address_fallback_only_tokens_count(site: Site, store: Store) -> None:
     people = _people(store, "victim", "gone")
     site.drop("dsn_hard.eml", rcpt="victim@example.org")  # no token: anyone can write this
     site.drop(
@@ -313,3 +376,94 @@ def test_without_address_fallback_only_tokens_count(tmp_path, store: Store) -> N
     assert statuses(store) == {"victim@example.org": ACTIVE,
                                "gone@example.org": SubscriberStatus.BOUNCED}  # fmt: skip
     assert "address_fallback is off" in events(store, BounceKind.HARD)[-1].event.note
+
+
+@pytest.mark.parametrize("sample", ["dsn_hard.eml", "arf_complaint.eml"])
+def test_an_unsubscribe_token_on_a_report_counts_for_nothing(
+    site: Site, store: Store, sample: str
+) -> None:
+    people = _people(store, "victim")
+    # a valid unsubscribe token (any recipient of a digest holds one), where a bounce
+    # token belongs: delivered to the unsubscribe address, and in the quoted original
+    token_address = site.unsubscribe_address(people["victim"].id)
+    site.drop(sample, rcpt="victim@example.org", bounce=token_address, unsubscribe=token_address)
+    _run(site, store)
+    assert statuses(store) == {"victim@example.org": ACTIVE}
+    assert events(store)[0].event.subscriber_id is None
+
+
+def test_a_complaint_needs_the_token_of_the_returned_original(site: Site, store: Store) -> None:
+    people = _people(store, "victim")
+    text = (MAIL / "arf_complaint.eml").read_text()
+    original = text.index("Content-Type: message/rfc822")
+    forged = text[:original] + text[original:].replace("@@BOUNCE@@", "bounces@mail.test")
+    (site.maildir / "new" / "arf.test").write_text(  # the envelope has a valid token
+        forged.replace("@@BOUNCE@@", site.bounce_address(people["victim"].id))
+        .replace("@@UNSUB@@", "unsubscribe@mail.test")
+        .replace("@@RCPT@@", "victim@example.org")
+    )
+    _run(site, store)
+    assert statuses(store) == {"victim@example.org": ACTIVE}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"Subject: Undelivered", b"Subject: \x00Undelivered"),
+        (b"Message-ID: <", b"Message-ID: <\x00"),
+        (b"Diagnostic-Code: smtp;", b"Diagnostic-Code: \x00smtp;"),
+        (b"Message-ID: <", b"Message-ID: <\x1b[2J"),
+        (b"Diagnostic-Code: smtp;", b"Diagnostic-Code: \x1b]8;;https://evil\x07smtp;"),
+    ],
+    ids=["nul-subject", "nul-message-id", "nul-diagnostic", "esc-message-id", "osc-diagnostic"],
+)
+def test_a_hostile_message_is_set_aside_and_the_run_goes_on(
+    tmp_path: Path, store: Store, old: bytes, new: bytes
+) -> None:
+    site = _site(tmp_path, address_fallback=True)  # the recipient reaches the store too
+    people = _people(store, "gone", "victim")
+    hostile = site.drop("dsn_hard.eml", rcpt="victim@example.org")
+    data = hostile.read_bytes()
+    if old.startswith(b"Subject"):  # an unknown message stores its subject
+        data = data.replace(b"multipart/report", b"text/plain").replace(b"Subject:", old, 1)
+        data = data.replace(b"Auto-Submitted:", b"X-Was-Auto-Submitted:")
+    assert old in data
+    hostile.write_bytes(data.replace(old, new, 1))
+    site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    report = _run(site, store)
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED  # the next one applied
+    assert statuses(store)["victim@example.org"] is ACTIVE
+    assert len(report.failed) == 1 and report.read == 2
+    assert report.failed[0].startswith(f"bounce mailbox: file new/{hostile.name} set aside")
+    assert "\n" not in report.failed[0]
+    assert len(list((site.maildir / ".failed" / "cur").iterdir())) == 1
+    assert _run(site, store).read == 0
+
+
+def test_a_message_above_max_message_bytes_is_set_aside_unread(
+    tmp_path: Path, store: Store
+) -> None:
+    site = _site(tmp_path, max_message_bytes=4096)
+    people = _people(store, "gone")
+    big = site.drop(
+        "dsn_hard.eml", rcpt="gone@example.org", bounce=site.bounce_address(people["gone"].id)
+    )
+    big.write_bytes(big.read_bytes() + b"x" * 5000)
+    report = _run(site, store)
+    assert statuses(store)["gone@example.org"] is ACTIVE and events(store) == []
+    assert "more than [bounces] max_message_bytes (4096)" in report.failed[0]
+
+
+def test_a_different_report_reusing_a_message_id_is_not_a_duplicate(
+    site: Site, store: Store
+) -> None:
+    people = _people(store, "early", "gone")
+    site.drop("vacation.eml", rcpt="early@example.org", message_id="same@x",
+              bounce=site.bounce_address(people["early"].id))  # fmt: skip
+    site.drop("dsn_hard.eml", rcpt="gone@example.org", message_id="same@x",
+              bounce=site.bounce_address(people["gone"].id))  # fmt: skip
+    report = _run(site, store)
+    assert report.duplicates == 0
+    assert statuses(store)["gone@example.org"] is SubscriberStatus.BOUNCED

@@ -164,9 +164,12 @@ def _send(mx: PostfixServer, sample: str, sender: str, rcpt: str, **values: str)
     for name, value in values.items():
         text = text.replace(f"@@{name}@@", value)
     # Return-Path and Delivered-To are the receiving MTA's to add (Postfix refuses a
-    # message that already names its recipient in Delivered-To: a mail loop).
+    # message that already names its recipient in Delivered-To: a mail loop); a quoted
+    # original keeps its own (a complaint is traced by it).
+    head, _, body = text.partition("\n\n")
     skip = ("Return-Path:", "Delivered-To:")
-    lines = [line for line in text.splitlines() if not line.startswith(skip)]
+    lines = [line for line in head.splitlines() if not line.startswith(skip)]
+    lines += ["", *body.splitlines()]
     data = "\r\n".join(lines).replace("@@MSGID@@", f"{sample}@sender.example") + "\r\n"
     with smtplib.SMTP("127.0.0.1", mx.port, timeout=10) as smtp:
         smtp.sendmail(sender, [rcpt], data.encode("utf-8"))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,21 @@ def test_feeds_build_waits_for_the_hubs_and_says_how_each_answered(
     assert told == 6  # all/ and shehui/, three formats each
     assert f"websub   {hub.hub_url}: told of 6 changed feed(s)" in out.splitlines()
     assert f"pressroom: websub: {down} was not told of 6 changed feed(s) (Connect" in err
+
+
+def test_an_output_dir_that_is_a_file_is_one_sentence(tmp_path: Path) -> None:
+    """Every feed's worker used to print its own traceback (24 on the demo site)."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    load_rows(store, [row(1, "shehui"), row(2, "tiyu")])
+    store.dispose()
+    (tmp_path / "public").write_text("not a folder\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+    config = str(tmp_path / "pressroom.toml")
+    done = subprocess.run(
+        [sys.executable, "-m", "pressroom", "--config", config, "feeds", "build"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "public" in line and "Not a directory" in line

@@ -76,12 +76,16 @@ def toml_text(tables: Mapping[str, Mapping[str, object]]) -> str:
 def make_settings(folder: Path, extra: str = "", **tables: Mapping[str, object]) -> Settings:
     """Load settings from a ``pressroom.toml`` written in ``folder``.
 
-    Every configuration has ``[web] secret = SECRET``; each keyword is one table
+    Every configuration has ``[web] secret = SECRET`` and its metrics listener on a free
+    port (``[web] metrics_listen``); each keyword is one table
     (``site={"name": "测试新闻网"}``, ``mail={"smtp": {"port": 2525}}``), merged over that;
     ``extra`` is raw TOML appended at the end (arrays of tables such as ``[[schedules]]``).
     Relative paths (the default store, ``public/``, ``outbox/``) are inside ``folder``.
     """
-    merged: dict[str, dict[str, object]] = {"web": {"secret": SECRET}}
+    # metrics on any free port: parallel `pressroom serve`s would all take 9464
+    merged: dict[str, dict[str, object]] = {
+        "web": {"secret": SECRET, "metrics_listen": "127.0.0.1:0"}
+    }
     for name, values in tables.items():
         merged.setdefault(name, {}).update(values)
     path = folder / "pressroom.toml"

@@ -110,18 +110,64 @@ def test_web_subscribe_then_confirm_records_both_with_the_ip(store: Store) -> No
         assert pending_nonce(conn, done.id) is None  # confirming closes the request
 
 
-def test_a_confirm_link_works_once_and_only_for_its_own_request(store: Store) -> None:
+def test_a_pending_request_belongs_to_its_owner(store: Store) -> None:
     with store.write() as conn:
         first = lifecycle.request_subscription(conn, form(), NOW)
-        second = lifecycle.request_subscription(conn, form(), NOW)  # a newer request
+        hijack = SubscribeForm("READER@example.com", "攻击者的文字", ("tiyu",), Frequency.DAILY)
+        second = lifecycle.request_subscription(conn, hijack, NOW)  # anyone can submit it
     key = first.subscriber.public_key
-    assert first.nonce and second.nonce and first.nonce != second.nonce
+    assert first.nonce and second.nonce == first.nonce  # the owner's link still works
+    assert second.mail is MailKind.CONFIRM and second.send  # the same link, re-sent
     with store.write() as conn:
-        assert lifecycle.open_request(conn, key, first.nonce) is None
-        assert lifecycle.confirm(conn, key, first.nonce, LATER) is None
+        assert lifecycle.confirm(conn, key, "not-the-nonce", LATER) is None
         assert now_status(conn, "reader@example.com") is PENDING
-        assert lifecycle.confirm(conn, key, second.nonce, LATER) is not None
-        assert lifecycle.confirm(conn, key, second.nonce, LATER) is None  # used up
+        confirmed = lifecycle.confirm(conn, key, first.nonce, LATER)
+        assert confirmed is not None
+        assert (confirmed.name, confirmed.sections, confirmed.frequency) == (
+            "读者", ("keji",), Frequency.WEEKLY,
+        )  # fmt: skip
+        assert lifecycle.confirm(conn, key, first.nonce, LATER) is None  # used up
+
+
+@pytest.mark.parametrize("held", [UNSUBSCRIBED, BOUNCED])
+def test_a_request_on_a_known_address_applies_its_choices_only_when_confirmed(
+    store: Store, held: SubscriberStatus
+) -> None:
+    before = seed(store, "gone@example.com", held)
+    with store.write() as conn:
+        asked = lifecycle.request_subscription(conn, form("gone@example.com", "新名字"), LATER)
+        again = lifecycle.request_subscription(
+            conn, SubscribeForm("gone@example.com", "别人", (), Frequency.DAILY), LATER
+        )
+        assert asked.nonce and again.nonce == asked.nonce
+        unchanged = find_subscriber(conn, "gone@example.com")
+        assert unchanged is not None
+        assert (unchanged.name, unchanged.sections, unchanged.frequency) == (
+            before.name, before.sections, before.frequency,
+        )  # fmt: skip
+        confirmed = lifecycle.confirm(conn, before.public_key, asked.nonce, LATER)
+    assert confirmed is not None and confirmed.status is ACTIVE
+    assert (confirmed.name, confirmed.sections, confirmed.frequency) == (
+        "新名字", ("keji",), Frequency.WEEKLY,
+    )  # fmt: skip
+
+
+def test_a_complained_address_gets_no_mail_and_a_bounced_one_one_a_day(store: Store) -> None:
+    seed(store, "angry@example.com", COMPLAINED)
+    seed(store, "gone@example.com", BOUNCED)
+    seed(store, "left@example.com", UNSUBSCRIBED)
+    sent: dict[str, list[bool]] = {"angry": [], "gone": [], "left": []}
+    for when in (LATER, LATER + timedelta(hours=1), LATER + timedelta(days=1, minutes=1)):
+        for name in sent:
+            with store.write() as conn:
+                asked = lifecycle.request_subscription(conn, form(f"{name}@example.com"), when)
+            sent[name].append(asked.send)
+    assert sent == {
+        "angry": [False, False, False],
+        "gone": [True, False, True],
+        "left": [True, True, True],  # the per-address hourly limit bounds these
+    }
+    assert now_status_of(store, "angry@example.com") is COMPLAINED
 
 
 @pytest.mark.parametrize("later", ["unsubscribe", "operator", "bounce"])
@@ -170,7 +216,8 @@ def test_web_request_on_a_suppressed_address_keeps_it_suppressed(
     seed(store, "gone@example.com", held)
     with store.write() as conn:
         asked = lifecycle.request_subscription(conn, form("gone@example.com"), LATER)
-        assert asked.mail is MailKind.CONFIRM and asked.nonce is not None
+        assert asked.mail is MailKind.CONFIRM
+        assert (asked.nonce is not None) is (held is not COMPLAINED)
         assert now_status(conn, "gone@example.com") is held
         # An operator's re-import meanwhile cannot turn the request into consent.
         result = operator_import(conn, "gone@example.com", ACTIVE, LATER)
@@ -370,3 +417,8 @@ def test_one_link_confirmed_many_times_at_once_is_one_confirmation(store: Store)
         (None, PENDING),
         (PENDING, ACTIVE),
     ]
+
+
+def now_status_of(store: Store, email: str) -> SubscriberStatus:
+    with store.read() as conn:
+        return now_status(conn, email)

@@ -53,10 +53,14 @@ def outbox() -> Outbox:
     return Outbox()
 
 
+CLIENT_IP = "192.0.2.10"
+"""The test client's address (TestClient's own, "testclient", is no address)."""
+
+
 @pytest.fixture
 def client(
     web_settings: Settings, web_store: Store, clock: FakeClock, outbox: Outbox
 ) -> Iterator[TestClient]:
     app = create_app(web_settings, web_store, clock, send=outbox.send)
-    with TestClient(app) as test_client:
+    with TestClient(app, client=(CLIENT_IP, 50000)) as test_client:
         yield test_client

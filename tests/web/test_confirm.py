@@ -13,11 +13,13 @@ from starlette.testclient import TestClient
 from storekit import add_subscriber
 from webkit import SECRET, FakeClock, Outbox
 
+from pressroom.config import Settings
 from pressroom.models import ConsentSource, Subscriber, SubscriberStatus
 from pressroom.store.engine import Store
 from pressroom.store.subscribers import list_subscribers
 from pressroom.subscribers.lifecycle import subscriber_history
 from pressroom.tokens import make_token
+from pressroom.web import create_app
 
 ONE_CLICK = {"Content-Type": "application/x-www-form-urlencoded"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -113,9 +115,9 @@ def test_confirming_records_the_ip_and_old_links_die(
 ) -> None:
     subscribe(client, "cycle@example.com")
     first = path_of(outbox.link())
-    subscribe(client, "Cycle@example.com")  # a second request: the first link dies
+    subscribe(client, "Cycle@example.com")  # anyone's second submission: the same request
     second = path_of(outbox.link())
-    assert client.get(first).status_code == 400
+    assert client.get(first).status_code == 200  # the owner's first link still works
     assert confirm(client, second) == 200
     assert status_of(web_store, "cycle@example.com") is SubscriberStatus.ACTIVE
 
@@ -135,21 +137,32 @@ def test_confirming_records_the_ip_and_old_links_die(
     assert confirm(client, third) == 200
     assert status_of(web_store, "cycle@example.com") is SubscriberStatus.ACTIVE
     assert events(web_store, "cycle@example.com") == [
-        (None, SubscriberStatus.PENDING, ConsentSource.WEB, "testclient"),
-        (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE, ConsentSource.WEB, "testclient"),
+        (None, SubscriberStatus.PENDING, ConsentSource.WEB, "192.0.2.10"),
+        (SubscriberStatus.PENDING, SubscriberStatus.ACTIVE, ConsentSource.WEB, "192.0.2.10"),
         (
             SubscriberStatus.ACTIVE,
             SubscriberStatus.UNSUBSCRIBED,
             ConsentSource.ONE_CLICK,
-            "testclient",
+            "192.0.2.10",
         ),
-        (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, ConsentSource.WEB, "testclient"),
+        (SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.ACTIVE, ConsentSource.WEB, "192.0.2.10"),
     ]
 
 
-@pytest.mark.parametrize(
-    "status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED]
-)
+def test_a_complained_address_gets_no_mail_from_the_form(
+    client: TestClient, web_store: Store, clock: FakeClock, outbox: Outbox
+) -> None:
+    with web_store.write() as conn:
+        add_subscriber(conn, "angry@example.com", status=SubscriberStatus.COMPLAINED, now=clock())
+    unknown = client.post("/subscribe", data={"email": "new@example.com"})
+    complained = client.post("/subscribe", data={"email": "angry@example.com"})
+    assert complained.status_code == unknown.status_code == 200
+    assert complained.text == unknown.text.replace("new@example.com", "angry@example.com")
+    assert [m.recipient for m in outbox.messages] == ["new@example.com"]
+    assert status_of(web_store, "angry@example.com") is SubscriberStatus.COMPLAINED
+
+
+@pytest.mark.parametrize("status", [SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED])
 def test_a_suppressed_address_stays_so_until_its_owner_confirms(
     client: TestClient, web_store: Store, clock: FakeClock, outbox: Outbox, status: SubscriberStatus
 ) -> None:
@@ -173,7 +186,7 @@ def test_the_page_button_unsubscribe_is_a_web_event(
     token = make_token(SECRET, "unsubscribe", active.public_key, clock())
     assert client.post(f"/unsubscribe/{token}", data={}).status_code == 200
     assert events(web_store, "btn@example.com") == [
-        (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED, ConsentSource.WEB, "testclient")
+        (SubscriberStatus.ACTIVE, SubscriberStatus.UNSUBSCRIBED, ConsentSource.WEB, "192.0.2.10")
     ]
 
 
@@ -250,3 +263,26 @@ def test_one_subscriber_per_mailbox_whatever_the_case(
     subscribe(client, "MIXED@EXAMPLE.ORG")
     assert stored(web_store) == ["Mixed@example.org"]  # as first written
     assert {m.recipient for m in outbox.messages} == {"Mixed@example.org"}
+
+
+@pytest.mark.parametrize(
+    ("client_host", "recorded"),
+    [
+        ("not-an-address", None),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_the_consent_ip_is_recorded_only_when_it_is_an_address(
+    web_settings: Settings,
+    web_store: Store,
+    clock: FakeClock,
+    client_host: str,
+    recorded: str | None,
+) -> None:
+    """A proxy's garbage X-Forwarded-For is no evidence of who consented."""
+    outbox = Outbox()
+    app = create_app(web_settings, web_store, clock, send=outbox.send)
+    with TestClient(app, client=(client_host, 1234)) as odd:
+        assert odd.post("/subscribe", data={"email": "xff@example.com"}).status_code == 200
+    assert [e[3] for e in events(web_store, "xff@example.com")] == [recorded]

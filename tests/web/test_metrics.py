@@ -17,6 +17,7 @@ import pytest
 from deliverykit import add_digest, add_subscribers
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from support import FakeClock
 from webkit import Outbox, make_settings
@@ -36,6 +37,11 @@ from pressroom.web import create_app
 PROMTOOL = shutil.which("promtool")
 ROOT = Path(__file__).resolve().parents[2]
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="needs promtool (Debian prometheus)")
+
+
+def metrics_listener(app: Starlette) -> None:
+    """Let the test client's requests come in as if by the metrics listener."""
+    app.state.doors.metrics.add(("testserver", 80))
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -110,6 +116,7 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
         add_pings(conn, "https://hub.example/", ok=3, failed=0, now=datetime.now(UTC))
         add_pings(conn, "https://hub.example/", ok=2, failed=4, now=datetime.now(UTC))
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    metrics_listener(app)
     with TestClient(app) as client:
         response = client.get("/metrics")
         again = client.get("/metrics")
@@ -168,6 +175,21 @@ def test_metrics_carry_the_families_with_the_stores_values(tmp_path: Path, store
     assert value(found, "pressroom_websub_pings_total", outcome="ok", **hub) == 5
     assert value(found, "pressroom_websub_pings_total", outcome="failed", **hub) == 4
     assert "@" not in response.text  # no address ever becomes a label
+    store.dispose()
+
+
+def test_metrics_are_not_on_the_public_listener_without_a_token(tmp_path: Path) -> None:
+    """Subscriber counts read before and after POST /subscribe would tell who is known."""
+    settings = make_settings(tmp_path)
+    store = open_store(settings.store_url)
+    app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    with TestClient(app) as client:
+        public = client.get("/metrics")
+        assert public.status_code == 404 and "pressroom_" not in public.text
+        assert "找不到这个页面" in public.text  # the site's own not-found page
+        metrics_listener(app)
+        assert client.get("/metrics").status_code == 200
+        assert client.get("/").status_code == 404  # the metrics listener serves nothing else
     store.dispose()
 
 
@@ -240,7 +262,14 @@ def test_promtool_accepts_a_real_scrape_of_pressroom_serve(tmp_path: Path) -> No
         line = server.stdout.readline()
         match = re.search(r"serving (http://[0-9.]+:\d+/)", line)
         assert match, line
-        scrape = httpx.get(match.group(1) + "metrics", timeout=10)
+        listener = re.search(
+            r"metrics on (http://127\.0\.0\.1:\d+/metrics)", server.stdout.readline()
+        )
+        assert listener, "no metrics listener"
+        public = httpx.get(match.group(1) + "metrics", timeout=10)
+        assert public.status_code == 404 and "pressroom_" not in public.text  # off the public door
+        assert httpx.get(listener.group(1).replace("/metrics", "/"), timeout=10).status_code == 404
+        scrape = httpx.get(listener.group(1), timeout=10)
         assert scrape.status_code == 200
         checked = subprocess.run(
             [str(PROMTOOL), "check", "metrics"],
@@ -264,6 +293,7 @@ def test_a_later_scrape_sees_what_changed_since_the_first(tmp_path: Path) -> Non
     store = open_store(settings.store_url)
     seed(store)
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    metrics_listener(app)
     with TestClient(app) as client:
         before = samples(client.get("/metrics").text)
         with store.write() as conn:  # a new feeds build, and the open run sends one more
@@ -304,6 +334,7 @@ def test_the_rules_and_the_dashboard_use_only_metrics_pressroom_exports(tmp_path
     store = open_store(settings.store_url)
     seed(store)
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    metrics_listener(app)
     with TestClient(app) as client:
         found = samples(client.get("/metrics").text)
     exported = {name for name, _ in found}

@@ -246,6 +246,7 @@ def write_site(folder: Path, store_url: str, **web: object) -> Path:
             "secret": "rate-limit-secret-0123456789-abcdefghij",
             "public_url": "http://127.0.0.1:8080/",
             "subscribe_per_minute": LIMIT,
+            "metrics_listen": "127.0.0.1:0",  # two processes: not both on 9464
             **web,
         },
     }
@@ -359,3 +360,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("hosts", "shared"),
+    [
+        (["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"], True),  # one /64
+        (["2001:db8:1:2::1", "2001:db8:1:3::1"], False),  # two networks
+        (["198.51.100.1", "::ffff:198.51.100.1"], True),  # one IPv4 client, two spellings
+        (["198.51.100.1", "198.51.100.2"], False),
+    ],
+)
+def test_ipv6_clients_are_limited_per_64(hosts: list[str], shared: bool) -> None:
+    from starlette.requests import Request
+
+    from pressroom.web.security import client_key
+
+    keys = {client_key(Request({"type": "http", "client": (host, 1)})) for host in hosts}
+    assert (len(keys) == 1) is shared
