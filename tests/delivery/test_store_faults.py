@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.smtp, pytest.mark.slow]
 
 StartServer = Callable[..., SmtpServer]
 BUSY = 2.0  # [store] busy_timeout of these sites
-MARGIN = 5.0 + 3.0  # the sender's margin (group_commit.MARGIN_S) + process start and exit
+MARGIN = 5.0 + 5.0  # the sender's margin (group_commit.MARGIN_S) + process start and exit, loaded
 
 
 def wait_for(handler: Recorder, count: int, timeout: float = 60) -> None:
