@@ -66,7 +66,9 @@ class ServeProcess:
         prefix = python if fast else [*python, _WITHOUT_FAST_STACK]
         self.command = [*prefix, "--config", str(config), "serve", "--host", "127.0.0.1"]
         self.command += ["--port", str(port)]
-        self.env = clean_env(**{"PRESSROOM_WEB__SECRET": SECRET, **(env or {})})
+        # the metrics listener on a free port: parallel servers never race for 9464
+        defaults = {"PRESSROOM_WEB__SECRET": SECRET, "PRESSROOM_WEB__METRICS_LISTEN": "127.0.0.1:0"}
+        self.env = clean_env(**{**defaults, **(env or {})})
         self.url = ""
         self.stack = ""
 
@@ -83,8 +85,11 @@ class ServeProcess:
             self.process.wait(timeout=10)
             raise AssertionError(f"pressroom serve did not start: {serving!r} {self.stderr()}")
         self.url = serving.split()[2]
-        # "pressroom: feeds from <dir> (<loop>, <parser>)"
-        self.stack = self.process.stdout.readline().rsplit("(", 1)[-1].strip(" )\n")
+        # "pressroom: feeds from <dir> (<loop>, <parser>)", after the metrics listener's line
+        line = self.process.stdout.readline()
+        while line and not line.startswith("pressroom: feeds from"):
+            line = self.process.stdout.readline()
+        self.stack = line.rsplit("(", 1)[-1].strip(" )\n")
         return self
 
     def stderr(self) -> str:

@@ -354,6 +354,7 @@ def test_every_job_and_outcome_is_at_zero_from_the_first_scrape(tmp_path: Path) 
     settings = make_settings(tmp_path)
     store = open_store(settings.store_url)
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    metrics_listener(app)
     with TestClient(app) as client:
         found = samples(client.get("/metrics").text)
     store.dispose()
@@ -375,6 +376,7 @@ def test_a_silent_run_that_ends_later_is_counted_as_it_ended(
         run = runs.start_run(conn, job="digest", schedule="daily", started_at=start, worker="w")
         conn.execute(update(job_runs).where(job_runs.c.id == run).values(seen_at=start))
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
+    metrics_listener(app)
     key = {"pressroom_job": "digest"}
     with TestClient(app) as client:
         before = samples(client.get("/metrics").text)
