@@ -35,6 +35,13 @@ def _tamper(address: str) -> str:
     return f"{local[:-1]}{flipped}@{domain}"
 
 
+def _swap_ids(victim: str, other: str) -> str:
+    """The victim's enciphered ids with another delivery's valid signature."""
+    ids = victim.split("+")[1].split(".")[0]
+    head, _, rest = other.partition("+")
+    return f"{head}+{ids}.{rest.split('.', 1)[1]}"
+
+
 def _run(site: Site, store: Store, clock: FakeClock | None = None):  # type: ignore[no-untyped-def]
     return process_bounces(site.config, store, clock or FakeClock())
 
@@ -139,7 +146,7 @@ def test_with_address_fallback_the_reported_address_is_used(
     "forge",
     [
         lambda site, sid: site.bounce_address(sid, secret="another-secret-0123456789"),
-        lambda site, sid: site.bounce_address(sid + 1).replace(f".{sid + 1:x}.", f".{sid:x}."),
+        lambda site, sid: _swap_ids(site.bounce_address(sid), site.bounce_address(sid + 1)),
         lambda site, sid: _tamper(site.bounce_address(sid)),
         lambda site, sid: "bounces+d7.1.notatoken@mail.test",
     ],
@@ -339,6 +346,30 @@ def test_a_complaint_is_traced_through_the_quoted_original(site: Site, store: St
     )
     _run(site, store)
     assert statuses(store)["angry@example.org"] is SubscriberStatus.COMPLAINED
+
+
+@pytest.mark.parametrize("secret", ["", "another-secret-0123456789"], ids=["ours", "forged"])
+def test_a_complaint_is_traced_through_the_quoted_message_id_alone(
+    site: Site, store: Store, secret: str
+) -> None:
+    """Our Message-ID starts with the delivery's bounce token: a report that keeps only the
+    Message-ID of the original is traced, and a Message-ID forged without the secret is not."""
+    people = _people(store, "angry")
+    token = site.bounce_address(people["angry"].id, secret=secret).split("+")[1].split("@")[0]
+    text = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Return-Path: <@@BOUNCE@@>", "Return-Path: <bounces@mail.test>")
+        .replace("<7.3.daily.2026-11-29@mail.test>", f"<{token}.daily.2026-11-29@mail.test>")
+        .replace("<mailto:@@UNSUB@@?subject=unsubscribe>", "<mailto:unsubscribe@mail.test>")
+        .replace("@@BOUNCE@@", "bounces@mail.test")
+        .replace("@@RCPT@@", "angry@example.org")
+    )
+    (site.maildir / "new" / "arf.test").write_text(text)
+    _run(site, store)
+    traced = SubscriberStatus.ACTIVE if secret else SubscriberStatus.COMPLAINED
+    assert statuses(store)["angry@example.org"] is traced
+    assert events(store)[0].event.subscriber_id == (None if secret else people["angry"].id)
 
 
 def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(
