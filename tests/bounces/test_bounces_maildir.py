@@ -6,20 +6,27 @@ relay would deliver it) and goes through the same path as ``pressroom bounces pr
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from bouncekit import MAIL, Site, events, make_maildir, make_site_settings, statuses
+from digestkit import parse_message
+from sqlalchemy import select, update
 from storekit import add_subscriber
-from support import FakeClock
+from support import NOW, SECRET, FakeClock
 
 from pressroom.bounces.process import process_bounces
 from pressroom.models import BounceKind, ConsentSource, Subscriber, SubscriberStatus
 from pressroom.store.bounces import BounceEvent, record_event
 from pressroom.store.consent import consent_history
 from pressroom.store.engine import Store
+from pressroom.store.schema import bounce_events
 from pressroom.store.store_time import db_now
+from pressroom.subscribers.lifecycle import suppress
+from pressroom.tokens import read_token
 
 ACTIVE = SubscriberStatus.ACTIVE
 
@@ -168,12 +175,48 @@ def test_a_forged_token_changes_nothing(site: Site, store: Store, forge) -> None
     assert all(row.event.subscriber_id is None for row in events(store))
 
 
-def test_a_mailto_unsubscribe_without_token_is_not_applied(site: Site, store: Store) -> None:
-    _people(store, "leaver")
+def _outbox(site: Site) -> list[EmailMessage]:
+    folder = site.settings.path(site.settings.mail.outbox)
+    found = sorted(folder.glob("*.eml")) if folder.exists() else []
+    return [parse_message(path.read_bytes()) for path in found]
+
+
+def test_a_mailto_unsubscribe_without_token_mails_the_address_its_link(
+    site: Site, store: Store
+) -> None:
+    """Nothing changes by the request itself (anyone can write it); the subscriber's own
+    address gets one mail a day with its own signed unsubscribe link, and nobody else does."""
+    people = _people(store, "leaver", "gone")
+    with store.write() as conn:
+        suppress(conn, people["gone"].id, SubscriberStatus.UNSUBSCRIBED,
+                 source=ConsentSource.WEB, now=NOW)  # fmt: skip
     site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")
+    again = site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")  # the same day
+    again.write_bytes(again.read_bytes() + b"please\r\n")  # not a copy of the first
+    site.drop("mailto_unsubscribe.eml", rcpt="stranger@example.org")  # nobody's address
+    site.drop("mailto_unsubscribe.eml", rcpt="gone@example.org")  # already unsubscribed
     report = _run(site, store)
-    assert dict(report.kinds) == {BounceKind.UNSUBSCRIBE: 1}
+    assert dict(report.kinds) == {BounceKind.UNSUBSCRIBE: 4}
     assert statuses(store)["leaver@example.org"] is ACTIVE
+    mails = _outbox(site)
+    assert [str(m["To"]) for m in mails] == ["leaver@example.org"]
+    assert mails[0]["Auto-Submitted"] == "auto-replied"
+    html = mails[0].get_body(("html",)).get_content()
+    link = re.search(r'href="(https?://[^"]+/unsubscribe/([^"]+))"', html)
+    assert link is not None and link[1] in mails[0].get_body(("plain",)).get_content()
+    token = read_token(SECRET, link[2], "unsubscribe", datetime.now(UTC))
+    assert token.public_key == people["leaver"].public_key
+    assert [e.event.action for e in events(store)].count("link mailed") == 1
+
+    with store.write() as conn:  # a day later by the store's clock, another request
+        rows = conn.execute(select(bounce_events.c.message_key, bounce_events.c.received_at))
+        for key, received in rows.all():
+            conn.execute(update(bounce_events).where(bounce_events.c.message_key == key)
+                         .values(received_at=received - timedelta(days=1, minutes=1)))  # fmt: skip
+    later = site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")
+    later.write_bytes(later.read_bytes() + b"again\r\n")
+    _run(site, store)
+    assert len(_outbox(site)) == 2 and statuses(store)["leaver@example.org"] is ACTIVE
 
 
 def test_processing_twice_changes_nothing(site: Site, store: Store) -> None:
