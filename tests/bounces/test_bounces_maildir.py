@@ -10,11 +10,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from bouncekit import MAIL, Site, events, make_maildir, make_site_settings, statuses
 from digestkit import parse_message
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 from storekit import add_subscriber
 from support import NOW, SECRET, FakeClock
 
@@ -27,6 +29,7 @@ from pressroom.store.schema import bounce_events
 from pressroom.store.store_time import db_now
 from pressroom.subscribers.lifecycle import suppress
 from pressroom.tokens import read_token
+from pressroom.web import create_app
 
 ACTIVE = SubscriberStatus.ACTIVE
 
@@ -185,7 +188,8 @@ def test_a_mailto_unsubscribe_without_token_mails_the_address_its_link(
     site: Site, store: Store
 ) -> None:
     """Nothing changes by the request itself (anyone can write it); the subscriber's own
-    address gets one mail a day with its own signed unsubscribe link, and nobody else does."""
+    address gets one mail a day with its own signed unsubscribe link (nobody else gets one),
+    whose one click unsubscribes it."""
     people = _people(store, "leaver", "gone")
     with store.write() as conn:
         suppress(conn, people["gone"].id, SubscriberStatus.UNSUBSCRIBED,
@@ -217,6 +221,12 @@ def test_a_mailto_unsubscribe_without_token_mails_the_address_its_link(
     later.write_bytes(later.read_bytes() + b"again\r\n")
     _run(site, store)
     assert len(_outbox(site)) == 2 and statuses(store)["leaver@example.org"] is ACTIVE
+
+    with TestClient(create_app(site.settings, store), client=("192.0.2.7", 50000)) as web:
+        page = web.post(urlsplit(link[1]).path, content=b"List-Unsubscribe=One-Click",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert page.status_code == 200  # the owner's one click
+    assert statuses(store)["leaver@example.org"] is SubscriberStatus.UNSUBSCRIBED
 
 
 def test_processing_twice_changes_nothing(site: Site, store: Store) -> None:
