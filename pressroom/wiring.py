@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 from zoneinfo import ZoneInfo
 
 from pressroom.bounces.config import BounceConfig
+from pressroom.bounces.link_mail import LinkMail
 from pressroom.bounces.parse import Addresses
 from pressroom.clock import Clock, system_clock
 from pressroom.config import Settings, SourceSettings, load_settings
@@ -207,6 +208,12 @@ def bounce_config(settings: Settings) -> BounceConfig:
         soft_window=timedelta(seconds=bounces.soft_window),
         address_fallback=bounces.address_fallback,
         max_message_bytes=bounces.max_message_bytes,
+        link_mail=LinkMail(
+            site_name=settings.site.name,
+            mail=mail,
+            outbox=settings.path(mail.outbox),
+            public_url=settings.web.public_url,
+        ),
     )
 
 

@@ -13,6 +13,9 @@ changes a status, so every change has its consent event:
 - (a bounce without a token names its subscriber by the reported address only with
   ``[bounces] address_fallback = true``: anyone can write such a message);
 - unsubscribe request: ``unsubscribed`` (source ``mailto``), only with a valid token;
+  without any token, when its ``From:`` is an active subscriber's address, ``link mailed``: that
+  address is sent one mail with a signed unsubscribe link (by the caller, after the
+  commit), at most once a day; nothing changes unless the owner uses it;
 - auto-reply, unknown: recorded and counted, never acted on.
 
 Times are the store's clock at arrival (:func:`pressroom.store.store_time.db_now`), never
@@ -34,10 +37,14 @@ from pressroom.store.store_time import db_now
 from pressroom.store.subscribers import find_subscriber, get_subscriber
 from pressroom.subscribers.lifecycle import suppress
 
-__all__ = ["COUNTED", "Applied", "Policy", "apply_inbound"]
+__all__ = ["COUNTED", "LINK_MAILED", "Applied", "Policy", "apply_inbound"]
 
 COUNTED = "counted"
 """The action of a soft bounce that counts towards ``soft_limit``."""
+LINK_MAILED = "link mailed"
+"""The action of a token-less mailto unsubscribe whose sender's address gets the link."""
+_LINK_SPACING = timedelta(days=1)
+"""At most one unsubscribe-link mail per address in this time: a forger cannot flood it."""
 
 _BY_ADDRESS = (BounceKind.HARD, BounceKind.SOFT)
 """Kinds that may fall back to the address the report names when there is no token
@@ -55,6 +62,8 @@ class Policy:
     limit: int
     window: timedelta
     address_fallback: bool = False
+    mail_links: bool = False
+    """Whether a token-less mailto unsubscribe may get the link mail (a transport is set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +84,12 @@ def apply_inbound(conn: Connection, inbound: Inbound, policy: Policy, now: datet
     if seen(conn, inbound.message_key):
         return Applied(inbound.kind, None, "", duplicate=True)
     received = db_now(conn)
-    subscriber, note = _subscriber(conn, inbound, policy.address_fallback)
     action = ""
-    if subscriber is not None:
+    if inbound.kind is BounceKind.UNSUBSCRIBE and inbound.token is None and policy.mail_links:
+        subscriber, action, note = _tokenless_unsubscribe(conn, inbound, received)
+    else:
+        subscriber, note = _subscriber(conn, inbound, policy.address_fallback)
+    if subscriber is not None and not action:
         action, why = _act(conn, inbound, subscriber, policy, received, now)
         note = _join(note, why)
     record_event(
@@ -117,6 +129,21 @@ def _subscriber(
     if inbound.kind is BounceKind.UNSUBSCRIBE:
         return None, "no valid token: not applied (the sender's address proves nothing)"
     return None, inbound.note
+
+
+def _tokenless_unsubscribe(
+    conn: Connection, inbound: Inbound, received: datetime
+) -> tuple[Subscriber | None, str, str]:
+    """The active subscriber whose address the request's ``From:`` names, to be mailed the
+    link (``LINK_MAILED``), unless one was mailed to it in the last day."""
+    refused = _join(inbound.note, "no valid token: not applied (the sender's address proves "
+                    "nothing)")  # fmt: skip
+    owner = find_subscriber(conn, inbound.recipient) if inbound.recipient else None
+    if owner is None or owner.status is not SubscriberStatus.ACTIVE:
+        return None, "", refused
+    if count_since(conn, owner.id, LINK_MAILED, received - _LINK_SPACING):
+        return None, "", _join(refused, "an unsubscribe link was mailed to it in the last day")
+    return owner, LINK_MAILED, _join(refused, "an unsubscribe link is mailed to that address")
 
 
 def _join(*notes: str) -> str:

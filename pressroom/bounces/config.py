@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from pressroom.bounces.link_mail import LinkMail
 from pressroom.bounces.parse import Addresses
 
 __all__ = ["BounceConfig"]
@@ -27,6 +28,8 @@ class BounceConfig:
         address_fallback: ``[bounces] address_fallback``: whether a bounce without a token
             may name its subscriber by the address it reports.
         max_message_bytes: ``[bounces] max_message_bytes``: bigger messages are set aside.
+        link_mail: how to answer a mailto unsubscribe without a valid token (the link mail);
+            None sends nothing.
     """
 
     source: str
@@ -38,3 +41,4 @@ class BounceConfig:
     soft_window: timedelta
     address_fallback: bool = False
     max_message_bytes: int = 2 * 1024 * 1024
+    link_mail: LinkMail | None = None

@@ -64,6 +64,7 @@ _DAEMONS = ("mailer-daemon", "postmaster", "mailerdaemon", "mail-daemon")
 _ENVELOPE_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
 _DIAGNOSTIC_CHARS = 500
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_OUR_MESSAGE_ID = re.compile(r"<([a-z2-7]{20}\.[a-z2-7]{16})\.", re.IGNORECASE)
 _MAX_CHARS = {"message_id": 998, "recipient": 320, "status_code": 16, "diagnostic": 1000,
               "note": 2000}  # fmt: skip
 
@@ -315,6 +316,11 @@ def _candidate_tokens(
     original = _original_headers(msg)
     if original is not None:
         yield from _tokens_of(_addresses_in(original, ("Return-Path",)), base)
+        # our digests' Message-ID starts with the delivery's bounce token: a complaint that
+        # quotes the Message-ID alone (no Return-Path) is still traced, and still verified
+        ours = _OUR_MESSAGE_ID.match(_header(original, "Message-ID").strip())
+        if ours is not None:
+            yield ours.group(1)
 
 
 def _tokens_of(addresses: Iterator[str], base: str) -> Iterator[str]:

@@ -15,13 +15,15 @@ import logging
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from pressroom.bounces.apply import Applied, Policy, apply_inbound
+from pressroom.bounces.apply import LINK_MAILED, Applied, Policy, apply_inbound
 from pressroom.bounces.config import BounceConfig
 from pressroom.bounces.inbox import FAILED, PROCESSED, Inbox, Item
+from pressroom.bounces.link_mail import send_link_mail
 from pressroom.bounces.mailbox import open_mailbox
 from pressroom.bounces.parse import Unparseable, read_message
 from pressroom.bounces.report import BounceReport
 from pressroom.clock import Clock
+from pressroom.errors import DeliveryError
 from pressroom.store.engine import Store
 
 __all__ = ["process_bounces"]
@@ -37,7 +39,12 @@ def process_bounces(config: BounceConfig, store: Store, clock: Clock) -> BounceR
         JobFailed: the mailbox cannot be opened or read.
     """
     report = BounceReport()
-    policy = Policy(config.soft_limit, config.soft_window, config.address_fallback)
+    policy = Policy(
+        config.soft_limit,
+        config.soft_window,
+        config.address_fallback,
+        mail_links=config.link_mail is not None,
+    )
     with open_mailbox(config) as inbox:
         for item in inbox.messages(config.max_message_bytes):
             try:
@@ -45,9 +52,22 @@ def process_bounces(config: BounceConfig, store: Store, clock: Clock) -> BounceR
             except _SetAside as exc:
                 _set_aside(inbox, item, str(exc), report)
                 continue
+            if applied.action == LINK_MAILED:
+                _mail_link(config, applied, clock)
             inbox.move(item.key, PROCESSED, flag=True)
             _count(applied, report)
     return report
+
+
+def _mail_link(config: BounceConfig, applied: Applied, clock: Clock) -> None:
+    """Send the unsubscribe-link mail the committed event promised (once: a retry of the
+    message is a duplicate); a transport failure is one logged sentence, not the run's end."""
+    assert config.link_mail is not None and applied.subscriber is not None
+    try:
+        send_link_mail(config.link_mail, config.addresses.secret, applied.subscriber, clock())
+    except DeliveryError as exc:
+        who = applied.subscriber.email
+        log.warning("bounce mailbox: the unsubscribe link to %s was not sent: %s", who, exc)
 
 
 class _SetAside(Exception):

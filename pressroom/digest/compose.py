@@ -10,16 +10,19 @@ quoted-printable bodies (built on first need); only the per-recipient values are
 per message (``OutgoingMessage.seven_bit``).
 
 Headers (RFC 5322, RFC 2369, RFC 8058): From with the site's name, To, Subject (RFC 2047), Date,
-Message-ID deterministic per (run, subscriber), List-Id, List-Unsubscribe (an https link
-with a signed token, and a mailto), List-Unsubscribe-Post, ``Precedence: bulk`` and
-``Auto-Submitted: auto-generated`` (RFC 3834: vacation responders stay quiet), MIME
-multipart/alternative. With ``[mail] return_path`` a recorded run's envelope sender is
-the VERP address naming the delivery, and with ``[mail] unsubscribe_mailto`` the mailto is
-``unsubscribe+<token>@domain`` (:mod:`pressroom.delivery.verp`).
+Message-ID deterministic per (run, subscriber) and naming neither id, List-Id,
+List-Unsubscribe (an https link with a signed token, and a mailto), List-Unsubscribe-Post,
+``Precedence: bulk`` and ``Auto-Submitted: auto-generated`` (RFC 3834: vacation responders
+stay quiet), MIME multipart/alternative. With ``[mail] return_path`` a recorded run's
+envelope sender is the VERP address naming the delivery, and with ``[mail]
+unsubscribe_mailto`` the mailto is ``unsubscribe+<token>@domain``
+(:mod:`pressroom.delivery.verp`).
 """
 
 from __future__ import annotations
 
+import base64
+import hmac
 import html
 import re
 import secrets
@@ -203,9 +206,24 @@ class Composer:
         return self._signer(data) if self._signer is not None else data
 
     def message_id(self, subscriber: Subscriber) -> str:
-        """``<run.subscriber.schedule.period@domain>``: the same for every retry."""
+        """``<key.schedule.period@domain>``: the same for every retry, and naming no id.
+
+        ``key`` is the delivery's bounce token (opaque, signed: a complaint that quotes the
+        Message-ID alone is still traced to its delivery) for a recorded run, and 16
+        characters of an HMAC of the run's word and the subscriber for a preview or test.
+        """
         run = self._run
-        return f"<{run.digest_id}.{subscriber.id}.{run.schedule}.{run.period}@{self._domain}>"
+        ref = self._verp_ref(subscriber)
+        if ref is not None:
+            key = make_token(self._config.secret, Purpose.BOUNCE, ref)
+        else:
+            mac = hmac.digest(
+                self._config.secret.encode("utf-8"),
+                f"message-id:{run.digest_id}:{subscriber.id}".encode(),
+                "sha256",
+            )
+            key = base64.b32encode(mac[:10]).decode("ascii").lower()
+        return f"<{key}.{run.schedule}.{run.period}@{self._domain}>"
 
     def envelope_sender(self, subscriber: Subscriber) -> str:
         """``[mail] return_path`` + the VERP token of this delivery (recorded runs only)."""

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection
 
 from pressroom.config import ScheduleSettings
+from pressroom.incoming import printable
 from pressroom.models import DeliveryStatus, JobKind, JobOutcome
 from pressroom.store import runs
 from pressroom.store.bounces import count_by_kind
@@ -148,7 +149,11 @@ class StatusReport:
         }
 
     def lines(self) -> list[str]:
-        """The report as text for a terminal, times in local time."""
+        """The report as text for a terminal, times in local time.
+
+        Control characters are escaped (``\\x1b``): a run's summary, error or reason can
+        quote text from outside (a hub's answer, a source's error, an inbound message).
+        """
         out = ["Schedules:"]
         for item in self.schedules:
             out += _schedule_lines(item)
@@ -162,7 +167,7 @@ class StatusReport:
                 out.append(f"Source {source.job}: no sync has changed anything yet")
             else:
                 out.append(_run_line(f"Source {source.job}", source.last_run, self.site_zone))
-        return out
+        return [printable(line) for line in out]
 
 
 def collect_status(config: WorkerConfig, store: Store, now: datetime) -> StatusReport:

@@ -6,20 +6,30 @@ relay would deliver it) and goes through the same path as ``pressroom bounces pr
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from bouncekit import MAIL, Site, events, make_maildir, make_site_settings, statuses
+from digestkit import parse_message
+from sqlalchemy import select, update
+from starlette.testclient import TestClient
 from storekit import add_subscriber
-from support import FakeClock
+from support import NOW, SECRET, FakeClock
 
 from pressroom.bounces.process import process_bounces
 from pressroom.models import BounceKind, ConsentSource, Subscriber, SubscriberStatus
 from pressroom.store.bounces import BounceEvent, record_event
 from pressroom.store.consent import consent_history
 from pressroom.store.engine import Store
+from pressroom.store.schema import bounce_events
 from pressroom.store.store_time import db_now
+from pressroom.subscribers.lifecycle import suppress
+from pressroom.tokens import read_token
+from pressroom.web import create_app
 
 ACTIVE = SubscriberStatus.ACTIVE
 
@@ -33,6 +43,13 @@ def _tamper(address: str) -> str:
     local, domain = address.split("@")
     flipped = "b" if local[-1] == "a" else "a"
     return f"{local[:-1]}{flipped}@{domain}"
+
+
+def _swap_ids(victim: str, other: str) -> str:
+    """The victim's enciphered ids with another delivery's valid signature."""
+    ids = victim.split("+")[1].split(".")[0]
+    head, _, rest = other.partition("+")
+    return f"{head}+{ids}.{rest.split('.', 1)[1]}"
 
 
 def _run(site: Site, store: Store, clock: FakeClock | None = None):  # type: ignore[no-untyped-def]
@@ -139,7 +156,7 @@ def test_with_address_fallback_the_reported_address_is_used(
     "forge",
     [
         lambda site, sid: site.bounce_address(sid, secret="another-secret-0123456789"),
-        lambda site, sid: site.bounce_address(sid + 1).replace(f".{sid + 1:x}.", f".{sid:x}."),
+        lambda site, sid: _swap_ids(site.bounce_address(sid), site.bounce_address(sid + 1)),
         lambda site, sid: _tamper(site.bounce_address(sid)),
         lambda site, sid: "bounces+d7.1.notatoken@mail.test",
     ],
@@ -161,12 +178,55 @@ def test_a_forged_token_changes_nothing(site: Site, store: Store, forge) -> None
     assert all(row.event.subscriber_id is None for row in events(store))
 
 
-def test_a_mailto_unsubscribe_without_token_is_not_applied(site: Site, store: Store) -> None:
-    _people(store, "leaver")
+def _outbox(site: Site) -> list[EmailMessage]:
+    folder = site.settings.path(site.settings.mail.outbox)
+    found = sorted(folder.glob("*.eml")) if folder.exists() else []
+    return [parse_message(path.read_bytes()) for path in found]
+
+
+def test_a_mailto_unsubscribe_without_token_mails_the_address_its_link(
+    site: Site, store: Store
+) -> None:
+    """Nothing changes by the request itself (anyone can write it); the subscriber's own
+    address gets one mail a day with its own signed unsubscribe link (nobody else gets one),
+    whose one click unsubscribes it."""
+    people = _people(store, "leaver", "gone")
+    with store.write() as conn:
+        suppress(conn, people["gone"].id, SubscriberStatus.UNSUBSCRIBED,
+                 source=ConsentSource.WEB, now=NOW)  # fmt: skip
     site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")
+    again = site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")  # the same day
+    again.write_bytes(again.read_bytes() + b"please\r\n")  # not a copy of the first
+    site.drop("mailto_unsubscribe.eml", rcpt="stranger@example.org")  # nobody's address
+    site.drop("mailto_unsubscribe.eml", rcpt="gone@example.org")  # already unsubscribed
     report = _run(site, store)
-    assert dict(report.kinds) == {BounceKind.UNSUBSCRIBE: 1}
+    assert dict(report.kinds) == {BounceKind.UNSUBSCRIBE: 4}
     assert statuses(store)["leaver@example.org"] is ACTIVE
+    mails = _outbox(site)
+    assert [str(m["To"]) for m in mails] == ["leaver@example.org"]
+    assert mails[0]["Auto-Submitted"] == "auto-replied"
+    html = mails[0].get_body(("html",)).get_content()
+    link = re.search(r'href="(https?://[^"]+/unsubscribe/([^"]+))"', html)
+    assert link is not None and link[1] in mails[0].get_body(("plain",)).get_content()
+    token = read_token(SECRET, link[2], "unsubscribe", datetime.now(UTC))
+    assert token.public_key == people["leaver"].public_key
+    assert [e.event.action for e in events(store)].count("link mailed") == 1
+
+    with store.write() as conn:  # a day later by the store's clock, another request
+        rows = conn.execute(select(bounce_events.c.message_key, bounce_events.c.received_at))
+        for key, received in rows.all():
+            conn.execute(update(bounce_events).where(bounce_events.c.message_key == key)
+                         .values(received_at=received - timedelta(days=1, minutes=1)))  # fmt: skip
+    later = site.drop("mailto_unsubscribe.eml", rcpt="leaver@example.org")
+    later.write_bytes(later.read_bytes() + b"again\r\n")
+    _run(site, store)
+    assert len(_outbox(site)) == 2 and statuses(store)["leaver@example.org"] is ACTIVE
+
+    with TestClient(create_app(site.settings, store), client=("192.0.2.7", 50000)) as web:
+        page = web.post(urlsplit(link[1]).path, content=b"List-Unsubscribe=One-Click",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert page.status_code == 200  # the owner's one click
+    assert statuses(store)["leaver@example.org"] is SubscriberStatus.UNSUBSCRIBED
 
 
 def test_processing_twice_changes_nothing(site: Site, store: Store) -> None:
@@ -339,6 +399,30 @@ def test_a_complaint_is_traced_through_the_quoted_original(site: Site, store: St
     )
     _run(site, store)
     assert statuses(store)["angry@example.org"] is SubscriberStatus.COMPLAINED
+
+
+@pytest.mark.parametrize("secret", ["", "another-secret-0123456789"], ids=["ours", "forged"])
+def test_a_complaint_is_traced_through_the_quoted_message_id_alone(
+    site: Site, store: Store, secret: str
+) -> None:
+    """Our Message-ID starts with the delivery's bounce token: a report that keeps only the
+    Message-ID of the original is traced, and a Message-ID forged without the secret is not."""
+    people = _people(store, "angry")
+    token = site.bounce_address(people["angry"].id, secret=secret).split("+")[1].split("@")[0]
+    text = (
+        (MAIL / "arf_complaint.eml")
+        .read_text()
+        .replace("Return-Path: <@@BOUNCE@@>", "Return-Path: <bounces@mail.test>")
+        .replace("<7.3.daily.2026-11-29@mail.test>", f"<{token}.daily.2026-11-29@mail.test>")
+        .replace("<mailto:@@UNSUB@@?subject=unsubscribe>", "<mailto:unsubscribe@mail.test>")
+        .replace("@@BOUNCE@@", "bounces@mail.test")
+        .replace("@@RCPT@@", "angry@example.org")
+    )
+    (site.maildir / "new" / "arf.test").write_text(text)
+    _run(site, store)
+    traced = SubscriberStatus.ACTIVE if secret else SubscriberStatus.COMPLAINED
+    assert statuses(store)["angry@example.org"] is traced
+    assert events(store)[0].event.subscriber_id == (None if secret else people["angry"].id)
 
 
 def test_a_crash_between_commit_and_move_is_healed_by_the_next_run(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hmac
+import itertools
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pressroom.config import load_settings
 from pressroom.delivery.verp import (
+    MAX_ID,
     MAX_TOKEN,
     Purpose,
     TokenCheck,
@@ -20,7 +25,7 @@ from pressroom.delivery.verp import (
 from pressroom.errors import ConfigError
 
 SECRET = "test-secret-0123456789"
-IDS = st.integers(min_value=0, max_value=36**10 - 1)
+IDS = st.integers(min_value=0, max_value=MAX_ID)
 
 
 @pytest.mark.slow
@@ -58,7 +63,7 @@ def test_find_token_only_for_the_base_address() -> None:
 
 def test_ids_that_do_not_fit_are_refused() -> None:
     with pytest.raises(ValueError, match="does not fit"):
-        make_token(SECRET, Purpose.BOUNCE, VerpRef(36**10, 1))
+        make_token(SECRET, Purpose.BOUNCE, VerpRef(MAX_ID + 1, 1))
 
 
 @pytest.mark.parametrize(
@@ -90,3 +95,31 @@ def test_bad_bounce_sources_are_named(source: str) -> None:
 
 def test_soft_window_takes_a_duration() -> None:
     assert load_settings(bounces={"soft_window": "7d"}).bounces.soft_window == 7 * 86400
+
+
+def test_tokens_name_no_readable_or_sequential_id() -> None:
+    """Neighbouring subscribers and runs get unrelated tokens: nobody counts the list, and
+    only the secret reads the ids back."""
+    tokens = [make_token(SECRET, Purpose.BOUNCE, VerpRef(sid, 7)) for sid in range(1, 40)]
+    tokens += [make_token(SECRET, Purpose.BOUNCE, VerpRef(1, run)) for run in (8, 9, None)]
+    ciphered = [token.split(".")[0] for token in tokens]
+    assert all(len(c) == 20 for c in ciphered) and len(set(ciphered)) == len(ciphered)
+    for one, other in itertools.pairwise(ciphered):  # 19.4 of 20 characters differ on average
+        assert sum(a != b for a, b in zip(one, other, strict=True)) >= 8
+    other_secret = make_token("another-secret-012345", Purpose.BOUNCE, VerpRef(1, 7))
+    assert other_secret.split(".")[0] != ciphered[0]
+    for sid, token in enumerate(tokens[:39], start=1):
+        assert read_token(SECRET, Purpose.BOUNCE, token) == (TokenCheck.VALID, VerpRef(sid, 7))
+
+
+def test_tokens_of_the_readable_shape_still_verify() -> None:
+    """Mails sent before the ids were enciphered still bounce back to their delivery."""
+    legacy = (
+        "d7.16."
+        + base64.b32encode(hmac.digest(SECRET.encode(), b"verp:bounce:d7.16", "sha256")[:10])
+        .decode()
+        .lower()
+    )
+    assert read_token(SECRET, Purpose.BOUNCE, legacy) == (TokenCheck.VALID, VerpRef(42, 7))
+    assert read_token(SECRET, Purpose.UNSUBSCRIBE, legacy)[0] is TokenCheck.FORGED
+    assert read_token(SECRET, Purpose.BOUNCE, "d7.17" + legacy[5:])[0] is TokenCheck.FORGED

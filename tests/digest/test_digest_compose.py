@@ -14,6 +14,7 @@ from support import NOW, SECRET
 from support import make_settings as settings_with
 
 from pressroom.config import Settings
+from pressroom.delivery import verp
 from pressroom.digest.compose import Composer, RunIdentity
 from pressroom.digest.render import Renderer, RunInfo
 from pressroom.digest.select import ContentCache
@@ -58,10 +59,10 @@ def _subscriber(ident: int = 7, name: str = "王读者", *sections: str) -> Subs
 
 
 def _composer(settings: Settings, articles: list[Article] | None = None,
-              renderer: Renderer | None = None) -> Composer:  # fmt: skip
+              renderer: Renderer | None = None, run_id: int | str = 42) -> Composer:  # fmt: skip
     config = digest_config(settings)
     contents = ContentCache(articles or _articles(), SECTIONS, config.rules.max_items)
-    run = RunIdentity(42, "daily", "2026-11-29", NOW)
+    run = RunIdentity(run_id, "daily", "2026-11-29", NOW)
     info = RunInfo(Frequency.DAILY, NOW - timedelta(days=1), NOW, config.zone)
     return Composer(config, contents, run, info, renderer)
 
@@ -74,7 +75,13 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     assert str(parsed["To"]) == "王读者 <reader7@example.com>"
     assert str(parsed["Subject"]) == "测试新闻网 · 11月28日 要闻 3 篇"
     assert parsed["Date"].datetime == NOW
-    assert parsed["Message-ID"] == msg.message_id == "<42.7.daily.2026-11-29@news.example.cn>"
+    assert parsed["Message-ID"] == msg.message_id
+    # the key is the delivery's bounce token: opaque, and read back only with the secret
+    key = re.fullmatch(r"<([a-z2-7]{20}\.[a-z2-7]{16})\.daily\.2026-11-29@news\.example\.cn>",
+                       msg.message_id)  # fmt: skip
+    assert key is not None
+    assert verp.read_token(SECRET, verp.Purpose.BOUNCE, key[1]) == (
+        verp.TokenCheck.VALID, verp.VerpRef(7, 42))  # fmt: skip
     assert str(parsed["List-Id"]) == "测试新闻网 <daily.digest.news.example.cn>"
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     https, mailto = re.findall(r"<([^>]+)>", str(parsed["List-Unsubscribe"]))
@@ -82,8 +89,11 @@ def test_message_carries_every_header_the_spec_names(tmp_path: Path) -> None:
     token = read_token(SECRET, https.rsplit("/", 1)[1], "unsubscribe", NOW)
     assert token.public_key == _key(7)
     # [mail] unsubscribe_mailto with this delivery's signed token (pressroom.delivery.verp)
-    assert re.fullmatch(r"mailto:unsubscribe\+d16\.7\.[a-z2-7]{16}@news\.example\.cn"
-                        r"\?subject=unsubscribe", mailto)  # fmt: skip
+    mailto_token = re.fullmatch(r"mailto:unsubscribe\+([a-z2-7]{20}\.[a-z2-7]{16})"
+                                r"@news\.example\.cn\?subject=unsubscribe", mailto)  # fmt: skip
+    assert mailto_token is not None
+    assert verp.read_token(SECRET, verp.Purpose.UNSUBSCRIBE, mailto_token[1]) == (
+        verp.TokenCheck.VALID, verp.VerpRef(7, 42))  # fmt: skip
     assert parsed["Precedence"] == "bulk" and parsed["Auto-Submitted"] == "auto-generated"
     assert parsed.get_content_type() == "multipart/alternative"
     parts = list(parsed.iter_parts())
@@ -142,6 +152,10 @@ def test_message_ids_are_deterministic_and_links_personal(tmp_path: Path) -> Non
     a, b = one(_subscriber(1)), again(_subscriber(1))
     assert a.message_id == b.message_id
     assert one(_subscriber(2)).message_id != a.message_id
+    preview = _composer(settings, run_id="preview")  # no delivery to name: an HMAC alone
+    shown = preview(_subscriber(1)).message_id
+    assert shown == preview(_subscriber(1)).message_id
+    assert re.fullmatch(r"<[a-z2-7]{16}\.daily\.2026-11-29@news\.example\.cn>", shown)
     unsubscribe, preferences = one.links(_subscriber(1))
     assert preferences.startswith("https://news.example.cn/preferences/")
     read = read_token(SECRET, preferences.rsplit("/", 1)[1], "preferences", NOW)

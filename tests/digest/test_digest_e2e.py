@@ -75,8 +75,8 @@ def test_digest_goes_through_smtp_once_with_every_header(
         assert msg["To"].addresses[0].addr_spec == rcpt
         assert re.fullmatch(r"辽宁党建网 · \d+月\d+日 要闻 \d 篇", str(msg["Subject"]))
         assert abs(msg["Date"].datetime - datetime.now(UTC)) < timedelta(minutes=5)
-        assert re.fullmatch(r"<\d+\.\d+\.daily\.\d{4}-\d\d-\d\d@dangjian\.example\.cn>",
-                            msg["Message-ID"])  # fmt: skip
+        assert re.fullmatch(r"<[a-z2-7]{20}\.[a-z2-7]{16}\.daily\.\d{4}-\d\d-\d\d"
+                            r"@dangjian\.example\.cn>", msg["Message-ID"])  # fmt: skip
         assert str(msg["List-Id"]) == "辽宁党建网 <daily.digest.dangjian.example.cn>"
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         link = re.search(r"<(https://news\.example\.cn/unsubscribe/([^>]+))>",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from digestkit import SITE, add_articles, add_subscriber, article, parse_message
+from digestkit import SITE, add_articles, add_subscriber, article, outbox_mails, parse_message
 from support import SHANGHAI, FakeClock
 from support import make_settings as settings_with
 
@@ -70,7 +70,7 @@ def test_sent_digests_across_a_month_boundary_carry_their_window(
         if frequency is Frequency.DAILY
         else ["11月24日至11月30日", "12月1日至12月7日"]
     )
-    mails = sorted(settings.path(settings.mail.outbox).glob("*.eml"))
+    mails = outbox_mails(settings)
     assert len(mails) == 2
     for path, label in zip(mails, expected, strict=True):
         parsed = parse_message(path.read_bytes())

@@ -19,6 +19,7 @@ from digestkit import (
     article,
     count_runs,
     make_settings,
+    outbox_mails,
     parse_message,
 )
 from smtpkit import Recorder, SmtpServer
@@ -43,7 +44,7 @@ REC, HEAD = Priority.RECOMMENDED, Priority.HEADLINE
 def _outbox(settings: Settings) -> dict[str, list[str]]:
     """Recipient -> subjects of the .eml files in the outbox."""
     found: dict[str, list[str]] = {}
-    for path in sorted(settings.path(settings.mail.outbox).glob("*.eml")):
+    for path in outbox_mails(settings):
         parsed = parse_message(path.read_bytes())
         found.setdefault(parsed["To"].addresses[0].addr_spec, []).append(str(parsed["Subject"]))
     return found
@@ -51,7 +52,7 @@ def _outbox(settings: Settings) -> dict[str, list[str]]:
 
 def _titles(settings: Settings, recipient: str) -> list[list[str]]:
     mails = []
-    for path in sorted(settings.path(settings.mail.outbox).glob("*.eml")):
+    for path in outbox_mails(settings):
         parsed = parse_message(path.read_bytes())
         if parsed["To"].addresses[0].addr_spec == recipient:
             text = parsed.get_body(("plain",)).get_content()

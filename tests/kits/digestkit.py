@@ -137,6 +137,17 @@ def parse_message(data: bytes) -> EmailMessage:
     return parsed
 
 
+def outbox_mails(settings: Settings) -> list[Path]:
+    """The file outbox's ``.eml`` files in the order they were sent (by ``Date``, then by
+    when the file was written): their names are Message-IDs, which say nothing of order."""
+
+    def sent(path: Path) -> tuple[datetime, int]:
+        date = parse_message(path.read_bytes())["Date"].datetime
+        return date, path.stat().st_mtime_ns
+
+    return sorted(settings.path(settings.mail.outbox).glob("*.eml"), key=sent)
+
+
 def count_runs(store: Store) -> tuple[int, int]:
     """How many ``digests`` and ``deliveries`` rows the store holds (for assertions)."""
     with store.read() as conn:

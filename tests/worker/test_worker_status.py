@@ -143,3 +143,22 @@ def test_text_status_names_a_failed_run_of_a_job_without_a_schedule(
     out = capsys.readouterr().out
     assert "job bounces (outside the schedules above):" in out
     assert "last real run: abandoned" in out
+
+
+def test_text_status_escapes_control_characters_of_a_runs_error(  # type: ignore[no-untyped-def]
+    make_settings, store_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run's error can quote a stranger (a hub's answer, a source's error): ESC and CR
+    reach the terminal escaped, so they cannot recolour or rewrite the line."""
+    settings = make_settings(SCHEDULES, store_url)
+    store = open_store(settings.store_url)
+    try:
+        hostile = "hub said \x1b[2J\x1b[31mgone\rok"
+        record(store, "morning", "digest", "failed", "sent 0\x1b[8m", error=hostile)
+        assert main(["--config", str(settings.source), "status"]) == 1
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\r" not in out
+        shown = "sent 0\\x1b[8m (error: hub said \\x1b[2J\\x1b[31mgone\\x0dok)"
+        assert shown in out
+    finally:
+        store.dispose()
