@@ -17,11 +17,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from support import toml_text
+from support import toml_text, yesterday
 
 from pressroom.cli import main
 
@@ -80,23 +80,28 @@ def site_config(store_url: str, *, sections: bool = True) -> str:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small working site: one important article of the last hour, two subscribers."""
+    """A small working site: two important articles (yesterday, the day before), two subscribers."""
     site = tmp_path_factory.mktemp("template") / "site"
     site.mkdir()
     (site / "pressroom.toml").write_text(site_config("sqlite:///pressroom.db"), "utf-8")
     (site / "nosections.toml").write_text(
         site_config("sqlite:///pressroom.db", sections=False), "utf-8"
     )
-    published = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    row = {
-        "url": "https://x.example.cn/1.html",
-        "section": "yaowen",
-        "title": "头条",
-        "published_at": published,
-        "priority": "headline",
-        "views": 30000,
-    }
-    (site / "rows.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", "utf-8")
+    # `run --once` before 07:00 sends the period of yesterday's 07:00 (the day before
+    # yesterday's articles); `digest send` today's (yesterday's): one article for each
+    rows = [
+        {
+            "url": f"https://x.example.cn/{n}.html",
+            "section": "yaowen",
+            "title": "头条",
+            "published_at": f"{yesterday() - timedelta(days=n - 1, hours=1):%Y-%m-%dT%H:%M:%SZ}",
+            "priority": "headline",
+            "views": 30000,
+        }
+        for n in (1, 2)
+    ]
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    (site / "rows.jsonl").write_text(lines, "utf-8")
     (site / "people.csv").write_text("email\nz@example.com\n", "utf-8")
     config = str(site / "pressroom.toml")
     assert main(["--config", config, "import", str(site / "rows.jsonl")]) == 0

@@ -1,11 +1,12 @@
 """The dates a digest names: the days its articles were selected from.
 
-A digest's window runs from its watermark to the moment it was planned (a daily digest
-sent at 07:00 covers 07:00 yesterday to 07:00 today). People read it as "yesterday's"
-news, so each end is rounded to the nearest local midnight: the window above is
-``12月7日``, a weekly one from Monday 07:00 to Monday 07:00 is ``12月1日至12月7日``. A
-window shorter than half a day names the day it ends on. The year is written only when
-the two days fall in different years.
+A digest's window is made of whole local days (:mod:`pressroom.digest.plan`): a daily
+digest sent on 8 December covers 7 December 00:00 to 8 December 00:00 and is labelled
+``12月7日``; a weekly one sent that day covers ``12月1日至12月7日``. Each end is rounded to
+the nearest local midnight, which leaves such windows as they are and still names sensible
+days for runs recorded before windows were aligned (07:00 to 07:00). A window shorter than
+half a day names the day it ends on. The year is written only when the two days fall in
+different years.
 """
 
 from __future__ import annotations

@@ -1,15 +1,21 @@
 """Planning a digest run: its schedule, period key, window and selected articles.
 
 The period key is the schedule's local day (``2026-11-29``) or ISO week (``2026-W48``) of
-the fire time. A run's window starts at the schedule's watermark (the end of its last
-completed run) or, for a schedule's first run, one period before now, and ends now.
+the fire time: it names the run. The run's window is made of whole local days, so that the
+dates its label names (:mod:`pressroom.digest.labels`) are exactly the days its articles
+were selected from: it ends at the local midnight that starts the fire time's day, and
+starts at the schedule's watermark (the end of its last completed run) or, for a
+schedule's first run, one period of days (1 or 7) before that midnight. A daily digest
+sent at 07:00 on 8 December holds the articles of 7 December, 00:00 to 24:00; the ones
+published since midnight wait for the next day's digest. A weekly one sent on Tuesday
+8 December holds 1 to 7 December.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection
@@ -32,7 +38,7 @@ __all__ = [
     "resolve_schedule",
 ]
 
-PERIOD_LENGTH = {Frequency.DAILY: timedelta(days=1), Frequency.WEEKLY: timedelta(days=7)}
+PERIOD_DAYS = {Frequency.DAILY: 1, Frequency.WEEKLY: 7}
 
 
 def digest_schedules(configured: Sequence[ScheduleSettings]) -> list[ScheduleSettings]:
@@ -104,15 +110,25 @@ def plan_new_run(
 ) -> Plan:
     """Plan the run of ``schedule`` for the period of ``at``; reuse it if it exists."""
     frequency = frequency_of(schedule)
-    period = period_key(frequency, at, schedule.zone(config.site_timezone))
+    zone = schedule.zone(config.site_timezone)
+    period = period_key(frequency, at, zone)
     existing = find_digest(conn, schedule.name, period)
     if existing is not None:
         return plan_for_digest(conn, config, schedule, existing)
-    start = _watermark(conn, schedule.name) or now - PERIOD_LENGTH[frequency]
+    end = min(_local_midnight(at.astimezone(zone).date(), zone), now)
+    first_start = _local_midnight(end.astimezone(zone).date(), zone, -PERIOD_DAYS[frequency])
+    start = min(_watermark(conn, schedule.name) or first_start, end)
     sections = list_sections(conn)
-    ranked = important_articles(conn, config, sections, start, now)
+    ranked = important_articles(conn, config, sections, start, end)
     contents = ContentCache(ranked, sections, config.rules.max_items)
-    return Plan(schedule, frequency, period, start, now, sections, ranked, contents, None)
+    return Plan(schedule, frequency, period, start, end, sections, ranked, contents, None)
+
+
+def _local_midnight(day: date, zone: ZoneInfo, days: int = 0) -> datetime:
+    """The start of ``day`` (moved by ``days``) in ``zone``, in UTC; calendar days, so a
+    day of 23 or 25 hours around a DST change is still one day."""
+    moved = day + timedelta(days=days)
+    return datetime.combine(moved, time(0), tzinfo=zone).astimezone(UTC)
 
 
 def _watermark(conn: Connection, schedule: str) -> datetime | None:

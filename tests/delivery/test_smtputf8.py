@@ -6,13 +6,14 @@ from __future__ import annotations
 import email
 import email.policy
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from deliverykit import smtp_settings
 from digestkit import init_site, parse_message
 from smtpkit import SmtpServer
+from support import yesterday
 from wirekit import ScriptedHandler
 
 from pressroom.cli import main
@@ -57,7 +58,7 @@ def test_the_setting_reaches_the_csv_import(tmp_path: Path) -> None:
 def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: SmtpServer) -> str:
     """A demo site with two articles and subscribers (ASCII and UTF-8), relaying to
     ``server`` with ``[mail.smtp] smtputf8 = true``; its config path."""
-    now = datetime.now(UTC)
+    now = yesterday()  # in the window of a digest sent today
     rows = [
         {"url": "https://dangjian.example.cn/a/1.html", "section": "benzhan-toutiao",
          "title": "省委召开全体会议", "published_at": (now - timedelta(hours=2)).isoformat(),

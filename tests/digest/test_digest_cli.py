@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from digestkit import add_articles, article, count_runs, make_settings
+from support import yesterday
 
 from pressroom.cli import main
 from pressroom.models import Priority
@@ -17,9 +18,9 @@ def config(tmp_path: Path) -> str:
     """A site whose store holds the test sections and two fresh important articles."""
     settings = make_settings(tmp_path)
     store = open_store(settings.store_url)
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    now = datetime.now(UTC)
+    now = yesterday()  # in the window of a digest sent today
     add_articles(
         store,
         [

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from digestkit import init_site, parse_message
 from smtpkit import Recorder, SmtpServer
+from support import yesterday
 
 from pressroom.cli import main
 from pressroom.config import load_settings
@@ -44,7 +45,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smtp_server) -> tuple[
     """A site made by ``pressroom init`` with articles, subscribers and an SMTP relay."""
     recorder = Recorder()
     server: SmtpServer = smtp_server(recorder)
-    config = str(init_site(tmp_path, monkeypatch, server, _articles(datetime.now(UTC))))
+    config = str(init_site(tmp_path, monkeypatch, server, _articles(yesterday())))
     for args in (
         ["all@example.com", "--name", "王读者"],
         ["base@example.com", "--name", "Eve\r\nBcc: victim@example.org", "--sections", "基层党建"],

@@ -8,12 +8,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from digestkit import add_articles, add_subscriber, article, make_settings
 from smtpkit import Recorder
+from support import yesterday
 
 from pressroom.models import Priority
 from pressroom.store.engine import open_store
@@ -43,7 +44,7 @@ def test_the_first_sigint_stops_cleanly_and_a_second_send_finishes(
         'tls = "none"\nconnections = 1\ntimeout = 5.0\n',
     )
     store = open_store(settings.store_url)
-    now = datetime.now(UTC)
+    now = yesterday()  # in the window of a digest sent today
     add_articles(store, [article(1, "news", now - timedelta(hours=1), priority=Priority.HEADLINE)])
     for n in range(PEOPLE):
         add_subscriber(store, f"reader{n:02d}@example.com")

@@ -4,6 +4,7 @@ week, month and year boundary (issue 22: "2026年第51周" held week 50's news).
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,39 +44,82 @@ def test_a_short_or_midnight_window_names_its_days() -> None:
     assert window_label(late - timedelta(hours=2), late, SHANGHAI) == "12月8日"
 
 
-@pytest.mark.parametrize("frequency", [Frequency.DAILY, Frequency.WEEKLY])
-def test_sent_digests_across_a_month_boundary_carry_their_window(
-    tmp_path: Path, store: Store, frequency: Frequency
-) -> None:
-    """Two real runs: subject, heading and text part name the window's days, and the
-    second window starts where the first ended."""
+def _local(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
+def _send_all(tmp_path: Path, store: Store, frequency: Frequency, published: list[datetime],
+              sends: list[datetime]) -> list[tuple[str, list[str], str]]:  # fmt: skip
+    """Publish one recommended article at each of ``published`` (titled by its local time),
+    send the digest at each of ``sends`` (07:00 cron) and read back, per mail: the subject's
+    label, the article titles in the text part, and the heading line."""
     schedule = (
         f'[[schedules]]\nname = "run"\njob = "digest"\ncron = "0 7 * * *"\n'
         f'frequency = "{frequency}"\n'
     )
     settings = settings_with(tmp_path, schedule, **SITE)
-    step = timedelta(days=1 if frequency is Frequency.DAILY else 7)
-    first = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)  # 07:00 on 1 December in Shanghai
-    sends = [first, first + step]
-    add_articles(store, [article(n, "news", s - timedelta(hours=2), priority=REC)
-                         for n, s in enumerate(sends, 1)])  # fmt: skip
+    rows = [article(n, "news", at.astimezone(UTC), priority=REC) for n, at in enumerate(published)]
+    for row, at in zip(rows, published, strict=True):
+        row["title"] = f"发表于{at:%m%d-%H%M}"
+    add_articles(store, rows)
     add_subscriber(store, "reader@example.com", frequency=frequency)
     for send in sends:
+        clock = FakeClock(send.astimezone(UTC))
         report = asyncio.run(
-            send_digest(digest_config(settings), store, FakeClock(send), show_progress=False)
+            send_digest(digest_config(settings), store, clock, show_progress=False)
         )
-        assert report.completed and report.sent == 1
-    expected = (
-        ["11月30日", "12月1日"]
-        if frequency is Frequency.DAILY
-        else ["11月24日至11月30日", "12月1日至12月7日"]
-    )
-    mails = outbox_mails(settings)
-    assert len(mails) == 2
-    for path, label in zip(mails, expected, strict=True):
+        assert report.ok
+    mails = []
+    for path in outbox_mails(settings):
         parsed = parse_message(path.read_bytes())
-        assert str(parsed["Subject"]) == f"测试新闻网 · {label} 要闻 1 篇"
-        html = parsed.get_body(("html",)).get_content()
+        subject = str(parsed["Subject"])
+        label = subject.removeprefix("测试新闻网 · ").split(" 要闻")[0]
         text = parsed.get_body(("plain",)).get_content()
+        titles = sorted(set(re.findall(r"发表于\d{4}-\d{4}", text)))
+        html = parsed.get_body(("html",)).get_content()
         assert f"以下是{label}测试新闻网的重要文章。" in html
         assert f"以下是{label}测试新闻网的重要文章。" in text
+        mails.append((label, titles, subject))
+    return mails
+
+
+def test_a_daily_digest_holds_exactly_the_day_it_names_across_a_month_boundary(
+    tmp_path: Path, store: Store
+) -> None:
+    """Sent at 07:00: the articles of the day before, midnight to midnight; the ones of the
+    small hours wait for tomorrow's digest, whose label names their day."""
+    published = [_local(11, 30, 23, 30), _local(12, 1, 0, 30), _local(12, 1, 6, 50),
+                 _local(12, 1, 7, 10), _local(12, 1, 23, 59)]  # fmt: skip
+    sends = [_local(12, 1, 7), _local(12, 2, 7)]
+    mails = _send_all(tmp_path, store, Frequency.DAILY, published, sends)
+    assert [(label, titles) for label, titles, _ in mails] == [
+        ("11月30日", ["发表于1130-2330"]),
+        ("12月1日", ["发表于1201-0030", "发表于1201-0650", "发表于1201-0710",
+                    "发表于1201-2359"]),
+    ]  # fmt: skip
+
+
+def test_a_weekly_digest_holds_exactly_the_week_it_names_across_a_week_boundary(
+    tmp_path: Path, store: Store
+) -> None:
+    """Sent on Monday 7 December: Monday 30 November to Sunday 6 December, whole days; the
+    Monday morning's articles are next week's."""
+    published = [_local(11, 29, 23, 30), _local(11, 30, 0, 10), _local(12, 6, 23, 59),
+                 _local(12, 7, 0, 1), _local(12, 7, 6, 0)]  # fmt: skip
+    sends = [_local(12, 7, 7), _local(12, 14, 7)]
+    mails = _send_all(tmp_path, store, Frequency.WEEKLY, published, sends)
+    assert [(label, titles) for label, titles, _ in mails] == [
+        ("11月30日至12月6日", ["发表于1130-0010", "发表于1206-2359"]),
+        ("12月7日至12月13日", ["发表于1207-0001", "发表于1207-0600"]),
+    ]
+
+
+def test_missed_days_are_named_and_held_by_the_next_digest(tmp_path: Path, store: Store) -> None:
+    """No digest went out for three days: the next one names and holds all of them."""
+    published = [_local(12, 1, 12), _local(12, 3, 12), _local(12, 4, 12), _local(12, 5, 1)]
+    sends = [_local(12, 2, 7), _local(12, 5, 7)]
+    mails = _send_all(tmp_path, store, Frequency.DAILY, published, sends)
+    assert [(label, titles) for label, titles, _ in mails] == [
+        ("12月1日", ["发表于1201-1200"]),
+        ("12月2日至12月4日", ["发表于1203-1200", "发表于1204-1200"]),
+    ]

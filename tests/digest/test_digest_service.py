@@ -227,14 +227,18 @@ def test_a_late_run_is_keyed_by_its_fire_time_and_labelled_by_its_window(
     site: Settings, store: Store
 ) -> None:
     clock = FakeClock()
-    clock.advance(hours=20)  # 05:00 on 30 November in Shanghai
-    fired = NOW - HOUR  # 08:00 on 29 November: the worker catching up a missed run
+    clock.advance(hours=29)  # 05:00 on 30 November in Shanghai
+    fired = NOW + 8 * HOUR  # 08:00 on 29 November: the worker catching up a missed run
     report = asyncio.run(
         send_digest(digest_config(site), store, clock, at=fired, show_progress=False)
     )
     assert report.key == "daily:2026-11-29"
-    # the window: 05:00 on 29 November to 05:00 on 30 November, the 29th's news
-    assert _outbox(site)["all@example.com"] == ["测试新闻网 · 11月29日 要闻 2 篇"]
+    # the window: the whole day before the fire time's day, the 28th's news; not the
+    # hours up to the late start
+    assert _outbox(site)["all@example.com"] == ["测试新闻网 · 11月28日 要闻 2 篇"]
+    with store.read() as conn:
+        run = find_digest(conn, "daily", "2026-11-29")
+    assert run is not None and (run.window_start, run.window_end) == (NOW - 24 * HOUR, NOW)
 
 
 def test_a_5xx_while_sending_bounces_the_subscriber_through_the_consent_rules(

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import digestkit
@@ -65,7 +65,7 @@ def make_site(
     tables["mail"] = mail
     settings = support.make_settings(folder, extra, **tables)
     store = open_store(url)
-    now = datetime.now(UTC)
+    now = support.yesterday()  # in the window of a digest sent today
     digestkit.add_articles(
         store, [digestkit.article(1, "news", now - timedelta(hours=1), priority=Priority.HEADLINE)]
     )

@@ -10,19 +10,43 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pressroom.config import Settings, load_settings
 
-__all__ = ["NOW", "SECRET", "SHANGHAI", "FakeClock", "make_settings", "toml_text", "utc"]
+__all__ = [
+    "NOW",
+    "SECRET",
+    "SHANGHAI",
+    "FakeClock",
+    "make_settings",
+    "toml_text",
+    "utc",
+    "yesterday",
+]
 
-NOW = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
-"""The tests' present: 09:00 on Sunday 29 November 2026 in Asia/Shanghai."""
+NOW = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)
+"""The tests' present: midnight starting Sunday 29 November 2026 in Asia/Shanghai, so a
+digest sent now holds the articles of the 24 hours before it (its window is whole local
+days: :mod:`pressroom.digest.plan`)."""
 SECRET = "test-secret-0123456789"
 """``[web] secret`` of every test configuration."""
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def yesterday() -> datetime:
+    """A moment of yesterday both in UTC and in Asia/Shanghai (the test sites' zones), by
+    the real clock: an article published then is in the window of a digest sent today (its
+    whole local days before today). One hour before the earlier of the two midnights that
+    began today: the two yesterdays overlap by at least 8 hours."""
+    now = datetime.now(UTC)
+    midnights = [
+        datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)
+        for zone in (UTC, SHANGHAI)
+    ]
+    return min(midnights).astimezone(UTC) - timedelta(hours=1)
 
 
 def utc(*parts: int) -> datetime:

@@ -257,7 +257,7 @@ def test_the_note_dates_the_suppression_from_the_consent_history(store: Store) -
     with store.write() as conn:
         lifecycle.unsubscribe_address(conn, "x@y.org", when)
         result = operator_add(conn, "x@y.org", when + timedelta(days=5))
-    assert notice(result) == "x@y.org unsubscribed on 2026-11-30; left as it is"
+    assert notice(result) == "x@y.org unsubscribed on 2026-11-29; left as it is"
 
 
 def test_operator_resubscribe_is_explicit_logged_and_recorded(

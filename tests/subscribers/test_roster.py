@@ -59,7 +59,7 @@ def test_add_leaves_an_unsubscribed_address_unless_told_to_resubscribe(site: Sto
         site, "A@example.com", name="", sections="", frequency="daily", now=LATER
     )
     assert kept.outcome == "kept"
-    assert kept.notice == "a@example.com unsubscribed on 2026-11-29; left as it is"
+    assert kept.notice == "a@example.com unsubscribed on 2026-11-28; left as it is"
     assert status_of(site, "a@example.com") is SubscriberStatus.UNSUBSCRIBED
     again = roster.add_subscriber(
         site, "a@example.com", name="", sections="", frequency="daily", now=LATER,

