@@ -154,13 +154,13 @@ def test_reimport_without_status_leaves_suppressed_people_as_they_are(site: Stor
         ):
             found = find_subscriber(conn, email)
             assert found is not None
-            suppress(conn, found.id, status, source=source, now=NOW + timedelta(hours=20))
+            suppress(conn, found.id, status, source=source, now=NOW + timedelta(hours=29))
     data = b"email,name\nU@example.com,New U\nb@example.com,B\nc@example.com,C\nk@example.com,K2\n"
     report, lines = run(site, data)
     # 2026-11-29 21:00 UTC is 2026-11-30 in Shanghai, the site's zone.
     assert lines == [
-        "line 2: u@example.com unsubscribed on 2026-11-29; left as it is",
-        "line 3: b@example.com bounced on 2026-11-29; left as it is",
+        "line 2: u@example.com unsubscribed on 2026-11-30; left as it is",
+        "line 3: b@example.com bounced on 2026-11-30; left as it is",
         "line 4: c@example.com complained on 2026-11-30; left as it is",
     ]
     assert (report.kept, report.updated, report.bad) == (3, 1, 0)
