@@ -69,6 +69,7 @@ kind = "wordpress"
 url = "{source_url}"
 home = "{HOME}"
 permalink = "{permalink}"
+section_map = {{ guoji = "world" }}
 """,
         encoding="utf-8",
     )
@@ -84,7 +85,10 @@ def pressroom(config_path: Path, *args: str) -> str:
 
 def feed(tmp_path: Path, name: str) -> dict[str, Any]:
     """A feed's entries by title: link, id, published (aware)."""
-    parsed = feedparser.parse(str(tmp_path / "public" / name / "atom.xml"))
+    path = tmp_path / "public" / name / "atom.xml"
+    if not path.exists():  # a section with no articles has no feed folder
+        return {}
+    parsed = feedparser.parse(path.read_bytes())
     assert not parsed.bozo, parsed.bozo_exception
     return {
         e.title: {"link": e.link, "id": e.id, "published": datetime.fromisoformat(e.published)}
@@ -116,12 +120,12 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     now = datetime.now(SHANGHAI).replace(microsecond=0)
     # 06:00 on the first of last month in Shanghai is still last month's last day in UTC:
     # the permalink's month and the feed's date must both be Shanghai's.
-    month_start = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=6, minute=0)
+    month_start = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=6, minute=0, second=0)
     wp.calls(
         [
             ("update_option", ["timezone_string", "Asia/Shanghai"]),
             ("update_option", ["permalink_structure", structure]),
-            ("wp_update_user", [{"ID": 1, "display_name": "本报记者 王芳"}]),
+            ("wp_update_user", [{"ID": 1, "display_name": "王芳"}]),
         ]
     )
     domestic, world, tech = (
@@ -201,14 +205,14 @@ def test_a_real_wordpress_reaches_the_right_feeds(
         "联合国气候大会闭幕",
         "国产大模型发布新版本",
     }  # no page, draft, future, private, auto-draft, revision or attachment
-    energy_time = everything["国务院常务会议部署冬季能源保供"]["published"]
-    assert energy_time.utcoffset() == timedelta(hours=8)
-    assert energy_time.strftime("%Y-%m-%d %H:%M") == f"{month_start:%Y-%m}-01 06:00"
+    energy_time = everything["国务院常务会议部署冬季能源保供"]["published"]  # Atom: UTC
+    assert energy_time.astimezone(SHANGHAI) == month_start  # 06:00 on the 1st in Shanghai
+    assert energy_time.astimezone(SHANGHAI).day != energy_time.day  # the day before in UTC
     model_entry = feedparser.parse(str(tmp_path / "public" / "tech" / "atom.xml")).entries[0]
     assert model_entry.summary == "摘要：新版本发布。"
     assert image_url in str(model_entry)
     assert "改过一次的正文。" in model_entry.content[0].value
-    assert model_entry.author == "本报记者 王芳"
+    assert model_entry.author == "王芳"
 
     # An edit and a trash.
     wp.calls(
@@ -238,7 +242,7 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     assert synced.startswith("source blog (full): ") and "1 withdrawn" in synced, synced
     assert feed(tmp_path, "tech") == {}
     assert feed(tmp_path, "important") == {}
-    assert len(feed(tmp_path, "all")) == 3
+    assert set(feed(tmp_path, "all")) == set(domestic_feed)
 
     # WordPress tried the network twice while installing (its pretty-permalink probe of the
     # site itself) and one mail (the new-site notice): all refused or caught.

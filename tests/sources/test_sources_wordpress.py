@@ -137,7 +137,7 @@ def test_an_edit_a_trash_and_a_permalink_template(
     report = sync(spec, sections_store, clock)
 
     rows = by_url(sections_store)
-    assert rows[f"{HOME}/2026/11/原/"]["title"] == "新标题"
+    assert rows[f"{HOME}/2026/11/%e5%8e%9f/"]["title"] == "新标题"  # as WordPress links it
     assert rows[f"{HOME}/2026/11/{trashed}/"]["status"] == "deleted"
     assert report.counts.updated == 2 and not report.full
     assert kept
