@@ -89,7 +89,7 @@ class RealWordPress:
             timeout=120,
             check=False,
         )
-        head, mark, tail = done.stdout.rpartition(_MARK)
+        _, mark, tail = done.stdout.rpartition(_MARK)
         if done.returncode != 0 or not mark:
             raise AssertionError(
                 f"WordPress failed ({done.returncode}) on {calls!r}:\n{done.stderr}\n"

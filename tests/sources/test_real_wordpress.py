@@ -43,7 +43,7 @@ def wordpress(tmp_path: Path) -> Iterator[tuple[RealWordPress, str]]:
         yield wp, url
 
 
-def config(tmp_path: Path, url: str, permalink: str) -> Path:
+def config(tmp_path: Path, url: str, permalink: str, overlap: int = 300) -> Path:
     path = tmp_path / "pressroom.toml"
     source_url = url.replace("mysql+pymysql://root:@", "mysql+pymysql://root@")
     path.write_text(
@@ -70,6 +70,7 @@ url = "{source_url}"
 home = "{HOME}"
 permalink = "{permalink}"
 section_map = {{ guoji = "world" }}
+overlap = {overlap}
 """,
         encoding="utf-8",
     )
@@ -112,15 +113,25 @@ def post(title: str, categories: list[int], when: datetime, **fields: Any) -> di
     } | fields
 
 
-@pytest.mark.parametrize("structure", [PRETTY, ""], ids=["pretty", "default"])
+@pytest.mark.parametrize(
+    ("structure", "permalink"),
+    [
+        (PRETTY, "{home}/{year}/{month}/{slug}/"),
+        ("/%category%/%postname%/", "{home}/{category}/{slug}/"),
+        ("", "{home}/?p={id}"),
+    ],
+    ids=["pretty", "category", "default"],
+)
 def test_a_real_wordpress_reaches_the_right_feeds(
-    wordpress: tuple[RealWordPress, str], tmp_path: Path, structure: str
+    wordpress: tuple[RealWordPress, str], tmp_path: Path, structure: str, permalink: str
 ) -> None:
     wp, url = wordpress
     now = datetime.now(SHANGHAI).replace(microsecond=0)
     # 06:00 on the first of last month in Shanghai is still last month's last day in UTC:
     # the permalink's month and the feed's date must both be Shanghai's.
-    month_start = (now.replace(day=1) - timedelta(days=1)).replace(day=1, hour=6, minute=0, second=0)
+    month_start = (now.replace(day=1) - timedelta(days=1)).replace(
+        day=1, hour=6, minute=0, second=0
+    )
     wp.calls(
         [
             ("update_option", ["timezone_string", "Asia/Shanghai"]),
@@ -141,16 +152,48 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     politics = wp.call("wp_insert_term", "时政", "category", {"parent": domestic})["term_id"]
     ids = wp.calls(
         [
-            ("wp_insert_post", [post("国务院常务会议部署冬季能源保供", [domestic], month_start), True]),
-            ("wp_insert_post", [post("全国人大常委会会议闭幕", [politics], now - timedelta(hours=5)), True]),
-            ("wp_insert_post", [post("联合国气候大会闭幕", [world, tech], now - timedelta(hours=4)), True]),
-            ("wp_insert_post", [post("国产大模型发布新版本", [tech], now - timedelta(hours=3), post_excerpt="摘要：新版本发布。"), True]),
-            ("wp_insert_post", [post("关于我们", [], now - timedelta(hours=3), post_type="page"), True]),
-            ("wp_insert_post", [post("还没写完的草稿", [domestic], now, post_status="draft", post_date=""), True]),
+            (
+                "wp_insert_post",
+                [post("国务院常务会议部署冬季能源保供", [domestic], month_start), True],
+            ),
+            (
+                "wp_insert_post",
+                [post("全国人大常委会会议闭幕", [politics], now - timedelta(hours=5)), True],
+            ),
+            (
+                "wp_insert_post",
+                [post("联合国气候大会闭幕", [world, tech], now - timedelta(hours=4)), True],
+            ),
+            (
+                "wp_insert_post",
+                [
+                    post(
+                        "国产大模型发布新版本",
+                        [tech],
+                        now - timedelta(hours=3),
+                        post_excerpt="摘要：新版本发布。",
+                    ),
+                    True,
+                ],
+            ),
+            (
+                "wp_insert_post",
+                [post("关于我们", [], now - timedelta(hours=3), post_type="page"), True],
+            ),
+            (
+                "wp_insert_post",
+                [post("还没写完的草稿", [domestic], now, post_status="draft", post_date=""), True],
+            ),
             ("wp_insert_post", [post("明年的预告", [domestic], now + timedelta(days=365)), True]),
-            ("wp_insert_post", [post("内部通知", [domestic], now - timedelta(hours=2), post_status="private"), True]),
+            (
+                "wp_insert_post",
+                [
+                    post("内部通知", [domestic], now - timedelta(hours=2), post_status="private"),
+                    True,
+                ],
+            ),
             ("pressroom_auto_draft", []),
-        ]  # fmt: skip
+        ]
     )
     energy, congress, climate, model, page, draft, next_year, private, auto = ids
     image = wp.calls(
@@ -172,11 +215,12 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     links = dict(zip(ids, wp.calls([("get_permalink", [pid]) for pid in ids]), strict=True))
     times = dict(zip(ids, wp.calls([("pressroom_times", [pid]) for pid in ids]), strict=True))
     image_url = wp.call("wp_get_attachment_url", image)
-    if structure:  # WordPress's own URL: its month in Shanghai, its slug percent-encoded
+    if structure == PRETTY:  # WordPress's own URL: its month in Shanghai, slugs percent-encoded
         assert links[energy].startswith(f"{HOME}/{month_start:%Y/%m}/%e5%9b%bd%e5%8a%a1")
+    elif structure:  # the child category's path under its parent's: 国内/时政
+        assert links[congress].startswith(f"{HOME}/%e5%9b%bd%e5%86%85/%e6%97%b6%e6%94%bf/")
     else:
         assert links[energy] == f"{HOME}/?p={energy}"
-    permalink = "{home}/{year}/{month}/{slug}/" if structure else "{home}/?p={id}"
     path = config(tmp_path, url, permalink)
 
     synced = pressroom(path, "sources", "sync", "blog")
@@ -184,7 +228,9 @@ def test_a_real_wordpress_reaches_the_right_feeds(
 
     # Hello world! (WordPress's sample post, in Uncategorized) has no section: skipped.
     assert synced.startswith("source blog (full): "), synced
-    assert "4 new" in synced and "1 skipped (no section for its categories (Uncategorized))" in synced
+    assert (
+        "4 new" in synced and "1 skipped (no section for its categories (Uncategorized))" in synced
+    )
     want = {
         "domestic": {"国务院常务会议部署冬季能源保供": energy, "全国人大常委会会议闭幕": congress},
         "world": {"联合国气候大会闭幕": climate},  # its first category; not in tech as well
@@ -217,7 +263,10 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     # An edit and a trash.
     wp.calls(
         [
-            ("wp_update_post", [{"ID": energy, "post_title": "国务院常务会议部署今冬明春能源保供"}]),
+            (
+                "wp_update_post",
+                [{"ID": energy, "post_title": "国务院常务会议部署今冬明春能源保供"}],
+            ),
             ("wp_trash_post", [climate]),
         ]
     )
@@ -248,3 +297,49 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     # site itself) and one mail (the new-site notice): all refused or caught.
     assert all(u.startswith(HOME) for u in wp.http), wp.http
     assert [m["subject"] for m in wp.mails] == ["New WordPress Site"]
+
+
+def test_a_post_scheduled_in_the_editor_reaches_the_feeds_when_cron_publishes_it(
+    wordpress: tuple[RealWordPress, str], tmp_path: Path
+) -> None:
+    """WordPress's cron publishes a scheduled post by changing its status alone: its
+    modification time stays at the moment it was scheduled, before the watermark."""
+    wp, url = wordpress
+    wp.calls(
+        [
+            ("update_option", ["timezone_string", "Asia/Shanghai"]),
+            ("update_option", ["permalink_structure", PRETTY]),
+        ]
+    )
+    domestic = wp.call("wp_insert_term", "国内", "category")["term_id"]
+    now = datetime.now(SHANGHAI).replace(microsecond=0)
+    other = wp.call(
+        "wp_insert_post", post("早先的稿件", [domestic], now - timedelta(hours=1)), True
+    )
+    # The editor: "Add New" makes an auto-draft, "Schedule" updates it (WordPress schedules
+    # only what is at least a minute ahead).
+    scheduled = wp.call("pressroom_auto_draft")
+    due = datetime.now(SHANGHAI).replace(microsecond=0) + timedelta(seconds=62)
+    schedule = post("定时发布的稿件", [domestic], due, ID=scheduled, edit_date=True)
+    wp.call("wp_update_post", schedule, True)
+    assert wp.call("get_post_status", scheduled) == "future"
+    time.sleep(1.5)  # a later edit moves the watermark past the scheduling
+    wp.call("wp_update_post", {"ID": other, "post_content": "改过的正文。"}, True)
+    path = config(tmp_path, url, "{home}/{year}/{month}/{slug}/", overlap=0)
+    pressroom(path, "sources", "sync", "blog")
+    pressroom(path, "feeds", "build")
+    assert set(feed(tmp_path, "domestic")) == {"早先的稿件"}
+
+    time.sleep(max(0.0, (due - datetime.now(SHANGHAI)).total_seconds() + 1))
+    wp.call("check_and_publish_future_post", scheduled)  # what the cron event runs
+    row = wp.call("pressroom_row", "posts", scheduled)
+    assert row["post_status"] == "publish"
+    assert row["post_modified_gmt"] < row["post_date_gmt"]  # cron did not touch it
+    synced = pressroom(path, "sources", "sync", "blog")
+    pressroom(path, "feeds", "build")
+
+    assert synced.startswith("source blog (incremental): ") and "1 new" in synced, synced
+    entries = feed(tmp_path, "domestic")
+    assert set(entries) == {"早先的稿件", "定时发布的稿件"}
+    assert entries["定时发布的稿件"]["link"] == wp.call("get_permalink", scheduled)
+    assert entries["定时发布的稿件"]["published"] == due
