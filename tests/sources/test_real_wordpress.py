@@ -8,6 +8,9 @@ feedparser reads them. Links are compared with WordPress's own ``get_permalink()
 with its ``get_post_time()``. Once with pretty permalinks (``/%year%/%monthnum%/%postname%/``,
 Chinese slugs that WordPress percent-encodes), once with the default ``?p=``.
 
+Times come from the real clock (``datetime.now()``), not a ``FakeClock``: WordPress and the
+CLI run as processes and read the machine's clock, as they do on a site.
+
 Skipped, with the reason, where php or /usr/share/wordpress is missing (``.ci/run``
 installs them: ``wordpress php-cli php-mysql``).
 """
