@@ -67,12 +67,17 @@ SELECT p.ID AS id, p.post_date, p.post_date_gmt, p.post_modified_gmt, p.post_tit
           WHERE m.post_id = p.ID AND m.meta_key = '_thumbnail_id' LIMIT 1) AS image,
        {views} AS views
 FROM {p}posts p LEFT JOIN {p}users u ON u.ID = p.post_author
-WHERE p.post_type = 'post' AND {where}
+WHERE {where}
 """
-_CHANGED = "p.post_status NOT IN ('auto-draft', 'inherit') AND p.post_modified_gmt >= :since"
+# post_type in each branch: each is a range of its own index (MariaDB's index merge)
+_CHANGED = (
+    "p.post_type = 'post' AND p.post_status NOT IN ('auto-draft', 'inherit') "
+    "AND p.post_modified_gmt >= :since"
+)
 # Scheduled posts that WordPress's cron published since: a range of type_status_date.
 _CRON_PUBLISHED = (
-    "p.post_status = 'publish' AND p.post_date >= :since_local AND p.post_modified_gmt < :since"
+    "p.post_type = 'post' AND p.post_status = 'publish' AND p.post_date >= :since_local "
+    "AND p.post_modified_gmt < :since"
 )
 _VIEWS = """(SELECT v.meta_value FROM {p}postmeta v
           WHERE v.post_id = p.ID AND v.meta_key = :views_key LIMIT 1)"""
