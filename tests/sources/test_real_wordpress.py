@@ -5,8 +5,10 @@ WordPress's own PHP (``wp_install()``, then ``wp_insert_post()``, ``wp_insert_te
 ``stick_post()``, ``wp_update_post()``, ``wp_trash_post()``, ``wp_delete_post()``... through
 ``tests/kits/wordpress_driver.php``); then the real CLI syncs and builds the feeds, and
 feedparser reads them. Links are compared with WordPress's own ``get_permalink()``, times
-with its ``get_post_time()``. Once with pretty permalinks (``/%year%/%monthnum%/%postname%/``,
-Chinese slugs that WordPress percent-encodes), once with the default ``?p=``.
+with its ``get_post_time()``. With pretty permalinks (``/%year%/%monthnum%/%postname%/``,
+Chinese slugs that WordPress percent-encodes), with ``/%category%/%postname%/`` (nested
+categories) and with the default ``?p=``; and a post scheduled in the editor that WordPress's
+cron publishes (about 70 s: WordPress schedules only what is a minute ahead).
 
 Times come from the real clock (``datetime.now()``), not a ``FakeClock``: WordPress and the
 CLI run as processes and read the machine's clock, as they do on a site.
@@ -29,7 +31,10 @@ from zoneinfo import ZoneInfo
 import feedparser
 import pytest
 from realwpkit import RealWordPress, missing
+from storekit import article_rows
 from wpkit import mysql_database
+
+from pressroom.store.engine import open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(missing()), reason=missing() or "")]
 
@@ -73,6 +78,7 @@ url = "{source_url}"
 home = "{HOME}"
 permalink = "{permalink}"
 section_map = {{ guoji = "world" }}
+views_meta_key = "post_views_count"
 overlap = {overlap}
 """,
         encoding="utf-8",
@@ -204,6 +210,7 @@ def test_a_real_wordpress_reaches_the_right_feeds(
             ("stick_post", [model]),
             ("wp_update_post", [{"ID": model, "post_content": "改过一次的正文。\n\n第二段。"}]),
             ("pressroom_sideload_image", [model, "model.jpg"]),
+            ("update_post_meta", [congress, "post_views_count", "12345"]),  # a counter plugin's
         ]
     )[2]
     kinds = (draft, next_year, private, auto, page)
@@ -257,6 +264,10 @@ def test_a_real_wordpress_reaches_the_right_feeds(
     energy_time = everything["国务院常务会议部署冬季能源保供"]["published"]  # Atom: UTC
     assert energy_time.astimezone(SHANGHAI) == month_start  # 06:00 on the 1st in Shanghai
     assert energy_time.astimezone(SHANGHAI).day != energy_time.day  # the day before in UTC
+    store = open_store(f"sqlite:///{tmp_path / 'pressroom.db'}")
+    views = {row["title"]: row["views"] for row in article_rows(store)}
+    store.dispose()
+    assert views["全国人大常委会会议闭幕"] == 12345 and views["联合国气候大会闭幕"] == 0
     model_entry = feedparser.parse(str(tmp_path / "public" / "tech" / "atom.xml")).entries[0]
     assert model_entry.summary == "摘要：新版本发布。"
     assert image_url in str(model_entry)
