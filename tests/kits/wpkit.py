@@ -68,7 +68,8 @@ class WordPress:
                       "VALUES ('sticky_posts', 'a:0:{}')")  # fmt: skip
             self._run(conn, "INSERT INTO {p}users (user_login, display_name) "
                       "VALUES ('admin', '本报记者 王芳')")  # fmt: skip
-        self.terms: dict[str, int] = {}
+        self.terms: dict[str, int] = {}  # slug -> term_taxonomy_id
+        self.term_ids: dict[str, int] = {}  # slug -> term_id
 
     def _run(self, conn: Any, sql: str, **params: Any) -> Any:
         return conn.execute(text(sql.replace("{p}", self.prefix)), params)
@@ -79,18 +80,20 @@ class WordPress:
             conn.exec_driver_sql("SET SESSION sql_mode = ''")
             return self._run(conn, sql, **params)
 
-    def category(self, slug: str, name: str) -> int:
-        """Add a category; its term_taxonomy_id."""
+    def category(self, slug: str, name: str, parent: str | None = None) -> int:
+        """Add a category (under the category ``parent``, a slug); its term_taxonomy_id."""
         with self.engine.begin() as conn:
             term = self._run(
                 conn, "INSERT INTO {p}terms (name, slug) VALUES (:n, :s)", n=name, s=slug
             )
             tt = self._run(
                 conn,
-                "INSERT INTO {p}term_taxonomy (term_id, taxonomy, description) "
-                "VALUES (:t, 'category', '')",
+                "INSERT INTO {p}term_taxonomy (term_id, taxonomy, description, parent) "
+                "VALUES (:t, 'category', '', :parent)",
                 t=term.lastrowid,
+                parent=self.term_ids[parent] if parent else 0,
             )
+        self.term_ids[slug] = int(term.lastrowid)
         self.terms[slug] = int(tt.lastrowid)
         return self.terms[slug]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from storekit import article_rows
@@ -137,7 +138,7 @@ def test_an_edit_a_trash_and_a_permalink_template(
     report = sync(spec, sections_store, clock)
 
     rows = by_url(sections_store)
-    assert rows[f"{HOME}/2026/11/原/"]["title"] == "新标题"
+    assert rows[f"{HOME}/2026/11/%e5%8e%9f/"]["title"] == "新标题"  # as WordPress links it
     assert rows[f"{HOME}/2026/11/{trashed}/"]["status"] == "deleted"
     assert report.counts.updated == 2 and not report.full
     assert kept
@@ -281,3 +282,129 @@ section_map = {{ keji = "tech" }}
         unknown.stderr.strip()
         == "pressroom: error: no source called 'nope' in [sources] (configured: blog)"
     )
+
+
+# What a real WordPress writes (tests/sources/test_real_wordpress.py found each of these).
+
+
+def test_a_post_in_a_child_category_takes_the_section_of_its_parent(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.category("shizheng", "时政", parent="guonei")
+    wp.category("difang", "地方", parent="shizheng")
+    child = wp.post("时政要闻", categories=("shizheng",))
+    grandchild = wp.post("地方新闻", categories=("weifenlei", "difang"))
+    own_first = wp.post("科技时政", categories=("shizheng", "keji"))  # keji has its own section
+
+    report = sync(spec_for(wp), sections_store, clock)
+
+    rows = by_url(sections_store)
+    assert rows[f"{HOME}/?p={child}"]["section"] == "domestic"
+    assert rows[f"{HOME}/?p={grandchild}"]["section"] == "domestic"
+    assert rows[f"{HOME}/?p={own_first}"]["section"] == "tech"
+    assert report.counts.inserted == 3
+
+
+def test_a_category_loop_in_the_data_ends(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.category("a", "甲")
+    wp.category("b", "乙", parent="a")
+    wp.run("UPDATE {p}term_taxonomy SET parent = :b WHERE term_id = :a",
+           a=wp.term_ids["a"], b=wp.term_ids["b"])  # fmt: skip
+    wp.post("循环分类", categories=("b",))
+
+    report = sync(spec_for(wp), sections_store, clock)
+
+    assert report.skipped == {"no section for its categories (乙)": 1}
+
+
+def test_urls_are_wordpress_permalinks_with_the_slug_as_stored(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.category("shizheng", "时政", parent="guonei")
+    encoded = wp.post("原", categories=("shizheng",), slug="%e5%8e%9f")
+    two = wp.post("两个分类", categories=("keji", "shizheng"), slug="two")
+    spec = spec_for(wp, permalink="{home}/{category}/{slug}/")
+
+    sync(spec, sections_store, clock)
+
+    # get_permalink(): the stored (percent-encoded) slug; %category% is the path of the
+    # post's category with the lowest term id, under its parents
+    assert set(by_url(sections_store)) == {
+        f"{HOME}/guonei/shizheng/%e5%8e%9f/",
+        f"{HOME}/keji/two/",
+    }
+    assert encoded and two
+
+
+def test_permalink_dates_are_wordpress_wall_clock(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    # 06:00 on 1 December in Shanghai (WordPress's post_date) is 30 November in UTC
+    post = wp.post("月初的文章", categories=("guonei",), slug="early",
+                   date=utc(2026, 11, 30, 22))  # fmt: skip
+    shanghai_spec = spec_for(wp, permalink="{home}/{year}/{month}/{day}/{slug}/")
+    spec = SourceSpec("blog", shanghai_spec.settings, "", ZoneInfo("UTC"))  # the zone set wrong
+
+    sync(spec, sections_store, clock)
+
+    row = by_url(sections_store)[f"{HOME}/2026/12/01/early/"]
+    assert row["published_at"] == utc(2026, 11, 30, 22) and post
+
+
+def test_a_trashed_post_leaves_the_url_it_was_published_under(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    kept = wp.post("会进回收站", categories=("guonei",), slug="%e5%9b%9e")
+    old = wp.post("旧版本删除的", categories=("guonei",), slug="old")
+    spec = spec_for(wp, permalink="{home}/{year}/{month}/{slug}/")
+    sync(spec, sections_store, clock)
+
+    # wp_trash_post(): the slug gets __trashed, the old one goes to _wp_desired_post_slug
+    wp.edit(kept, later(NOW, minutes=1), post_status="trash", post_name="%e5%9b%9e__trashed")
+    wp.meta(kept, "_wp_desired_post_slug", "%e5%9b%9e")
+    wp.edit(old, later(NOW, minutes=1), post_status="trash", post_name="old__trashed")  # no meta
+    clock.advance(minutes=2)
+    report = sync(spec, sections_store, clock)
+
+    rows = by_url(sections_store)
+    assert set(rows) == {f"{HOME}/2026/11/%e5%9b%9e/", f"{HOME}/2026/11/old/"}
+    assert {row["status"] for row in rows.values()} == {"deleted"}
+    assert report.counts.updated == 2 and report.counts.inserted == 0
+
+
+def test_a_scheduled_post_published_by_cron_is_read_by_an_incremental_sync(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    wp.post("旧文章", categories=("guonei",), date=later(NOW, days=-3))
+    wp.post("刚改过", categories=("guonei",), date=later(NOW, minutes=-1))
+    due = later(NOW, minutes=30)
+    # scheduled two hours ago in the editor: post_modified is when it was scheduled
+    scheduled = wp.post("定时发布", categories=("guonei",), status="future", date=due,
+                        modified=later(NOW, hours=-2))  # fmt: skip
+    spec = spec_for(wp)
+    assert sync(spec, sections_store, clock).skipped == {"not published": 1}
+
+    clock.advance(minutes=40)
+    wp.edit(scheduled, None, post_status="publish")  # wp_publish_post(): the status alone
+    report = sync(spec, sections_store, clock)
+
+    assert not report.full and report.counts.inserted == 1
+    assert report.rows == 2  # with the one inside the overlap; the old post is not read
+    assert by_url(sections_store)[f"{HOME}/?p={scheduled}"]["published_at"] == due
+
+
+def test_sticky_ids_kept_as_strings_are_read(
+    wp: WordPress, sections_store: Store, clock: FakeClock
+) -> None:
+    first = wp.post("置顶一", categories=("guonei",))
+    second = wp.post("置顶二", categories=("guonei",))
+    plain = wp.post("普通", categories=("guonei",))
+    wp.run("UPDATE {p}options SET option_value = :v WHERE option_name = 'sticky_posts'",
+           v=f'a:2:{{i:0;s:{len(str(first))}:"{first}";i:1;i:{second};}}')  # fmt: skip
+
+    sync(spec_for(wp), sections_store, clock)
+
+    rows = by_url(sections_store)
+    assert [rows[f"{HOME}/?p={i}"]["priority"] for i in (first, second, plain)] == [2, 2, 0]
