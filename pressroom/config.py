@@ -747,8 +747,17 @@ class _SourceBase(_Strict):
         '`[site] timezone`; `"UTC"` for UTC columns).',
     )
     batch: int = Field(2000, ge=1, le=50_000, description="Rows read and written per batch.")
+    timeout: float = Field(
+        120.0,
+        gt=0,
+        description="The longest a sync waits for the source to answer one read (a fetch of "
+        "`batch` rows, a lookup); past it the sync stops with one sentence and the next one "
+        'connects afresh (`"2m"`).',
+    )
 
-    _durations = field_validator("interval", "overlap", "reconcile", mode="before")(_parse_duration)
+    _durations = field_validator("interval", "overlap", "reconcile", "timeout", mode="before")(
+        _parse_duration
+    )
     _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
 
     @field_validator("url")
@@ -760,6 +769,21 @@ class _SourceBase(_Strict):
                 f"postgresql+psycopg:// or sqlite:///, got {value.split(':')[0]!r}"
             )
         return value
+
+
+def _first_word(query: str) -> str:
+    """The first keyword of ``query`` in lower case, past comments and opening brackets."""
+    rest = query
+    while True:
+        rest = rest.lstrip().lstrip("(")
+        if rest.startswith("--") or rest.startswith("#"):
+            rest = rest.partition("\n")[2]
+        elif rest.startswith("/*"):
+            rest = rest.partition("*/")[2]
+        else:
+            break
+    match = re.match(r"[A-Za-z]+", rest)
+    return match.group().lower() if match else ""
 
 
 class SqlSourceSettings(_SourceBase):
@@ -778,6 +802,12 @@ class SqlSourceSettings(_SourceBase):
     @field_validator("query")
     @classmethod
     def _check_query(cls, value: str) -> str:
+        first = _first_word(value)
+        if first not in ("select", "with"):
+            raise ValueError(
+                f"must be a SELECT (or WITH ... SELECT), not {first.upper() or 'empty'}: "
+                "pressroom only reads a source (give it a read-only user, docs/articles.md)"
+            )
         if ":since" not in value:
             raise ValueError(
                 "must use the :since parameter (rows changed since the last sync), e.g. "
