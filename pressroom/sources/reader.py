@@ -70,6 +70,10 @@ class SourceDatabase:
             if self.dialect == "mysql":
                 args = {"charset": "utf8mb4", "connect_timeout": 10}
                 args |= {"read_timeout": wait, "write_timeout": wait}
+                if self._url.password is not None:
+                    # PyMySQL sends a str password as Latin-1 (a 中 in it raised
+                    # UnicodeEncodeError); the server hashed the UTF-8 the user was made with
+                    args["password"] = str(self._url.password).encode("utf-8")
             elif self.dialect == "postgresql":
                 args = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 30}
                 args |= {"keepalives_interval": 10, "keepalives_count": 3}
