@@ -27,6 +27,10 @@ statement) and TCP keepalives, SQLite's busy timeout.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -123,10 +127,12 @@ class SourceDatabase:
         self, conn: Connection, query: str, params: Mapping[str, Any], batch: int
     ) -> Iterator[list[Row]]:
         """The rows of ``query`` in lists of ``batch`` (a server-side cursor where there is one)."""
+        result = None
         try:
-            result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-                text(query), dict(params)
-            )
+            with self._watched(conn):
+                result = conn.execution_options(stream_results=True, yield_per=batch).execute(
+                    text(query), dict(params)
+                )
             keys = list(result.keys())
             twice = sorted({k for k in keys if keys.count(k) > 1})
             if twice:
@@ -134,10 +140,53 @@ class SourceDatabase:
                     f"source {self.name}: the query returns column {twice[0]!r} twice; "
                     "give each column its own name with AS"
                 )
-            for part in result.partitions(batch):
+            parts = result.partitions(batch)
+            while True:
+                with self._watched(conn):
+                    part = next(parts, None)
+                if part is None:
+                    return
                 yield [dict(zip(keys, row, strict=True)) for row in part]
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
+        finally:
+            if result is not None:
+                _close_quietly(result)
+
+    @contextmanager
+    def _watched(self, conn: Connection) -> Iterator[None]:
+        """On PostgreSQL, cut the connection when one read outlasts the timeout.
+
+        ``statement_timeout`` ends a query the server is slow to run, and keepalives a
+        connection whose peer is gone, but libpq has no read timeout: a peer that stays
+        connected and sends nothing (a stuck proxy, a frozen server) would hold the sync for
+        ever. After twice the timeout (the server's ``statement_timeout`` speaks first when
+        it can) a timer shuts the socket down, the blocked read fails, and the sync stops
+        with one sentence; MariaDB/MySQL's driver has its own read timeout.
+        """
+        if self.dialect != "postgresql":
+            yield
+            return
+        fired = threading.Event()
+
+        def cut() -> None:
+            fired.set()
+            _shut_down(conn.connection.dbapi_connection)
+
+        timer = threading.Timer(2 * self.timeout, cut)  # the server's own timeout first
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except SQLAlchemyError:
+            if fired.is_set():
+                raise SourceUnavailable(
+                    f"source {self.name}: {self._shown} sent nothing for {2 * self.timeout:g} "
+                    "s (twice the source's timeout); the next sync connects afresh"
+                ) from None
+            raise
+        finally:
+            timer.cancel()
 
     def fetch(self, conn: Connection, query: str, params: Mapping[str, Any]) -> list[Row]:
         """Every row of a small ``query`` (a batch's lookups)."""
@@ -188,3 +237,27 @@ def _lenient_times(dbapi_conn: Any) -> None:
                     return bytes(data).decode("utf-8", "replace")
 
         adapters.register_loader(name, Lenient)
+
+
+def _shut_down(dbapi_conn: Any) -> None:
+    """Shut down the socket under a psycopg connection (its blocked read returns)."""
+    try:
+        fd = dbapi_conn.pgconn.socket
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except (OSError, AttributeError, ValueError):
+        pass  # already closed: nothing waits on it
+
+
+def _close_quietly(result: Any) -> None:
+    """Close a streamed result (its server-side cursor) even when its connection was cut."""
+    cursor = getattr(result, "cursor", None)  # the driver's own, while the result holds it
+    with contextlib.suppress(SQLAlchemyError):  # the connection is gone, and its cursor
+        result.close()
+    # PyMySQL's unbuffered cursor reads the rest of its result when it is closed or
+    # collected; on a cut connection that raises, later, in __del__ (printed to stderr by
+    # whichever code runs then). There is nothing left to read: say so.
+    pending = getattr(cursor, "_result", None)
+    if pending is not None and getattr(pending, "unbuffered_active", False):
+        pending.unbuffered_active = False
+        cursor.connection = None  # type: ignore[union-attr]

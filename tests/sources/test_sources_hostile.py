@@ -9,6 +9,7 @@ beyond what was stored.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from stallkit import StallingProxy
 from storekit import article_rows
 from support import SHANGHAI, FakeClock, make_settings, utc
 from wpkit import mysql_database
@@ -494,3 +496,52 @@ def test_a_postgresql_source_that_hangs_is_stopped_by_the_timeout(
         sync_one(spec(pg_url, query, batch=1, timeout=1), lite, clock, report_bad=print)
 
     assert "statement timeout" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _through(url: str, proxy: StallingProxy) -> str:
+    return (
+        make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mariadb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_source_that_falls_silent_mid_stream_is_cut_off_by_the_timeout(
+    kind: str, request: pytest.FixtureRequest, lite: Store, clock: FakeClock
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if kind == "mariadb":
+            url = stack.enter_context(mysql_database())
+            make = (
+                "INSERT INTO items SELECT seq, CONCAT('https://x.example.cn/', seq) "
+                "FROM seq_1_to_50"
+            )
+        else:
+            url = str(request.getfixturevalue("pg_url"))
+            make = (
+                "INSERT INTO items SELECT i, 'https://x.example.cn/' || i "
+                "FROM generate_series(1, 50) i"
+            )
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE items (id int, url varchar(100))")
+            conn.exec_driver_sql(make)
+        engine.dispose()
+        target = make_url(url)
+        proxy = stack.enter_context(StallingProxy(str(target.host), int(target.port or 0)))
+        query = (
+            "SELECT id, url, '国内' AS section, url AS title, '2026-11-28 16:00:00' AS "
+            "published_at FROM items WHERE :since IS NOT NULL ORDER BY id"
+        )
+        source = spec(_through(url, proxy), query, batch=1, timeout=1)
+        reader = Stopping(source.open(SECTIONS), proxy.stall)
+        started = time.monotonic()
+        with pytest.raises(SourceUnavailable) as caught:
+            sync_one(source, lite, clock, reader=reader, report_bad=print)
+        waited = time.monotonic() - started
+        proxy.close()
+        reader.close()
+
+    assert waited < 20  # not for ever
+    assert "\n" not in str(caught.value) and str(caught.value).startswith("source cms: ")
+    assert read_state_of(lite).watermark is None  # nothing recorded as read

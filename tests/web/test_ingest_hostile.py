@@ -17,10 +17,12 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from opskit import lock_sqlite
 from sqlalchemy import create_engine, text
 from storekit import article_rows
 from support import make_settings
@@ -357,3 +359,39 @@ def test_other_methods_are_405_in_json(api: Api) -> None:
         answer = api.client.request(method, "/api/articles", headers=AUTH)
         assert refused(answer, 405) == f"{method} is not accepted here; use POST or DELETE"
         assert answer.headers["Allow"] == "POST, DELETE"
+
+
+@pytest.mark.slow
+def test_a_store_that_cannot_be_written_is_503_in_one_sentence(tmp_path: Path) -> None:
+    web = {"ingest_token": TOKEN, "ingest_per_minute": 100_000}
+    settings = make_settings(tmp_path, SECTIONS, web=web, store={"busy_timeout": 1})
+    store = open_store(settings.store_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pressroom", "--config", str(settings.source), "serve",
+         "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        match = re.search(r"serving (http://[0-9.]+:\d+/)", server.stdout.readline())
+        assert match
+        locker = lock_sqlite(Path(settings.store_url.removeprefix("sqlite:///")), 8)
+        try:
+            with httpx.Client(base_url=match.group(1), headers=AUTH, timeout=60) as client:
+                posted = client.post("/api/articles", json=article(1))
+                deleted = client.delete("/api/articles", params={"url": OWNED})
+        finally:
+            locker.kill()
+            locker.communicate()
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
+
+    for answer in (posted, deleted):
+        assert (
+            refused(answer, 503) == "the store cannot be used now; nothing was changed, retry later"
+        )
+        assert answer.headers["Retry-After"] == "30"
+    assert article_rows(store) == []
+    store.dispose()
