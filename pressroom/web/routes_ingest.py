@@ -12,12 +12,14 @@ twice is a bad item (parsers disagree on which one wins). ``DELETE ?url=...`` wi
 one article (``{"withdrawn": 0 or 1}``); an article a configured source wrote is that
 source's (409). Every request, authorised or not, counts against a per-client rate limit
 (``[web] ingest_per_minute``), which also slows token guessing. Refusals are one
-sentence, ``{"error": "..."}``, with no SQL and no traceback: 400, 401, 405, 409, 413,
-415, 429, and 503 when the store cannot be used (nothing of the request is stored).
+sentence, ``{"error": "..."}``, with no SQL and no traceback: 400, 401, 405, 408 (a body
+slower than a minute to arrive), 409, 413, 415, 429, and 503 when the store cannot be used
+(nothing of the request is stored).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from typing import Any
@@ -39,6 +41,7 @@ from pressroom.web.security import client_key
 __all__ = [
     "INGEST_MAX_BYTES",
     "INGEST_MAX_ITEMS",
+    "INGEST_READ_SECONDS",
     "articles_delete",
     "articles_other",
     "articles_post",
@@ -47,6 +50,8 @@ __all__ = [
 
 INGEST_MAX_BYTES = 8 * 1024 * 1024
 """The largest body ``POST /api/articles`` reads (a larger one is refused with 413)."""
+INGEST_READ_SECONDS = 60.0
+"""The longest a ``POST`` body may take to arrive (408 beyond)."""
 INGEST_MAX_ITEMS = 10_000
 """The most articles one ``POST`` may hold (413 beyond: ``pressroom import`` is for more)."""
 _JSON_TYPES = ("application/json",)
@@ -107,11 +112,10 @@ async def articles_post(ctx: WebContext, request: Request) -> Response:
     if charset is not None and charset not in _UTF8:
         return refusal(415, f"send the body in UTF-8 (charset={charset} was declared)")
     body = await _body(request)
-    if body is None:
-        limit = f"{INGEST_MAX_BYTES // (1024 * 1024)} MB"
-        return refusal(413, f"the body is larger than {limit}; send fewer articles at once")
+    if isinstance(body, JSONResponse):
+        return body
     # decoding 8 MB of JSON takes a while: off the event loop, like the writes
-    items, problems = await run_in_threadpool(_decode, body, kind in _LINES_TYPES)
+    items, problems = await run_in_threadpool(_decode, body, kind)
     if items is None:
         status = 413 if problems[0][0] < 0 else 400
         return refusal(status, problems[0][1])
@@ -157,25 +161,40 @@ async def articles_other(ctx: WebContext, request: Request) -> Response:
     )
 
 
-async def _body(request: Request) -> bytes | None:
-    """The body, or None when it is larger than :data:`INGEST_MAX_BYTES` (not read further)."""
+async def _body(request: Request) -> bytes | JSONResponse:
+    """The body, or the refusal of one larger than :data:`INGEST_MAX_BYTES` (not read
+    further) or slower than :data:`INGEST_READ_SECONDS` to arrive (a request that trickles
+    in a byte at a time would hold its connection and a worker's memory for ever)."""
     declared = request.headers.get("content-length", "")
+    too_large = refusal(
+        413,
+        f"the body is larger than {INGEST_MAX_BYTES // (1024 * 1024)} MB; "
+        "send fewer articles at once",
+    )
     if declared.isdigit() and int(declared) > INGEST_MAX_BYTES:
-        return None
+        return too_large
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > INGEST_MAX_BYTES:
-            return None
-        parts.append(chunk)
+    try:
+        async with asyncio.timeout(INGEST_READ_SECONDS):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > INGEST_MAX_BYTES:
+                    return too_large
+                parts.append(chunk)
+    except TimeoutError:
+        return refusal(
+            408,
+            f"the body took longer than {INGEST_READ_SECONDS:g} s to arrive; send it at once",
+            {"Connection": "close"},
+        )
     return b"".join(parts)
 
 
 Decoded = tuple[list[tuple[int, Any]] | None, list[tuple[int, str]]]
 
 
-def _decode(body: bytes, lines: bool) -> Decoded:
+def _decode(body: bytes, kind: str) -> Decoded:
     """The body's items, or ``(None, [(index, why)])``: index -1 for too many items (413).
 
     Items that name a field twice are left out and reported by their index.
@@ -184,7 +203,12 @@ def _decode(body: bytes, lines: bool) -> Decoded:
         text = body.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         return None, [(0, f"the body is not UTF-8 (byte {exc.start + 1})")]
-    items, problems = _lines(text) if lines else _document(text)
+    if kind == "application/json-seq":  # RFC 7464: each record starts with RS
+        items, problems = _lines(text, "\x1e")
+    elif kind in _LINES_TYPES:
+        items, problems = _lines(text, "\n")
+    else:
+        items, problems = _document(text)
     if items is None:
         return items, problems
     if len(items) + len(problems) > INGEST_MAX_ITEMS:
@@ -241,16 +265,16 @@ def _document(text: str) -> Decoded:
     return None, [(0, "the body must be a JSON object or an array of objects")]
 
 
-def _lines(text: str) -> Decoded:
+def _lines(text: str, end: str) -> Decoded:
     """One JSON value per non-blank line, indexed from 0; a line that is not JSON is an error.
 
-    Lines end at LF (a CR before it is dropped) and nowhere else: U+2028, U+0085 and
-    the other characters :meth:`str.splitlines` also breaks at may stand raw in a JSON
-    string.
+    Lines end at ``end`` (LF; RS for ``application/json-seq``) and nowhere else: U+2028,
+    U+0085 and the other characters :meth:`str.splitlines` also breaks at may stand raw in
+    a JSON string. White space around a line (a CR before the LF) is JSON's own.
     """
     items: list[tuple[int, Any]] = []
     problems: list[tuple[int, str]] = []
-    for index, line in enumerate(x for x in text.split("\n") if x.strip(" \t\r")):
+    for index, line in enumerate(x for x in text.split(end) if x.strip(" \t\r\n")):
         if index >= INGEST_MAX_ITEMS:
             problems.append((index, "too many"))  # enough to refuse the body (see _decode)
             break

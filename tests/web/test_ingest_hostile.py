@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from livekit import LiveServer
 from opskit import lock_sqlite
 from sqlalchemy import create_engine, text
 from storekit import article_rows
@@ -29,6 +30,8 @@ from support import make_settings
 
 from pressroom.store.engine import Store, open_store
 from pressroom.store.sources import SourceState, save_hashes, write_state
+from pressroom.web import routes_ingest
+from pressroom.web.app import create_app
 
 TOKEN = "ingest-token-0123456789-0123456789-abc"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -395,3 +398,38 @@ def test_a_store_that_cannot_be_written_is_503_in_one_sentence(tmp_path: Path) -
         assert answer.headers["Retry-After"] == "30"
     assert article_rows(store) == []
     store.dispose()
+
+
+def test_a_body_that_trickles_in_is_cut_off_with_408(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes_ingest, "INGEST_READ_SECONDS", 0.5)
+    web = {"ingest_token": TOKEN, "ingest_per_minute": 100_000}
+    settings = make_settings(tmp_path, SECTIONS, web=web)
+    store = open_store(settings.store_url)
+    try:
+        with LiveServer(lambda _url: create_app(settings, store)) as server:
+            host, port = server.url.removeprefix("http://").rstrip("/").split(":")
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                head = b"POST /api/articles HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                head += f"\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100\r\n\r\n".encode()
+                sock.sendall(head + b'[{"url": ')  # and then nothing more
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+        assert article_rows(store) == []
+    finally:
+        store.dispose()
+
+    status, _, rest = answer.partition(b"\r\n")
+    assert status == b"HTTP/1.1 408 Request Timeout"
+    assert rest.endswith(b'{"error":"the body took longer than 0.5 s to arrive; send it at once"}')
+
+
+def test_json_text_sequences_are_records_after_rs(api: Api) -> None:
+    records = [json.dumps(article(n), ensure_ascii=False) for n in (50, 51)]
+    body = "".join(f"\x1e{r}\n" for r in records).encode()
+
+    answer = api.post(body, **{"Content-Type": "application/json-seq"})
+
+    assert answer.status_code == 200 and answer.json()["stored"] == 2
