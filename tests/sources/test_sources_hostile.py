@@ -21,9 +21,9 @@ from sqlalchemy.engine import make_url
 from stallkit import StallingProxy
 from storekit import article_rows
 from support import SHANGHAI, FakeClock, make_settings, utc
-from wpkit import mysql_database
+from wpkit import WordPress, mysql_database
 
-from pressroom.config import SqlSourceSettings
+from pressroom.config import SqlSourceSettings, WordPressSourceSettings
 from pressroom.errors import SourceError, SourceUnavailable
 from pressroom.incoming import MAX_TIME, MIN_TIME
 from pressroom.models import Section
@@ -192,14 +192,31 @@ def test_a_nul_in_a_sqlite_source_is_a_row_error_in_a_postgresql_store(
         "  -- a comment first\n  UPDATE posts SET title = '' WHERE changed >= :since",
         "/* x */ INSERT INTO posts SELECT * FROM posts WHERE changed >= :since",
         "DROP TABLE posts; SELECT :since",
+        "(((  \n",
         "",
+        "SELECT url, title FROM posts",
     ],
 )
-def test_a_query_that_is_no_select_is_refused_by_the_config(query: str) -> None:
+def test_a_query_that_is_no_select_or_has_no_since_is_refused_by_the_config(query: str) -> None:
     with pytest.raises(ValidationError) as caught:
         SqlSourceSettings.model_validate({"kind": "sql", "url": "sqlite:///x.db", "query": query})
 
-    assert "must be a SELECT" in str(caught.value) or "at least 1 character" in str(caught.value)
+    reasons = ("must be a SELECT", "at least 1 character", "must use the :since parameter")
+    assert any(reason in str(caught.value) for reason in reasons)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT url FROM t WHERE t >= :since",
+        "  -- comment\n/* another */ (SELECT url FROM t WHERE t >= :since)",
+        "with recent AS (SELECT * FROM t WHERE t >= :since) SELECT url FROM recent",
+    ],
+)
+def test_a_select_in_any_spelling_is_accepted_by_the_config(query: str) -> None:
+    values = {"kind": "sql", "url": "sqlite:///x.db", "query": query}
+
+    assert SqlSourceSettings.model_validate(values).query == query
 
 
 def test_a_select_whose_function_writes_is_refused_by_a_mariadb_myisam_source(
@@ -545,3 +562,41 @@ def test_a_source_that_falls_silent_mid_stream_is_cut_off_by_the_timeout(
     assert waited < 20  # not for ever
     assert "\n" not in str(caught.value) and str(caught.value).startswith("source cms: ")
     assert read_state_of(lite).watermark is None  # nothing recorded as read
+
+
+def test_hostile_wordpress_posts_cost_their_row_alone(lite: Store, clock: FakeClock) -> None:
+    with mysql_database() as url:
+        wp = WordPress(url)
+        try:
+            wp.category("guonei", "国内")
+            good = wp.post("好新闻", categories=("guonei",), slug="hao")
+            nul = wp.post("空\x00字", categories=("guonei",), slug="nul")
+            bad_slug = wp.post("坏链接", categories=("guonei",), slug="%00%ff%0a")
+            zero = wp.post("零日期", categories=("guonei",), slug="zero")
+            wp.run(
+                "UPDATE {p}posts SET post_date = '0000-00-00 00:00:00', "
+                "post_date_gmt = '0000-00-00 00:00:00' WHERE ID = :i",
+                i=zero,
+            )
+            wp.run("UPDATE {p}options SET option_value = 'a:1:{i:0;s:3:\"abc\";' "
+                   "WHERE option_name = 'sticky_posts'")  # fmt: skip
+            wp.meta(good, "views", "9" * 40)
+            settings = WordPressSourceSettings.model_validate(
+                {"kind": "wordpress", "url": url, "home": "https://wp.example.cn",
+                 "permalink": "{home}/{slug}.html", "views_meta_key": "views"}
+            )  # fmt: skip
+            bad: list[str] = []
+            sync_one(
+                SourceSpec("blog", settings, url, SHANGHAI), lite, clock, report_bad=bad.append
+            )
+        finally:
+            wp.close()
+
+    rows = stored(lite)
+    assert set(rows) == {"https://wp.example.cn/hao.html"}
+    assert rows["https://wp.example.cn/hao.html"]["views"] == 0  # a count past any integer
+    assert bad == [
+        f"source blog: row id={nul}: title contains a NUL character",
+        f"source blog: row id={bad_slug}: url contains a NUL character",
+        f"source blog: row id={zero}: missing published_at",
+    ]
