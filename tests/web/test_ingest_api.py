@@ -164,7 +164,8 @@ def test_without_a_token_configured_the_api_does_not_exist(tmp_path: Path) -> No
     for base, _db in serve(tmp_path):
         posted = httpx.post(base + "api/articles", json=article(1), headers=AUTH, timeout=10)
         deleted = httpx.delete(base + "api/articles?url=x", headers=AUTH, timeout=10)
-        assert posted.status_code == deleted.status_code == 404
+        put = httpx.put(base + "api/articles", headers=AUTH, timeout=10)
+        assert posted.status_code == deleted.status_code == put.status_code == 404
         assert posted.headers["content-type"].startswith("text/html")  # the site's own 404 page
 
 
