@@ -971,6 +971,9 @@ class WebSettings(_Strict):
     @field_validator("ingest_token")
     @classmethod
     def _check_ingest_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() != value.get_secret_value().strip():
+            # a newline from `echo` or a file: no client could ever send it in a header
+            raise ValueError("must not start or end with white space (a newline from a file?)")
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
             raise ValueError(
                 f"must be at least {MIN_SECRET_CHARS} characters (python -c 'import secrets; "

@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, text
 from storekit import article_rows
 from support import make_settings
 
+from pressroom.errors import ConfigError
 from pressroom.store.engine import Store, open_store
 from pressroom.store.sources import SourceState, save_hashes, write_state
 from pressroom.web import routes_ingest
@@ -433,3 +434,13 @@ def test_json_text_sequences_are_records_after_rs(api: Api) -> None:
     answer = api.post(body, **{"Content-Type": "application/json-seq"})
 
     assert answer.status_code == 200 and answer.json()["stored"] == 2
+
+
+@pytest.mark.parametrize("token", [TOKEN + "\n", " " + TOKEN, TOKEN + "\t"])
+def test_a_token_with_white_space_at_its_ends_is_refused_by_the_config(
+    tmp_path: Path, token: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, SECTIONS, web={"ingest_token": token})
+
+    assert "must not start or end with white space" in str(caught.value)
