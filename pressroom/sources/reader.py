@@ -74,7 +74,7 @@ class SourceDatabase:
             if self.dialect == "mysql":
                 args = {"charset": "utf8mb4", "connect_timeout": 10}
                 args |= {"read_timeout": wait, "write_timeout": wait}
-                if self._url.password is not None:
+                if self._url.password is not None and self._url.get_driver_name() == "pymysql":
                     # PyMySQL sends a str password as Latin-1 (a 中 in it raised
                     # UnicodeEncodeError); the server hashed the UTF-8 the user was made with
                     args["password"] = str(self._url.password).encode("utf-8")
