@@ -747,8 +747,17 @@ class _SourceBase(_Strict):
         '`[site] timezone`; `"UTC"` for UTC columns).',
     )
     batch: int = Field(2000, ge=1, le=50_000, description="Rows read and written per batch.")
+    timeout: float = Field(
+        120.0,
+        gt=0,
+        description="The longest a sync waits for the source to answer one read (a fetch of "
+        "`batch` rows, a lookup); past it the sync stops with one sentence and the next one "
+        'connects afresh (`"2m"`).',
+    )
 
-    _durations = field_validator("interval", "overlap", "reconcile", mode="before")(_parse_duration)
+    _durations = field_validator("interval", "overlap", "reconcile", "timeout", mode="before")(
+        _parse_duration
+    )
     _check_tz = field_validator("timezone")(lambda v: None if v is None else _check_zone(v))
 
     @field_validator("url")
@@ -760,6 +769,21 @@ class _SourceBase(_Strict):
                 f"postgresql+psycopg:// or sqlite:///, got {value.split(':')[0]!r}"
             )
         return value
+
+
+def _first_word(query: str) -> str:
+    """The first keyword of ``query`` in lower case, past comments and opening brackets."""
+    rest = query
+    while True:
+        rest = rest.lstrip().lstrip("(")
+        if rest.startswith("--") or rest.startswith("#"):
+            rest = rest.partition("\n")[2]
+        elif rest.startswith("/*"):
+            rest = rest.partition("*/")[2]
+        else:
+            break
+    match = re.match(r"[A-Za-z]+", rest)
+    return match.group().lower() if match else ""
 
 
 class SqlSourceSettings(_SourceBase):
@@ -778,6 +802,12 @@ class SqlSourceSettings(_SourceBase):
     @field_validator("query")
     @classmethod
     def _check_query(cls, value: str) -> str:
+        first = _first_word(value)
+        if first not in ("select", "with"):
+            raise ValueError(
+                f"must be a SELECT (or WITH ... SELECT), not {first.upper() or 'empty'}: "
+                "pressroom only reads a source (give it a read-only user, docs/articles.md)"
+            )
         if ":since" not in value:
             raise ValueError(
                 "must use the :since parameter (rows changed since the last sync), e.g. "
@@ -941,6 +971,9 @@ class WebSettings(_Strict):
     @field_validator("ingest_token")
     @classmethod
     def _check_ingest_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() != value.get_secret_value().strip():
+            # a newline from `echo` or a file: no client could ever send it in a header
+            raise ValueError("must not start or end with white space (a newline from a file?)")
         if value is not None and len(value.get_secret_value()) < MIN_SECRET_CHARS:
             raise ValueError(
                 f"must be at least {MIN_SECRET_CHARS} characters (python -c 'import secrets; "

@@ -44,7 +44,7 @@ from pressroom.store.bulk import write_bisecting
 from pressroom.store.engine import Store
 from pressroom.store.notify import notify_articles
 
-__all__ = ["ImportReport", "RowParser", "import_file", "import_lines"]
+__all__ = ["ImportReport", "RowParser", "import_file", "import_lines", "url_problem"]
 
 _PRIORITY_NAMES = {
     "normal": 0,
@@ -55,7 +55,11 @@ _PRIORITY_NAMES = {
     "头条": 2,
 }
 _STATUSES = frozenset(s.value for s in ArticleStatus)
-_ABSOLUTE_URL = re.compile(r"https?://[^/\s?#]+([/?#]\S*)?", re.IGNORECASE)
+# No whitespace and no control character (C0, DEL, C1) anywhere: a URL is written into
+# feeds, mails and terminals, where an ESC or a CR would be read as something else.
+_ABSOLUTE_URL = re.compile(
+    r"https?://[^/\s?#\x00-\x1f\x7f-\x9f]+([/?#][^\s\x00-\x1f\x7f-\x9f]*)?", re.IGNORECASE
+)
 _KNOWN_FIELDS = frozenset(ARTICLE_FIELDS) | {"id"}
 # URLs are unique-indexed; a PostgreSQL B-tree entry holds at most ~2,700 bytes.
 _MAX_URL_BYTES = 2048
@@ -146,10 +150,9 @@ class RowParser:
 
     def _url(self, data: dict[str, Any], key: str, required: bool = False) -> str:
         value = self._text(data, key, required)
-        if len(value.encode("utf-8")) > _MAX_URL_BYTES:
-            raise ImportRowError(f"{key} is longer than {_MAX_URL_BYTES:,} bytes")
-        if value and not _ABSOLUTE_URL.fullmatch(value):
-            raise ImportRowError(f"{key} must be an absolute http(s) URL, got {show(value)}")
+        problem = url_problem(value) if value else None
+        if problem:
+            raise ImportRowError(f"{key} {problem}")
         return value
 
     def _section(self, data: dict[str, Any]) -> str:
@@ -210,6 +213,15 @@ class RowParser:
         if not isinstance(value, str) or value not in _STATUSES:
             raise ImportRowError(f"status must be published, draft or deleted, got {show(value)}")
         return value
+
+
+def url_problem(value: str) -> str | None:
+    """Why ``value`` is no article URL (``"is longer than ..."``), or None when it is one."""
+    if len(value.encode("utf-8", "surrogatepass")) > _MAX_URL_BYTES:
+        return f"is longer than {_MAX_URL_BYTES:,} bytes"
+    if not _ABSOLUTE_URL.fullmatch(value):
+        return f"must be an absolute http(s) URL, got {show(value)}"
+    return None
 
 
 def _load(line: str) -> Any:

@@ -9,8 +9,9 @@ from typing import Any, Protocol
 
 __all__ = ["EPOCH", "Candidate", "Reader"]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-"""Where a full pass starts reading (every tracked time is later)."""
+EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
+"""Where a full pass starts reading: before any time a CMS tracks. Not 1970: an archive's
+articles of the 1960s are read too (a CMS that keeps Unix seconds gets ``:since_epoch`` 0)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ class SourceSpec:
         """A reader of the source (connections are opened on first read)."""
         s = self.settings
         password = s.password.get_secret_value() if s.password is not None else None
-        db = SourceDatabase(self.name, self.url, password)
+        db = SourceDatabase(self.name, self.url, password, timeout=s.timeout)
         if isinstance(s, SqlSourceSettings):
             return SqlReader(self.name, db, s.query, self.zone, batch=s.batch)
         keys = section_keys(sections)

@@ -5,8 +5,10 @@ The query takes ``:since`` (the watermark minus the overlap) and may use ``:sinc
 ``:since`` is bound as the database compares it: a naive time in the source's zone on
 MariaDB/MySQL, text (``YYYY-MM-DD HH:MM:SS``) on SQLite, an aware time on PostgreSQL.
 Columns the query leaves out take the importer's defaults; an ``id`` column, if any,
-names the row in messages. A column that is no article field stops the sync with one
-sentence naming it (a typo would otherwise drop a field silently).
+names the row in messages. A column that is no article field, a column named twice, or
+a query without one of the required columns (``url``, ``section``, ``title``,
+``published_at``) stops the sync with one sentence naming it, before anything is written:
+a typo would otherwise drop a field silently, or make every row a bad row.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pressroom.store.articles import ARTICLE_FIELDS
 __all__ = ["SqlReader", "since_params"]
 
 _COLUMNS = frozenset(ARTICLE_FIELDS) | {"id"}
+_REQUIRED = ("url", "section", "title", "published_at")
 
 
 def since_params(dialect: str, since: datetime, zone: tzinfo) -> dict[str, Any]:
@@ -35,7 +38,8 @@ def since_params(dialect: str, since: datetime, zone: tzinfo) -> dict[str, Any]:
         value = local
     elif dialect == "sqlite":
         value = local.strftime("%Y-%m-%d %H:%M:%S")
-    return {"since": value, "since_epoch": int(since.timestamp())}
+    # never negative: CMSs keep Unix times unsigned, and FROM_UNIXTIME(-1) is NULL
+    return {"since": value, "since_epoch": max(0, int(since.timestamp()))}
 
 
 class SqlReader:
@@ -72,6 +76,12 @@ class SqlReader:
             raise SourceError(
                 f"source {self.name}: the query returns column {show(unknown[0])}, which is not "
                 f"an article field (name the columns {fields} with AS)"
+            )
+        missing = [name for name in _REQUIRED if name not in row]
+        if missing:
+            raise SourceError(
+                f"source {self.name}: the query returns no {missing[0]} column, which every "
+                f"article needs (name the columns {', '.join(_REQUIRED)} with AS)"
             )
 
 

@@ -33,6 +33,8 @@ def source_time(value: Any, zone: tzinfo) -> datetime | None:
         return datetime.combine(value, time(), zone)
     if isinstance(value, bool):
         return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None  # NaN, Infinity: PostgreSQL numeric holds them; no time
     if isinstance(value, int | Decimal) and 0 < value < 253_402_214_400:
         return datetime.fromtimestamp(int(value), UTC)
     return None
@@ -59,6 +61,8 @@ def _plain(value: Any) -> Any:
         except UnicodeDecodeError:
             return bytes(value)  # not text: the parser reports it as "must be a string"
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)  # NaN, Infinity: the parser reports it ("must be a whole number")
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime | date):
         return value.isoformat()

@@ -22,6 +22,7 @@ __all__ = [
     "SourceState",
     "forget_rows",
     "known_hashes",
+    "owners",
     "read_state",
     "save_hashes",
     "source_urls",
@@ -62,6 +63,20 @@ def known_hashes(conn: Connection, source: str, urls: Sequence[str]) -> dict[str
             source_rows.c.url.in_(urls[start : start + _IN_CHUNK]),
         )
         found.update((r.url, r.content_hash) for r in conn.execute(query))
+    return found
+
+
+def owners(conn: Connection, urls: Sequence[str]) -> dict[str, str]:
+    """The source that wrote each of ``urls`` (those no source wrote are left out).
+
+    Asked source by source (``source_state`` names every source that ever synced), so each
+    lookup is a scan of ``source_rows``'s primary key, never of the whole table.
+    """
+    names = list(conn.execute(select(source_state.c.name).order_by(source_state.c.name)).scalars())
+    found: dict[str, str] = {}
+    for name in names:
+        for url in known_hashes(conn, name, urls):
+            found.setdefault(url, name)
     return found
 
 

@@ -41,7 +41,7 @@ from pressroom.web.feed_links import feed_links
 from pressroom.web.file_server import FileServer
 from pressroom.web.health import healthz
 from pressroom.web.routes_feeds import cache_seconds, index_page, not_a_file
-from pressroom.web.routes_ingest import articles_delete, articles_post
+from pressroom.web.routes_ingest import articles_delete, articles_other, articles_post
 from pressroom.web.routes_manage import (
     preferences_page,
     preferences_post,
@@ -107,8 +107,22 @@ def _routes(ctx: WebContext, doors: Doors) -> list[Route]:
         route("/preferences/{token}", preferences_post, ["POST"]),
         route("/api/articles", articles_post, ["POST"]),
         route("/api/articles", articles_delete, ["DELETE"]),
+        Route("/api/articles", _AnyMethod(partial(articles_other, ctx)), name="articles_other"),
         route("/{path:path}", not_a_file, ["GET", "HEAD"]),
     ]
+
+
+class _AnyMethod:
+    """An endpoint as a plain ASGI app, so its route takes every method (Starlette gives a
+    function's route GET alone): the ingest API answers a PUT or a made-up method itself."""
+
+    def __init__(self, endpoint: Callable[[Request], Awaitable[Response]]) -> None:
+        self.endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer with the endpoint's response."""
+        response = await self.endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def reserved_segments(routes: list[Route]) -> set[str]:
