@@ -571,7 +571,7 @@ def test_hostile_wordpress_posts_cost_their_row_alone(lite: Store, clock: FakeCl
             wp.category("guonei", "国内")
             good = wp.post("好新闻", categories=("guonei",), slug="hao")
             nul = wp.post("空\x00字", categories=("guonei",), slug="nul")
-            bad_slug = wp.post("坏链接", categories=("guonei",), slug="%00%ff%0a")
+            wp.post("坏链接", categories=("guonei",), slug="%00%ff%0a")
             zero = wp.post("零日期", categories=("guonei",), slug="zero")
             wp.run(
                 "UPDATE {p}posts SET post_date = '0000-00-00 00:00:00', "
@@ -593,10 +593,12 @@ def test_hostile_wordpress_posts_cost_their_row_alone(lite: Store, clock: FakeCl
             wp.close()
 
     rows = stored(lite)
-    assert set(rows) == {"https://wp.example.cn/hao.html"}
+    # a slug is kept percent-encoded, as WordPress's get_permalink() gives it: `%00` in a URL
+    # is three characters of text, never a NUL byte in the store or the feeds
+    assert set(rows) == {"https://wp.example.cn/hao.html", "https://wp.example.cn/%00%ff%0a.html"}
+    assert "\x00" not in "".join(rows)
     assert rows["https://wp.example.cn/hao.html"]["views"] == 0  # a count past any integer
     assert bad == [
         f"source blog: row id={nul}: title contains a NUL character",
-        f"source blog: row id={bad_slug}: url contains a NUL character",
         f"source blog: row id={zero}: missing published_at",
     ]
