@@ -229,9 +229,7 @@ def source_specs(settings: Settings, name: str | None = None) -> list[SourceSpec
         known = ", ".join(sorted(configured)) or "none"
         raise UsageError(f"no source called {name!r} in [sources] (configured: {known})")
     return [
-        _source_spec(settings, n, configured[n])
-        for n in sorted(configured)
-        if name in (None, n)
+        _source_spec(settings, n, configured[n]) for n in sorted(configured) if name in (None, n)
     ]
 
 
