@@ -151,21 +151,28 @@ def test_a_command_raises_and_records_its_refusal_when_the_store_answers_in_time
     """``feeds build`` while another process holds the lock: after the busy timeout the
     command logs its refusal and waits 2 s more to record it; the lock ends meanwhile."""
     site = make_site(tmp_path, busy_timeout=3.0)
+    lock = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
     try:
-        with sqlite_locked(tmp_path / "store.db"):
-            command = start_pressroom(site, "feeds", "build")
-            assert command.stderr is not None
-            refusals = []
-            for line in command.stderr:  # the refusal's log line, then the lock ends
-                refusals.append(line)
-                if "the store refused it" in line:
-                    break
-        _out, err = command.communicate(timeout=60)
+        lock.execute("BEGIN IMMEDIATE")
+        with start_pressroom(site, "feeds", "build") as command:
+            try:
+                assert command.stderr is not None
+                refusals = []
+                for line in command.stderr:  # the refusal's log line, then the lock ends
+                    refusals.append(line)
+                    if "the store refused it" in line:
+                        break
+                lock.execute("COMMIT")
+                _out, err = command.communicate(timeout=60)
+            except BaseException:
+                command.kill()
+                raise
         assert command.returncode == 1, "".join(refusals) + err
         assert "is locked by another process" in err
         [row] = feeds_runs(site.store)
         assert (row.outcome, row.reason, row.trigger) == (JobOutcome.SKIPPED, "store", "manual")
     finally:
+        lock.close()
         site.store.dispose()
 
 
