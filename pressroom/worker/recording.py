@@ -304,7 +304,8 @@ class OpenRuns:
             except Exception as exc:  # the store still refuses: the log keeps what it lost
                 with self._lock:
                     lost = len(self._refused)
-                log.error("%d run record(s) could not be written before exit: %s", lost, exc)
+                # INFO: each refusal was logged already, and a command's error says why
+                log.info("%d refused run(s) not recorded before exit: %s", lost, exc)
 
     def _write_runs(self, store: Store, busy_timeout: float | None) -> int:
         with self._lock:
@@ -371,7 +372,8 @@ def log_result(result: JobResult, holder: str) -> None:
     """The one log line of a run: start, outcome, counts (the summary), duration."""
     level = logging.ERROR if result.failed else logging.INFO
     if result.reason == STORE_REFUSED:  # not run, and no other holder ran it either
-        level = logging.WARNING
+        # a command's own error line says so: its stderr stays one sentence
+        level = logging.INFO if result.trigger is JobTrigger.MANUAL else logging.WARNING
     extra = {"job_run": {**result.as_dict(), "worker": holder}}
     error = f" ({result.error})" if result.error else ""
     log.log(
