@@ -19,7 +19,6 @@ import subprocess
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import Connection, Engine, event
 
@@ -27,17 +26,26 @@ __all__ = ["children", "end_children", "engines_used"]
 
 
 def children() -> set[int]:
-    """The process ids of this process's children (running or not yet waited for)."""
+    """The process ids of this process's children (running or not yet waited for).
+
+    Raw reads of ``/proc/<pid>/stat`` (about 2 ms for 150 processes; pathlib took ten
+    times that, twice per test)."""
     found = set()
-    me = str(os.getpid())
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
             continue
-        with contextlib.suppress(OSError):
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if fields[1] == me:
-                found.add(int(entry.name))
+        try:
+            stat = os.open(f"/proc/{name}/stat", os.O_RDONLY)
+            try:
+                data = os.read(stat, 512)
+            finally:
+                os.close(stat)
+        except OSError:  # it ended meanwhile
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+        if int(data.rsplit(b")", 1)[1].split(None, 3)[1]) == me:
+            found.add(int(name))
     return found
 
 
