@@ -174,7 +174,7 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
     for engine in list(engines):
         engine.dispose()
-    running = leftovers.end_children(leftovers.children() - before)
+    running = leftovers.end_children(leftovers.children() - before - leftovers.shared_helpers())
     if running and request.node.stash.get(_CALL_PASSED, False):
         pytest.fail(f"the test left {len(running)} process(es) running: {running}")
 

@@ -40,3 +40,14 @@ def test_the_engines_a_test_connected_with_are_listed(tmp_path: Path) -> None:
         assert set(used) == {engine}
     engine.dispose()
     idle.dispose()
+
+
+def test_multiprocessings_own_helpers_are_not_a_tests_leftovers() -> None:
+    import multiprocessing
+
+    before = leftovers.children()
+    with multiprocessing.get_context("forkserver").Pool(1) as pool:
+        assert pool.apply(abs, (-3,)) == 3
+    helpers = leftovers.shared_helpers()
+    assert helpers and helpers <= leftovers.children()  # they outlive the pool
+    assert leftovers.children() - before - helpers == set()

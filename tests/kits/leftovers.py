@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, event
 
-__all__ = ["children", "end_children", "engines_used"]
+__all__ = ["children", "end_children", "engines_used", "shared_helpers"]
 
 
 def children() -> set[int]:
@@ -47,6 +47,19 @@ def children() -> set[int]:
         if int(data.rsplit(b")", 1)[1].split(None, 3)[1]) == me:
             found.add(int(name))
     return found
+
+
+def shared_helpers() -> set[int]:
+    """The children multiprocessing starts once per process and keeps for its life (its
+    resource tracker and fork server, started by whichever test first needs them): not a
+    test's to end (private attributes: the standard library has no public way to ask)."""
+    from multiprocessing import forkserver, resource_tracker
+
+    pids = (
+        getattr(resource_tracker._resource_tracker, "_pid", None),
+        getattr(forkserver._forkserver, "_forkserver_pid", None),
+    )
+    return {pid for pid in pids if pid is not None}
 
 
 def end_children(pids: set[int]) -> list[str]:
