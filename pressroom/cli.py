@@ -333,7 +333,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.once:
         results = run_once(runtime.settings, runtime.store, runtime.clock)
         _wait_for_pings()
-        return 1 if any(r.failed for r in results) else 0
+        return 1 if any(r.failed or r.store_failed for r in results) else 0  # refused too
     return run_worker(runtime.settings, runtime.store, runtime.clock)
 
 

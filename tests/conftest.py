@@ -24,6 +24,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO
 
+import leftovers
 import pytest
 from smtpkit import Recorder, SmtpServer
 from sqlalchemy import create_engine, make_url, text
@@ -97,6 +98,8 @@ def pytest_runtest_makereport(
     shared work whose time depends on what else runs.
     """
     report: pytest.TestReport = yield
+    if report.when == "call":
+        item.stash[_CALL_PASSED] = report.passed
     if report.when != "call" or not report.passed or item.get_closest_marker("slow"):
         return report
     budget = slow_budget(item.config)
@@ -111,6 +114,7 @@ def pytest_runtest_makereport(
 
 
 _HELD = pytest.StashKey[list[IO[str]]]()
+_CALL_PASSED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -157,6 +161,22 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
     # Every `pressroom serve` of parallel tests would take the one default metrics port.
     monkeypatch.setenv(METRICS_LISTEN_ENV, "127.0.0.1:0")
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """End what the test leaves behind (:mod:`leftovers`): the connections of every engine
+    it used, and its child processes still running, with their pipes; a test that passed
+    but left a process running fails here. A test that fails before its own cleanup so
+    leaves nothing for the garbage collector to report as the next test's error."""
+    before = leftovers.children()  # those of wider fixtures, set up already, stay
+    with leftovers.engines_used() as engines:
+        yield
+    for engine in list(engines):
+        engine.dispose()
+    running = leftovers.end_children(leftovers.children() - before - leftovers.shared_helpers())
+    if running and request.node.stash.get(_CALL_PASSED, False):
+        pytest.fail(f"the test left {len(running)} process(es) running: {running}")
 
 
 @pytest.fixture(scope="session")

@@ -210,6 +210,11 @@ def describe_store_error(label: str, exc: BaseException, busy_timeout: float) ->
     """One sentence for a store that could not serve a transaction (no SQL, no values)."""
     reason = _first_line(exc)
     lowered = reason.lower()
+    if "lock timeout" in lowered or "could not obtain lock" in lowered:  # PostgreSQL's
+        return (
+            f"the store {label} is locked by another transaction ({reason}); "
+            "try again when it is free"
+        )
     if "locked" in lowered or "busy" in lowered:
         return (
             f"the store {label} is locked by another process (waited {busy_timeout:g} s); "

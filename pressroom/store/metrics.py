@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, select
 
-from pressroom.models import BounceKind, DeliveryStatus, DigestStatus, JobOutcome
+from pressroom.models import BounceKind, DeliveryStatus, DigestStatus, JobKind, JobOutcome
 from pressroom.store.bounces import count_by_kind
 from pressroom.store.runs import SILENT_AFTER
 from pressroom.store.schema import deliveries, digests, job_runs, subscribers, workers
@@ -82,6 +82,10 @@ class Snapshot:
     """``bounce_events`` by kind (hard, soft, complaint, unsubscribe, auto-reply, unknown)."""
     websub_pings: dict[str, tuple[int, int]] = field(default_factory=dict)
     """WebSub hub -> feed URLs it accepted, and those given up on (counters)."""
+    source_syncs: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(source, outcome) -> finished syncs (runs of the ``sources`` job named after it)."""
+    source_changed: dict[str, int] = field(default_factory=dict)
+    """source -> articles its syncs wrote or withdrew (``produced``, a counter)."""
 
 
 def _delivery_counts(conn: Connection) -> dict[int, tuple[str, str, dict[str, int]]]:
@@ -107,13 +111,18 @@ class _RunTotals:
     seconds: float = 0.0
 
 
-def _run_totals(conn: Connection) -> _RunTotals:
-    """Counts by (job, shown outcome), running per job, feeds' files and seconds."""
+def _shown_outcome(conn: Connection) -> Any:
+    """A run's outcome as shown: a ``running`` run whose heartbeat is silent is abandoned."""
     silent = func.coalesce(job_runs.c.seen_at, job_runs.c.started_at) < now_expr(
         conn, -SILENT_AFTER
     )
     running = job_runs.c.outcome == JobOutcome.RUNNING.value
-    outcome = case((and_(running, silent), JobOutcome.ABANDONED.value), else_=job_runs.c.outcome)
+    return case((and_(running, silent), JobOutcome.ABANDONED.value), else_=job_runs.c.outcome)
+
+
+def _run_totals(conn: Connection) -> _RunTotals:
+    """Counts by (job, shown outcome), running per job, feeds' files and seconds."""
+    outcome = _shown_outcome(conn)
     done = and_(job_runs.c.finished_at.is_not(None), job_runs.c.outcome != JobOutcome.SKIPPED.value)
     feeds = and_(job_runs.c.job == "feeds", done)
     seconds = _seconds_between(conn, job_runs.c.started_at, job_runs.c.finished_at)
@@ -136,13 +145,19 @@ def _run_totals(conn: Connection) -> _RunTotals:
     return out
 
 
-def read_snapshot(conn: Connection, jobs: Sequence[str], schedules: Sequence[str] = ()) -> Snapshot:
+def read_snapshot(
+    conn: Connection,
+    jobs: Sequence[str],
+    schedules: Sequence[str] = (),
+    sources: Sequence[str] = (),
+) -> Snapshot:
     """Read every metric from the store (one read transaction, a bounded set of queries).
 
     Args:
         conn: a connection in a read transaction.
         jobs: the job kinds to report even when they never ran.
         schedules: the configured schedules, for :attr:`Snapshot.first_run`.
+        sources: the configured sources, for :attr:`Snapshot.source_syncs` (no other).
     """
     snap = Snapshot(now=db_now(conn))
     for schedule, status, by_status in _delivery_counts(conn).values():
@@ -162,6 +177,7 @@ def read_snapshot(conn: Connection, jobs: Sequence[str], schedules: Sequence[str
     snap.job_runs, snap.running = totals.counts, totals.running
     snap.feed_files_written, snap.feed_build_seconds = totals.produced, totals.seconds
     _read_newest(conn, snap, jobs)
+    _read_sources(conn, snap, sources)
     _read_first_runs(conn, snap, schedules)
     completed = (
         select(digests.c.schedule, func.max(digests.c.completed_at))
@@ -177,6 +193,25 @@ def read_snapshot(conn: Connection, jobs: Sequence[str], schedules: Sequence[str
     snap.bounces = bounce_totals(conn)
     snap.websub_pings = ping_totals(conn)
     return snap
+
+
+def _read_sources(conn: Connection, snap: Snapshot, sources: Sequence[str]) -> None:
+    """Per configured source: its finished syncs by shown outcome, and what they changed
+    (one grouped scan of the ``sources`` job's rows, ``ix_job_runs_job_started``)."""
+    if not sources:
+        return
+    outcome = _shown_outcome(conn)
+    query = (
+        select(job_runs.c.schedule, outcome, func.count(), func.sum(job_runs.c.produced))
+        .where(job_runs.c.job == JobKind.SOURCES.value, job_runs.c.schedule.in_(list(sources)))
+        .group_by(job_runs.c.schedule, outcome)
+    )
+    for source, shown, number, produced in conn.execute(query):
+        if shown == JobOutcome.RUNNING.value:
+            continue
+        name = str(source)
+        snap.source_syncs[(name, str(shown))] = int(number)
+        snap.source_changed[name] = snap.source_changed.get(name, 0) + int(produced or 0)
 
 
 def _read_first_runs(conn: Connection, snap: Snapshot, schedules: Sequence[str]) -> None:

@@ -77,6 +77,7 @@ def web_config(settings: Settings) -> WebConfig:
         hubs=settings.feeds.hubs,
         feed_ttl=settings.feeds.ttl,
         schedules=tuple(settings.schedules),
+        sources=tuple(sorted(settings.sources)),
     )
 
 
@@ -154,7 +155,7 @@ class FormBodyLimit:
 def _metrics(config: WebConfig, doors: Doors) -> Endpoint:
     token = config.web.metrics_token
     secret = token.get_secret_value() if token is not None else None
-    endpoint = metrics_endpoint(secret, config.schedules, config.site.timezone)
+    endpoint = metrics_endpoint(secret, config.schedules, config.site.timezone, config.sources)
 
     async def metrics(ctx: WebContext, request: Request) -> Response:
         if secret is None and not on_metrics_door(doors, request):

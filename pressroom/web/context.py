@@ -46,6 +46,7 @@ class WebConfig:
         hubs: ``[feeds] websub_hub``: the WebSub hubs every feed response names.
         feed_ttl: ``[feeds] ttl``, minutes (how long a served feed may be cached).
         schedules: ``[[schedules]]``, for ``/metrics``.
+        sources: the names of ``[sources.<name>]``, for ``/metrics`` (its ``source`` label).
     """
 
     site: SiteSettings
@@ -57,6 +58,7 @@ class WebConfig:
     hubs: tuple[str, ...]
     feed_ttl: int
     schedules: tuple[ScheduleSettings, ...]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass

@@ -9,7 +9,9 @@ Pressroom's own job label is ``pressroom_job``, never ``job``: Prometheus gives 
 series a ``job`` label of its own (the scrape job's name), and a target's ``job`` label
 would be renamed ``exported_job`` under the default ``honor_labels: false``, so rules that
 selected it would match nothing. Every (job, outcome) series of ``pressroom_job_runs_total``
-exists from the first scrape, at 0, so ``increase()`` sees the first failure. With
+exists from the first scrape, at 0, so ``increase()`` sees the first failure; so does every
+(source, outcome) series of ``pressroom_source_syncs_total``, whose ``source`` label takes
+only the names of ``[sources.<name>]`` in the config (bounded). With
 ``[web] metrics_token`` set, a scrape must send ``Authorization: Bearer <token>``.
 No public rate limit applies here.
 """
@@ -56,11 +58,14 @@ def schedule_interval(schedule: ScheduleSettings, zone_name: str, now: datetime)
 
 
 def metrics_endpoint(
-    token: str | None, schedules: Sequence[ScheduleSettings], zone: str
+    token: str | None,
+    schedules: Sequence[ScheduleSettings],
+    zone: str,
+    sources: Sequence[str] = (),
 ) -> Callable[[WebContext, Request], Awaitable[Response]]:
     """The ``/metrics`` handler (a plain function, as routes want); arguments as
     :class:`MetricsEndpoint`."""
-    endpoint = MetricsEndpoint(token, schedules, zone)
+    endpoint = MetricsEndpoint(token, schedules, zone, sources)
 
     async def metrics(ctx: WebContext, request: Request) -> Response:
         return await endpoint(ctx, request)
@@ -75,12 +80,21 @@ class MetricsEndpoint:
         token: ``[web] metrics_token``, which a scrape must send (None: no token needed).
         schedules: ``[[schedules]]`` (none configured: the default ones).
         zone: ``[site] timezone``, for the schedules without their own.
+        sources: the names of ``[sources.<name>]``: the values of the ``source`` label
+            (bounded by the config; a source no longer configured is not reported).
     """
 
-    def __init__(self, token: str | None, schedules: Sequence[ScheduleSettings], zone: str) -> None:
+    def __init__(
+        self,
+        token: str | None,
+        schedules: Sequence[ScheduleSettings],
+        zone: str,
+        sources: Sequence[str] = (),
+    ) -> None:
         self.token = token
         self.schedules = list(schedules) or list(DEFAULT_SCHEDULES)
         self.zone = zone
+        self.sources = sorted(sources)
 
     async def __call__(self, ctx: WebContext, request: Request) -> Response:
         """Answer one scrape."""
@@ -93,11 +107,11 @@ class MetricsEndpoint:
         jobs = [str(job) for job in JobKind]
         names = [schedule.name for schedule in self.schedules]
         try:
-            snap = await in_read(ctx, lambda conn: read_snapshot(conn, jobs, names))
+            snap = await in_read(ctx, lambda conn: read_snapshot(conn, jobs, names, self.sources))
         except (SQLAlchemyError, StoreError):
             return PlainTextResponse("the store does not answer\n", status_code=503)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Families(snap, self.schedules, self.zone))
+        registry.register(_Families(snap, self.schedules, self.zone, self.sources))
         return Response(
             generate_latest(registry),
             media_type=CONTENT_TYPE_LATEST,
@@ -115,13 +129,16 @@ class MetricsEndpoint:
 class _Families(Collector):
     """The metric families of one snapshot (built per scrape, nothing kept)."""
 
-    def __init__(self, snap: Snapshot, schedules: list[ScheduleSettings], zone: str) -> None:
-        self.snap, self.schedules, self.zone = snap, schedules, zone
+    def __init__(
+        self, snap: Snapshot, schedules: list[ScheduleSettings], zone: str, sources: list[str]
+    ) -> None:
+        self.snap, self.schedules, self.zone, self.sources = snap, schedules, zone, sources
 
     def collect(self) -> Iterable[Metric]:
         """Yield every family."""
         yield from self._deliveries()
         yield from self._runs()
+        yield from self._sources()
         yield from self._schedules()
         yield from self._workers()
 
@@ -231,6 +248,27 @@ class _Families(Collector):
             pings.add_metric([hub, "ok"], ok)
             pings.add_metric([hub, "failed"], failed)
         yield pings
+
+    def _sources(self) -> Iterator[Metric]:
+        """Each configured source's syncs: the ``sources`` job's runs, by source name."""
+        syncs = CounterMetricFamily(
+            "pressroom_source_syncs",
+            "Finished syncs of each [sources.<name>] by outcome (the sources job's runs: "
+            "a worker records a sync that changed something or failed; sources sync, all).",
+            labels=["source", "outcome"],
+        )
+        articles = CounterMetricFamily(
+            "pressroom_source_articles_changed",
+            "Articles each source's syncs wrote (new, updated) or withdrawn.",
+            labels=["source"],
+        )
+        snap = self.snap
+        for source in self.sources:
+            for outcome in _RUN_OUTCOMES:
+                syncs.add_metric([source, outcome], snap.source_syncs.get((source, outcome), 0))
+            articles.add_metric([source], snap.source_changed.get(source, 0))
+        yield syncs
+        yield articles
 
     def _schedules(self) -> Iterator[Metric]:
         snap = self.snap

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import partial
 
 from pressroom.clock import Clock
-from pressroom.errors import StoreError
+from pressroom.errors import StoreError, StoreUnavailable
 from pressroom.models import JobOutcome, JobTrigger
 from pressroom.store.engine import Store
 from pressroom.worker import recording
@@ -76,13 +76,20 @@ class JobRunner:
     ) -> JobResult:
         """Run ``job`` for the fire time ``at``, recorded; never raises for a job failure
         (unless :attr:`raise_errors`)."""
-        # Ends the store refused earlier are written before anything else (raises while
-        # the store still fails: this run does not start).
-        await asyncio.to_thread(self.open_runs.write_ends, self.store)
+        # Ends the store refused earlier are written before anything else (while the store
+        # still fails, this run does not start: it is recorded skipped once it answers).
         started = self.clock()
-        run_id = await asyncio.to_thread(
-            recording.start_run, self.store, job.kind, job.name, started, self.worker_id, trigger
-        )
+        try:
+            await asyncio.to_thread(self.open_runs.write_ends, self.store)
+            run_id = await asyncio.to_thread(
+                recording.start_run, self.store, job.kind, job.name, started, self.worker_id,
+                trigger,
+            )  # fmt: skip
+        except StoreUnavailable as exc:
+            result = self._refused(job, at, trigger, started, exc)
+            if self.raise_errors:
+                raise
+            return result
         self.open_runs.started(run_id)
         ctx = JobContext(
             self.config, self.jobs, self.store, self.clock, job.name, at, self.stop,
@@ -106,6 +113,19 @@ class JobRunner:
                 raise
             return result
         return await self._close(job, at, trigger, run_id, started, ended)
+
+    def _refused(
+        self, job: Job, at: datetime, trigger: JobTrigger, started: datetime,
+        exc: StoreUnavailable,
+    ) -> JobResult:  # fmt: skip
+        """The store refused to start the run: ``skipped`` (reason ``store``), kept in
+        :attr:`open_runs` until the store takes it, as a lease refusal is recorded."""
+        ended = _Ended(JobOutcome.SKIPPED, "not started: the store refused it", str(exc),
+                       recording.STORE_REFUSED, store_failed=True)  # fmt: skip
+        result = self._result(job, at, trigger, started, ended)
+        self.open_runs.unwritten(result, self.worker_id)
+        recording.log_result(result, self.worker_id)
+        return result
 
     def interrupted(self) -> None:
         """Close the runs still open as ``stopped`` (a second Ctrl-C ended the event loop
@@ -140,6 +160,9 @@ class JobRunner:
                 await asyncio.to_thread(
                     recording.record_finished_run, self.store, result, self.worker_id
                 )
+            except StoreUnavailable as exc:  # kept, and written once the store answers
+                self.open_runs.unwritten(result, self.worker_id)
+                log.error("%s: could not record the run yet: %s", job.name, exc)
             except Exception as exc:  # the store failed while recording: log, carry on
                 log.error("%s: could not record the run: %s", job.name, exc)
             recording.log_result(result, self.worker_id)

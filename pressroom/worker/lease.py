@@ -179,10 +179,12 @@ class Heartbeat:
         self._task = asyncio.create_task(self._beat_forever())
 
     async def stop(self) -> None:
-        """Stop beating and remove this worker's row (it is no longer alive)."""
+        """Stop beating, write the refused runs still waiting (if the store answers in
+        time), and remove this worker's row (it is no longer alive)."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.to_thread(self.open_runs.write_before_exit, self.store)
         await asyncio.to_thread(self._remove)
 
     def _remove(self) -> None:

@@ -4,7 +4,9 @@
 Each is the registry's job run by the same :class:`~pressroom.worker.jobs.JobRunner` as
 the worker's, so ``status`` and ``/metrics`` see it exactly as a scheduled run (trigger
 ``manual``, the command's process id as holder), its heartbeat renewed from a thread
-while it works; the job's error is re-raised after it is recorded.
+while it works; the job's error is re-raised after it is recorded. A run the store refused
+to start is recorded ``skipped`` (reason ``store``) before the command exits, if the store
+answers within :data:`~pressroom.worker.recording.END_WAIT_AFTER_STORE_FAILURE` more.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def build_feeds_manually(
     Raises:
         JobFailed: another process holds the feeds lease (the run is recorded
             ``skipped``, reason ``lease``).
+        StoreUnavailable: the store refused to start the run (recorded ``skipped``, reason
+            ``store``, if it answers within 2 s more).
     """
     from pressroom.feeds.report import FeedBuildReport
 
@@ -125,6 +129,8 @@ def _run(
         except KeyboardInterrupt:
             runner.interrupted()
             raise
+        finally:  # a refused start is recorded if the store answers within 2 s
+            runner.open_runs.write_before_exit(store)
     if result.reason == "lease":
         raise JobFailed(result.summary)
     return result

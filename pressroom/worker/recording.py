@@ -8,7 +8,9 @@ worker's heartbeat, or by :class:`RunHeartbeat`'s thread for a command; only the
 an outcome judged from the job's :class:`RunOutput` by :func:`judge` (ok, failed,
 incomplete, stopped, skipped with a reason) and one log line with the same fields.
 A run whose end cannot be written (the store failed) keeps its end in :class:`OpenRuns`
-and is written as soon as the store answers again, before anything else of its holder.
+and is written as soon as the store answers again, before anything else of its holder;
+so is a run whose start the store refused (``skipped``, reason ``store``), as a lease
+refusal is recorded ``skipped``, reason ``lease``.
 A test fails if any other module calls the store's run writers.
 """
 
@@ -30,7 +32,9 @@ from pressroom.store.engine import Store
 __all__ = [
     "END_WAIT_AFTER_STORE_FAILURE",
     "LEFT_FOR_LATER",
+    "MAX_UNWRITTEN_RUNS",
     "STOPPED_BY_SIGNAL",
+    "STORE_REFUSED",
     "JobResult",
     "OpenRuns",
     "RunHeartbeat",
@@ -53,11 +57,18 @@ STOPPED_BY_SIGNAL = "stopped by a signal; the next run resumes"
 END_WAIT_AFTER_STORE_FAILURE = 2.0
 """Seconds the end of a run that failed on the store waits for the lock: the store just
 failed, so waiting a whole busy timeout again would break the documented stop bound; an
-end not written is kept and written later (a worker), or the row shows abandoned."""
+end not written is kept and written later (a worker), or the row shows abandoned. A holder
+about to exit waits as long to record a run the store refused to start."""
 RETRY_BEAT_AFTER = 1.0
 """Seconds before a heartbeat the store refused is tried again (a live holder must not
 look dead for a whole beat after a lock)."""
 LEFT_FOR_LATER = "deliveries left to another sender or a resume"
+MAX_UNWRITTEN_RUNS = 100
+"""Whole run records a holder keeps while the store refuses them (a watch that fails every
+pause of a long outage must not grow without bound); beyond it, only the log tells."""
+STORE_REFUSED = "store"
+"""The reason of a run ``skipped`` because the store refused to start it (locked beyond
+the busy timeout, a PostgreSQL lock timeout, unreachable): its error is the store's."""
 
 
 @dataclass(frozen=True)
@@ -167,10 +178,12 @@ def finish_run(
         _finish(conn, run_id, result)
 
 
-def record_finished_run(store: Store, result: JobResult, holder: str) -> None:
+def record_finished_run(
+    store: Store, result: JobResult, holder: str, *, busy_timeout: float | None = None
+) -> None:
     """Record a run that was not recorded while it ran (a watch build that changed
-    something, or failed) as one finished row."""
-    with store.write() as conn:
+    something, or failed; a run the store refused to start) as one finished row."""
+    with store.write(busy_timeout=busy_timeout) as conn:
         run_id = runs.start_run(
             conn,
             job=result.job,
@@ -216,16 +229,21 @@ def record_skip(
 
 
 class OpenRuns:
-    """A holder's runs in progress, and the ends it could not write yet (thread-safe).
+    """A holder's runs in progress, and the records it could not write yet (thread-safe).
 
-    The heartbeat renews only :meth:`in_progress`; :meth:`write_ends` writes the ends the
-    store refused, and is called before anything else once the store answers again.
+    Two kinds wait: the end of a started run the store refused (its row stays
+    ``running`` meanwhile, then shows ``abandoned``), and a whole run whose start the store
+    refused (``skipped``, reason :data:`STORE_REFUSED`: it has no row yet). The heartbeat
+    renews only :meth:`in_progress`; :meth:`write_ends` writes what waits, and is called
+    before anything else once the store answers again.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one writer at a time: a refusal is one row
         self._running: set[int] = set()
         self._ends: dict[int, JobResult] = {}
+        self._refused: list[tuple[JobResult, str]] = []
 
     def started(self, run_id: int) -> None:
         """Run ``run_id`` is in progress."""
@@ -239,29 +257,68 @@ class OpenRuns:
             if unwritten is not None:
                 self._ends[run_id] = unwritten
 
+    def unwritten(self, result: JobResult, holder: str) -> None:
+        """``result`` is the whole record of a run of ``holder``'s that the store refused
+        (its start; a watch run's record): written once the store answers."""
+        with self._lock:
+            if len(self._refused) >= MAX_UNWRITTEN_RUNS:
+                log.error("%s job %s: not recorded (%d run records wait already)",
+                          result.job, result.schedule, len(self._refused))  # fmt: skip
+                return
+            self._refused.append((result, holder))
+
     def in_progress(self) -> list[int]:
         """The runs in progress now."""
         with self._lock:
             return sorted(self._running)
 
     def waiting(self) -> int:
-        """How many ends wait to be written."""
+        """How many records (ends and refused runs) wait to be written."""
         with self._lock:
-            return len(self._ends)
+            return len(self._ends) + len(self._refused)
 
-    def write_ends(self, store: Store) -> int:
-        """Write every end the store refused before; how many (raises if it still fails)."""
-        with self._lock:
-            ends = dict(self._ends)
-        for run_id, result in sorted(ends.items()):
-            finish_run(store, run_id, result)
+    def write_ends(self, store: Store, *, busy_timeout: float | None = None) -> int:
+        """Write every record the store refused before (ends, then whole runs, each in its
+        own transaction); how many (raises if the store still fails)."""
+        with self._writing:
             with self._lock:
-                self._ends.pop(run_id, None)
+                ends = dict(self._ends)
+            for run_id, result in sorted(ends.items()):
+                finish_run(store, run_id, result, busy_timeout=busy_timeout)
+                with self._lock:
+                    self._ends.pop(run_id, None)
+                log.warning(
+                    "%s job %s: its end (%s) is recorded now that the store answers",
+                    result.job, result.schedule, result.outcome,
+                )  # fmt: skip
+            return len(ends) + self._write_runs(store, busy_timeout)
+
+    def write_before_exit(self, store: Store) -> None:
+        """A holder about to exit: write the whole run records that wait (a start the store
+        refused), waiting at most :data:`END_WAIT_AFTER_STORE_FAILURE` for SQLite's lock;
+        log what still could not be written. Ends are left to show ``abandoned``: a
+        command's documented bound after a store failure has no room for a second wait."""
+        with self._writing:
+            try:
+                self._write_runs(store, END_WAIT_AFTER_STORE_FAILURE)
+            except Exception as exc:  # the store still refuses: the log keeps what it lost
+                with self._lock:
+                    lost = len(self._refused)
+                # INFO: each refusal was logged already, and a command's error says why
+                log.info("%d refused run(s) not recorded before exit: %s", lost, exc)
+
+    def _write_runs(self, store: Store, busy_timeout: float | None) -> int:
+        with self._lock:
+            refused = list(self._refused)
+        for result, holder in refused:
+            record_finished_run(store, result, holder, busy_timeout=busy_timeout)
+            with self._lock:
+                self._refused.remove((result, holder))
             log.warning(
-                "%s job %s: its end (%s) is recorded now that the store answers",
-                result.job, result.schedule, result.outcome,
+                "%s job %s: the run the store refused to start at %s is recorded now",
+                result.job, result.schedule, result.started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )  # fmt: skip
-        return len(ends)
+        return len(refused)
 
 
 def beat_runs(conn: Connection, holder: str, open_runs: OpenRuns) -> None:
@@ -314,6 +371,9 @@ class RunHeartbeat:
 def log_result(result: JobResult, holder: str) -> None:
     """The one log line of a run: start, outcome, counts (the summary), duration."""
     level = logging.ERROR if result.failed else logging.INFO
+    if result.reason == STORE_REFUSED:  # not run, and no other holder ran it either
+        # a command's own error line says so: its stderr stays one sentence
+        level = logging.INFO if result.trigger is JobTrigger.MANUAL else logging.WARNING
     extra = {"job_run": {**result.as_dict(), "worker": holder}}
     error = f" ({result.error})" if result.error else ""
     log.log(

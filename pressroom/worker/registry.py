@@ -113,6 +113,9 @@ class Jobs:
     process_bounces: ProcessBounces
     sync_source: SyncSource | None = None
     """None: no source is configured."""
+    close: Callable[[], None] = lambda: None
+    """Release what the jobs keep between runs (each source's connections); the worker
+    calls it as it stops."""
 
 
 @dataclass(frozen=True, slots=True)

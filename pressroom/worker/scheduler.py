@@ -115,29 +115,32 @@ def default_jobs(settings: Settings) -> Jobs:
         # the config is read per pass: a worker without [bounces] runs no bounces job
         return process_bounces(bounce_config(settings), store, clock)
 
+    sync, close = _source_syncs(settings)
     return Jobs(
         build_feeds=build_feeds,
         send_digest=digest,
         process_bounces=bounces,
-        sync_source=_source_syncs(settings),
+        sync_source=sync,
+        close=close,
     )
 
 
-def _source_syncs(settings: Settings) -> SyncSource | None:
+def _source_syncs(settings: Settings) -> tuple[SyncSource | None, Callable[[], None]]:
     """The sources' syncs (each source's connection kept between syncs; a bad row logged
-    once while it stays bad), or None without ``[sources]``."""
+    once while it stays bad), or None without ``[sources]``; and what closes their
+    connections."""
     from pressroom.sources.service import SourceSyncs
     from pressroom.wiring import source_specs
 
     specs = source_specs(settings)
     if not specs:
-        return None
+        return None, lambda: None
     syncs = SourceSyncs(specs)
 
     def sync(name: str, store: Store, clock: Clock, *, full: bool = False) -> SyncReport:
         return syncs.sync(name, store, clock, full=full, report_bad=log.warning)
 
-    return sync
+    return sync, syncs.close
 
 
 def job_runner(
@@ -318,6 +321,7 @@ class Worker:
             await asyncio.sleep(0)  # let the scheduler's shutdown callback run
             await heartbeat.stop()
             remove_signals()
+            self.runner.jobs.close()  # each source's connections
         log.info("worker %s stopped%s", self.worker_id, "" if clean else " (jobs cut short)")
         return 0 if clean else 1
 
@@ -479,6 +483,7 @@ async def _run_once(
     finally:
         await heartbeat.stop()
         remove_signals()
+        runner.jobs.close()  # each source's connections
     return results
 
 

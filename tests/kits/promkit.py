@@ -80,15 +80,19 @@ class PrometheusServer:
             cwd=self.folder,
         )
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()
-            try:
-                if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("prometheus did not get ready in 30 s: " + self.log())
+        try:
+            while time.monotonic() < deadline:
+                assert self.process.poll() is None, self.log()
+                try:
+                    if httpx.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+            raise AssertionError("prometheus did not get ready in 30 s: " + self.log())
+        except BaseException:
+            self.stop()  # the caller has no server to stop: the process and its log end here
+            raise
 
     def stop(self) -> None:
         """Stop it and remove its folder."""

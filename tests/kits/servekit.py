@@ -82,8 +82,10 @@ class ServeProcess:
         serving = self.process.stdout.readline()
         if not serving.startswith("pressroom: serving http://"):
             self.process.kill()
-            self.process.wait(timeout=10)
-            raise AssertionError(f"pressroom serve did not start: {serving!r} {self.stderr()}")
+            self.process.communicate(timeout=10)  # waits, and closes its stdout
+            problem = self.stderr()
+            self.errors.close()
+            raise AssertionError(f"pressroom serve did not start: {serving!r} {problem}")
         self.url = serving.split()[2]
         # "pressroom: feeds from <dir> (<loop>, <parser>)", after the metrics listener's line
         line = self.process.stdout.readline()
@@ -111,10 +113,10 @@ class ServeProcess:
         self.process.send_signal(signal.SIGTERM)
         try:
             code = self.process.wait(timeout=15)
+            if kind is None:
+                assert code == 0, f"pressroom serve exited with {code}: {self.stderr()}"
         finally:
             if self.process.poll() is None:
                 self.process.kill()
             self.process.communicate()
-        if kind is None:
-            assert code == 0, f"pressroom serve exited with {code}: {self.stderr()}"
-        self.errors.close()
+            self.errors.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import support
 from deliverykit import add_digest, add_subscribers
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
@@ -222,7 +223,7 @@ def test_promtool_accepts_the_alert_rules() -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 7 rules found" in done.stdout
+    assert "SUCCESS: 8 rules found" in done.stdout
 
 
 @needs_promtool
@@ -330,7 +331,8 @@ def digest_ids(conn) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def test_the_rules_and_the_dashboard_use_only_metrics_pressroom_exports(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path)
+    source = '[sources.blog]\nkind = "sql"\nurl = "sqlite:///b.db"\nquery = "SELECT :since"\n'
+    settings = support.make_settings(tmp_path, source, store={"url": "sqlite:///store.db"})
     store = open_store(settings.store_url)
     seed(store)
     app = create_app(settings, store, FakeClock(datetime.now(UTC)), send=Outbox().send)
