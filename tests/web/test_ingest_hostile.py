@@ -94,10 +94,11 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         save_hashes(conn, "cms", {OWNED: "0" * 32})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESSROOM_")}
     log = folder / "serve.err"  # a file: a pipe nobody reads would stop the server once full
+    log_file = log.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "pressroom", "--config", str(settings.source), "serve",
          "--port", "0"],
-        stdout=subprocess.PIPE, stderr=log.open("w"), text=True, env=env, cwd=folder,
+        stdout=subprocess.PIPE, stderr=log_file, text=True, env=env, cwd=folder,
     )  # fmt: skip
     try:
         assert server.stdout is not None
@@ -111,6 +112,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     finally:
         server.terminate()
         server.communicate(timeout=30)
+        log_file.close()
         errors = log.read_text(encoding="utf-8", errors="replace")
         store.dispose()
         if schema is not None:
