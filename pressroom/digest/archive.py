@@ -2,8 +2,9 @@
 
 ``[digest] archive = true`` (the default) writes, under ``<[feeds] output_dir>/digests/``:
 
-- ``<schedule>/<period>.html``: a run's page, the full (all sections) selection, without
-  anything personal (no greeting, address, or links carrying a token);
+- ``<schedule>/<days>.html``: a run's page, named by the days it holds (``2026-12-07``,
+  ``2026-11-30_2026-12-06``: :func:`~pressroom.digest.labels.window_name`), the full (all
+  sections) selection, without anything personal (no greeting, address, or links carrying a token);
 - ``<schedule>/feed.xml`` (Atom) and ``<schedule>/feed.json`` (JSON Feed 1.1): the runs;
 - ``index.html``: every schedule's runs, newest first, and their feeds.
 
@@ -27,6 +28,7 @@ from sqlalchemy import Connection
 from pressroom.config import ScheduleSettings
 from pressroom.digest.archive_feed import ArchiveFeed, Issue, render_atom, render_json
 from pressroom.digest.config import DigestConfig
+from pressroom.digest.labels import window_name
 from pressroom.digest.plan import plan_for_digest
 from pressroom.digest.render import FREQUENCY_LABELS, Renderer, RunInfo
 from pressroom.errors import OutputError
@@ -42,11 +44,11 @@ FEED_ENTRIES = 20
 """Runs in each schedule's feed (its newest); their pages are (re)written each time."""
 
 
-def page_url(config: DigestConfig, schedule: str, period: str) -> str | None:
-    """The public page of ``schedule``'s run for ``period``; None without an archive."""
+def page_url(config: DigestConfig, schedule: str, name: str) -> str | None:
+    """The public page ``name`` (:func:`window_name`) of ``schedule``; None without an archive."""
     if config.archive_dir is None:
         return None
-    return f"{config.archive_url}{schedule}/{period}.html"
+    return f"{config.archive_url}{schedule}/{name}.html"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ def publish_archive(config: DigestConfig, store: Store) -> list[Path]:
             done = [d for d in completed_digests(conn, schedule.name) if d.article_ids]
             pages = [_page(conn, config, renderer, schedule, d) for d in done[:FEED_ENTRIES]]
             for page in pages:
-                files[folder / schedule.name / f"{page.issue.period}.html"] = page.html.encode()
+                files[folder / schedule.name / f"{page.issue.name}.html"] = page.html.encode()
             feed = _feed(config, schedule, [p.issue for p in pages])
             files[folder / schedule.name / "feed.xml"] = render_atom(feed)
             files[folder / schedule.name / "feed.json"] = render_json(feed)
@@ -93,7 +95,8 @@ def _page(
     plan = plan_for_digest(conn, config, schedule, digest)
     content = plan.contents.for_sections(())
     zone = schedule.zone(config.site_timezone)
-    url = page_url(config, schedule.name, digest.period) or ""
+    name = window_name(digest.window_start, digest.window_end, zone)
+    url = page_url(config, schedule.name, name) or ""
     info = RunInfo(digest.frequency, digest.window_start, digest.window_end, zone, url)
     rendered = renderer.render_page(content, info)
     articles = tuple(
@@ -102,7 +105,7 @@ def _page(
         for a in group.articles
     )
     completed = digest.completed_at or digest.window_end
-    issue = Issue(digest.period, rendered.subject, info.label, content.count, url, completed,
+    issue = Issue(name, rendered.subject, info.label, content.count, url, completed,
                   articles)  # fmt: skip
     return _Page(issue, rendered.html)
 
@@ -125,12 +128,13 @@ def _index_entry(
 ) -> dict[str, Any]:
     frequency = Frequency(schedule.frequency or Frequency.DAILY)
     zone = schedule.zone(config.site_timezone)
-    counts = {p.issue.period: p.issue.count for p in pages}
+    counts = {p.issue.name: p.issue.count for p in pages}
+    names = {d.id: window_name(d.window_start, d.window_end, zone) for d in done}
     issues = [
         {
-            "href": f"{schedule.name}/{d.period}.html",
+            "href": f"{schedule.name}/{names[d.id]}.html",
             "label": RunInfo(d.frequency, d.window_start, d.window_end, zone).label,
-            "count": counts.get(d.period, min(len(d.article_ids), config.rules.max_items)),
+            "count": counts.get(names[d.id], min(len(d.article_ids), config.rules.max_items)),
         }
         for d in done
     ]

@@ -24,7 +24,7 @@ class Issue:
     """One completed run as the archive shows it.
 
     Attributes:
-        period: the run's period key (``2026-12-07``, ``2026-W50``): its page's name.
+        name: its page's name, the days it holds (``2026-12-07``, ``2026-11-30_2026-12-06``).
         title: the subject line, e.g. ``测试新闻网 · 12月1日至12月7日 要闻 5 篇``.
         label: the days it covers (``12月1日至12月7日``).
         count: how many articles it holds.
@@ -33,7 +33,7 @@ class Issue:
         articles: ``(title, url)`` of each article, in the page's order.
     """
 
-    period: str
+    name: str
     title: str
     label: str
     count: int

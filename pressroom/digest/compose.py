@@ -45,6 +45,7 @@ from pressroom.delivery.signing import Signer, make_signer
 from pressroom.delivery.verp import Purpose, VerpRef, make_token, verp_address
 from pressroom.digest.archive import page_url
 from pressroom.digest.config import DigestConfig
+from pressroom.digest.labels import window_name
 from pressroom.digest.links import LinkMaker
 from pressroom.digest.plan import Plan
 from pressroom.digest.render import RenderedDigest, Renderer, RunInfo
@@ -346,7 +347,9 @@ def make_composer(
     """The composer of ``plan``'s messages (Message-IDs name ``digest_id``, dated ``date``)."""
     zone = plan.schedule.zone(config.site_timezone)
     run = RunIdentity(digest_id, plan.schedule.name, plan.period, date)
-    page = page_url(config, plan.schedule.name, plan.period)
+    page = page_url(
+        config, plan.schedule.name, window_name(plan.window_start, plan.window_end, zone)
+    )
     info = RunInfo(plan.frequency, plan.window_start, plan.window_end, zone, page)
     return Composer(config, plan.contents, run, info)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-__all__ = ["window_days", "window_label"]
+__all__ = ["window_days", "window_label", "window_name"]
 
 _HALF_DAY = timedelta(hours=12)
 
@@ -37,6 +37,13 @@ def window_label(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     if first.year != last.year:
         return f"{first.year}年{_day(first)}至{last.year}年{_day(last)}"
     return f"{_day(first)}至{_day(last)}"
+
+
+def window_name(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """The window's days as a file name: ``2026-12-07`` or ``2026-12-01_2026-12-07`` (an
+    archive page is named by what it holds, not by the run that sent it)."""
+    first, last = window_days(start, end, zone)
+    return first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
 
 
 def _day(day: date) -> str:

@@ -24,7 +24,7 @@ from pressroom.models import Priority
 from pressroom.store.engine import Store
 from pressroom.wiring import digest_config
 
-PAGE_URL = "https://news.example.cn/digests/daily/2026-11-29.html"
+PAGE_URL = "https://news.example.cn/digests/daily/2026-11-28.html"
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -52,14 +52,15 @@ def test_a_completed_run_is_published_without_anything_personal(
     _send(settings, store)
     folder = _archive(settings)
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert names == ["daily/2026-11-29.html", "daily/feed.json", "daily/feed.xml", "index.html"]
-    page = (folder / "daily/2026-11-29.html").read_text("utf-8")
+    assert names == ["daily/2026-11-28.html", "daily/feed.json", "daily/feed.xml", "index.html"]
+    # the page is named by the day it holds (28 November), not by the run that sent it (the 29th)
+    page = (folder / "daily/2026-11-28.html").read_text("utf-8")
     assert "头条 &amp; 要闻" in page and "国内" in page  # every section, not one reader's
     assert "11月28日" in page and "以下是11月28日测试新闻网的重要文章。" in page
     for personal in ("王读者", "wang@example.com", "/unsubscribe/", "/preferences/", "PRM", "PRS"):
         assert personal not in page
     index = (folder / "index.html").read_text("utf-8")
-    assert 'href="daily/2026-11-29.html">11月28日</a>' in index
+    assert 'href="daily/2026-11-28.html">11月28日</a>' in index
     assert 'href="daily/feed.xml"' in index and 'href="daily/feed.json"' in index
 
 
@@ -70,7 +71,7 @@ def test_a_run_with_nothing_selected_is_not_published(tmp_path: Path, store: Sto
     report = asyncio.run(send_digest(digest_config(settings), store, quiet, show_progress=False))
     assert report.completed and report.articles == 0
     folder = _archive(settings)
-    assert sorted(p.name for p in (folder / "daily").glob("*.html")) == ["2026-11-29.html"]
+    assert sorted(p.name for p in (folder / "daily").glob("*.html")) == ["2026-11-28.html"]
     assert (folder / "index.html").read_text("utf-8").count('class="issue"') == 1
 
 
@@ -159,7 +160,7 @@ def test_archive_pages_fit_375_px_in_chromium(tmp_path: Path, store: Store, sche
             page = browser.new_page(viewport={"width": 375, "height": 800}, color_scheme=scheme)
             page.route("http*://**/*", lambda route: route.abort())
             seen = {}
-            for name in ("index.html", "daily/2026-11-29.html"):
+            for name in ("index.html", "daily/2026-11-28.html"):
                 page.goto((folder / name).as_uri())
                 background = "getComputedStyle(document.body).backgroundColor"
                 seen[name] = (

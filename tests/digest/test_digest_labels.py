@@ -13,7 +13,7 @@ from digestkit import SITE, add_articles, add_subscriber, article, outbox_mails,
 from support import SHANGHAI, FakeClock
 from support import make_settings as settings_with
 
-from pressroom.digest.labels import window_label
+from pressroom.digest.labels import window_label, window_name
 from pressroom.digest.service import send_digest
 from pressroom.models import Frequency, Priority
 from pressroom.store.engine import Store
@@ -37,6 +37,16 @@ def test_labels_name_the_days_of_the_window(day: datetime, daily: str, weekly: s
     assert window_label(end - timedelta(days=7), end, SHANGHAI) == weekly
 
 
+def test_an_archive_page_is_named_by_the_days_of_its_window() -> None:
+    end = datetime(2026, 12, 7, tzinfo=SHANGHAI)  # the weekly sent on Monday 7 December
+    assert window_name(end - timedelta(days=1), end, SHANGHAI) == "2026-12-06"
+    assert window_name(end - timedelta(days=7), end, SHANGHAI) == "2026-11-30_2026-12-06"
+    new_year = datetime(2027, 1, 4, tzinfo=SHANGHAI)
+    assert window_name(new_year - timedelta(days=7), new_year, SHANGHAI) == (
+        "2026-12-28_2027-01-03"
+    )
+
+
 def test_a_short_or_midnight_window_names_its_days() -> None:
     midnight = datetime(2026, 12, 8, tzinfo=SHANGHAI)
     assert window_label(midnight - timedelta(days=1), midnight, SHANGHAI) == "12月7日"
@@ -52,7 +62,7 @@ def _send_all(tmp_path: Path, store: Store, frequency: Frequency, published: lis
               sends: list[datetime]) -> list[tuple[str, list[str], str]]:  # fmt: skip
     """Publish one recommended article at each of ``published`` (titled by its local time),
     send the digest at each of ``sends`` (07:00 cron) and read back, per mail: the subject's
-    label, the article titles in the text part, and the heading line."""
+    label, the article titles in the text part, and the name of its archive page."""
     schedule = (
         f'[[schedules]]\nname = "run"\njob = "digest"\ncron = "0 7 * * *"\n'
         f'frequency = "{frequency}"\n'
@@ -79,7 +89,9 @@ def _send_all(tmp_path: Path, store: Store, frequency: Frequency, published: lis
         html = parsed.get_body(("html",)).get_content()
         assert f"以下是{label}测试新闻网的重要文章。" in html
         assert f"以下是{label}测试新闻网的重要文章。" in text
-        mails.append((label, titles, subject))
+        page = re.search(r"/digests/run/([0-9_-]+)\.html", html)  # view in browser
+        assert page is not None, html
+        mails.append((label, titles, page.group(1)))
     return mails
 
 
@@ -112,6 +124,7 @@ def test_a_weekly_digest_holds_exactly_the_week_it_names_across_a_week_boundary(
         ("11月30日至12月6日", ["发表于1130-0010", "发表于1206-2359"]),
         ("12月7日至12月13日", ["发表于1207-0001", "发表于1207-0600"]),
     ]
+    assert [page for _, _, page in mails] == ["2026-11-30_2026-12-06", "2026-12-07_2026-12-13"]
 
 
 def test_missed_days_are_named_and_held_by_the_next_digest(tmp_path: Path, store: Store) -> None:
@@ -123,3 +136,4 @@ def test_missed_days_are_named_and_held_by_the_next_digest(tmp_path: Path, store
         ("12月1日", ["发表于1201-1200"]),
         ("12月2日至12月4日", ["发表于1203-1200", "发表于1204-1200"]),
     ]
+    assert [page for _, _, page in mails] == ["2026-12-01", "2026-12-02_2026-12-04"]
