@@ -86,7 +86,14 @@ def end_children(pids: set[int]) -> list[str]:
 
 def _popens(pids: set[int]) -> list[subprocess.Popen]:  # type: ignore[type-arg]
     """The Popen objects of ``pids`` (a scan of the heap: only when a test left one)."""
-    return [o for o in gc.get_objects() if isinstance(o, subprocess.Popen) and o.pid in pids]
+    found = []
+    for o in gc.get_objects():
+        try:
+            if isinstance(o, subprocess.Popen) and o.pid in pids:
+                found.append(o)
+        except ReferenceError:  # a weak proxy whose object is gone (isinstance asks it)
+            continue
+    return found
 
 
 @contextmanager
