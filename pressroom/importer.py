@@ -61,6 +61,7 @@ _KNOWN_FIELDS = frozenset(ARTICLE_FIELDS) | {"id"}
 _MAX_URL_BYTES = 2048
 _MAX_CHARS = {"title": 1000, "authors": 1000, "summary": 100_000}
 _TEXT_FIELDS = ("url", "section", "title", "summary", "body_html", "authors", "image_url")
+_TEXT_CHECKED = (*_TEXT_FIELDS, "updated_at", "published_at", "priority", "status")
 
 
 @dataclass
@@ -99,7 +100,8 @@ class RowParser:
         return self.check(data, texts="\\u" in line)
 
     def check(self, data: dict[str, Any], *, texts: bool = True) -> dict[str, Any]:
-        """Validate one article given in the JSON shape (times as ISO 8601 strings).
+        """Validate one article given in the JSON shape (times as ISO 8601 strings, or as
+        datetimes where a source read them as such: naive ones are in the parser's zone).
 
         What every other way in (a SQL source, the ingest API) calls after decoding its
         values; ``texts=False`` skips the NUL and surrogate checks (a line without escapes).
@@ -172,10 +174,11 @@ class RowParser:
             if required:
                 raise ImportRowError(f"missing {key}")
             return None
-        if not isinstance(value, str):
+        if not isinstance(value, str | datetime):
             raise ImportRowError(f"{key} must be an ISO 8601 string, got {show(value)}")
         try:
-            parsed = as_utc(datetime.fromisoformat(value.strip()), self.zone)
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
+            parsed = as_utc(moment, self.zone)
         except ValueError:
             raise ImportRowError(f"{key} is not an ISO 8601 date: {show(value)}") from None
         except OverflowError:
@@ -224,7 +227,16 @@ def _load(line: str) -> Any:
 
 
 def _check_texts(data: dict[str, Any]) -> None:
-    for key in (*_TEXT_FIELDS, "updated_at", "published_at", "priority", "status"):
+    texts = []
+    for key in _TEXT_CHECKED:
+        value = data.get(key)
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list):
+            texts.extend(item for item in value if isinstance(item, str))
+    if text_problem("".join(texts)) is None:  # one scan; the value is found only if needed
+        return
+    for key in _TEXT_CHECKED:
         value = data.get(key)
         values = value if isinstance(value, list) else [value]
         for item in values:

@@ -16,7 +16,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One source row: ``key`` names it in messages (``id=42``); ``values`` are the article's
-    fields in the importer's JSON shape, or None with ``skip`` saying why it is left out."""
+    fields in the importer's JSON shape (times as text, or as datetimes where the reader has
+    them so), or None with ``skip`` saying why it is left out."""
 
     key: str
     values: dict[str, Any] | None

@@ -14,7 +14,7 @@ naming the source and its URL with the password masked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -79,13 +79,27 @@ class SourceDatabase:
         self, conn: Connection, query: str, params: Mapping[str, Any], batch: int
     ) -> Iterator[list[Row]]:
         """The rows of ``query`` in lists of ``batch`` (a server-side cursor where there is one)."""
+        keys: list[str] = []
+        for rows in self.stream_tuples(conn, query, params, batch, keys):
+            yield [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def stream_tuples(
+        self,
+        conn: Connection,
+        query: str,
+        params: Mapping[str, Any],
+        batch: int,
+        keys: list[str] | None = None,
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """As :meth:`stream`, each row a sequence in the query's column order (no dict per
+        row: what a reader that knows its columns takes); ``keys`` receives their names."""
         try:
             result = conn.execution_options(stream_results=True, yield_per=batch).execute(
                 text(query), dict(params)
             )
-            keys = list(result.keys())
-            for part in result.partitions(batch):
-                yield [dict(zip(keys, row, strict=True)) for row in part]
+            if keys is not None:
+                keys[:] = result.keys()
+            yield from result.partitions(batch)
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
 
