@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -109,8 +109,8 @@ class RowParser:
         Raises:
             ImportRowError: a value is missing or wrong; the message says which and why.
         """
-        unknown = sorted(set(data) - _KNOWN_FIELDS)
-        if unknown:
+        if not _KNOWN_FIELDS.issuperset(data):
+            unknown = sorted(set(data) - _KNOWN_FIELDS)
             raise ImportRowError(f"unknown field {show(unknown[0])}")
         if texts:
             _check_texts(data)
@@ -148,7 +148,8 @@ class RowParser:
 
     def _url(self, data: dict[str, Any], key: str, required: bool = False) -> str:
         value = self._text(data, key, required)
-        if len(value.encode("utf-8")) > _MAX_URL_BYTES:
+        # a character is at most 4 bytes: only a longer text is encoded to be measured
+        if len(value) * 4 > _MAX_URL_BYTES and len(value.encode("utf-8")) > _MAX_URL_BYTES:
             raise ImportRowError(f"{key} is longer than {_MAX_URL_BYTES:,} bytes")
         if value and not _ABSOLUTE_URL.fullmatch(value):
             raise ImportRowError(f"{key} must be an absolute http(s) URL, got {show(value)}")
@@ -178,7 +179,7 @@ class RowParser:
             raise ImportRowError(f"{key} must be an ISO 8601 string, got {show(value)}")
         try:
             moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
-            parsed = as_utc(moment, self.zone)
+            parsed = moment if moment.tzinfo is UTC else as_utc(moment, self.zone)
         except ValueError:
             raise ImportRowError(f"{key} is not an ISO 8601 date: {show(value)}") from None
         except OverflowError:

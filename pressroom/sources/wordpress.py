@@ -247,9 +247,11 @@ def _moment(seconds: Any, zone: tzinfo) -> datetime | None:
 def paragraphs(content: str) -> str:
     """Post content as HTML: classic-editor text (blank lines between paragraphs) gets
     ``<p>`` and ``<br>`` as WordPress's ``wpautop`` would; block HTML is kept as it is."""
-    if not content.strip() or _BLOCK.search(content):
+    if not content.strip() or ("<" in content and _BLOCK.search(content)):
         return content
-    parts = [p.strip() for p in _PARAGRAPH_BREAK.split(content.replace("\r\n", "\n"))]
+    if "\r" in content:
+        content = content.replace("\r\n", "\n")
+    parts = [p.strip() for p in _PARAGRAPH_BREAK.split(content)]
     return "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in parts if p)
 
 

@@ -21,6 +21,7 @@ from pressroom.store.schema import source_rows, source_state
 __all__ = [
     "SourceState",
     "forget_rows",
+    "has_rows",
     "known_hashes",
     "read_state",
     "save_hashes",
@@ -51,6 +52,12 @@ def write_state(conn: Connection, name: str, state: SourceState) -> None:
     done = conn.execute(update(source_state).where(source_state.c.name == name).values(values))
     if done.rowcount == 0:
         conn.execute(source_state.insert().values(name=name, **values))
+
+
+def has_rows(conn: Connection, source: str) -> bool:
+    """Whether source ``source`` has written any row."""
+    query = select(source_rows.c.url).where(source_rows.c.source == source).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def known_hashes(conn: Connection, source: str, urls: Sequence[str]) -> dict[str, str]:
