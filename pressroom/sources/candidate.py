@@ -22,6 +22,10 @@ class Candidate:
     key: str
     values: dict[str, Any] | None
     skip: str | None = None
+    clean: bool = False
+    """The reader made sure no text value holds a NUL or a lone surrogate (so the
+    parser's scan for them is skipped, as the importer skips it for a line without
+    escapes)."""
 
 
 class Reader(Protocol):

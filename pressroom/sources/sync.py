@@ -232,7 +232,7 @@ def _check(
             report.skipped[row.skip or "left out"] += 1
             continue
         try:
-            values = parser.check(dict(row.values))
+            values = parser.check(dict(row.values), texts=not row.clean)
         except ImportRowError as exc:
             report.bad += 1
             report_bad(f"source {report.source}: row {row.key}: {exc}")

@@ -26,6 +26,7 @@ from urllib.parse import unquote
 
 from sqlalchemy import Connection
 
+from pressroom.incoming import text_problem
 from pressroom.sources.candidate import EPOCH, Candidate
 from pressroom.sources.reader import SourceDatabase
 from pressroom.sources.sql import since_params
@@ -158,15 +159,22 @@ class _Posts:
     ) -> None:
         self.site, self.terms, self.sticky, self.zone = site, terms, sticky, zone
         self._sections: dict[str, tuple[str, str] | str] = {}
+        constants = (site.home, site.permalink, *site.sections.values())
+        self._site_clean = all(text_problem(text) is None for text in constants)
 
     def from_json(self, post_id: Any, row: str | bytes | None) -> Candidate:
         """A post read as (ID, its values as a JSON array)."""
         if row is None:  # JSON_ARRAY gives NULL (and a warning) beyond max_allowed_packet
             return Candidate(f"id={post_id}", None, "too large for the server to send whole")
-        return self.candidate(json.loads(row))
+        # JSON escapes every control character (NUL too) as \u....; utf8mb4 text decoded
+        # strictly holds no lone surrogate: without an escape, no text can hold either
+        escaped = b"\\u" in row if isinstance(row, bytes) else "\\u" in row
+        return self.candidate(json.loads(row), plain=not escaped)
 
-    def candidate(self, post: Sequence[Any]) -> Candidate:
-        """A post read as the values of ``_POST_VALUES``, in order."""
+    def candidate(self, post: Sequence[Any], *, plain: bool = False) -> Candidate:
+        """A post read as the values of ``_POST_VALUES``, in order; ``plain``: none of its
+        texts holds a NUL or a lone surrogate (the candidate is marked clean when its URL,
+        made with the site's own texts and the decoded slugs, holds neither too)."""
         (post_id, date, date_gmt, modified_gmt, title, excerpt, content, status, name,
          author, term_ids, image, views) = post  # fmt: skip
         post_id = int(post_id)
@@ -189,7 +197,8 @@ class _Posts:
             "priority": 2 if post_id in self.sticky else 0,
             "status": _STATUS.get(str(status), "draft"),
         }
-        return Candidate(key, values)
+        clean = plain and self._site_clean and text_problem(values["url"]) is None
+        return Candidate(key, values, clean=clean)
 
     def _section(self, term_ids: Any) -> tuple[str, str] | str:
         """(section key, category slug) of the post, or why it has none."""
