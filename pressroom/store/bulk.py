@@ -178,7 +178,9 @@ def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
 def _sqlite_utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a naive datetime reached the store")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
 
 
 def _store_failure(exc: BaseException) -> bool:
