@@ -169,7 +169,11 @@ class _Posts:
         # JSON escapes every control character (NUL too) as \u....; utf8mb4 text decoded
         # strictly holds no lone surrogate: without an escape, no text can hold either
         escaped = b"\\u" in row if isinstance(row, bytes) else "\\u" in row
-        return self.candidate(json.loads(row), plain=not escaped)
+        try:
+            values = json.loads(row)
+        except ValueError:  # never seen: the server's JSON is well-formed
+            return Candidate(f"id={post_id}", None, "not readable as JSON from the server")
+        return self.candidate(values, plain=not escaped)
 
     def candidate(self, post: Sequence[Any], *, plain: bool = False) -> Candidate:
         """A post read as the values of ``_POST_VALUES``, in order; ``plain``: none of its

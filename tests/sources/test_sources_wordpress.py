@@ -272,6 +272,20 @@ def test_the_json_rows_and_the_columns_of_older_servers_give_the_same_posts(
     assert as_json[3].skip == "no section for its categories (none)"
 
 
+def test_a_json_row_the_server_could_not_make_is_skipped_by_its_id() -> None:
+    from pressroom.sources.wordpress import WordPressSite, _Posts
+
+    site = WordPressSite("wp_", HOME, "{home}/?p={id}", {"domestic": "domestic"})
+    posts = _Posts(site, {}, frozenset(), SHANGHAI)
+
+    too_large = posts.from_json(7, None)  # JSON_ARRAY beyond max_allowed_packet is NULL
+    broken = posts.from_json(8, '[8, "unterminated')
+
+    assert (too_large.key, too_large.values) == ("id=7", None)
+    assert too_large.skip == "too large for the server to send whole"
+    assert (broken.key, broken.skip) == ("id=8", "not readable as JSON from the server")
+
+
 def test_an_unreachable_server_is_one_sentence(sections_store: Store, clock: FakeClock) -> None:
     settings = WordPressSourceSettings.model_validate(
         {"kind": "wordpress", "url": "mysql+pymysql://reader:hunter2@127.0.0.1:1/wp", "home": HOME}
