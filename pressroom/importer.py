@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -65,6 +65,7 @@ _KNOWN_FIELDS = frozenset(ARTICLE_FIELDS) | {"id"}
 _MAX_URL_BYTES = 2048
 _MAX_CHARS = {"title": 1000, "authors": 1000, "summary": 100_000}
 _TEXT_FIELDS = ("url", "section", "title", "summary", "body_html", "authors", "image_url")
+_TEXT_CHECKED = (*_TEXT_FIELDS, "updated_at", "published_at", "priority", "status")
 
 
 @dataclass
@@ -103,7 +104,8 @@ class RowParser:
         return self.check(data, texts="\\u" in line)
 
     def check(self, data: dict[str, Any], *, texts: bool = True) -> dict[str, Any]:
-        """Validate one article given in the JSON shape (times as ISO 8601 strings).
+        """Validate one article given in the JSON shape (times as ISO 8601 strings, or as
+        datetimes where a source read them as such: naive ones are in the parser's zone).
 
         What every other way in (a SQL source, the ingest API) calls after decoding its
         values; ``texts=False`` skips the NUL and surrogate checks (a line without escapes).
@@ -111,8 +113,8 @@ class RowParser:
         Raises:
             ImportRowError: a value is missing or wrong; the message says which and why.
         """
-        unknown = sorted(set(data) - _KNOWN_FIELDS)
-        if unknown:
+        if not _KNOWN_FIELDS.issuperset(data):
+            unknown = sorted(set(data) - _KNOWN_FIELDS)
             raise ImportRowError(f"unknown field {show(unknown[0])}")
         if texts:
             _check_texts(data)
@@ -175,10 +177,11 @@ class RowParser:
             if required:
                 raise ImportRowError(f"missing {key}")
             return None
-        if not isinstance(value, str):
+        if not isinstance(value, str | datetime):
             raise ImportRowError(f"{key} must be an ISO 8601 string, got {show(value)}")
         try:
-            parsed = as_utc(datetime.fromisoformat(value.strip()), self.zone)
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value.strip())
+            parsed = moment if moment.tzinfo is UTC else as_utc(moment, self.zone)
         except ValueError:
             raise ImportRowError(f"{key} is not an ISO 8601 date: {show(value)}") from None
         except OverflowError:
@@ -217,7 +220,11 @@ class RowParser:
 
 def url_problem(value: str) -> str | None:
     """Why ``value`` is no article URL (``"is longer than ..."``), or None when it is one."""
-    if len(value.encode("utf-8", "surrogatepass")) > _MAX_URL_BYTES:
+    # a character is at most 4 bytes: only a longer text is encoded to be measured
+    if (
+        len(value) * 4 > _MAX_URL_BYTES
+        and len(value.encode("utf-8", "surrogatepass")) > _MAX_URL_BYTES
+    ):
         return f"is longer than {_MAX_URL_BYTES:,} bytes"
     if not _ABSOLUTE_URL.fullmatch(value):
         return f"must be an absolute http(s) URL, got {show(value)}"
@@ -236,7 +243,16 @@ def _load(line: str) -> Any:
 
 
 def _check_texts(data: dict[str, Any]) -> None:
-    for key in (*_TEXT_FIELDS, "updated_at", "published_at", "priority", "status"):
+    texts = []
+    for key in _TEXT_CHECKED:
+        value = data.get(key)
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, list):
+            texts.extend(item for item in value if isinstance(item, str))
+    if text_problem("".join(texts)) is None:  # one scan; the value is found only if needed
+        return
+    for key in _TEXT_CHECKED:
         value = data.get(key)
         values = value if isinstance(value, list) else [value]
         for item in values:

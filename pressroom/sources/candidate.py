@@ -17,11 +17,16 @@ articles of the 1960s are read too (a CMS that keeps Unix seconds gets ``:since_
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """One source row: ``key`` names it in messages (``id=42``); ``values`` are the article's
-    fields in the importer's JSON shape, or None with ``skip`` saying why it is left out."""
+    fields in the importer's JSON shape (times as text, or as datetimes where the reader has
+    them so), or None with ``skip`` saying why it is left out."""
 
     key: str
     values: dict[str, Any] | None
     skip: str | None = None
+    clean: bool = False
+    """The reader made sure no text value holds a NUL or a lone surrogate (so the
+    parser's scan for them is skipped, as the importer skips it for a line without
+    escapes)."""
 
 
 class Reader(Protocol):

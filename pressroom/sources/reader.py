@@ -31,7 +31,7 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -127,26 +127,42 @@ class SourceDatabase:
         self, conn: Connection, query: str, params: Mapping[str, Any], batch: int
     ) -> Iterator[list[Row]]:
         """The rows of ``query`` in lists of ``batch`` (a server-side cursor where there is one)."""
+        keys: list[str] = []
+        for rows in self.stream_tuples(conn, query, params, batch, keys):
+            yield [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def stream_tuples(
+        self,
+        conn: Connection,
+        query: str,
+        params: Mapping[str, Any],
+        batch: int,
+        keys: list[str] | None = None,
+    ) -> Iterator[Sequence[Sequence[Any]]]:
+        """As :meth:`stream`, each row a sequence in the query's column order (no dict per
+        row: what a reader that knows its columns takes); ``keys`` receives their names."""
         result = None
         try:
             with self._watched(conn):
                 result = conn.execution_options(stream_results=True, yield_per=batch).execute(
                     text(query), dict(params)
                 )
-            keys = list(result.keys())
-            twice = sorted({k for k in keys if keys.count(k) > 1})
+            names = list(result.keys())
+            twice = sorted({k for k in names if names.count(k) > 1})
             if twice:
                 raise SourceError(
                     f"source {self.name}: the query returns column {twice[0]!r} twice; "
                     "give each column its own name with AS"
                 )
+            if keys is not None:
+                keys[:] = names
             parts = result.partitions(batch)
             while True:
                 with self._watched(conn):
                     part = next(parts, None)
                 if part is None:
                     return
-                yield [dict(zip(keys, row, strict=True)) for row in part]
+                yield part
         except SQLAlchemyError as exc:
             raise self._error(exc) from None
         finally:

@@ -15,6 +15,8 @@ the CMS). A full pass also withdraws the articles this source wrote whose rows a
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ from pressroom.store.notify import notify_articles
 from pressroom.store.sources import (
     SourceState,
     forget_rows,
+    has_rows,
     known_hashes,
     read_state,
     save_hashes,
@@ -116,16 +119,24 @@ def sync_source(
     now = clock()
     with store.read() as conn:
         state = read_state(conn, policy.name)
+        fresh = not has_rows(conn, policy.name)
     full = full or _full_due(state, policy, now)
     since = EPOCH if full or state.watermark is None else _since(state.watermark, policy)
     report = SyncReport(policy.name, full=full)
-    seen = KeySet() if full else None
+    # A source with no rows yet has none to withdraw: every row it will have is read now.
+    seen = KeySet() if full and not fresh else None
     newest = state.watermark
     try:
-        for batch in reader.batches(since):
-            checked = _check(batch, parser, report, report_bad, seen)
-            _write(store, policy.name, checked, now, report, report_bad)
-            newest = _newest(newest, checked, now)
+        writer = _Writer(store, policy.name, now, report_bad)
+        try:
+            for batch in reader.batches(since):
+                checked = _check(batch, parser, report, report_bad, seen)
+                writer.put(checked)
+                newest = _newest(newest, checked, now)
+        except BaseException:
+            writer.finish(report, failing=True)  # what was read is still written
+            raise
+        writer.finish(report)
         if seen is not None:
             report.withdrawn = _withdraw_gone(store, policy.name, seen, now)
     finally:
@@ -136,6 +147,65 @@ def sync_source(
         with store.write() as conn:
             write_state(conn, policy.name, moved)
     return report
+
+
+class _Writer:
+    """Writes checked batches, one after another, on a thread of its own while the next
+    batch is read and checked: the store's own work (SQLite's B-trees and commits,
+    PostgreSQL's round trips) runs without the GIL beside the reading. At most one batch
+    waits for it (memory stays flat); what it counts goes into a report of its own,
+    added to the sync's at :meth:`finish`."""
+
+    def __init__(
+        self, store: Store, source: str, now: datetime, report_bad: Callable[[str], None]
+    ) -> None:
+        self.tally = SyncReport(source)
+        self._store, self._now, self._report_bad = store, now, report_bad
+        self._queue: queue.Queue[list[Checked] | None] = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"sync-{source}", daemon=True)
+        self._thread.start()
+
+    def put(self, checked: list[Checked]) -> None:
+        """Hand over a batch (waits while the one before it is still waiting).
+
+        Raises:
+            StoreError: writing an earlier batch failed (nothing after it is written).
+        """
+        self._raise_failure()
+        self._queue.put(checked)
+
+    def finish(self, report: SyncReport, *, failing: bool = False) -> None:
+        """Wait until every batch handed over is written; add the counts to ``report``.
+
+        Raises:
+            StoreError: a batch could not be written (not raised when ``failing``: the
+                sync's own failure is the one reported).
+        """
+        self._queue.put(None)
+        self._thread.join()
+        tally = self.tally
+        report.unchanged += tally.unchanged
+        report.bad += tally.bad
+        report.skipped.update(tally.skipped)
+        report.counts.add(tally.counts)
+        if not failing:
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        while (checked := self._queue.get()) is not None:
+            if self._failure is not None:
+                continue  # drain: the reading side stops at its next put
+            try:
+                _write(
+                    self._store, self.tally.source, checked, self._now, self.tally, self._report_bad
+                )
+            except BaseException as exc:  # raised again on the reading side
+                self._failure = exc
 
 
 def _full_due(state: SourceState, policy: SyncPolicy, now: datetime) -> bool:
@@ -162,7 +232,7 @@ def _check(
             report.skipped[row.skip or "left out"] += 1
             continue
         try:
-            values = parser.check(dict(row.values))
+            values = parser.check(dict(row.values), texts=not row.clean)
         except ImportRowError as exc:
             report.bad += 1
             report_bad(f"source {report.source}: row {row.key}: {exc}")

@@ -72,9 +72,20 @@ def _plain(value: Any) -> Any:
 def content_hash(row: Mapping[str, Any]) -> str:
     """A 32-character hash of a checked article row (what decides whether it is written).
 
-    Over the ``repr`` of its values in key order: a checked row holds only text, whole
-    numbers, None and aware UTC datetimes, whose ``repr`` is stable (and it is several times
-    cheaper than JSON with a datetime hook).
+    Over its values in key order, each tagged with its type, text with its length (so no
+    value can run into the next): a checked row holds only text, whole numbers, None and
+    aware UTC datetimes. Text goes in as it is, with no ``repr`` escaping (which cost more
+    than the rest of a row's checks on a long body).
     """
-    text = repr([(key, row[key]) for key in sorted(row)])
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+    parts = []
+    for key in sorted(row):
+        value = row[key]
+        if isinstance(value, str):
+            parts.append(f"{key}:s{len(value)}:{value}")
+        elif isinstance(value, datetime):
+            parts.append(f"{key}:t{value.isoformat()}")
+        else:
+            parts.append(f"{key}:{value!r}")
+    text = "\n".join(parts)
+    # SHA-256 (cut to 128 bits) is the fastest of hashlib's on CPUs with SHA extensions
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pressroom.models import Article, ArticleStatus, Priority, Section
-from pressroom.store.bulk import execute_many
+from pressroom.store.bulk import execute_many, rows_in
 from pressroom.store.schema import articles, sections
 
 __all__ = [
@@ -158,12 +158,16 @@ def upsert_articles(
     counts = UpsertCounts()
     if not by_url:
         return counts
-    found = conn.execute(
-        select(articles.c.id, *[articles.c[f] for f in ARTICLE_FIELDS]).where(
-            articles.c.url.in_(list(by_url))
+    # which URLs exist, cheaply; then those rows, typed (none on a first import or sync)
+    present = [url for (url,) in rows_in(conn, articles, ("url",), "url", list(by_url))]
+    existing: dict[str, Any] = {}
+    for start in range(0, len(present), _ID_CHUNK):
+        found = conn.execute(
+            select(articles.c.id, *[articles.c[f] for f in ARTICLE_FIELDS]).where(
+                articles.c.url.in_(present[start : start + _ID_CHUNK])
+            )
         )
-    )
-    existing = {r.url: r._mapping for r in found}
+        existing.update((r.url, r._mapping) for r in found)
     changed: list[dict[str, Any]] = []
     for url, row in by_url.items():
         old = existing.get(url)

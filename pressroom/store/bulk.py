@@ -12,7 +12,7 @@ Messages never carry SQL or parameters (SQLAlchemy puts both into ``str(exc)``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ __all__ = [
     "execute_many",
     "insert_many",
     "refusal_reason",
+    "rows_in",
     "write_bisecting",
 ]
 
@@ -41,6 +42,7 @@ Result = TypeVar("Result")
 _STORE_FAILURES = ("08", "40", "53", "57", "58", "XX", "HV")
 _ROW_ERRORS = (SQLAlchemyError, ValueError, OverflowError, TypeError, UnicodeError)
 _REASON_CHARS = 120
+_IN_CHUNK = 1000  # values per IN list: far below SQLite's 32,766 variables
 
 
 def write_bisecting(
@@ -111,6 +113,36 @@ def execute_many(conn: Connection, statement: Insert, rows: Sequence[dict[str, A
     conn.exec_driver_sql(compiled.string, params)
 
 
+def rows_in(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    key: str,
+    values: Sequence[str],
+    equal: Mapping[str, str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """``columns`` of the rows of ``table`` whose ``key`` is one of ``values`` (and each
+    column of ``equal`` holds its value), as the driver returns them: for text columns.
+
+    What ``select(...).where(column.in_(values))`` gives, at a fraction of its cost for
+    thousands of values (SQLAlchemy coerces and names each one): one statement per 1,000
+    values, written with the driver's own placeholders.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table.name)} WHERE "
+    for column in equal or {}:
+        head += f"{quote(column)} = {mark} AND "
+    fixed = tuple((equal or {}).values())
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), _IN_CHUNK):
+        part = tuple(values[start : start + _IN_CHUNK])
+        marks = ", ".join([mark] * len(part))
+        sql = f"{head}{quote(key)} IN ({marks})"
+        found.extend(tuple(row) for row in conn.exec_driver_sql(sql, fixed + part))
+    return found
+
+
 def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` into ``table``: ``COPY`` on PostgreSQL, :func:`execute_many` elsewhere.
 
@@ -146,7 +178,9 @@ def bind_processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
 def _sqlite_utc_text(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("a naive datetime reached the store")
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ", "microseconds")[:-6]  # drop "+00:00"
 
 
 def _store_failure(exc: BaseException) -> bool:

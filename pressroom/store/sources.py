@@ -15,12 +15,13 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pressroom.store.bulk import execute_many
+from pressroom.store.bulk import execute_many, rows_in
 from pressroom.store.schema import source_rows, source_state
 
 __all__ = [
     "SourceState",
     "forget_rows",
+    "has_rows",
     "known_hashes",
     "owners",
     "read_state",
@@ -54,16 +55,16 @@ def write_state(conn: Connection, name: str, state: SourceState) -> None:
         conn.execute(source_state.insert().values(name=name, **values))
 
 
+def has_rows(conn: Connection, source: str) -> bool:
+    """Whether source ``source`` has written any row."""
+    query = select(source_rows.c.url).where(source_rows.c.source == source).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def known_hashes(conn: Connection, source: str, urls: Sequence[str]) -> dict[str, str]:
     """The stored hash of each of ``urls`` that source ``source`` wrote before."""
-    found: dict[str, str] = {}
-    for start in range(0, len(urls), _IN_CHUNK):
-        query = select(source_rows.c.url, source_rows.c.content_hash).where(
-            source_rows.c.source == source,
-            source_rows.c.url.in_(urls[start : start + _IN_CHUNK]),
-        )
-        found.update((r.url, r.content_hash) for r in conn.execute(query))
-    return found
+    found = rows_in(conn, source_rows, ("url", "content_hash"), "url", urls, {"source": source})
+    return dict(found)
 
 
 def owners(conn: Connection, urls: Sequence[str]) -> dict[str, str]:

@@ -241,3 +241,82 @@ def test_the_worker_reports_a_bad_row_once_while_it_stays_bad(
         syncs.close()
 
     assert reported == ["source cms: row id=2: title is empty"]
+
+
+def _more_items(url: str, count: int) -> None:
+    cms = create_engine(url)
+    with cms.begin() as conn:
+        for n in range(2, count + 2):
+            conn.execute(
+                text(
+                    "INSERT INTO items VALUES (:n, :u, '国内', :t, '2026-11-28 16:00:00', "
+                    "'2026-11-28 16:00:00')"
+                ),
+                {"n": n, "u": f"https://lite.example.cn/{n}", "t": f"第{n}条"},
+            )
+    cms.dispose()
+
+
+ITEMS = (
+    "SELECT id, url, section, title, published AS published_at, modified AS updated_at "
+    "FROM items WHERE modified >= :since ORDER BY id"
+)
+
+
+def test_a_row_the_store_refuses_in_a_later_batch_is_reported_and_the_rest_kept(
+    sqlite_cms: str, sections_store: Store, clock: FakeClock
+) -> None:
+    _more_items(sqlite_cms, 9)  # ids 1-10, in batches of 3 written while the next is read
+    with sections_store.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER no_eight BEFORE INSERT ON articles WHEN NEW.title = '第8条' "
+            "BEGIN SELECT RAISE(ABORT, 'no eighth item'); END"
+        )
+    bad: list[str] = []
+
+    report = sync_one(
+        spec(sqlite_cms, ITEMS, batch=3), sections_store, clock, report_bad=bad.append
+    )
+
+    assert bad == ["source cms: row id=8: the store refused the row (no eighth item)"]
+    assert report.bad == 1 and report.counts.inserted == 9
+    assert len(article_rows(sections_store)) == 9
+
+
+def test_a_store_that_fails_mid_sync_stops_it_and_the_watermark_stays(
+    sqlite_cms: str, sections_store: Store, clock: FakeClock
+) -> None:
+    from pressroom.errors import StoreError
+    from pressroom.store.sources import read_state
+
+    _more_items(sqlite_cms, 9)
+    with sections_store.write() as conn:  # the store itself failing, not a row refused
+        conn.exec_driver_sql(
+            "CREATE TRIGGER broken BEFORE INSERT ON articles WHEN NEW.title = '第5条' "
+            "BEGIN SELECT abs(-9223372036854775800 - length(NEW.title) - 5); END"
+        )
+
+    with pytest.raises(StoreError) as caught:
+        sync_one(spec(sqlite_cms, ITEMS, batch=3), sections_store, clock, report_bad=print)
+
+    message = str(caught.value)
+    assert message.endswith("integer overflow") and "\n" not in message
+    urls = {row["url"] for row in article_rows(sections_store)}
+    assert urls == {f"https://lite.example.cn/{n}" for n in (1, 2, 3)}  # the batch before
+    with sections_store.read() as conn:
+        assert read_state(conn, "cms").watermark is None
+
+
+def test_a_source_that_fails_mid_sync_keeps_the_batches_read_before(
+    sqlite_cms: str, sections_store: Store, clock: FakeClock
+) -> None:
+    _more_items(sqlite_cms, 9)
+    # the 8th row's integer overflow fails on the SQLite source as it is read
+    overflow = "COALESCE(CASE WHEN id = 8 THEN abs(-9223372036854775800 - id) END, title) AS title,"
+    query = ITEMS.replace("title,", overflow)
+
+    with pytest.raises(SourceError):
+        sync_one(spec(sqlite_cms, query, batch=3), sections_store, clock, report_bad=print)
+
+    urls = {row["url"] for row in article_rows(sections_store)}
+    assert urls == {f"https://lite.example.cn/{n}" for n in range(1, 7)}

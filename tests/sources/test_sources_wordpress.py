@@ -19,8 +19,10 @@ from wpkit import WordPress, later, mysql_database
 from pressroom.config import WordPressSourceSettings
 from pressroom.errors import SourceUnavailable
 from pressroom.models import Section
+from pressroom.sources.candidate import EPOCH
 from pressroom.sources.service import SourceSpec, sync_one
 from pressroom.sources.sync import SyncReport
+from pressroom.sources.wordpress import WordPressReader, _has_json_array
 from pressroom.store.articles import sync_sections
 from pressroom.store.data_version import data_version
 from pressroom.store.engine import Store
@@ -214,6 +216,78 @@ def test_a_bad_row_is_reported_and_the_good_ones_kept(
         f"source blog: row id={bad}: title is empty",
         f"source blog: row id={nul}: title contains a NUL character",
     ]
+
+
+def test_the_json_rows_and_the_columns_of_older_servers_give_the_same_posts(
+    wp: WordPress,
+) -> None:
+    first = wp.post("普通文章 😀", categories=("weifenlei", "keji"), excerpt="摘要\t“引号”\\")
+    wp.meta(first, "views", "12345")
+    image = wp.post("附件", status="inherit")
+    wp.run("UPDATE {p}posts SET guid = 'https://blog.example.cn/a.jpg' WHERE ID = :i", i=image)
+    wp.meta(first, "_thumbnail_id", str(image))
+    wp.sticky(first)
+    wp.post("草稿 <b>", categories=("guonei",), status="draft", slug="%e8%8d%89")
+    wp.post("带\x00空字符", categories=("guonei",), content="<p>块</p>\n\n段")
+    wp.post("没有分类")
+    # kept percent-encoded in the URL, as get_permalink() gives it: text, no NUL byte
+    wp.post("网址里的百分号", categories=("guonei",), slug="a%00b")
+    url = wp.engine.url.render_as_string(hide_password=False)
+    spec = SourceSpec(
+        "blog",
+        spec_for(wp, permalink="{home}/{year}/{month}/{day}/{slug}/").settings,
+        url,
+        SHANGHAI,
+    )
+    reader = spec.open(SECTIONS)
+    assert isinstance(reader, WordPressReader)
+    try:
+        with reader.db.connect() as conn:
+            assert _has_json_array(conn)  # MariaDB 10.11: the JSON rows are what is read
+        as_json = [c for batch in reader.batches(EPOCH) for c in batch]
+        reader.json_rows = False
+        as_columns = [c for batch in reader.batches(EPOCH) for c in batch]
+    finally:
+        reader.close()
+
+    assert [(c.key, c.values, c.skip) for c in as_json] == [
+        (c.key, c.values, c.skip) for c in as_columns
+    ]
+    # the JSON rows without an escape skip the parser's scan for NUL: not the one with it
+    assert [c.clean for c in as_json] == [True, True, False, False, True]
+    assert not any(c.clean for c in as_columns)
+    assert len(as_json) == 5
+    one = as_json[0].values
+    assert one is not None
+    assert (one["title"], one["summary"], one["views"], one["priority"]) == (
+        "普通文章 😀",
+        "摘要\t“引号”\\",
+        12345,
+        2,
+    )
+    assert one["image_url"] == "https://blog.example.cn/a.jpg"
+    assert one["section"] == "tech" and one["updated_at"] == utc(2026, 11, 28, 8)
+    draft = as_json[1].values
+    assert draft is not None and draft["status"] == "draft"
+    assert draft["published_at"] == utc(2026, 11, 28, 8)  # post_date in the blog's zone
+    assert draft["url"] == f"{HOME}/2026/11/28/%e8%8d%89/"  # the slug as stored
+    assert as_json[3].skip == "no section for its categories (none)"
+    percent = as_json[4].values
+    assert percent is not None and percent["url"] == f"{HOME}/2026/11/28/a%00b/"
+
+
+def test_a_json_row_the_server_could_not_make_is_skipped_by_its_id() -> None:
+    from pressroom.sources.wordpress import WordPressSite, _Posts
+
+    site = WordPressSite("wp_", HOME, "{home}/?p={id}", {"domestic": "domestic"})
+    posts = _Posts(site, {}, frozenset(), SHANGHAI)
+
+    too_large = posts.from_json(7, None)  # JSON_ARRAY beyond max_allowed_packet is NULL
+    broken = posts.from_json(8, '[8, "unterminated')
+
+    assert (too_large.key, too_large.values) == ("id=7", None)
+    assert too_large.skip == "too large for the server to send whole"
+    assert (broken.key, broken.skip) == ("id=8", "not readable as JSON from the server")
 
 
 def test_an_unreachable_server_is_one_sentence(sections_store: Store, clock: FakeClock) -> None:
