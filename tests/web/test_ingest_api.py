@@ -13,23 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from ingestkit import AUTH, SECTIONS, TOKEN, article
 from storekit import article_rows
 from support import make_settings
 
 from pressroom.store.engine import open_store
-
-TOKEN = "ingest-token-0123456789-0123456789-abc"
-SECTIONS = '[[sections]]\nslug = "domestic"\nname = "国内"\n'
-
-
-def article(n: int, **fields: object) -> dict[str, object]:
-    return {
-        "url": f"https://news.example.cn/{n}.html",
-        "section": "国内",
-        "title": f"第 {n} 篇",
-        "published_at": "2026-11-28T16:00:00+08:00",
-        **fields,
-    }
 
 
 def serve(folder: Path, **web: object) -> Iterator[tuple[str, Path]]:
@@ -64,9 +52,6 @@ def rows(db: Path) -> dict[str, dict[str, object]]:
         return {str(r["url"]): r for r in article_rows(store)}
     finally:
         store.dispose()
-
-
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_an_object_an_array_and_json_lines_are_stored(api: tuple[str, Path]) -> None:

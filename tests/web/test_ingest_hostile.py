@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ingestkit import AUTH, SECTIONS, TOKEN, article
 from livekit import LiveServer
 from opskit import lock_sqlite
 from sqlalchemy import create_engine, text
@@ -34,21 +35,8 @@ from pressroom.store.sources import SourceState, save_hashes, write_state
 from pressroom.web import routes_ingest
 from pressroom.web.app import create_app
 
-TOKEN = "ingest-token-0123456789-0123456789-abc"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-SECTIONS = '[[sections]]\nslug = "domestic"\nname = "国内"\n'
 JSON = {**AUTH, "Content-Type": "application/json"}
 OWNED = "https://cms.example.cn/owned.html"
-
-
-def article(n: int, **fields: object) -> dict[str, object]:
-    return {
-        "url": f"https://news.example.cn/{n}.html",
-        "section": "国内",
-        "title": f"第 {n} 篇",
-        "published_at": "2026-11-28T16:00:00+08:00",
-        **fields,
-    }
 
 
 class Api:
