@@ -66,6 +66,12 @@ class SourceDatabase:
         self._shown = redact_url(parsed.render_as_string(hide_password=False))
         self._engine: Engine | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without its engine (a helper process opens its own connections)."""
+        state = dict(self.__dict__)
+        state["_engine"] = None
+        return state
+
     def _opened(self) -> Engine:
         """The source's own engine (created on first use; a small pool, checked before use)."""
         if self._engine is None:

@@ -3,14 +3,15 @@
 A sync reads the rows whose tracked time is at or after ``watermark - overlap`` (the
 overlap catches rows committed late or in the same second as the watermark), or every
 row on a full pass (the first sync, ``--full``, and every ``reconcile`` seconds). Each row
-is checked by the importer's :class:`~pressroom.importer.RowParser`; a bad row is reported
-as ``source NAME: row KEY: reason`` and skipped, never the batch. A row is written only
-when the hash of its checked values differs from the one stored for its URL
-(``source_rows``): an edit without a new modification time is found by the next full
-pass, and rows read again unchanged cost no write at all, so the feeds watch sees no
-commit. A row that is not published and was never written is left out (drafts stay in
-the CMS). A full pass also withdraws the articles this source wrote whose rows are gone
-(deleted outright in the CMS). The watermark and state are written only when they move.
+is checked by the importer's :class:`~pressroom.importer.RowParser`
+(:mod:`~pressroom.sources.checking`); a bad row is reported as ``source NAME: row KEY:
+reason`` and skipped, never the batch. A row is written only when the hash of its checked
+values differs from the one stored for its URL (:mod:`~pressroom.sources.writing`): an
+edit without a new modification time is found by the next full pass, and rows read again
+unchanged cost no write at all, so the feeds watch sees no commit. A full pass also
+withdraws the articles this source wrote whose rows are gone (deleted outright in the
+CMS). A large full pass is shared out to helper processes (:mod:`~pressroom.sources.fanout`).
+The watermark and state are written only when they move.
 """
 
 from __future__ import annotations
@@ -18,38 +19,30 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy import Connection
 
 from pressroom.clock import Clock
-from pressroom.errors import ImportRowError
 from pressroom.importer import RowParser
 from pressroom.line_index import KeySet
-from pressroom.models import ArticleStatus
-from pressroom.sources.candidate import EPOCH, Candidate, Reader
-from pressroom.sources.values import content_hash
-from pressroom.store.articles import UpsertCounts, upsert_articles, withdraw_articles
-from pressroom.store.bulk import write_bisecting
+from pressroom.sources.candidate import EPOCH, Reader
+from pressroom.sources.checking import BatchTally, Checked, check_batch
+from pressroom.sources.fanout import RangeReader, helper_ranges, synced_in_helpers
+from pressroom.sources.writing import Written, write_checked
+from pressroom.store.articles import UpsertCounts, withdraw_articles
 from pressroom.store.engine import Store
 from pressroom.store.notify import notify_articles
 from pressroom.store.sources import (
     SourceState,
     forget_rows,
     has_rows,
-    known_hashes,
     read_state,
-    save_hashes,
     source_urls,
     write_state,
 )
 
 __all__ = ["SyncPolicy", "SyncReport", "sync_source"]
-
-_PUBLISHED = ArticleStatus.PUBLISHED.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +86,6 @@ class SyncReport:
         return text + (f", {self.bad} bad rows skipped" if self.bad else "")
 
 
-Checked = tuple[Candidate, dict[str, Any], str]  # the row, its checked values, their hash
-
-
 def sync_source(
     policy: SyncPolicy,
     reader: Reader,
@@ -127,16 +117,23 @@ def sync_source(
     seen = KeySet() if full and not fresh else None
     newest = state.watermark
     try:
-        writer = _Writer(store, policy.name, now, report_bad)
-        try:
-            for batch in reader.batches(since):
-                checked = _check(batch, parser, report, report_bad, seen)
-                writer.put(checked)
-                newest = _newest(newest, checked, now)
-        except BaseException:
-            writer.finish(report, failing=True)  # what was read is still written
-            raise
-        writer.finish(report)
+        ranges = helper_ranges(reader, since) if full else None
+        if ranges is not None:  # a large full pass: helpers read, check and write
+            assert isinstance(reader, RangeReader)
+            for synced in synced_in_helpers(reader, parser, policy.name, since, ranges, store, now):
+                newest = _count(synced.tally, report, report_bad, seen, newest, now)
+                _add_written(synced.written, report, report_bad)
+        else:
+            writer = _Writer(store, policy.name, now, report_bad)
+            try:
+                for batch in reader.batches(since):
+                    checked = check_batch(batch, parser, policy.name)
+                    newest = _count(checked.tally, report, report_bad, seen, newest, now)
+                    writer.put(checked.checked)
+            except BaseException:
+                writer.finish(report, failing=True)  # what was read is still written
+                raise
+            writer.finish(report)
         if seen is not None:
             report.withdrawn = _withdraw_gone(store, policy.name, seen, now)
     finally:
@@ -153,14 +150,14 @@ class _Writer:
     """Writes checked batches, one after another, on a thread of its own while the next
     batch is read and checked: the store's own work (SQLite's B-trees and commits,
     PostgreSQL's round trips) runs without the GIL beside the reading. At most one batch
-    waits for it (memory stays flat); what it counts goes into a report of its own,
-    added to the sync's at :meth:`finish`."""
+    waits for it (memory stays flat)."""
 
     def __init__(
         self, store: Store, source: str, now: datetime, report_bad: Callable[[str], None]
     ) -> None:
-        self.tally = SyncReport(source)
-        self._store, self._now, self._report_bad = store, now, report_bad
+        self.written = Written()
+        self._store, self._source, self._now = store, source, now
+        self._report_bad = report_bad
         self._queue: queue.Queue[list[Checked] | None] = queue.Queue(maxsize=1)
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"sync-{source}", daemon=True)
@@ -176,7 +173,7 @@ class _Writer:
         self._queue.put(checked)
 
     def finish(self, report: SyncReport, *, failing: bool = False) -> None:
-        """Wait until every batch handed over is written; add the counts to ``report``.
+        """Wait until every batch handed over is written; add what was written to ``report``.
 
         Raises:
             StoreError: a batch could not be written (not raised when ``failing``: the
@@ -184,11 +181,7 @@ class _Writer:
         """
         self._queue.put(None)
         self._thread.join()
-        tally = self.tally
-        report.unchanged += tally.unchanged
-        report.bad += tally.bad
-        report.skipped.update(tally.skipped)
-        report.counts.add(tally.counts)
+        _add_written(self.written, report, None)
         if not failing:
             self._raise_failure()
 
@@ -201,11 +194,13 @@ class _Writer:
             if self._failure is not None:
                 continue  # drain: the reading side stops at its next put
             try:
-                _write(
-                    self._store, self.tally.source, checked, self._now, self.tally, self._report_bad
-                )
+                written = write_checked(self._store, self._source, checked, self._now)
             except BaseException as exc:  # raised again on the reading side
                 self._failure = exc
+                continue
+            for line in written.refused:
+                self._report_bad(line)
+            self.written.add(written)
 
 
 def _full_due(state: SourceState, policy: SyncPolicy, now: datetime) -> bool:
@@ -218,79 +213,40 @@ def _since(watermark: datetime, policy: SyncPolicy) -> datetime:
     return max(EPOCH, watermark - timedelta(seconds=policy.overlap))
 
 
-def _check(
-    batch: Sequence[Candidate],
-    parser: RowParser,
+def _count(
+    tally: BatchTally,
     report: SyncReport,
     report_bad: Callable[[str], None],
     seen: KeySet | None,
-) -> list[Checked]:
-    checked: dict[str, Checked] = {}  # by URL: a later row of the batch wins
-    for row in batch:
-        report.rows += 1
-        if row.values is None:
-            report.skipped[row.skip or "left out"] += 1
-            continue
-        try:
-            values = parser.check(dict(row.values), texts=not row.clean)
-        except ImportRowError as exc:
-            report.bad += 1
-            report_bad(f"source {report.source}: row {row.key}: {exc}")
-            url = row.values.get("url")
-            if seen is not None and isinstance(url, str):
-                seen.add([url.strip()])  # a bad row is still there: never withdrawn for it
-            continue
-        checked.pop(values["url"], None)
-        checked[values["url"]] = (row, values, content_hash(values))
-    if seen is not None:
-        seen.add(list(checked))
-    return list(checked.values())
-
-
-def _write(
-    store: Store,
-    source: str,
-    checked: list[Checked],
+    newest: datetime | None,
     now: datetime,
-    report: SyncReport,
-    report_bad: Callable[[str], None],
+) -> datetime | None:
+    """Add a batch's checks to ``report``; return the watermark after it (its newest
+    change, never beyond ``now``)."""
+    report.rows += tally.rows
+    report.skipped.update(tally.skipped)
+    report.bad += len(tally.bad)
+    for line in tally.bad:
+        report_bad(line)
+    if seen is not None:
+        seen.add(tally.urls)
+    if tally.newest is not None and (newest is None or tally.newest > newest):
+        newest = tally.newest
+    return min(newest, now) if newest is not None else None
+
+
+def _add_written(
+    written: Written, report: SyncReport, report_bad: Callable[[str], None] | None
 ) -> None:
-    if not checked:
-        return
-    with store.read() as conn:
-        known = known_hashes(conn, source, [values["url"] for _, values, _ in checked])
-    wanted: list[Checked] = []
-    for item in checked:
-        _, values, digest = item
-        stored = known.get(values["url"])
-        if stored == digest:
-            report.unchanged += 1
-        elif stored is None and values["status"] != _PUBLISHED:
-            report.skipped["not published"] += 1
-        else:
-            wanted.append(item)
-
-    def write(conn: Connection, part: Sequence[Checked]) -> UpsertCounts:
-        notify_articles(conn)  # PostgreSQL: wakes a watching worker when this commits
-        counts = upsert_articles(conn, [values for _, values, _ in part], now)
-        save_hashes(conn, source, {values["url"]: digest for _, values, digest in part})
-        return counts
-
-    def refused(item: Checked, reason: str) -> None:
-        report.bad += 1
-        report_bad(f"source {source}: row {item[0].key}: the store refused the row ({reason})")
-
-    for counts in write_bisecting(store, wanted, write, refused):
-        report.counts.add(counts)
-
-
-def _newest(current: datetime | None, checked: list[Checked], now: datetime) -> datetime | None:
-    """The watermark after ``checked``: their newest change, never beyond ``now``."""
-    for _, values, _ in checked:
-        changed = values["updated_at"] or values["published_at"]
-        if current is None or changed > current:
-            current = changed
-    return min(current, now) if current is not None else None
+    """Add what was written to ``report`` (and say each refused row, unless already said)."""
+    report.counts.add(written.counts)
+    report.unchanged += written.unchanged
+    if written.not_published:
+        report.skipped["not published"] += written.not_published
+    report.bad += len(written.refused)
+    if report_bad is not None:
+        for line in written.refused:
+            report_bad(line)
 
 
 def _withdraw_gone(store: Store, source: str, seen: KeySet, now: datetime) -> int:

@@ -87,5 +87,9 @@ def content_hash(row: Mapping[str, Any]) -> str:
         else:
             parts.append(f"{key}:{value!r}")
     text = "\n".join(parts)
+    try:
+        data = text.encode()  # the error handler's slow path only where it is needed
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
     # SHA-256 (cut to 128 bits) is the fastest of hashlib's on CPUs with SHA extensions
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return hashlib.sha256(data).hexdigest()[:32]

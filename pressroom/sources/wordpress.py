@@ -96,6 +96,7 @@ FROM {p}term_taxonomy tt JOIN {p}terms t ON t.term_id = tt.term_id
 WHERE tt.taxonomy = 'category'
 """
 _STICKY = "SELECT option_value FROM {p}options WHERE option_name = 'sticky_posts'"
+_ID_SPAN = "SELECT MIN(ID) AS low, MAX(ID) AS high FROM {p}posts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +136,36 @@ class WordPressReader:
     def batches(self, since: datetime) -> Iterator[list[Candidate]]:
         """Posts changed at or after ``since`` (every post when it is the epoch), mapped,
         in batches: modified since, or published by WordPress's cron since (see above)."""
+        return self._read(since, None)
+
+    def ranges(self, since: datetime, width: int) -> list[tuple[int, int]]:
+        """(first, last) ranges of ``width`` post IDs covering every post of a full pass
+        (``since`` the epoch): what helper processes read, each range on its own. [] for
+        an incremental pass (its posts are few, and found by time, not by ID)."""
+        if since > EPOCH:
+            return []
+        with self.db.connect() as conn:
+            found = self.db.fetch(conn, self._sql(_ID_SPAN), {})
+        low, high = found[0]["low"], found[0]["high"]
+        if low is None or high is None:
+            return []
+        low, high = int(low), int(high)
+        return [(first, min(first + width - 1, high)) for first in range(low, high + 1, width)]
+
+    def range_batches(self, since: datetime, ids: tuple[int, int]) -> Iterator[list[Candidate]]:
+        """The posts of ``batches(since)`` whose ID is in ``ids`` (first, last)."""
+        return self._read(since, ids)
+
+    def _read(self, since: datetime, ids: tuple[int, int] | None) -> Iterator[list[Candidate]]:
         params = since_params(self.db.dialect, since, UTC)
         where = _CHANGED
         if since > EPOCH:
             params["since_local"] = since_params(self.db.dialect, since, self.zone)["since"]
             where = f"({_CHANGED}) OR ({_CRON_PUBLISHED})"
+        where = f"({where})"
+        if ids is not None:
+            where += " AND p.ID BETWEEN :first_id AND :last_id"
+            params["first_id"], params["last_id"] = ids
         views = "NULL"
         if self.site.views_meta_key:
             views = _VIEWS
@@ -149,7 +175,7 @@ class WordPressReader:
             values = _POST_VALUES.replace("{views}", views)
             as_json = self.json_rows and _has_json_array(conn)
             select = f"p.ID, JSON_ARRAY({values})" if as_json else values
-            query = self._sql(_POSTS.replace("{select}", select).replace("{where}", f"({where})"))
+            query = self._sql(_POSTS.replace("{select}", select).replace("{where}", where))
             for rows in self.db.stream_tuples(conn, query, params, self.batch):
                 if as_json:
                     yield [posts.from_json(row[0], row[1]) for row in rows]

@@ -45,6 +45,12 @@ class Store:
         """The store's URL with any password masked (for messages)."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    @property
+    def url(self) -> str:
+        """The store's URL, password included: what another process opens it with (the
+        helpers of a source's full pass). Never for messages: see :attr:`label`."""
+        return self.engine.url.render_as_string(hide_password=False)
+
     @contextmanager
     def _translated(self) -> Iterator[None]:
         try:
@@ -118,6 +124,13 @@ class Store:
         self.engine.dispose()
 
 
+# Pages the WAL grows to before a commit copies it into the database (SQLite's default is
+# 1,000: 4 MB). A bulk write (a source's first sync, an import) commits a batch of several
+# MB at a time, so at the default nearly every commit also checkpointed, rewriting the
+# same index pages each time; at 64 MB the pages a run of batches touches are copied once.
+_WAL_PAGES = 16_384
+
+
 def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -127,6 +140,7 @@ def _tune_sqlite(engine: Engine, busy_timeout: float) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_PAGES}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
