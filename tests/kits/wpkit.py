@@ -53,6 +53,19 @@ def mysql_database() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def wordpress_with(categories: dict[str, str]) -> Iterator[WordPress]:
+    """A fresh WordPress database for one test, with ``categories`` (slug -> name)."""
+    with mysql_database() as url:
+        site = WordPress(url)
+        for slug, name in categories.items():
+            site.category(slug, name)
+        try:
+            yield site
+        finally:
+            site.close()
+
+
 class WordPress:
     """A WordPress blog's tables and the writes its editor makes."""
 

@@ -20,7 +20,7 @@ from fanoutkit import HOME as MEMORY_HOME
 from fanoutkit import MemoryRanges
 from storekit import article_rows
 from support import SHANGHAI, FakeClock
-from wpkit import WordPress, mysql_database
+from wpkit import WordPress, wordpress_with
 
 from pressroom.config import WordPressSourceSettings
 from pressroom.errors import SourceError, SourceUnavailable
@@ -39,13 +39,8 @@ HOME = "https://blog.example.cn"
 
 @pytest.fixture
 def wp() -> Iterator[WordPress]:
-    with mysql_database() as url:
-        site = WordPress(url)
-        site.category("guonei", "国内")
-        site.category("guoji", "国际")
-        site.category("weifenlei", "未分类")
+    with wordpress_with({"guonei": "国内", "guoji": "国际", "weifenlei": "未分类"}) as site:
         yield site
-        site.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from storekit import article_rows
 from support import NOW, SHANGHAI, FakeClock, utc
-from wpkit import WordPress, later, mysql_database
+from wpkit import WordPress, later, wordpress_with
 
 from pressroom.config import WordPressSourceSettings
 from pressroom.errors import SourceUnavailable
@@ -37,14 +37,14 @@ HOME = "https://blog.example.cn"
 
 @pytest.fixture
 def wp() -> Iterator[WordPress]:
-    with mysql_database() as url:
-        site = WordPress(url)
-        site.category("guonei", "国内")
-        site.category("%e5%9b%bd%e9%99%85", "国际新闻")  # WordPress keeps 国际 percent-encoded
-        site.category("keji", "科技频道")
-        site.category("weifenlei", "未分类")
+    categories = {
+        "guonei": "国内",
+        "%e5%9b%bd%e9%99%85": "国际新闻",  # WordPress keeps 国际 percent-encoded
+        "keji": "科技频道",
+        "weifenlei": "未分类",
+    }
+    with wordpress_with(categories) as site:
         yield site
-        site.close()
 
 
 @pytest.fixture
