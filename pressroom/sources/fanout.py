@@ -51,6 +51,7 @@ _GC_THRESHOLD = 20_000
 _RANGES_PER_BATCH = 5  # a range spans this many batches' worth of IDs
 _WAITING = 4  # results per helper not yet taken by the sync
 _POLL = 1.0  # seconds between looks at whether a silent helper is still alive
+_CLOSING = 10.0  # seconds a helper that is done has to close its connections
 
 
 @runtime_checkable
@@ -121,7 +122,7 @@ def synced_in_helpers(
     processes = [
         context.Process(
             target=_helper,
-            args=(reader, parser, source, since, where, now, tasks, results),
+            args=(n, reader, parser, source, since, where, now, tasks, results),
             name=f"pressroom-source-{source}-{n}",
             daemon=True,
         )
@@ -135,19 +136,21 @@ def synced_in_helpers(
             _end(processes)
             yield from _synced_here(reader, parser, source, since, store, now)
             return
-        running = helpers
-        while running:
+        done: set[int] = set()
+        while len(done) < helpers:
             try:
                 item = results.get(timeout=_POLL)
             except queue.Empty:
-                _check_alive(processes, source)
+                if results.empty():  # all a helper sent before it ended has been read
+                    _check_alive(processes, done, source)
                 continue
             if isinstance(item, _Done):
-                running -= 1
+                done.add(item.helper)
             elif isinstance(item, BaseException):
                 raise item
             else:
                 yield item
+        _end(processes, closing=_CLOSING)  # all done: let them close their connections
     finally:
         _end(processes)
         for q in (tasks, results):
@@ -169,8 +172,12 @@ def _synced_here(
         yield SyncedBatch(checked.tally, write_checked(store, source, checked.checked, now))
 
 
-def _end(processes: list[Any]) -> None:
-    """End the helpers still running, and wait for each started one."""
+def _end(processes: list[Any], *, closing: float = 0.0) -> None:
+    """End the helpers still running (after ``closing`` seconds for those closing their
+    connections after their last batch), and wait for each started one."""
+    for process in processes:
+        if process.pid is not None and closing:
+            process.join(timeout=closing)
     for process in processes:
         if process.is_alive():
             process.terminate()
@@ -187,15 +194,18 @@ def _helper_count() -> int:
     return 0 if cores < 2 else min(cores + 1, _HELPERS_MOST)
 
 
+@dataclass(frozen=True, slots=True)
 class _Done:
-    """What a helper sends when the list of ranges is empty."""
+    """What helper number ``helper`` sends when the list of ranges is empty."""
+
+    helper: int
 
 
-def _check_alive(processes: list[Any], source: str) -> None:
-    """Raise when a helper ended without handing back its end (nothing came for a whole
-    poll, so nothing it sent is still in the pipe)."""
-    for process in processes:
-        if process.exitcode is not None and process.exitcode != 0:
+def _check_alive(processes: list[Any], done: set[int], source: str) -> None:
+    """Raise when a helper ended without handing back its end (a helper's messages are in
+    the pipe before it exits, and the pipe is empty). One that did may exit as it likes."""
+    for number, process in enumerate(processes):
+        if number not in done and process.exitcode not in (None, 0):
             raise SourceError(
                 f"source {source}: a helper process syncing the source's rows stopped "
                 f"(exit code {process.exitcode}); the next full pass starts again"
@@ -203,6 +213,7 @@ def _check_alive(processes: list[Any], source: str) -> None:
 
 
 def _helper(
+    number: int,
     reader: RangeReader,
     parser: RowParser,
     source: str,
@@ -226,7 +237,7 @@ def _helper(
                 checked = check_batch(batch, parser, source)
                 written = write_checked(store, source, checked.checked, now)
                 results.put(SyncedBatch(checked.tally, written))
-        results.put(_Done())
+        results.put(_Done(number))
     except BaseException as exc:  # handed back: the sync raises it
         results.put(_portable(exc, source))
     finally:

@@ -31,7 +31,8 @@ class Unpicklable(Exception):
 class MemoryRanges:
     """Posts 1..``posts`` (section ``domestic``), ``batch`` a batch; at post ``trap`` the
     helper reading it does ``action``: ``kill`` (SIGKILL itself), ``unreachable`` (a
-    SourceUnavailable), ``unpicklable`` (an error that cannot be pickled)."""
+    SourceUnavailable), ``unpicklable`` (an error that cannot be pickled); with ``close
+    fails`` each helper fails (exit code 1) as it closes the reader, after its last batch."""
 
     posts: int
     batch: int = 5
@@ -52,7 +53,8 @@ class MemoryRanges:
             yield rows[start : start + self.batch]
 
     def close(self) -> None:
-        pass
+        if self.action == "close fails" and os.getpid() != self._parent:
+            raise RuntimeError("closing failed")  # after the helper said it was done
 
     def _post(self, n: int) -> Candidate:
         if n == self.trap and os.getpid() != self._parent:

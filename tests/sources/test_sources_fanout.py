@@ -215,6 +215,15 @@ def test_a_helper_that_fails_stops_the_sync_with_one_sentence(
     assert 0 < len(article_rows(sqlite_store)) < 400
 
 
+def test_a_helper_that_exits_untidily_after_its_last_batch_costs_nothing(
+    sqlite_store: Store, clock: FakeClock, helpers_used: list[int]
+) -> None:
+    report = memory_sync(sqlite_store, MemoryRanges(posts=300, action="close fails"), clock)
+
+    assert helpers_used and report.counts.inserted == 300
+    assert len(article_rows(sqlite_store)) == 300
+
+
 def test_without_a_fork_server_the_pass_runs_here(
     sqlite_store: Store, clock: FakeClock, helpers_used: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
