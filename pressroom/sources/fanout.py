@@ -41,7 +41,7 @@ from pressroom.sources.checking import BatchTally, check_batch
 from pressroom.sources.writing import Written, write_checked
 from pressroom.store.engine import Store, open_store
 
-__all__ = ["HELPERS_FROM", "RangeReader", "SyncedBatch", "helper_ranges", "synced_in_helpers"]
+__all__ = ["HELPERS_FROM", "RangeReader", "SyncedBatch", "helper_ranges", "start_helpers"]
 
 HELPERS_FROM = 50_000
 """The fewest IDs a full pass spans for helpers to share it (starting them takes a second)."""
@@ -90,7 +90,7 @@ def helper_ranges(reader: Reader, since: datetime) -> list[tuple[int, int]] | No
     return ranges
 
 
-def synced_in_helpers(
+def start_helpers(
     reader: RangeReader,
     parser: RowParser,
     source: str,
@@ -98,11 +98,12 @@ def synced_in_helpers(
     ranges: list[tuple[int, int]],
     store: Store,
     now: datetime,
-) -> Iterator[SyncedBatch]:
-    """Sync the rows of ``ranges`` in helper processes (see the module docstring); yield
-    what each batch did, in the order the helpers finish them.
+) -> Iterator[SyncedBatch] | None:
+    """Start helper processes syncing the rows of ``ranges`` (see the module docstring);
+    what each batch did, in the order the helpers finish them. None when no helper can
+    start (no fork server, no more processes allowed): the sync then reads in its own.
 
-    Raises:
+    The iterator raises:
         SourceError: the source cannot be read, or a helper stopped.
         StoreError: the store failed.
     """
@@ -112,8 +113,7 @@ def synced_in_helpers(
         tasks: Any = context.Queue()
         results: Any = context.Queue(maxsize=helpers * _WAITING)
     except (OSError, ValueError):  # no fork server on this system
-        yield from _synced_here(reader, parser, source, since, store, now)
-        return
+        return None
     for ids in ranges:
         tasks.put(ids)
     for _ in range(helpers):
@@ -129,15 +129,20 @@ def synced_in_helpers(
         for n in range(helpers)
     ]
     try:
-        try:
-            for process in processes:
-                process.start()
-        except OSError:  # no more processes allowed: what a started one wrote is kept
-            _end(processes)
-            yield from _synced_here(reader, parser, source, since, store, now)
-            return
+        for process in processes:
+            process.start()
+    except OSError:  # no more processes allowed: what a started one wrote is kept
+        _end(processes, [tasks, results])
+        return None
+    return _results(processes, [tasks, results], source)
+
+
+def _results(processes: list[Any], queues: list[Any], source: str) -> Iterator[SyncedBatch]:
+    """What the helpers send, until each has said it is done; the helpers ended after."""
+    results = queues[1]
+    try:
         done: set[int] = set()
-        while len(done) < helpers:
+        while len(done) < len(processes):
             try:
                 item = results.get(timeout=_POLL)
             except queue.Empty:
@@ -150,31 +155,14 @@ def synced_in_helpers(
                 raise item
             else:
                 yield item
-        _end(processes, closing=_CLOSING)  # all done: let them close their connections
+        _end(processes, [], closing=_CLOSING)  # all done: let them close their connections
     finally:
-        _end(processes)
-        for q in (tasks, results):
-            q.cancel_join_thread()  # what is left in them is of no use to anyone
-            q.close()
+        _end(processes, queues)
 
 
-def _synced_here(
-    reader: RangeReader,
-    parser: RowParser,
-    source: str,
-    since: datetime,
-    store: Store,
-    now: datetime,
-) -> Iterator[SyncedBatch]:
-    """What the helpers would do, in this process, one batch after another."""
-    for batch in reader.batches(since):
-        checked = check_batch(batch, parser, source)
-        yield SyncedBatch(checked.tally, write_checked(store, source, checked.checked, now))
-
-
-def _end(processes: list[Any], *, closing: float = 0.0) -> None:
+def _end(processes: list[Any], queues: list[Any], *, closing: float = 0.0) -> None:
     """End the helpers still running (after ``closing`` seconds for those closing their
-    connections after their last batch), and wait for each started one."""
+    connections after their last batch), wait for each started one, close ``queues``."""
     for process in processes:
         if process.pid is not None and closing:
             process.join(timeout=closing)
@@ -184,6 +172,9 @@ def _end(processes: list[Any], *, closing: float = 0.0) -> None:
     for process in processes:
         if process.pid is not None:
             process.join()
+    for q in queues:
+        q.cancel_join_thread()  # what is left in them is of no use to anyone
+        q.close()
 
 
 def _helper_count() -> int:

@@ -28,7 +28,7 @@ from pressroom.importer import RowParser
 from pressroom.line_index import KeySet
 from pressroom.sources.candidate import EPOCH, Reader
 from pressroom.sources.checking import BatchTally, Checked, check_batch
-from pressroom.sources.fanout import RangeReader, helper_ranges, synced_in_helpers
+from pressroom.sources.fanout import RangeReader, helper_ranges, start_helpers
 from pressroom.sources.writing import Written, write_checked
 from pressroom.store.articles import UpsertCounts, withdraw_articles
 from pressroom.store.engine import Store
@@ -118,9 +118,12 @@ def sync_source(
     newest = state.watermark
     try:
         ranges = helper_ranges(reader, since) if full else None
+        helped = None
         if ranges is not None:  # a large full pass: helpers read, check and write
             assert isinstance(reader, RangeReader)
-            for synced in synced_in_helpers(reader, parser, policy.name, since, ranges, store, now):
+            helped = start_helpers(reader, parser, policy.name, since, ranges, store, now)
+        if helped is not None:
+            for synced in helped:
                 newest = _count(synced.tally, report, report_bad, seen, newest, now)
                 _add_written(synced.written, report, report_bad)
         else:

@@ -49,13 +49,13 @@ def helpers_used(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(fanout, "HELPERS_FROM", 1)
     monkeypatch.setattr(fanout, "_helper_count", lambda: 3)
     used: list[int] = []
-    real = fanout.synced_in_helpers
+    real = fanout.start_helpers
 
     def recorded(*args: Any, **kwargs: Any) -> Any:
         used.append(len(args[4]))  # the ranges shared out
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(sync, "synced_in_helpers", recorded)
+    monkeypatch.setattr(sync, "start_helpers", recorded)
     return used
 
 
